@@ -1,0 +1,5 @@
+import sys
+
+from pipedeck.cli import main
+
+sys.exit(main())

@@ -1,0 +1,522 @@
+"""Command line: `pipedeck` opens the TUI; subcommands script everything else.
+
+Bad input exits non-zero with one line on stderr: ``pipedeck: <what is wrong>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sqlite3
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Sequence
+
+from pipedeck import __version__
+from pipedeck.errors import StorageError, UserError
+
+STATUS_MARK = {"queued": "·", "retrying": "↻", "running": "▶", "cancelling": "⊘", "succeeded": "✔",
+               "failed": "✘", "cancelled": "⊘"}
+
+
+class UsageError(UserError):
+    pass
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, not argparse's usage block
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+# -- formatting ----------------------------------------------------------------
+def iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def ago(ts: float | None, now: float | None = None) -> str:
+    if ts is None:
+        return "never"
+    return f"{human_duration((now or time.time()) - ts)} ago"
+
+
+def human_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.0f}s" if seconds >= 10 else f"{seconds:.1f}s"
+    if seconds < 3600:
+        return f"{seconds // 60:.0f}m"
+    if seconds < 86400 * 2:
+        return f"{seconds // 3600:.0f}h"
+    return f"{seconds // 86400:.0f}d"
+
+
+def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
+    cells = [[("" if v is None else str(v)) for v in row] for row in rows]
+    widths = [len(h) for h in headers]
+    for row in cells:
+        for i, v in enumerate(row):
+            widths[i] = min(max(widths[i], len(v)), 60)
+    def fmt(row):
+        return "  ".join((v if len(v) <= widths[i] else v[: widths[i] - 1] + "…").ljust(widths[i])
+                         for i, v in enumerate(row)).rstrip()
+    return "\n".join([fmt(headers), *(fmt(r) for r in cells)])
+
+
+def run_json(run: dict) -> dict:
+    return {
+        "id": run["id"], "job_type": run["job_type"], "brand": run["brand"], "competitor": run["competitor"],
+        "status": run["status"], "attempts": run["attempts"], "max_attempts": run["max_attempts"],
+        "created_at": iso(run["created_at"]), "started_at": iso(run["started_at"]),
+        "finished_at": iso(run["finished_at"]), "next_attempt_at": iso(run["next_attempt_at"]),
+        "error": (f"{run['error_type']}: {run['error_message']}" if run.get("error_message") else None),
+        "error_type": run["error_type"], "params": run["params"], "direct": bool(run["direct"]),
+        "progress": ({"current": run["progress_current"], "total": run["progress_total"],
+                      "message": run["progress_message"]} if run["progress_current"] is not None else None),
+        "summary": run.get("log_summary") or run.get("summary"), "result": run["result"],
+        "schedule_id": run["schedule_id"], "retry_of": run["retry_of"], "retried_by": run["retried_by"],
+        "worker_id": run["worker_id"],
+    }
+
+
+def parse_sets(pairs: Sequence[str] | None) -> dict:
+    params: dict = {}
+    for pair in pairs or ():
+        key, sep, value = pair.partition("=")
+        key = key.strip()
+        if not sep or not key or not key.replace("_", "").isalnum():
+            raise UsageError(f"malformed --set {pair!r}: expected key=value")
+        value = value.strip()
+        if value[:1] in "[{":
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise UsageError(f"malformed --set {pair!r}: value is not valid JSON") from None
+        elif value.lower() == "null":
+            value = None
+        params[key] = value
+    return params
+
+
+def emit_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2, ensure_ascii=False, default=str)
+    sys.stdout.write("\n")
+
+
+# -- commands ------------------------------------------------------------------
+def _service(settings):
+    from pipedeck.queue.service import Service
+
+    return Service(settings)
+
+
+def cmd_brands(args, settings) -> int:
+    svc = _service(settings)
+    if args.brands_cmd == "add":
+        brand = svc.catalog.add_brand(args.name, args.meta_ad_account, args.ad_library_page_id)
+        print(brand["id"])
+    elif args.brands_cmd == "edit":
+        brand = svc.catalog.brand(args.name)
+        changes = {}
+        if args.rename is not None:
+            changes["name"] = args.rename
+        if args.meta_ad_account is not None:
+            changes["meta_ad_account_id"] = args.meta_ad_account
+        if args.ad_library_page_id is not None:
+            changes["ad_library_page_id"] = args.ad_library_page_id
+        if not changes:
+            raise UsageError("nothing to change: pass --name, --meta-ad-account or --ad-library-page-id")
+        svc.catalog.update_brand(brand["id"], **changes)
+    else:
+        brands = svc.catalog.brands()
+        if args.json:
+            emit_json([{k: b[k] for k in ("id", "name", "meta_ad_account_id", "ad_library_page_id")} for b in brands])
+        elif brands:
+            print(table([(b["id"], b["name"], b["meta_ad_account_id"] or "-", b["ad_library_page_id"] or "-")
+                         for b in brands], ["ID", "NAME", "META AD ACCOUNT", "AD LIBRARY PAGE"]))
+        else:
+            print("no brands yet: pipedeck brands add NAME --meta-ad-account ID", file=sys.stderr)
+    return 0
+
+
+def cmd_competitors(args, settings) -> int:
+    svc = _service(settings)
+    if args.competitors_cmd == "add":
+        brand = svc.catalog.brand(args.brand)
+        row = svc.catalog.add_competitor(brand["id"], args.name, args.ad_library_url, settings.ad_library_url)
+        print(row["id"])
+    elif args.competitors_cmd == "edit":
+        brand_id = svc.catalog.brand(args.brand)["id"] if args.brand else None
+        row = svc.catalog.competitor(args.name, brand_id=brand_id)
+        if args.rename is None and args.ad_library_url is None:
+            raise UsageError("nothing to change: pass --name or --ad-library-url")
+        svc.catalog.update_competitor(row["id"], settings.ad_library_url, name=args.rename,
+                                      ad_library_url=args.ad_library_url)
+    else:
+        brand_id = svc.catalog.brand(args.brand)["id"] if args.brand else None
+        rows = svc.catalog.competitors(brand_id)
+        if args.json:
+            emit_json([{"id": r["id"], "name": r["name"], "brand": r["brand_name"],
+                        "ad_library_url": r["ad_library_url"]} for r in rows])
+        elif rows:
+            print(table([(r["id"], r["brand_name"], r["name"], r["ad_library_url"]) for r in rows],
+                        ["ID", "BRAND", "NAME", "AD LIBRARY URL"]))
+        else:
+            print("no competitors yet: pipedeck competitors add NAME --brand BRAND --ad-library-url URL",
+                  file=sys.stderr)
+    return 0
+
+
+def cmd_queue(args, settings) -> int:
+    svc = _service(settings)
+    params = parse_sets(args.set)
+    run_id = svc.queue_one_time_job(args.brand, args.job_type, params, competitor=args.competitor,
+                                    direct=args.direct)
+    print(run_id, flush=True)
+    if args.direct:
+        status = svc.execute_direct(run_id, echo=lambda line: print(line, file=sys.stderr, flush=True))
+        run = svc.runs.get(run_id)
+        if status != "succeeded":
+            print(f"pipedeck: run {run_id} {status}"
+                  + (f": {run['error_type']}: {run['error_message']}" if run["error_message"] else ""),
+                  file=sys.stderr)
+            return 1
+        return 0
+    if not svc.live_workers():
+        print(f"pipedeck: warning: no worker is running; run {run_id} waits until you start `pipedeck worker`"
+              " (or queue with --direct)", file=sys.stderr)
+    return 0
+
+
+def _run_rows(runs, now):
+    rows = []
+    for r in runs:
+        end = r["finished_at"] or (now if r["started_at"] else None)
+        took = human_duration(end - r["started_at"]) if r["started_at"] and end else ""
+        rows.append((r["id"], f"{STATUS_MARK.get(r['status'], '')} {r['status']}", r["job_type"], r["brand"],
+                     r["competitor"] or "", f"{r['attempts']}/{r['max_attempts']}", ago(r["created_at"], now), took,
+                     r["log_summary"]))
+    return rows
+
+
+def cmd_runs(args, settings) -> int:
+    svc = _service(settings)
+    sub = args.runs_cmd
+    if sub == "show":
+        return _runs_show(svc, args)
+    if sub == "retry":
+        new_id = svc.retry(args.run_id, parse_sets(args.set) or None)
+        print(new_id)
+        return 0
+    if sub == "cancel":
+        status = svc.cancel(args.run_id)
+        print(f"run {args.run_id} {status}")
+        return 0
+    statuses = [s.strip() for s in args.status.split(",")] if args.status else None
+    runs = svc.list_runs(brand=args.brand, job_type=args.type, competitor=args.competitor, statuses=statuses,
+                         text=args.search, limit=args.limit)
+    if args.json:
+        emit_json([run_json(r) for r in runs])
+    elif runs:
+        print(table(_run_rows(runs, time.time()),
+                    ["ID", "STATUS", "TYPE", "BRAND", "COMPETITOR", "TRIES", "CREATED", "TOOK", "SUMMARY"]))
+    else:
+        print("no runs match", file=sys.stderr)
+    return 0
+
+
+def _print_log(line: dict) -> None:
+    stamp = datetime.fromtimestamp(line["ts"]).strftime("%H:%M:%S")
+    print(f"{stamp} {line['level']:<7} {line['message']}", flush=True)
+
+
+def _runs_show(svc, args) -> int:
+    detail = svc.run_detail(args.run_id, log_tail=None if args.json else 50)
+    run = detail["run"]
+    if args.json and not args.follow:
+        out = run_json(run)
+        out["attempt_history"] = [{**a, "started_at": iso(a["started_at"]), "finished_at": iso(a["finished_at"])}
+                                  for a in detail["attempts"]]
+        out["logs"] = [{"ts": iso(l["ts"]), "level": l["level"], "message": l["message"]} for l in detail["logs"]]
+        emit_json(out)
+        return 0
+    print(f"run {run['id']}  {run['job_type']}  brand={run['brand']}"
+          + (f"  competitor={run['competitor']}" if run["competitor"] else "")
+          + f"  status={run['status']}  attempts={run['attempts']}/{run['max_attempts']}")
+    print(f"params: {json.dumps(run['params'], sort_keys=True)}")
+    if run["error_message"]:
+        print(f"error: {run['error_type']}: {run['error_message']}")
+    for a in detail["attempts"]:
+        took = human_duration((a["finished_at"] or time.time()) - a["started_at"])
+        print(f"  attempt {a['number']}: {a['status']} after {took}"
+              + (f" - {a['error_type']}: {a['error_message']}" if a["error_message"] else ""))
+    last_id = 0
+    for line in detail["logs"]:
+        _print_log(line)
+        last_id = line["id"]
+    if not args.follow:
+        return 0
+    while True:
+        run = svc.runs.get(args.run_id)
+        for line in svc.runs.logs(args.run_id, after_id=last_id):
+            _print_log(line)
+            last_id = line["id"]
+        if run["status"] in ("succeeded", "failed", "cancelled"):
+            print(f"run {run['id']} {run['status']}"
+                  + (f": {run['error_type']}: {run['error_message']}" if run["error_message"] else ""))
+            return 0 if run["status"] == "succeeded" else 1
+        time.sleep(0.5)
+
+
+def cmd_worker(args, settings) -> int:
+    from pipedeck.queue.worker import WorkerDaemon, configure_logging
+
+    configure_logging(settings, verbose=args.verbose)
+    tick = None
+    try:
+        from pipedeck.queue.scheduler import make_tick
+        tick = make_tick(settings)
+    except ImportError:
+        pass
+    daemon = WorkerDaemon(settings, threads=args.threads, grace=args.grace,
+                          echo=lambda line: print(line, flush=True), tick=tick)
+    return daemon.run()
+
+
+def cmd_status(args, settings) -> int:
+    svc = _service(settings)
+    depth = svc.queue_depth()
+    workers = svc.worker_health()
+    if args.json:
+        emit_json({"queue": depth, "workers": [
+            {"id": w["id"], "alive": w["alive"], "heartbeat_age": round(w["heartbeat_age"], 1), "pid": w["pid"],
+             "host": w["host"], "threads": w["threads"], "started_at": iso(w["started_at"])} for w in workers]})
+        return 0
+    print("queue: " + ", ".join(f"{k} {v}" for k, v in depth.items()))
+    if not workers:
+        print("workers: none running (start one with `pipedeck worker`)")
+    for w in workers:
+        print(f"worker {w['id']}: {'alive' if w['alive'] else 'NOT RESPONDING'},"
+              f" heartbeat {human_duration(w['heartbeat_age'])} ago, {w['threads']} thread(s)")
+    return 0
+
+
+def cmd_job_types(args, settings) -> int:
+    from pipedeck.handlers import registry
+
+    registry.load_plugins(settings.plugins)
+    types = registry.all_job_types()
+    if args.json:
+        emit_json([{"key": t.key, "emoji": t.emoji, "label": t.label, "scope": t.scope,
+                    "datasets": list(t.datasets), "defaults": t.defaults(), "max_attempts": t.max_attempts,
+                    "params_schema": t.params_model.model_json_schema()} for t in types])
+        return 0
+    print(table([(t.emoji, t.key, t.label, t.scope, ",".join(t.datasets),
+                  " ".join(f"{k}={v}" for k, v in t.defaults().items() if v is not None)) for t in types],
+                ["", "KEY", "LABEL", "SCOPE", "DATASETS", "DEFAULTS"]))
+    return 0
+
+
+def cmd_freshness(args, settings) -> int:
+    svc = _service(settings)
+    rows = svc.freshness(brand=args.brand)
+    if args.json:
+        emit_json([{k: (iso(v) if k.endswith("_at") else v) for k, v in r.items()} for r in rows])
+        return 0
+    if not rows:
+        print("no brands yet", file=sys.stderr)
+        return 0
+    print(table([(r["brand"], r["competitor"] or "", r["dataset"], r["state"], r["reason"]) for r in rows],
+                ["BRAND", "COMPETITOR", "DATASET", "STATE", "WHY"]))
+    return 0
+
+
+def cmd_token(args, settings) -> int:
+    from pipedeck.config import write_credentials
+
+    if args.token_cmd == "set":
+        token = sys.stdin.readline().strip() if not sys.stdin.isatty() else __import__("getpass").getpass("Meta access token: ")
+        if not token:
+            raise UsageError("no token given on standard input")
+        path = write_credentials(settings.home, token)
+        print(f"token stored in {path} (readable by you only)")
+    else:
+        source = "META_ACCESS_TOKEN" if os.environ.get("META_ACCESS_TOKEN") else (
+            "credentials file" if settings.meta_access_token else None)
+        print(f"token: set ({source})" if source else "token: not set (META_ACCESS_TOKEN or `pipedeck token set`)")
+    return 0
+
+
+def cmd_tui(args, settings) -> int:
+    from pipedeck.tui.app import run_tui
+
+    return run_tui(settings)
+
+
+def cmd_demo(args, settings) -> int:
+    from pipedeck.demo import run_demo
+
+    return run_demo(args)
+
+
+def cmd_sandbox(args, settings) -> int:
+    from pipedeck.sandbox.server import main as sandbox_main
+
+    return sandbox_main(args)
+
+
+def build_parser() -> Parser:
+    p = Parser(prog="pipedeck", description="Control plane for Meta ad data pipelines.")
+    p.add_argument("--version", action="version", version=f"pipedeck {__version__}")
+    sub = p.add_subparsers(dest="cmd", parser_class=Parser, metavar="COMMAND")
+
+    w = sub.add_parser("worker", help="run the queue worker (huey consumer) in the foreground")
+    w.add_argument("-w", "--threads", type=int, default=2, help="jobs run at once (default 2)")
+    w.add_argument("--grace", type=float, default=10.0, help="seconds to let running jobs finish on stop")
+    w.add_argument("-v", "--verbose", action="store_true")
+    w.set_defaults(func=cmd_worker)
+
+    d = sub.add_parser("demo", help="open the app on demo data with the sandbox and a worker running")
+    d.add_argument("--home", help="demo data dir (default: <data dir>-demo)")
+    d.add_argument("--reset", action="store_true", help="start from fresh demo data")
+    d.add_argument("--no-tui", action="store_true", help="seed and serve, but do not open the app")
+    d.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("sandbox", help="serve the local Meta Graph API and Ad Library stand-in")
+    s.add_argument("--port", type=int, default=8765)
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--fault", action="append", default=[], metavar="NAME[=VALUE]",
+                   help="switch a fault on (see the sandbox module for names)")
+    s.set_defaults(func=cmd_sandbox)
+
+    b = sub.add_parser("brands", help="list, add or edit brands")
+    b.set_defaults(func=cmd_brands, brands_cmd="list", json=False)
+    bsub = b.add_subparsers(dest="brands_cmd", parser_class=Parser, metavar="ACTION")
+    ba = bsub.add_parser("add")
+    ba.add_argument("name")
+    ba.add_argument("--meta-ad-account", dest="meta_ad_account")
+    ba.add_argument("--ad-library-page-id")
+    be = bsub.add_parser("edit")
+    be.add_argument("name")
+    be.add_argument("--name", dest="rename")
+    be.add_argument("--meta-ad-account", dest="meta_ad_account")
+    be.add_argument("--ad-library-page-id")
+    bl = bsub.add_parser("list")
+    bl.add_argument("--json", action="store_true")
+    b.add_argument("--json", action="store_true")
+
+    c = sub.add_parser("competitors", help="list, add or edit competitors")
+    c.set_defaults(func=cmd_competitors, competitors_cmd="list", json=False, brand=None)
+    c.add_argument("--brand")
+    c.add_argument("--json", action="store_true")
+    csub = c.add_subparsers(dest="competitors_cmd", parser_class=Parser, metavar="ACTION")
+    ca = csub.add_parser("add")
+    ca.add_argument("name")
+    ca.add_argument("--brand", required=True)
+    ca.add_argument("--ad-library-url", required=True)
+    ce = csub.add_parser("edit")
+    ce.add_argument("name")
+    ce.add_argument("--brand")
+    ce.add_argument("--name", dest="rename")
+    ce.add_argument("--ad-library-url")
+    cl = csub.add_parser("list")
+    cl.add_argument("--brand")
+    cl.add_argument("--json", action="store_true")
+
+    q = sub.add_parser("queue", help="queue a job (prints the new run id)")
+    q.add_argument("job_type")
+    q.add_argument("--brand", required=True)
+    q.add_argument("--competitor")
+    q.add_argument("--set", action="append", metavar="KEY=VALUE", help="a job parameter (repeatable)")
+    q.add_argument("--direct", action="store_true", help="run here and now instead of on a worker (legacy mode)")
+    q.set_defaults(func=cmd_queue)
+
+    r = sub.add_parser("runs", help="list runs, or show/retry/cancel one")
+    r.set_defaults(func=cmd_runs, runs_cmd=None)
+    r.add_argument("--brand")
+    r.add_argument("--type")
+    r.add_argument("--competitor")
+    r.add_argument("--status", help="comma-separated statuses")
+    r.add_argument("--search", help="free text over type, brand, competitor, summary and error")
+    r.add_argument("--limit", type=int, default=50)
+    r.add_argument("--json", action="store_true")
+    rsub = r.add_subparsers(dest="runs_cmd", parser_class=Parser, metavar="ACTION")
+    rs = rsub.add_parser("show")
+    rs.add_argument("run_id", type=int)
+    rs.add_argument("--follow", "-f", action="store_true")
+    rs.add_argument("--json", action="store_true")
+    rr = rsub.add_parser("retry")
+    rr.add_argument("run_id", type=int)
+    rr.add_argument("--set", action="append", metavar="KEY=VALUE", help="change a parameter for the retry")
+    rc = rsub.add_parser("cancel")
+    rc.add_argument("run_id", type=int)
+
+    st = sub.add_parser("status", help="worker health and queue depth")
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(func=cmd_status)
+
+    jt = sub.add_parser("job-types", help="the job-type registry")
+    jt.add_argument("--json", action="store_true")
+    jt.set_defaults(func=cmd_job_types)
+
+    f = sub.add_parser("freshness", help="when each dataset last refreshed, and whether that is stale")
+    f.add_argument("--brand")
+    f.add_argument("--json", action="store_true")
+    f.set_defaults(func=cmd_freshness)
+
+    t = sub.add_parser("token", help="store the Meta access token owner-only (`token set` reads stdin)")
+    t.set_defaults(func=cmd_token, token_cmd="status")
+    tsub = t.add_subparsers(dest="token_cmd", parser_class=Parser, metavar="ACTION")
+    tsub.add_parser("set")
+    tsub.add_parser("status")
+
+    try:
+        from pipedeck.cli_schedules import add_schedule_commands
+        add_schedule_commands(sub)
+    except ImportError:
+        pass
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from pipedeck.config import load_settings
+
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        settings = load_settings()
+        func = getattr(args, "func", None) or cmd_tui
+        return func(args, settings) or 0
+    except UserError as exc:
+        print(f"pipedeck: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except sqlite3.DatabaseError as exc:
+        from pipedeck.config import load_settings as _ls
+        from pipedeck.storage.db import describe_db_error
+
+        path = _safe_db_path(_ls)
+        print(f"pipedeck: {describe_db_error(path, exc)}", file=sys.stderr)
+        return StorageError.exit_code
+    except KeyboardInterrupt:
+        print("pipedeck: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def _safe_db_path(load) -> Path | str:
+    try:
+        return load().db_path
+    except Exception:
+        return "pipedeck.db"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

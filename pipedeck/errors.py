@@ -1,0 +1,70 @@
+"""Error types shared by every layer.
+
+`UserError` and its subclasses carry a message meant for a person: one line,
+no traceback, no secrets. The CLI prints them as ``pipedeck: <message>`` and
+exits non-zero; the TUI shows them in a notification.
+
+`RetryableError` and `PermanentError` are what handlers raise to tell the
+worker whether another attempt could help.
+"""
+
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """Bad input or an unusable environment, explained in one line."""
+
+    exit_code = 2
+
+    def __str__(self) -> str:  # keep it to one line whatever was passed in
+        return " ".join(str(self.args[0] if self.args else "").split())
+
+
+class NotFound(UserError):
+    exit_code = 3
+
+
+class InvalidParams(UserError):
+    pass
+
+
+class StorageError(UserError):
+    """The database file is unusable (corrupt, newer schema, unwritable)."""
+
+    exit_code = 4
+
+
+class HandlerError(Exception):
+    """Base for errors a handler raises on purpose."""
+
+    def __init__(self, message: str, *, error_type: str | None = None) -> None:
+        super().__init__(message)
+        self.error_type = error_type or type(self).__name__
+
+    def __str__(self) -> str:
+        return " ".join(str(self.args[0] if self.args else "").split())
+
+
+class RetryableError(HandlerError):
+    """Another attempt may succeed (network, 5xx, rate limit).
+
+    ``retry_after`` (seconds) overrides the exponential backoff when the
+    remote side told us how long to wait.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None,
+                 error_type: str | None = None) -> None:
+        super().__init__(message, error_type=error_type)
+        self.retry_after = retry_after
+
+
+class PermanentError(HandlerError):
+    """Retrying cannot help (bad token, bad parameter, 4xx)."""
+
+
+class RunCancelled(Exception):
+    """Raised inside a handler when its run was cancelled."""
+
+
+class WorkerShuttingDown(Exception):
+    """Raised inside a handler when its worker is stopping and hands the run back."""

@@ -1,0 +1,155 @@
+"""The one registry of job types.
+
+Each job type is named once here: key, emoji, label, params model (defaults
+and bounds), scope, the datasets a success refreshes, its retry policy and
+its handler. The CLI, the TUI forms, the worker's dispatch and the docs all
+read it. Adding a job type means one handler module and one entry below.
+
+Extra job types (tests, benchmarks, site-specific jobs) live in modules named
+by ``PIPEDECK_PLUGINS`` (comma-separated); every process, the worker
+included, imports them at start, and each calls :func:`register`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal
+
+from pydantic import BaseModel, ValidationError
+
+from pipedeck.errors import InvalidParams, UserError
+from pipedeck.handlers import asset_download, competitor_scrape, meta_sync, template_scrape
+from pipedeck.handlers.params import format_validation_error
+from pipedeck.urls import page_search_url
+
+Handler = Callable[[Any, BaseModel], "dict | None"]
+
+
+@dataclass(frozen=True)
+class JobType:
+    key: str
+    emoji: str
+    label: str
+    params_model: type[BaseModel]
+    scope: Literal["brand", "competitor"]
+    datasets: tuple[str, ...]
+    # "package.module" whose run(ctx, params) does the work, or the callable itself.
+    handler: str | Handler
+    description: str = ""
+    max_attempts: int = 3
+    backoff_base: float = 2.0
+    backoff_max: float = 300.0
+    # Brand fields that must be set to queue this job, each with the hint shown when missing.
+    brand_requires: tuple[tuple[str, str], ...] = ()
+    # Fills params from the brand / competitor record; the user's values win.
+    prefill: Callable[[dict, dict | None, Any], dict] | None = field(default=None, compare=False)
+
+    @property
+    def title(self) -> str:
+        return f"{self.emoji} {self.label}"
+
+    def resolve_handler(self) -> Handler | None:
+        if callable(self.handler):
+            return self.handler
+        module = importlib.import_module(self.handler)
+        return getattr(module, "run", None)
+
+    def defaults(self) -> dict:
+        """Default values of the params that have one."""
+        out = {}
+        for name, f in self.params_model.model_fields.items():
+            if not f.is_required():
+                out[name] = f.get_default(call_default_factory=True)
+        return out
+
+    def backoff(self, failures: int) -> float:
+        """Seconds before the next attempt after ``failures`` failed attempts."""
+        return min(self.backoff_max, self.backoff_base * (2 ** max(0, failures - 1)))
+
+    def validate(self, params: dict, *, settings, brand: dict | None = None,
+                 competitor: dict | None = None) -> BaseModel:
+        merged = dict(self.prefill(brand or {}, competitor, settings) if self.prefill else {})
+        merged.update({k: v for k, v in params.items()})
+        try:
+            return self.params_model.model_validate(merged, context={"ad_library_origin": settings.ad_library_url})
+        except ValidationError as exc:
+            raise InvalidParams(format_validation_error(self.key, exc)) from None
+
+    def check_brand(self, brand: dict) -> None:
+        for field_name, hint in self.brand_requires:
+            if not brand.get(field_name):
+                raise UserError(f"brand {brand['name']!r} has no {hint}, which {self.key} needs; "
+                                f"set it with `pipedeck brands edit {brand['name']!r} ...`")
+
+
+_REGISTRY: dict[str, JobType] = {}
+
+
+def register(job_type: JobType, *, replace: bool = False) -> JobType:
+    if job_type.key in _REGISTRY and not replace and _REGISTRY[job_type.key] != job_type:
+        raise ValueError(f"job type {job_type.key!r} is already registered")
+    _REGISTRY[job_type.key] = job_type
+    return job_type
+
+
+def get(key: str) -> JobType:
+    try:
+        return _REGISTRY[key]
+    except KeyError:
+        known = ", ".join(sorted(_REGISTRY))
+        raise UserError(f"unknown job type {key!r} (known: {known})") from None
+
+
+def all_job_types() -> list[JobType]:
+    return list(_REGISTRY.values())
+
+
+_loaded_plugins: set[str] = set()
+
+
+def load_plugins(modules: tuple[str, ...] | list[str]) -> None:
+    for name in modules:
+        if name in _loaded_plugins:
+            continue
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            raise UserError(f"cannot import job-type plugin {name!r} named in PIPEDECK_PLUGINS: {exc}") from None
+        _loaded_plugins.add(name)
+
+
+def _competitor_prefill(brand: dict, competitor: dict | None, settings) -> dict:
+    if not competitor:
+        return {}
+    return {"competitor_id": competitor["id"], "ad_library_url": competitor["ad_library_url"]}
+
+
+def _template_prefill(brand: dict, competitor: dict | None, settings) -> dict:
+    if brand.get("ad_library_page_id"):
+        return {"search_url": page_search_url(settings.ad_library_url, brand["ad_library_page_id"])}
+    return {}
+
+
+META_ACCOUNT = ("meta_ad_account_id", "Meta ad account id (--meta-ad-account)")
+
+register(JobType(
+    key="meta_sync", emoji="📊", label="Sync Meta ad performance",
+    description="Daily ad-level insights (spend, impressions, clicks, actions) from the Meta Marketing API.",
+    params_model=meta_sync.Params, scope="brand", datasets=("meta_performance",),
+    handler="pipedeck.handlers.meta_sync", max_attempts=4, brand_requires=(META_ACCOUNT,)))
+register(JobType(
+    key="asset_download", emoji="📥", label="Download ad images & videos",
+    description="Images and videos of the brand's ads, stored once each by content hash.",
+    params_model=asset_download.Params, scope="brand", datasets=("ad_assets",),
+    handler="pipedeck.handlers.asset_download", max_attempts=3, brand_requires=(META_ACCOUNT,)))
+register(JobType(
+    key="competitor_scrape", emoji="🔎", label="Scrape competitor ads",
+    description="A competitor's ads from the Meta Ad Library, read with headless Chromium.",
+    params_model=competitor_scrape.Params, scope="competitor", datasets=("competitor_ads",),
+    handler="pipedeck.handlers.competitor_scrape", max_attempts=3, prefill=_competitor_prefill))
+register(JobType(
+    key="template_scrape", emoji="🧩", label="Scrape ad templates",
+    description="Ads from an Ad Library search into the template review queue.",
+    params_model=template_scrape.Params, scope="brand", datasets=("templates",),
+    handler="pipedeck.handlers.template_scrape", max_attempts=3, prefill=_template_prefill))

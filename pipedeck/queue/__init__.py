@@ -1,0 +1,1 @@
+"""The queue: huey instance, run executor, worker daemon and the service API."""

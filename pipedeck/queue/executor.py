@@ -1,0 +1,280 @@
+"""Executes runs through their lifecycle: claim, run the handler with a
+context, classify the outcome, record it, and reschedule retries.
+
+The worker daemon and direct mode share this code, so a run behaves the same
+wherever it executes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+from typing import Callable
+
+from pydantic import ValidationError
+
+import pipedeck
+from pipedeck.config import Settings
+from pipedeck.errors import (HandlerError, PermanentError, RetryableError, RunCancelled, UserError,
+                             WorkerShuttingDown)
+from pipedeck.handlers import registry
+from pipedeck.handlers.context import RunContext, redact
+from pipedeck.queue.procs import HOSTNAME, new_worker_id, proc_start
+from pipedeck.storage.catalog import Catalog
+from pipedeck.storage.db import Database
+from pipedeck.storage.runs import (CANCELLED, FAILED, QUEUED, RETRYING, SUCCEEDED, TERMINAL, RunStore)
+
+log = logging.getLogger("pipedeck.executor")
+
+# How often running handlers' logs and progress are stored and cancel flags read.
+FLUSH_INTERVAL = 0.2
+
+
+def classify(exc: BaseException) -> tuple[bool, str, str, float | None]:
+    """(retryable, error_type, message, retry_after) for a handler's exception."""
+    if isinstance(exc, RetryableError):
+        return True, exc.error_type, str(exc), exc.retry_after
+    if isinstance(exc, HandlerError):
+        return False, exc.error_type, str(exc), None
+    if isinstance(exc, UserError):
+        return False, type(exc).__name__, str(exc), None
+    if isinstance(exc, ValidationError):
+        return False, "InvalidParams", str(exc).splitlines()[0], None
+    try:
+        import httpx
+
+        if isinstance(exc, (httpx.TransportError, httpx.TimeoutException)):
+            return True, "NetworkError", f"{type(exc).__name__}: {exc}", None
+    except ImportError:  # pragma: no cover
+        pass
+    if isinstance(exc, (TimeoutError, ConnectionError)):
+        return True, "NetworkError", f"{type(exc).__name__}: {exc}", None
+    if type(exc).__name__ == "TimeoutError" and type(exc).__module__.startswith("playwright"):
+        return True, "BrowserTimeout", str(exc).splitlines()[0], None
+    return False, type(exc).__name__, f"unexpected error: {type(exc).__name__}: {exc}", None
+
+
+class Executor:
+    def __init__(self, *, settings: Settings, database: Database, worker_id: str | None = None,
+                 kind: str = "worker", threads: int = 1, queue_description: str = "",
+                 echo: Callable[[str], None] | None = None,
+                 on_requeue: Callable[[int, float | None], None] | None = None,
+                 maintenance: Callable[[], None] | None = None, maintenance_interval: float = 5.0) -> None:
+        self.settings = settings
+        self.database = database
+        self.runs = RunStore(database)
+        self.catalog = Catalog(database)
+        self.kind = kind
+        self.worker_id = worker_id or new_worker_id(kind)
+        self.threads = threads
+        self.queue_description = queue_description
+        self.echo = echo
+        self.on_requeue = on_requeue
+        self.maintenance = maintenance
+        self.maintenance_interval = maintenance_interval
+        self.shutdown_event = threading.Event()
+        self.active: dict[int, RunContext] = {}
+        self._active_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._kick = threading.Event()
+        self._monitor: threading.Thread | None = None
+        self._secrets = settings.secrets()
+
+    # -- lifecycle of the executor itself ------------------------------------
+    def start(self) -> "Executor":
+        import os
+
+        self.runs.register_worker(self.worker_id, kind=self.kind, host=HOSTNAME, pid=os.getpid(),
+                                  proc_start=proc_start(os.getpid()), threads=self.threads,
+                                  version=pipedeck.__version__, queue=self.queue_description)
+        self._monitor = threading.Thread(target=self._monitor_loop, name="pipedeck-monitor", daemon=True)
+        self._monitor.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._kick.set()
+        if self._monitor is not None:
+            self._monitor.join(timeout=5)
+        try:
+            self.runs.stop_worker(self.worker_id)
+        except Exception:  # the database may be gone at exit; nothing to do then
+            log.exception("could not mark worker stopped")
+
+    def _say(self, text: str) -> None:
+        if self.echo is not None:
+            self.echo(redact(text, self._secrets))
+
+    # -- running one attempt -------------------------------------------------
+    def execute(self, run_id: int) -> str | None:
+        """Run one attempt of ``run_id`` if it can be claimed. Returns the new status."""
+        claim = self.runs.claim(run_id, self.worker_id)
+        if claim is None:
+            return None
+        run, attempt = claim.run, claim.attempt
+        started = time.monotonic()
+        try:
+            brand = self.catalog.brand(run["brand_id"])
+            competitor = self.catalog.competitor(run["competitor_id"]) if run["competitor_id"] else None
+        except UserError as exc:
+            return self._finish(run, attempt, None, FAILED, error=("NotFound", str(exc)), started=started)
+        ctx = RunContext(run_id=run_id, attempt=attempt, job_type=run["job_type"], brand=brand,
+                         competitor=competitor, settings=self.settings, database=self.database,
+                         max_attempts=run["max_attempts"], shutdown_event=None, echo=self.echo)
+        if self.shutdown_event.is_set():
+            ctx.request_shutdown()
+        with self._active_lock:
+            self.active[run_id] = ctx
+        self._kick.set()
+        self._say(f"run {run_id} {run['job_type']} brand={brand['name']}"
+                  f"{' competitor=' + competitor['name'] if competitor else ''}: attempt {attempt}/{run['max_attempts']}")
+        outcome, error, retry_at, result = SUCCEEDED, None, None, None
+        job_type = None
+        try:
+            job_type = registry.get(run["job_type"])
+            handler = job_type.resolve_handler()
+            if handler is None:
+                raise PermanentError(f"no handler yet for job type {run['job_type']}", error_type="NoHandler")
+            params = job_type.params_model.model_validate(
+                run["params"], context={"ad_library_origin": self.settings.ad_library_url})
+            ctx.check_cancelled()
+            returned = handler(ctx, params)
+            result = {**ctx.result, **(returned or {})}
+        except RunCancelled:
+            outcome = CANCELLED
+            ctx.log("cancelled", "warning")
+        except WorkerShuttingDown:
+            outcome = "handed_back"
+            ctx.log("worker shutting down: run handed back to the queue", "warning")
+        except BaseException as exc:  # noqa: BLE001 - everything a handler raises ends the attempt
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                outcome = "handed_back"
+                ctx.log("worker interrupted: run handed back to the queue", "warning")
+            else:
+                retryable, error_type, message, retry_after = classify(exc)
+                message = redact(message, self._secrets)
+                outcome = FAILED
+                error = (error_type, message)
+                if isinstance(exc, UserError) and type(exc).__name__ == "UserError":
+                    error = ("UserError", message)
+                if not isinstance(exc, (HandlerError, UserError)):
+                    log.error("run %s: %s", run_id, redact("".join(traceback.format_exception(exc)), self._secrets))
+                failures = run["failures"] + 1
+                if ctx.cancel_event.is_set():
+                    outcome = CANCELLED
+                elif retryable and failures < run["max_attempts"]:
+                    delay = retry_after if retry_after is not None else (job_type.backoff(failures) if job_type else 2.0)
+                    retry_at = time.time() + delay
+                    ctx.log(f"attempt {attempt} failed ({error_type}: {message}); retrying in {delay:.0f}s", "warning")
+                else:
+                    why = "" if retryable else " (not retryable)"
+                    ctx.log(f"attempt {attempt} failed{why}: {error_type}: {message}", "error")
+        finally:
+            with self._active_lock:
+                self.active.pop(run_id, None)
+        if outcome == SUCCEEDED and result:
+            ctx.log(_result_line(result))
+        return self._finish(run, attempt, ctx, outcome, error=error, retry_at=retry_at, result=result,
+                            started=started, datasets=job_type.datasets if job_type else ())
+
+    def _finish(self, run: dict, attempt: int, ctx: RunContext | None, outcome: str, *, error=None,
+                retry_at=None, result=None, started: float, datasets=()) -> str | None:
+        logs, progress = ctx.drain() if ctx else ([], None)
+        status = self.runs.finish(run["id"], attempt, self.worker_id, outcome,
+                                  error_type=error[0] if error else None, error_message=error[1] if error else None,
+                                  result=result or None, retry_at=retry_at, datasets=datasets, logs=logs,
+                                  progress=progress)
+        took = time.monotonic() - started
+        if status is None:
+            self._say(f"run {run['id']}: no longer ours (recovered elsewhere); result discarded")
+            return None
+        detail = f": {error[0]}: {error[1]}" if error and status != SUCCEEDED else ""
+        self._say(f"run {run['id']} {status} after {took:.1f}s{detail}")
+        if status == RETRYING and self.on_requeue:
+            self.on_requeue(run["id"], max(0.0, (retry_at or time.time()) - time.time()))
+        elif status == QUEUED and self.on_requeue:
+            self.on_requeue(run["id"], None)
+        return status
+
+    def execute_until_settled(self, run_id: int) -> str:
+        """Direct mode: run attempts in this thread, waiting out retry backoff, until the run ends."""
+        while True:
+            status = self.execute(run_id)
+            current = self.runs.get(run_id)
+            if current["status"] in TERMINAL:
+                return current["status"]
+            if status is None and current["status"] not in (QUEUED, RETRYING):
+                return current["status"]
+            if current["status"] == QUEUED and status == QUEUED:
+                return QUEUED  # handed back at shutdown
+            wait_until = current["next_attempt_at"] or time.time()
+            while time.time() < wait_until and not self.shutdown_event.is_set():
+                time.sleep(min(0.2, max(0.0, wait_until - time.time())))
+                if self.runs.get(run_id)["status"] == CANCELLED:
+                    return CANCELLED
+            if self.shutdown_event.is_set():
+                return self.runs.get(run_id)["status"]
+
+    # -- shutdown ------------------------------------------------------------
+    def request_shutdown(self) -> None:
+        """Ask running handlers to stop at their next check and hand their runs back."""
+        self.shutdown_event.set()
+        with self._active_lock:
+            for ctx in self.active.values():
+                ctx.request_shutdown()
+
+    def hand_back_all(self) -> list[int]:
+        """For handlers that did not stop: record their runs as handed back (process is exiting)."""
+        with self._active_lock:
+            items = list(self.active.items())
+        handed = []
+        for run_id, ctx in items:
+            ctx.log("worker exiting before the handler stopped: run handed back to the queue", "warning")
+            logs, progress = ctx.drain()
+            status = self.runs.finish(run_id, ctx.attempt, self.worker_id, "handed_back", logs=logs, progress=progress)
+            if status == QUEUED:
+                handed.append(run_id)
+                if self.on_requeue:
+                    self.on_requeue(run_id, None)
+        return handed
+
+    # -- the monitor thread ----------------------------------------------------
+    def _monitor_loop(self) -> None:
+        last_beat = 0.0
+        last_maintenance = 0.0
+        while not self._stop.is_set():
+            with self._active_lock:
+                busy = bool(self.active)
+            self._kick.wait(FLUSH_INTERVAL if busy else min(self.settings.heartbeat_interval, 1.0))
+            self._kick.clear()
+            if self._stop.is_set():
+                break
+            try:
+                with self._active_lock:
+                    items = list(self.active.items())
+                for run_id, ctx in items:
+                    logs, progress = ctx.drain()
+                    if logs or progress:
+                        self.runs.flush(run_id, ctx.attempt, logs, progress)
+                if items:
+                    for run_id in self.runs.cancel_requested([rid for rid, _ in items]):
+                        ctx = dict(items).get(run_id)
+                        if ctx is not None and not ctx.cancel_event.is_set():
+                            ctx.request_cancel()
+                now = time.monotonic()
+                if now - last_beat >= self.settings.heartbeat_interval:
+                    last_beat = now
+                    self.runs.heartbeat(self.worker_id, [rid for rid, _ in items])
+                if self.maintenance and now - last_maintenance >= self.maintenance_interval:
+                    last_maintenance = now
+                    self.maintenance()
+            except Exception:  # keep heartbeating through a transient database error
+                log.exception("monitor loop error")
+                time.sleep(0.5)
+
+
+def _result_line(result: dict) -> str:
+    parts = [f"{k}={v}" for k, v in result.items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)]
+    return "result: " + ", ".join(parts[:8]) if parts else "done"

@@ -1,0 +1,147 @@
+"""The SQLite database: connections, pragmas, transactions and migrations.
+
+Several processes share one file (the app, the worker, the CLI), so:
+WAL journal, a busy timeout, and every write in a ``BEGIN IMMEDIATE``
+transaction (a deferred transaction that reads and then writes can fail at
+once with "database is locked" instead of waiting its turn). Connections are
+per thread.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import sqlite_utils
+
+from pipedeck.errors import StorageError
+
+DEFAULT_BUSY_TIMEOUT = 30.0
+
+
+def describe_db_error(path: Path | str, exc: sqlite3.Error) -> str:
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return f"database {path} is locked by another process ({text}); try again, or stop the process holding it"
+    if "not a database" in text or "malformed" in text or "corrupt" in text:
+        return (f"database {path} is corrupt ({text}); it was left untouched - move it aside "
+                "and restore a backup, or set PIPEDECK_HOME to another data dir")
+    if "readonly" in text or "unable to open" in text or "disk I/O" in text:
+        return f"database {path} cannot be written ({text}); check the data dir's permissions and free space"
+    return f"database {path}: {text}"
+
+
+class Database:
+    """A database file shared between threads and processes."""
+
+    def __init__(self, path: Path | str, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+                 migrate: bool = True) -> None:
+        self.path = Path(path)
+        self.busy_timeout = busy_timeout
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
+        if migrate:
+            from pipedeck.storage.migrations import migrate as run_migrations
+
+            try:
+                run_migrations(self)
+            except sqlite3.DatabaseError as exc:
+                self.close()
+                raise StorageError(describe_db_error(self.path, exc)) from None
+
+    # -- connections -------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(str(self.path), timeout=self.busy_timeout, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
+        except sqlite3.DatabaseError as exc:
+            raise StorageError(describe_db_error(self.path, exc)) from None
+        with self._all_lock:
+            self._all.append(conn)
+        return conn
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        """This thread's sqlite-utils Database."""
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite_utils.Database(self._connect(), execute_plugins=False)
+            self._local.db = db
+        return db
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        return self.db.conn
+
+    def close(self) -> None:
+        with self._all_lock:
+            conns, self._all = self._all, []
+        for conn in conns:
+            try:
+                conn.close()
+            except sqlite3.Error:
+                pass
+        self._local = threading.local()
+
+    # -- queries -----------------------------------------------------------
+    def query(self, sql: str, params: Any = ()) -> list[dict]:
+        cur = self.conn.execute(sql, params)
+        cols = [c[0] for c in cur.description or ()]
+        return [dict(zip(cols, row)) for row in cur.fetchall()]
+
+    def query_one(self, sql: str, params: Any = ()) -> dict | None:
+        cur = self.conn.execute(sql, params)
+        row = cur.fetchone()
+        if row is None:
+            return None
+        return dict(zip([c[0] for c in cur.description], row))
+
+    def scalar(self, sql: str, params: Any = ()) -> Any:
+        row = self.conn.execute(sql, params).fetchone()
+        return None if row is None else row[0]
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite_utils.Database]:
+        """A write transaction that takes the write lock up front.
+
+        sqlite-utils calls inside it nest as savepoints.
+        """
+        db = self.db
+        conn = db.conn
+        if conn.in_transaction:  # nested: join the outer transaction
+            yield db
+            return
+        self._begin_immediate(conn)
+        try:
+            yield db
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        else:
+            conn.execute("COMMIT")
+
+    def _begin_immediate(self, conn: sqlite3.Connection) -> None:
+        # The busy timeout normally covers waiting for the lock; this loop is
+        # the backstop for the rare SQLITE_BUSY that bypasses the handler.
+        deadline = time.monotonic() + self.busy_timeout
+        delay = 0.005
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.1)

@@ -1,0 +1,438 @@
+"""The run store: the durable record of every run, its attempts and log lines.
+
+This module is the only writer of the runs, attempts, run_logs, freshness and
+workers tables. The queue, the CLI and the TUI all go through it, so a server
+database could later stand behind the same API.
+
+Lifecycle::
+
+    queued ──claim──▶ running ──▶ succeeded
+      ▲   ╲                 ├──▶ failed            (permanent, or out of attempts)
+      │    ╲cancel          ├──▶ retrying ─(eta)─▶ claimable again
+      │     ▼               ├──▶ cancelling ──▶ cancelled
+      │   cancelled         └──▶ queued            (handed back on worker shutdown,
+      │                                             or recovered after a worker died)
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+from pipedeck.errors import NotFound, UserError
+from pipedeck.storage.db import Database
+
+QUEUED, RETRYING, RUNNING, CANCELLING = "queued", "retrying", "running", "cancelling"
+SUCCEEDED, FAILED, CANCELLED = "succeeded", "failed", "cancelled"
+WAITING = (QUEUED, RETRYING)
+IN_FLIGHT = (RUNNING, CANCELLING)
+ACTIVE = WAITING + IN_FLIGHT
+TERMINAL = (SUCCEEDED, FAILED, CANCELLED)
+STATUSES = ACTIVE + TERMINAL
+
+# How early a delayed message may arrive and still be honoured (clock jitter).
+_EARLY_SLACK = 0.5
+
+RUN_COLUMNS = """r.id, r.job_type, r.brand_id, b.name AS brand, r.competitor_id, c.name AS competitor,
+    r.params, r.status, r.direct, r.attempts, r.failures, r.max_attempts, r.created_at, r.updated_at,
+    r.started_at, r.finished_at, r.next_attempt_at, r.worker_id, r.heartbeat_at, r.cancel_requested,
+    r.progress_current, r.progress_total, r.progress_message, r.summary, r.error_type, r.error_message,
+    r.result, r.schedule_id, r.retry_of, r.retried_by, r.rev"""
+RUN_FROM = " FROM runs r JOIN brands b ON b.id = r.brand_id LEFT JOIN competitors c ON c.id = r.competitor_id"
+
+
+def _one_line(text: str | None, limit: int = 500) -> str | None:
+    if text is None:
+        return None
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _decode(row: dict | None) -> dict | None:
+    if row is None:
+        return None
+    for key in ("params", "result"):
+        if isinstance(row.get(key), str):
+            row[key] = json.loads(row[key])
+    return row
+
+
+@dataclass
+class Claim:
+    run: dict
+    attempt: int
+
+
+@dataclass(frozen=True)
+class LogLine:
+    ts: float
+    level: str
+    message: str
+
+
+class RunStore:
+    def __init__(self, database: Database, clock=time.time) -> None:
+        self.database = database
+        self.clock = clock
+
+    # -- helpers -------------------------------------------------------------
+    @staticmethod
+    def _next_rev(conn) -> int:
+        return conn.execute("SELECT coalesce(max(rev), 0) + 1 FROM runs").fetchone()[0]
+
+    def _get_for_update(self, conn, run_id: int) -> dict:
+        cur = conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,))
+        row = cur.fetchone()
+        if row is None:
+            raise NotFound(f"unknown run {run_id}")
+        return dict(zip([c[0] for c in cur.description], row))
+
+    # -- creating ------------------------------------------------------------
+    def create_run(self, *, job_type: str, brand_id: int, competitor_id: int | None, params: dict,
+                   max_attempts: int, direct: bool = False, schedule_id: int | None = None,
+                   retry_of: int | None = None) -> int:
+        now = self.clock()
+        with self.database.write() as db:
+            conn = db.conn
+            rev = self._next_rev(conn)
+            cur = conn.execute(
+                "INSERT INTO runs (job_type, brand_id, competitor_id, params, status, direct, max_attempts,"
+                " created_at, updated_at, schedule_id, retry_of, rev) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (job_type, brand_id, competitor_id, json.dumps(params, sort_keys=True, default=str), QUEUED,
+                 int(direct), max_attempts, now, now, schedule_id, retry_of, rev))
+            run_id = cur.lastrowid
+            if retry_of is not None:
+                conn.execute("UPDATE runs SET retried_by = ?, updated_at = ?, rev = ? WHERE id = ?",
+                             (run_id, now, rev, retry_of))
+        return run_id
+
+    # -- executing -----------------------------------------------------------
+    def claim(self, run_id: int, worker_id: str) -> Claim | None:
+        """Atomically move a waiting run to running. None if it is not claimable
+        (already claimed, cancelled, finished, or its retry is not due yet)."""
+        now = self.clock()
+        with self.database.write() as db:
+            conn = db.conn
+            try:
+                run = self._get_for_update(conn, run_id)
+            except NotFound:
+                return None
+            if run["status"] not in WAITING or run["cancel_requested"]:
+                return None
+            if run["next_attempt_at"] is not None and run["next_attempt_at"] > now + _EARLY_SLACK:
+                return None
+            attempt = run["attempts"] + 1
+            conn.execute(
+                "UPDATE runs SET status = ?, worker_id = ?, heartbeat_at = ?, started_at = coalesce(started_at, ?),"
+                " attempts = ?, next_attempt_at = NULL, progress_current = NULL, progress_total = NULL,"
+                " progress_message = NULL, updated_at = ?, rev = ? WHERE id = ?",
+                (RUNNING, worker_id, now, now, attempt, now, self._next_rev(conn), run_id))
+            conn.execute("INSERT INTO attempts (run_id, number, worker_id, started_at, status) VALUES (?,?,?,?,?)",
+                         (run_id, attempt, worker_id, now, RUNNING))
+        run.update(status=RUNNING, worker_id=worker_id, attempts=attempt, heartbeat_at=now)
+        return Claim(run=_decode(run), attempt=attempt)
+
+    def flush(self, run_id: int, attempt: int, logs: Sequence[LogLine] = (),
+              progress: tuple[float | None, float | None, str | None] | None = None) -> None:
+        """Store buffered log lines and the latest progress of a running attempt."""
+        if not logs and progress is None:
+            return
+        with self.database.write() as db:
+            self._flush(db.conn, run_id, attempt, logs, progress)
+
+    def _flush(self, conn, run_id: int, attempt: int, logs: Sequence[LogLine],
+               progress: tuple | None) -> None:
+        sets, args = [], []
+        if logs:
+            conn.executemany("INSERT INTO run_logs (run_id, attempt, ts, level, message) VALUES (?,?,?,?,?)",
+                             [(run_id, attempt, line.ts, line.level, line.message) for line in logs])
+            summary = next((l.message for l in reversed(logs) if l.level != "debug"), None)
+            if summary is not None:
+                sets.append("summary = ?")
+                args.append(_one_line(summary, 300))
+        if progress is not None:
+            sets += ["progress_current = ?", "progress_total = ?", "progress_message = ?"]
+            args += [progress[0], progress[1], _one_line(progress[2], 300)]
+        if sets:
+            sets += ["updated_at = ?", "rev = ?"]
+            args += [self.clock(), self._next_rev(conn)]
+            conn.execute(f"UPDATE runs SET {', '.join(sets)} WHERE id = ?", (*args, run_id))
+
+    def finish(self, run_id: int, attempt: int, worker_id: str, outcome: str, *,
+               error_type: str | None = None, error_message: str | None = None,
+               result: dict | None = None, retry_at: float | None = None,
+               datasets: Iterable[str] = (), logs: Sequence[LogLine] = (),
+               progress: tuple | None = None) -> str | None:
+        """End an attempt. ``outcome`` is succeeded, failed, cancelled or handed_back.
+
+        A failed attempt becomes ``retrying`` when ``retry_at`` is given and
+        attempts remain. Returns the run's new status, or None when this
+        worker no longer owns the run (it was recovered elsewhere meanwhile).
+        """
+        now = self.clock()
+        error_message = _one_line(error_message, 2000)
+        with self.database.write() as db:
+            conn = db.conn
+            run = self._get_for_update(conn, run_id)
+            if run["worker_id"] != worker_id or run["status"] not in IN_FLIGHT or run["attempts"] != attempt:
+                return None
+            self._flush(conn, run_id, attempt, logs, progress)
+            failures = run["failures"]
+            attempt_status = outcome
+            if outcome == SUCCEEDED:
+                status = SUCCEEDED
+            elif outcome == CANCELLED:
+                status = CANCELLED
+            elif outcome == "handed_back":
+                status = CANCELLED if run["cancel_requested"] else QUEUED
+            elif outcome == FAILED:
+                failures += 1
+                if run["cancel_requested"]:
+                    status = CANCELLED
+                elif retry_at is not None and failures < run["max_attempts"]:
+                    status = RETRYING
+                else:
+                    status = FAILED
+            else:
+                raise ValueError(f"unknown outcome {outcome!r}")
+            finished = now if status in TERMINAL else None
+            conn.execute(
+                "UPDATE runs SET status = ?, failures = ?, finished_at = ?, next_attempt_at = ?,"
+                " worker_id = CASE WHEN ? THEN worker_id ELSE NULL END,"
+                " error_type = ?, error_message = ?, result = coalesce(?, result), updated_at = ?, rev = ?"
+                " WHERE id = ?",
+                (status, failures, finished, retry_at if status == RETRYING else None,
+                 status in TERMINAL, error_type if outcome != SUCCEEDED else None,
+                 error_message if outcome != SUCCEEDED else None,
+                 json.dumps(result, sort_keys=True, default=str) if result is not None else None,
+                 now, self._next_rev(conn), run_id))
+            conn.execute(
+                "UPDATE attempts SET status = ?, finished_at = ?, error_type = ?, error_message = ?"
+                " WHERE run_id = ? AND number = ?",
+                (attempt_status, now, error_type, error_message, run_id, attempt))
+            if status == SUCCEEDED:
+                self._mark_fresh(conn, run, datasets, now)
+            elif status in (FAILED, RETRYING):
+                self._mark_failed(conn, run, datasets, now, error_message)
+        return status
+
+    def _mark_fresh(self, conn, run: dict, datasets: Iterable[str], now: float) -> None:
+        for dataset in datasets:
+            conn.execute(
+                "INSERT INTO freshness (brand_id, competitor_id, dataset, last_success_at, last_success_run_id)"
+                " VALUES (?,?,?,?,?) ON CONFLICT (brand_id, competitor_id, dataset) DO UPDATE SET"
+                " last_success_at = excluded.last_success_at, last_success_run_id = excluded.last_success_run_id",
+                (run["brand_id"], run["competitor_id"] or 0, dataset, now, run["id"]))
+
+    def _mark_failed(self, conn, run: dict, datasets: Iterable[str], now: float, error: str | None) -> None:
+        for dataset in datasets:
+            conn.execute(
+                "INSERT INTO freshness (brand_id, competitor_id, dataset, last_failure_at, last_failure_run_id,"
+                " last_error) VALUES (?,?,?,?,?,?) ON CONFLICT (brand_id, competitor_id, dataset) DO UPDATE SET"
+                " last_failure_at = excluded.last_failure_at, last_failure_run_id = excluded.last_failure_run_id,"
+                " last_error = excluded.last_error",
+                (run["brand_id"], run["competitor_id"] or 0, dataset, now, run["id"], error))
+
+    # -- cancelling ----------------------------------------------------------
+    def request_cancel(self, run_id: int) -> str:
+        """Cancel a waiting run at once; ask a running one to stop. Returns the new status."""
+        now = self.clock()
+        with self.database.write() as db:
+            conn = db.conn
+            run = self._get_for_update(conn, run_id)
+            status = run["status"]
+            if status in TERMINAL:
+                raise UserError(f"run {run_id} already ended ({status}); nothing to cancel")
+            if status in WAITING:
+                new = CANCELLED
+                conn.execute(
+                    "UPDATE runs SET status = ?, cancel_requested = 1, finished_at = ?, next_attempt_at = NULL,"
+                    " updated_at = ?, rev = ? WHERE id = ?", (CANCELLED, now, now, self._next_rev(conn), run_id))
+            else:
+                new = CANCELLING
+                conn.execute("UPDATE runs SET status = ?, cancel_requested = 1, updated_at = ?, rev = ? WHERE id = ?",
+                             (CANCELLING, now, self._next_rev(conn), run_id))
+        return new
+
+    def cancel_requested(self, run_ids: Sequence[int]) -> set[int]:
+        if not run_ids:
+            return set()
+        marks = ",".join("?" * len(run_ids))
+        rows = self.database.conn.execute(
+            f"SELECT id FROM runs WHERE id IN ({marks}) AND cancel_requested = 1", tuple(run_ids)).fetchall()
+        return {r[0] for r in rows}
+
+    # -- workers and recovery ---------------------------------------------------
+    def register_worker(self, worker_id: str, *, kind: str, host: str, pid: int, proc_start: str | None,
+                        threads: int, version: str, queue: str) -> None:
+        now = self.clock()
+        with self.database.write() as db:
+            db.conn.execute(
+                "INSERT OR REPLACE INTO workers (id, kind, host, pid, proc_start, threads, version, queue,"
+                " started_at, heartbeat_at, status) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (worker_id, kind, host, pid, proc_start, threads, version, queue, now, now, "running"))
+
+    def heartbeat(self, worker_id: str, run_ids: Sequence[int] = (), status: str | None = None) -> None:
+        now = self.clock()
+        with self.database.write() as db:
+            conn = db.conn
+            if status:
+                conn.execute("UPDATE workers SET heartbeat_at = ?, status = ? WHERE id = ?", (now, status, worker_id))
+            else:
+                conn.execute("UPDATE workers SET heartbeat_at = ? WHERE id = ?", (now, worker_id))
+            if run_ids:
+                marks = ",".join("?" * len(run_ids))
+                conn.execute(f"UPDATE runs SET heartbeat_at = ? WHERE worker_id = ? AND id IN ({marks})",
+                             (now, worker_id, *run_ids))
+
+    def stop_worker(self, worker_id: str) -> None:
+        now = self.clock()
+        with self.database.write() as db:
+            db.conn.execute("UPDATE workers SET status = 'stopped', stopped_at = ?, heartbeat_at = ? WHERE id = ?",
+                            (now, now, worker_id))
+
+    def workers(self, include_stopped: bool = False, kind: str | None = "worker") -> list[dict]:
+        sql = "SELECT * FROM workers WHERE 1=1"
+        args: list = []
+        if not include_stopped:
+            sql += " AND status != 'stopped'"
+        if kind:
+            sql += " AND kind = ?"
+            args.append(kind)
+        return self.database.query(sql + " ORDER BY started_at DESC", args)
+
+    def in_flight(self) -> list[dict]:
+        """Running runs with their worker's record (None when the worker is unknown)."""
+        return self.database.query(
+            "SELECT r.id, r.worker_id, r.attempts, r.heartbeat_at, w.host, w.pid, w.proc_start,"
+            " w.status AS worker_status, w.heartbeat_at AS worker_heartbeat_at"
+            " FROM runs r LEFT JOIN workers w ON w.id = r.worker_id WHERE r.status IN ('running', 'cancelling')")
+
+    def recover(self, run_id: int, worker_id: str, attempt: int, reason: str) -> str | None:
+        """A run's worker died: retry it if attempts remain, else fail it as interrupted."""
+        now = self.clock()
+        with self.database.write() as db:
+            conn = db.conn
+            run = self._get_for_update(conn, run_id)
+            if run["worker_id"] != worker_id or run["status"] not in IN_FLIGHT or run["attempts"] != attempt:
+                return None
+            failures = run["failures"] + 1
+            message = _one_line(f"interrupted: {reason} during attempt {attempt} of {run['max_attempts']}")
+            if run["cancel_requested"]:
+                status = CANCELLED
+            elif failures < run["max_attempts"]:
+                status = QUEUED
+            else:
+                status = FAILED
+            conn.execute(
+                "UPDATE runs SET status = ?, failures = ?, worker_id = NULL, finished_at = ?, error_type = ?,"
+                " error_message = ?, updated_at = ?, rev = ? WHERE id = ?",
+                (status, failures, now if status in TERMINAL else None, "Interrupted", message, now,
+                 self._next_rev(conn), run_id))
+            conn.execute("UPDATE attempts SET status = 'interrupted', finished_at = ?, error_type = 'Interrupted',"
+                         " error_message = ? WHERE run_id = ? AND number = ?", (now, message, run_id, attempt))
+            conn.execute("INSERT INTO run_logs (run_id, attempt, ts, level, message) VALUES (?,?,?,?,?)",
+                         (run_id, attempt, now, "warning", message))
+        return status
+
+    def mark_workers_dead(self, worker_ids: Sequence[str]) -> None:
+        if not worker_ids:
+            return
+        now = self.clock()
+        marks = ",".join("?" * len(worker_ids))
+        with self.database.write() as db:
+            db.conn.execute(f"UPDATE workers SET status = 'stopped', stopped_at = ? WHERE id IN ({marks})"
+                            " AND status != 'stopped'", (now, *worker_ids))
+
+    def orphaned(self, older_than: float) -> list[int]:
+        """Non-direct waiting runs, due for longer than ``older_than`` seconds (their message may be lost)."""
+        cutoff = self.clock() - older_than
+        rows = self.database.conn.execute(
+            "SELECT id FROM runs WHERE status IN ('queued', 'retrying') AND direct = 0 AND updated_at < ?"
+            " AND coalesce(next_attempt_at, 0) < ? ORDER BY id", (cutoff, cutoff)).fetchall()
+        return [r[0] for r in rows]
+
+    def touch(self, run_ids: Sequence[int]) -> None:
+        if not run_ids:
+            return
+        now = self.clock()
+        marks = ",".join("?" * len(run_ids))
+        with self.database.write() as db:
+            db.conn.execute(f"UPDATE runs SET updated_at = ? WHERE id IN ({marks})", (now, *run_ids))
+
+    # -- reading -------------------------------------------------------------
+    def get(self, run_id: int) -> dict:
+        row = _decode(self.database.query_one(f"SELECT {RUN_COLUMNS}{RUN_FROM} WHERE r.id = ?", (run_id,)))
+        if row is None:
+            raise NotFound(f"unknown run {run_id}")
+        return row
+
+    def attempts(self, run_id: int) -> list[dict]:
+        return self.database.query("SELECT * FROM attempts WHERE run_id = ? ORDER BY number", (run_id,))
+
+    def logs(self, run_id: int, after_id: int = 0, limit: int | None = None, tail: int | None = None) -> list[dict]:
+        if tail is not None:
+            rows = self.database.query(
+                "SELECT * FROM run_logs WHERE run_id = ? AND id > ? ORDER BY id DESC LIMIT ?", (run_id, after_id, tail))
+            return rows[::-1]
+        sql = "SELECT * FROM run_logs WHERE run_id = ? AND id > ? ORDER BY id"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return self.database.query(sql, (run_id, after_id))
+
+    def list(self, *, brand_id: int | None = None, job_type: str | None = None,
+             competitor_id: int | None = None, statuses: Sequence[str] | None = None,
+             text: str | None = None, limit: int | None = 100, before_id: int | None = None) -> list[dict]:
+        where, args = [], []
+        if brand_id is not None:
+            where.append("r.brand_id = ?")
+            args.append(brand_id)
+        if job_type is not None:
+            where.append("r.job_type = ?")
+            args.append(job_type)
+        if competitor_id is not None:
+            where.append("r.competitor_id = ?")
+            args.append(competitor_id)
+        if statuses:
+            where.append(f"r.status IN ({','.join('?' * len(statuses))})")
+            args.extend(statuses)
+        if before_id is not None:
+            where.append("r.id < ?")
+            args.append(before_id)
+        if text:
+            like = f"%{text}%"
+            where.append("(r.job_type LIKE ? OR b.name LIKE ? OR c.name LIKE ? OR r.summary LIKE ?"
+                         " OR r.error_message LIKE ? OR CAST(r.id AS TEXT) = ?)")
+            args.extend([like, like, like, like, like, text.strip()])
+        sql = f"SELECT {RUN_COLUMNS}{RUN_FROM}"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY r.id DESC"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [_decode(r) for r in self.database.query(sql, args)]
+
+    def changed_since(self, rev: int, limit: int = 1000) -> list[dict]:
+        """Runs whose row changed after ``rev`` (for live views that read only what changed)."""
+        return [_decode(r) for r in self.database.query(
+            f"SELECT {RUN_COLUMNS}{RUN_FROM} WHERE r.rev > ? ORDER BY r.rev LIMIT ?", (rev, limit))]
+
+    def max_rev(self) -> int:
+        return self.database.scalar("SELECT coalesce(max(rev), 0) FROM runs")
+
+    def counts(self) -> dict[str, int]:
+        rows = self.database.conn.execute(
+            "SELECT status, count(*) FROM runs WHERE status IN ('queued','retrying','running','cancelling')"
+            " GROUP BY status").fetchall()
+        counts = {s: 0 for s in ACTIVE}
+        counts.update(dict(rows))
+        return counts
+
+    def freshness(self, brand_id: int | None = None) -> list[dict]:
+        sql = ("SELECT f.*, b.name AS brand, c.name AS competitor FROM freshness f JOIN brands b ON b.id = f.brand_id"
+               " LEFT JOIN competitors c ON c.id = f.competitor_id")
+        if brand_id is not None:
+            return self.database.query(sql + " WHERE f.brand_id = ? ORDER BY f.dataset", (brand_id,))
+        return self.database.query(sql + " ORDER BY b.name, f.dataset")

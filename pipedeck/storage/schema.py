@@ -1,0 +1,270 @@
+"""DDL for each schema version. Times are unix seconds (REAL, UTC)."""
+
+from __future__ import annotations
+
+import sqlite3
+
+
+def _run(conn: sqlite3.Connection, ddl: str) -> None:
+    # executescript() would COMMIT the migration's transaction, so split by hand.
+    for statement in ddl.split(";\n"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+def v1_core(conn: sqlite3.Connection) -> None:
+    _run(conn, """
+CREATE TABLE brands (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    meta_ad_account_id TEXT,
+    ad_library_page_id TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE competitors (
+    id INTEGER PRIMARY KEY,
+    brand_id INTEGER NOT NULL REFERENCES brands(id) ON DELETE CASCADE,
+    name TEXT NOT NULL COLLATE NOCASE,
+    ad_library_url TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    UNIQUE (brand_id, name)
+);
+CREATE TABLE schedules (
+    id INTEGER PRIMARY KEY,
+    job_type TEXT NOT NULL,
+    brand_id INTEGER NOT NULL REFERENCES brands(id) ON DELETE CASCADE,
+    competitor_id INTEGER REFERENCES competitors(id) ON DELETE CASCADE,
+    params TEXT NOT NULL DEFAULT '{}',
+    cron TEXT NOT NULL,
+    tz TEXT NOT NULL DEFAULT 'UTC',
+    active INTEGER NOT NULL DEFAULT 1,
+    missed_policy TEXT NOT NULL DEFAULT 'skip',
+    next_run_at REAL,
+    last_run_id INTEGER,
+    last_fired_at REAL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX schedules_due ON schedules (next_run_at) WHERE active = 1;
+CREATE TABLE runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_type TEXT NOT NULL,
+    brand_id INTEGER NOT NULL REFERENCES brands(id),
+    competitor_id INTEGER REFERENCES competitors(id),
+    params TEXT NOT NULL,
+    status TEXT NOT NULL,
+    direct INTEGER NOT NULL DEFAULT 0,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    failures INTEGER NOT NULL DEFAULT 0,
+    max_attempts INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    started_at REAL,
+    finished_at REAL,
+    next_attempt_at REAL,
+    worker_id TEXT,
+    heartbeat_at REAL,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    progress_current REAL,
+    progress_total REAL,
+    progress_message TEXT,
+    summary TEXT,
+    error_type TEXT,
+    error_message TEXT,
+    result TEXT,
+    schedule_id INTEGER,
+    retry_of INTEGER,
+    retried_by INTEGER,
+    rev INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX runs_brand_type ON runs (brand_id, job_type, id);
+CREATE INDEX runs_competitor ON runs (competitor_id, id) WHERE competitor_id IS NOT NULL;
+CREATE INDEX runs_status ON runs (status, id);
+CREATE INDEX runs_rev ON runs (rev);
+CREATE INDEX runs_worker ON runs (worker_id) WHERE status IN ('running', 'cancelling');
+CREATE INDEX runs_schedule ON runs (schedule_id, id) WHERE schedule_id IS NOT NULL;
+CREATE TABLE attempts (
+    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    number INTEGER NOT NULL,
+    worker_id TEXT,
+    started_at REAL NOT NULL,
+    finished_at REAL,
+    status TEXT NOT NULL,
+    error_type TEXT,
+    error_message TEXT,
+    PRIMARY KEY (run_id, number)
+) WITHOUT ROWID;
+CREATE TABLE run_logs (
+    id INTEGER PRIMARY KEY,
+    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    attempt INTEGER NOT NULL,
+    ts REAL NOT NULL,
+    level TEXT NOT NULL,
+    message TEXT NOT NULL
+);
+CREATE INDEX run_logs_run ON run_logs (run_id, id);
+CREATE TABLE freshness (
+    brand_id INTEGER NOT NULL REFERENCES brands(id) ON DELETE CASCADE,
+    competitor_id INTEGER NOT NULL DEFAULT 0,
+    dataset TEXT NOT NULL,
+    last_success_at REAL,
+    last_success_run_id INTEGER,
+    last_failure_at REAL,
+    last_failure_run_id INTEGER,
+    last_error TEXT,
+    PRIMARY KEY (brand_id, competitor_id, dataset)
+) WITHOUT ROWID;
+CREATE TABLE workers (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    proc_start TEXT,
+    threads INTEGER NOT NULL DEFAULT 1,
+    version TEXT,
+    queue TEXT,
+    started_at REAL NOT NULL,
+    heartbeat_at REAL NOT NULL,
+    stopped_at REAL,
+    status TEXT NOT NULL
+)
+""")
+
+
+def v2_meta(conn: sqlite3.Connection) -> None:
+    """Meta Graph API data: ads, one insights row per ad per day, media assets."""
+    _run(conn, """
+CREATE TABLE meta_ads (
+    ad_id TEXT PRIMARY KEY,
+    brand_id INTEGER NOT NULL REFERENCES brands(id) ON DELETE CASCADE,
+    ad_account_id TEXT NOT NULL,
+    name TEXT,
+    status TEXT,
+    adset_id TEXT,
+    adset_name TEXT,
+    campaign_id TEXT,
+    campaign_name TEXT,
+    creative_id TEXT,
+    object_type TEXT,
+    image_hash TEXT,
+    image_url TEXT,
+    video_id TEXT,
+    thumbnail_url TEXT,
+    first_seen_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX meta_ads_brand ON meta_ads (brand_id);
+CREATE TABLE meta_insights (
+    ad_id TEXT NOT NULL,
+    date TEXT NOT NULL,
+    brand_id INTEGER NOT NULL REFERENCES brands(id) ON DELETE CASCADE,
+    spend REAL,
+    impressions INTEGER,
+    reach INTEGER,
+    clicks INTEGER,
+    ctr REAL,
+    cpc REAL,
+    cpm REAL,
+    actions TEXT,
+    action_values TEXT,
+    purchase_roas TEXT,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (ad_id, date)
+) WITHOUT ROWID;
+CREATE INDEX meta_insights_brand_date ON meta_insights (brand_id, date);
+CREATE TABLE assets (
+    sha256 TEXT PRIMARY KEY,
+    path TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    created_at REAL NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE ad_assets (
+    ad_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    source_key TEXT NOT NULL,
+    brand_id INTEGER NOT NULL REFERENCES brands(id) ON DELETE CASCADE,
+    sha256 TEXT NOT NULL REFERENCES assets(sha256),
+    downloaded_at REAL NOT NULL,
+    PRIMARY KEY (ad_id, kind, source_key)
+) WITHOUT ROWID;
+CREATE INDEX ad_assets_brand ON ad_assets (brand_id)
+""")
+
+
+def v3_ad_library(conn: sqlite3.Connection) -> None:
+    """Ad Library data: competitors' ads and the template review queue."""
+    _run(conn, """
+CREATE TABLE competitor_ads (
+    competitor_id INTEGER NOT NULL REFERENCES competitors(id) ON DELETE CASCADE,
+    ad_archive_id TEXT NOT NULL,
+    brand_id INTEGER NOT NULL REFERENCES brands(id) ON DELETE CASCADE,
+    page_id TEXT,
+    page_name TEXT,
+    is_active INTEGER NOT NULL,
+    start_date REAL,
+    end_date REAL,
+    body TEXT,
+    title TEXT,
+    caption TEXT,
+    cta_text TEXT,
+    link_url TEXT,
+    display_format TEXT,
+    platforms TEXT,
+    image_urls TEXT,
+    video_urls TEXT,
+    branded_content INTEGER NOT NULL DEFAULT 0,
+    collation_id TEXT,
+    collation_count INTEGER,
+    first_seen_at REAL NOT NULL,
+    last_seen_at REAL NOT NULL,
+    PRIMARY KEY (competitor_id, ad_archive_id)
+) WITHOUT ROWID;
+CREATE INDEX competitor_ads_active ON competitor_ads (competitor_id, is_active, last_seen_at);
+CREATE TABLE templates (
+    id INTEGER PRIMARY KEY,
+    brand_id INTEGER NOT NULL REFERENCES brands(id) ON DELETE CASCADE,
+    ad_archive_id TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending',
+    page_name TEXT,
+    body TEXT,
+    title TEXT,
+    cta_text TEXT,
+    link_url TEXT,
+    display_format TEXT,
+    image_url TEXT,
+    preview_sha256 TEXT,
+    search_url TEXT,
+    run_id INTEGER,
+    first_seen_at REAL NOT NULL,
+    last_seen_at REAL NOT NULL,
+    reviewed_at REAL,
+    UNIQUE (brand_id, ad_archive_id)
+);
+CREATE INDEX templates_status ON templates (brand_id, status, id)
+""")
+
+
+def v4_schedules(conn: sqlite3.Connection) -> None:
+    """Schedule history (fired, skipped) and per-brand freshness policies."""
+    _run(conn, """
+CREATE TABLE schedule_events (
+    id INTEGER PRIMARY KEY,
+    schedule_id INTEGER NOT NULL REFERENCES schedules(id) ON DELETE CASCADE,
+    occurrence_at REAL NOT NULL,
+    ts REAL NOT NULL,
+    action TEXT NOT NULL,
+    run_id INTEGER,
+    reason TEXT,
+    UNIQUE (schedule_id, occurrence_at)
+);
+CREATE TABLE freshness_policies (
+    brand_id INTEGER NOT NULL DEFAULT 0,
+    dataset TEXT NOT NULL,
+    warn_after REAL NOT NULL,
+    stale_after REAL NOT NULL,
+    PRIMARY KEY (brand_id, dataset)
+) WITHOUT ROWID
+""")
