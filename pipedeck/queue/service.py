@@ -206,6 +206,28 @@ class Service:
         return [r["id"] for r in self.list_runs(brand=brand, job_type=job_type, statuses=[FAILED], limit=None)
                 if not r["retried_by"]]
 
+    # -- Ad Library data -----------------------------------------------------
+    def competitor_ads(self, competitor: str | int, brand: str | int | None = None, *,
+                       search: str | None = None, limit: int | None = 500) -> list[dict]:
+        from pipedeck.storage import adlibrary
+
+        brand_id = self.catalog.brand(brand)["id"] if brand is not None else None
+        comp = self.catalog.competitor(competitor, brand_id=brand_id)
+        return adlibrary.competitor_ads(self.database, comp["id"], search=search, limit=limit)
+
+    def templates(self, brand: str | int | None = None, status: str | None = "pending",
+                  limit: int | None = 500) -> list[dict]:
+        from pipedeck.storage import adlibrary
+
+        brand_id = self.catalog.brand(brand)["id"] if brand is not None else None
+        return adlibrary.templates(self.database, brand_id, status, limit)
+
+    def review_templates(self, template_ids: list[int], status: str) -> int:
+        """Approve ('approved'), reject ('rejected') or reopen ('pending') templates."""
+        from pipedeck.storage import adlibrary
+
+        return adlibrary.set_template_status(self.database, list(template_ids), status, clock=self.clock)
+
     # -- health --------------------------------------------------------------
     def queue_depth(self) -> dict[str, int]:
         counts = self.runs.counts()

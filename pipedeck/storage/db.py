@@ -43,7 +43,9 @@ class Database:
         self.path = Path(path)
         self.busy_timeout = busy_timeout
         self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
+        # Connections by owning thread, so those of finished threads (Textual
+        # thread workers come and go) are closed instead of piling up.
+        self._all: dict[threading.Thread, sqlite3.Connection] = {}
         self._all_lock = threading.Lock()
         if migrate:
             from pipedeck.storage.migrations import migrate as run_migrations
@@ -65,7 +67,12 @@ class Database:
         except sqlite3.DatabaseError as exc:
             raise StorageError(describe_db_error(self.path, exc)) from None
         with self._all_lock:
-            self._all.append(conn)
+            for thread in [t for t in self._all if not t.is_alive()]:
+                try:
+                    self._all.pop(thread).close()
+                except sqlite3.Error:
+                    pass
+            self._all[threading.current_thread()] = conn
         return conn
 
     @property
@@ -83,7 +90,7 @@ class Database:
 
     def close(self) -> None:
         with self._all_lock:
-            conns, self._all = self._all, []
+            conns, self._all = list(self._all.values()), {}
         for conn in conns:
             try:
                 conn.close()
