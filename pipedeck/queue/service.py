@@ -145,7 +145,9 @@ class Service:
 
     def list_runs(self, *, brand: str | int | None = None, job_type: str | None = None,
                   competitor: str | int | None = None, statuses: list[str] | None = None,
-                  text: str | None = None, limit: int | None = 100) -> list[dict]:
+                  text: str | None = None, limit: int | None = 100,
+                  before_id: int | None = None) -> list[dict]:
+        """Runs newest first; ``before_id`` pages back (runs with a smaller id)."""
         brand_id = self.catalog.brand(brand)["id"] if brand is not None else None
         if job_type is not None:
             registry.get(job_type)
@@ -156,7 +158,7 @@ class Service:
             if status not in ACTIVE + TERMINAL:
                 raise UserError(f"unknown status {status!r} (one of {', '.join(ACTIVE + TERMINAL)})")
         rows = self.runs.list(brand_id=brand_id, job_type=job_type, competitor_id=competitor_id,
-                              statuses=statuses, text=text, limit=limit)
+                              statuses=statuses, text=text, limit=limit, before_id=before_id)
         for row in rows:
             row["log_summary"] = log_summary(row)
         return rows
