@@ -1,0 +1,443 @@
+"""The one safe way to download media (ad images, videos, previews) into the data dir.
+
+Every media download in pipedeck goes through here, so every one gets the
+same guarantees:
+
+- streamed to a temp file under ``<media_dir>/.tmp`` (same filesystem), never
+  held in memory: memory stays flat whatever the file size;
+- hashed while streaming (sha256) and moved into content-addressed storage
+  ``<media_dir>/<sha[:2]>/<sha><ext>`` with an atomic link/rename, so a
+  partial file is never visible under its final name;
+- a size cap (``Content-Length`` checked before reading, bytes counted while
+  reading), and a content check: the declared type must not be HTML/text/JSON
+  and the first bytes must be an image (JPEG, PNG, GIF, WebP) or a video
+  (MP4/MOV, WebM) as asked — an HTML login page served with ``200`` and
+  ``image/jpeg`` is rejected;
+- deduplicated by content hash (same bytes from another URL: one file, one row);
+- cancel-aware: ``ctx.check_cancelled()`` between chunks, so a cancel or a
+  worker shutdown stops a transfer within one chunk;
+- temp files removed on every failure and on cancel;
+- bounded concurrency: at most ``MAX_PARALLEL_DOWNLOADS`` transfers per
+  process, whatever the number of runs.
+
+Stable API (other handlers call it from synchronous code)::
+
+    from pipedeck.handlers import media
+
+    asset = media.download_one(ctx, url, kind="image")          # or kind="video"
+    asset.sha256, asset.path (absolute Path), asset.relpath (under media_dir),
+    asset.content_type, asset.size, asset.created (False: content was already stored)
+
+    # optional: which Meta ad uses it (ad_assets table)
+    media.link_ad_asset(ctx.database, ad_id=..., kind="image", source_key=image_hash,
+                        brand_id=ctx.brand["id"], sha256=asset.sha256)
+
+    # several files with bounded concurrency, one expired-URL refresh each:
+    results = media.download_many(ctx, [media.DownloadJob(url, "video", key=video_id,
+                                                          refresh=lambda: fresh_url)], concurrency=4,
+                                  on_result=lambda job, outcome: ...)
+
+``download_one(ctx, url, *, kind="image", max_bytes=None, client=None,
+retries=2, record=True)``: ``ctx`` needs ``settings``, ``database``,
+``log`` and ``check_cancelled`` (a RunContext). ``max_bytes`` defaults to
+``DEFAULT_MAX_BYTES[kind]``. ``record=True`` writes the ``assets`` row.
+Transfer failures (truncated body, reset connection, 5xx) are retried
+``retries`` times, each logged. Raises:
+
+- :class:`MediaRejected` (a PermanentError): not media of that kind, HTML
+  body, over the size cap, or a 4xx that is not an expiry;
+- :class:`MediaExpired` (a RetryableError): the signed URL expired — get a
+  fresh URL and call again (``download_many`` does this once per job);
+- :class:`MediaTransferError` (a RetryableError): still failing after retries;
+- ``RunCancelled`` / ``WorkerShuttingDown`` from the context.
+
+Error messages and log lines show URLs without their query string (signed
+CDN parameters are credentials of a sort).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import os
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+from urllib.parse import urlsplit
+
+import httpx
+
+from pipedeck.errors import PermanentError, RetryableError, RunCancelled, WorkerShuttingDown
+from pipedeck.storage import meta as meta_store
+
+KINDS = ("image", "video")
+DEFAULT_MAX_BYTES = {"image": 50 * 1024 * 1024, "video": 4 * 1024 * 1024 * 1024}
+MAX_PARALLEL_DOWNLOADS = 8
+TMP_DIRNAME = ".tmp"
+# Temp files older than this are leftovers of a killed process and are swept.
+STALE_TEMP_AGE = 6 * 3600
+USER_AGENT = "pipedeck/0.1 (+media)"
+
+_slots = threading.BoundedSemaphore(MAX_PARALLEL_DOWNLOADS)
+
+
+class MediaRejected(PermanentError):
+    """The body is not acceptable media (wrong type, HTML, too large, gone)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, error_type="MediaRejected")
+
+
+class MediaExpired(RetryableError):
+    """The signed media URL expired; a fresh URL is needed."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, error_type="MediaExpired")
+
+
+class MediaTransferError(RetryableError):
+    """The transfer kept failing (truncated, reset, 5xx)."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message, retry_after=retry_after, error_type="MediaTransferError")
+
+
+@dataclass(frozen=True)
+class StoredAsset:
+    sha256: str
+    path: Path
+    relpath: str
+    content_type: str
+    size: int
+    created: bool
+
+
+@dataclass
+class DownloadJob:
+    """One file for :func:`download_many`. ``refresh`` returns a fresh URL after an expiry."""
+
+    url: str
+    kind: str = "image"
+    key: str = ""
+    refresh: Callable[[], str | None] | None = None
+    max_bytes: int | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def safe_url(url: str) -> str:
+    """The URL without query string or fragment, for logs and errors."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+
+
+# -- sniffing ------------------------------------------------------------------
+_EXT = {"image/jpeg": ".jpg", "image/png": ".png", "image/gif": ".gif", "image/webp": ".webp",
+        "video/mp4": ".mp4", "video/quicktime": ".mov", "video/webm": ".webm"}
+
+
+def sniff(head: bytes) -> str | None:
+    """The media type the first bytes show, or None."""
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "image/gif"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    if head[4:8] == b"ftyp":
+        return "video/quicktime" if head[8:12] == b"qt  " else "video/mp4"
+    if head.startswith(b"\x1a\x45\xdf\xa3"):
+        return "video/webm"
+    return None
+
+
+def _looks_like_text(head: bytes) -> str | None:
+    stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    for marker, what in ((b"<!doctype html", "an HTML page"), (b"<html", "an HTML page"), (b"<?xml", "XML"),
+                         (b"<", "markup"), (b"{", "JSON"), (b"[", "JSON")):
+        if stripped.startswith(marker):
+            return what
+    return None
+
+
+def _declared_type(response: httpx.Response) -> str:
+    return response.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def _check_declared(declared: str, kind: str, where: str) -> None:
+    if declared.startswith(("text/", "application/json", "application/xhtml", "application/xml")):
+        raise MediaRejected(f"{where}: expected {'an' if kind == 'image' else 'a'} {kind} but the server sent "
+                            f"{declared} (an error or login page, not media)")
+    ok = (declared.startswith(f"{kind}/") or declared in ("", "application/octet-stream", "binary/octet-stream"))
+    if not ok:
+        raise MediaRejected(f"{where}: expected {'an' if kind == 'image' else 'a'} {kind} but the server sent {declared}")
+
+
+def _check_head(head: bytes, kind: str, declared: str, where: str) -> str:
+    found = sniff(head)
+    if found is None or not found.startswith(f"{kind}/"):
+        text = _looks_like_text(head)
+        what = text or (f"{found}" if found else "unrecognised bytes")
+        raise MediaRejected(f"{where}: expected {'an' if kind == 'image' else 'a'} {kind} but the body is {what}"
+                            f" (declared {declared or 'no type'})")
+    return found
+
+
+# -- paths -------------------------------------------------------------------
+def media_dir(settings) -> Path:
+    return Path(settings.media_dir)
+
+
+def temp_dir(settings) -> Path:
+    return media_dir(settings) / TMP_DIRNAME
+
+
+def stored_path(settings, sha256: str, content_type: str) -> tuple[Path, str]:
+    rel = f"{sha256[:2]}/{sha256}{_EXT.get(content_type, '.bin')}"
+    return media_dir(settings) / rel, rel
+
+
+def temp_files(settings) -> list[Path]:
+    """Temp files currently in the media temp dir (tests use this)."""
+    d = temp_dir(settings)
+    return sorted(p for p in d.iterdir() if p.is_file()) if d.exists() else []
+
+
+def sweep_stale_temp(settings, older_than: float = STALE_TEMP_AGE) -> int:
+    """Remove temp files left by a killed process (old enough not to be in use)."""
+    removed = 0
+    cutoff = time.time() - older_than
+    for p in temp_files(settings):
+        try:
+            if p.stat().st_mtime < cutoff:
+                p.unlink()
+                removed += 1
+        except FileNotFoundError:
+            pass
+    return removed
+
+
+def _finalise(tmp: Path, final: Path) -> bool:
+    """Move a complete temp file to its content-addressed name. False if that content already existed."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(tmp, final)  # fails if the name exists: never overwrites, atomic
+    except FileExistsError:
+        return False
+    except OSError:  # filesystem without hard links
+        if final.exists():
+            return False
+        os.replace(tmp, final)
+        return True
+    return True
+
+
+# -- one download ------------------------------------------------------------
+def new_client(timeout: float = 30.0) -> httpx.Client:
+    """An httpx client for media: no credentials, identity encoding, redirects followed."""
+    return httpx.Client(timeout=httpx.Timeout(timeout, connect=10.0), follow_redirects=True,
+                        headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
+                        limits=httpx.Limits(max_connections=MAX_PARALLEL_DOWNLOADS,
+                                            max_keepalive_connections=MAX_PARALLEL_DOWNLOADS))
+
+
+def _acquire_slot(ctx) -> None:
+    while not _slots.acquire(timeout=0.1):
+        ctx.check_cancelled()
+
+
+def download_one(ctx, url: str, *, kind: str = "image", max_bytes: int | None = None,
+                 client: httpx.Client | None = None, retries: int = 2, record: bool = True) -> StoredAsset:
+    """Download ``url`` into content-addressed storage; see the module docstring."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    if not url or not url.startswith(("http://", "https://")):
+        raise MediaRejected(f"not a downloadable URL: {safe_url(url or '')!r}")
+    limit = max_bytes if max_bytes is not None else DEFAULT_MAX_BYTES[kind]
+    own_client = client is None
+    client = client or new_client()
+    try:
+        attempt = 0
+        while True:
+            attempt += 1
+            ctx.check_cancelled()
+            try:
+                _acquire_slot(ctx)
+                try:
+                    asset = _transfer(ctx, client, url, kind, limit)
+                finally:
+                    _slots.release()
+                break
+            except MediaTransferError as exc:
+                if attempt > retries:
+                    raise
+                delay = exc.retry_after if exc.retry_after is not None else min(4.0, 0.25 * 2 ** (attempt - 1))
+                ctx.log(f"{kind} download failed ({exc}); retrying in {delay:.2f}s "
+                        f"(attempt {attempt + 1} of {retries + 1})", "warning")
+                ctx.sleep(delay)
+        if record:
+            meta_store.record_asset(ctx.database, sha256=asset.sha256, path=asset.relpath,
+                                    content_type=asset.content_type, size=asset.size)
+        return asset
+    finally:
+        if own_client:
+            client.close()
+
+
+def _transfer(ctx, client: httpx.Client, url: str, kind: str, limit: int) -> StoredAsset:
+    where = safe_url(url)
+    settings = ctx.settings
+    tmp_root = temp_dir(settings)
+    tmp_root.mkdir(parents=True, exist_ok=True)
+    tmp_path: Path | None = None
+    try:
+        with client.stream("GET", url) as response:
+            _check_status(response, where)
+            declared = _declared_type(response)
+            _check_declared(declared, kind, where)
+            length = response.headers.get("content-length")
+            if length is not None and length.isdigit() and int(length) > limit:
+                raise MediaRejected(f"{where}: {kind} is {int(length):,} bytes, over the {limit:,}-byte cap")
+            fd, name = tempfile.mkstemp(prefix="dl-", suffix=".part", dir=tmp_root)
+            tmp_path = Path(name)
+            digest = hashlib.sha256()
+            size = 0
+            head = b""
+            found_type = None
+            with os.fdopen(fd, "wb", buffering=0) as out:
+                for chunk in response.iter_bytes():
+                    ctx.check_cancelled()
+                    if found_type is None:
+                        head += chunk
+                        if len(head) < 16:
+                            continue
+                        found_type = _check_head(head, kind, declared, where)
+                        chunk, head = head, b""
+                    size += len(chunk)
+                    if size > limit:
+                        raise MediaRejected(f"{where}: {kind} exceeds the {limit:,}-byte cap")
+                    digest.update(chunk)
+                    out.write(chunk)
+                if found_type is None:  # tiny body
+                    found_type = _check_head(head, kind, declared, where)
+                    size += len(head)
+                    digest.update(head)
+                    out.write(head)
+                os.fsync(out.fileno())
+            if length is not None and length.isdigit() and size != int(length):
+                raise MediaTransferError(f"{where}: got {size:,} of {int(length):,} bytes")
+        sha = digest.hexdigest()
+        final, rel = stored_path(settings, sha, found_type)
+        created = _finalise(tmp_path, final)
+        return StoredAsset(sha256=sha, path=final, relpath=rel, content_type=found_type, size=size, created=created)
+    except httpx.HTTPError as exc:
+        raise MediaTransferError(f"{where}: {type(exc).__name__}: {_strip_urls(str(exc))}") from None
+    finally:
+        if tmp_path is not None:
+            try:
+                tmp_path.unlink()
+            except FileNotFoundError:
+                pass
+
+
+def _strip_urls(text: str) -> str:
+    import re
+
+    return re.sub(r"(https?://[^\s?'\"]+)\?[^\s'\"]*", r"\1", text)
+
+
+def _check_status(response: httpx.Response, where: str) -> None:
+    status = response.status_code
+    if status < 400:
+        return
+    body = b""
+    try:
+        for chunk in response.iter_bytes():
+            body += chunk
+            if len(body) > 2048:
+                break
+    except httpx.HTTPError:
+        pass
+    text = body[:300].decode("utf-8", "replace").lower()
+    if status in (403, 410) and ("expired" in text or "signature" in text or status == 410):
+        raise MediaExpired(f"{where}: link expired ({status} {text.strip()[:80] or 'no reason'})")
+    if status == 429 or status >= 500:
+        retry_after = response.headers.get("retry-after")
+        wait = float(retry_after) if retry_after and retry_after.isdigit() else None
+        raise MediaTransferError(f"{where}: HTTP {status}", retry_after=wait)
+    raise MediaRejected(f"{where}: HTTP {status}")
+
+
+# -- many downloads ----------------------------------------------------------
+def download_many(ctx, jobs: list[DownloadJob], *, concurrency: int = 4,
+                  on_result: Callable[[DownloadJob, "StoredAsset | BaseException"], None] | None = None,
+                  retries: int = 2, record: bool = True) -> list["StoredAsset | BaseException"]:
+    """Download ``jobs`` with at most ``concurrency`` at a time.
+
+    Per-job outcomes (a StoredAsset or the exception) are returned in job order
+    and passed to ``on_result`` in the calling thread as they finish. An
+    expired URL is refreshed once through ``job.refresh``. Cancellation stops
+    every transfer within a chunk, removes their temp files and raises.
+    """
+    results: list = [None] * len(jobs)
+    if not jobs:
+        return results
+    client = new_client()
+
+    def one(job: DownloadJob):
+        url = job.url
+        refreshed = False
+        while True:
+            try:
+                return download_one(ctx, url, kind=job.kind, max_bytes=job.max_bytes, client=client,
+                                    retries=retries, record=record)
+            except MediaExpired:
+                if refreshed or job.refresh is None:
+                    raise
+                refreshed = True
+                ctx.log(f"{job.kind} {job.key or safe_url(url)}: link expired; fetching a fresh URL", "warning")
+                fresh = job.refresh()
+                if not fresh:
+                    raise
+                url = fresh
+
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="media")
+    stop: BaseException | None = None
+    try:
+        pending = {pool.submit(one, job): i for i, job in enumerate(jobs)}
+        while pending:
+            done, _ = concurrent.futures.wait(pending, timeout=0.1, return_when=concurrent.futures.FIRST_COMPLETED)
+            if ctx.cancelled and stop is None:
+                for f in pending:
+                    f.cancel()
+            for f in done:
+                i = pending.pop(f)
+                if f.cancelled():
+                    continue
+                exc = f.exception()
+                if isinstance(exc, (RunCancelled, WorkerShuttingDown)):
+                    stop = stop or exc
+                    continue
+                if exc is not None and not isinstance(exc, Exception):
+                    stop = stop or exc
+                    continue
+                results[i] = exc if exc is not None else f.result()
+                if on_result is not None and stop is None:
+                    on_result(jobs[i], results[i])
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        client.close()
+    if stop is not None:
+        raise stop
+    ctx.check_cancelled()
+    return results
+
+
+def link_ad_asset(database, *, ad_id: str, kind: str, source_key: str, brand_id: int, sha256: str) -> None:
+    """Record that a Meta ad uses a stored file (re-exported from storage.meta for callers of this module)."""
+    meta_store.link_ad_asset(database, ad_id=ad_id, kind=kind, source_key=source_key, brand_id=brand_id,
+                             sha256=sha256)

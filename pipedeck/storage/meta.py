@@ -1,0 +1,178 @@
+"""Meta Graph API data: ads, daily insights, and downloaded media assets.
+
+Writers (each one short ``BEGIN IMMEDIATE`` transaction):
+
+- :func:`upsert_ads` — ads by Meta ad id; creative fields only overwrite when given.
+- :func:`upsert_insights` — one row per (ad id, date); a re-sync updates a row
+  only when one of its values changed, so ``updated_at`` says when Meta
+  revised it. Returns how many rows were inserted and updated.
+- :func:`record_asset` — a stored media file (content hash → path), once.
+- :func:`link_ad_asset` — which ad uses which stored file.
+
+Readers: :func:`ads_without_media`, :func:`insight_count`, :func:`asset_rows`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+from pipedeck.storage.db import Database
+
+AD_FIELDS = ("name", "status", "adset_id", "adset_name", "campaign_id", "campaign_name", "creative_id",
+             "object_type", "image_hash", "image_url", "video_id", "thumbnail_url")
+
+INSIGHT_COLUMNS = ("ad_id", "date", "brand_id", "spend", "impressions", "reach", "clicks", "ctr", "cpc", "cpm",
+                   "actions", "action_values", "purchase_roas", "updated_at")
+_VALUE_COLUMNS = INSIGHT_COLUMNS[3:-1]
+
+INSIGHTS_UPSERT = (
+    f"INSERT INTO meta_insights ({', '.join(INSIGHT_COLUMNS)}) VALUES ({', '.join('?' * len(INSIGHT_COLUMNS))}) "
+    "ON CONFLICT (ad_id, date) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _VALUE_COLUMNS + ("brand_id", "updated_at"))
+    + " WHERE " + " OR ".join(f"meta_insights.{c} IS NOT excluded.{c}" for c in _VALUE_COLUMNS + ("brand_id",))
+)
+
+
+@dataclass
+class UpsertCounts:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    def add(self, other: "UpsertCounts") -> None:
+        self.inserted += other.inserted
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+
+
+def _num(value, cast=float):
+    if value is None or value == "":
+        return None
+    try:
+        return cast(value)
+    except (TypeError, ValueError):
+        try:
+            return cast(float(value))
+        except (TypeError, ValueError):
+            return None
+
+
+def _json_list(value) -> str | None:
+    if not value:
+        return None
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def insight_row(row: dict, brand_id: int, now: float) -> tuple:
+    """One Graph API insights row (numbers as strings) as a meta_insights tuple."""
+    return (
+        str(row["ad_id"]), row["date_start"], brand_id,
+        _num(row.get("spend")), _num(row.get("impressions"), int), _num(row.get("reach"), int),
+        _num(row.get("clicks"), int), _num(row.get("ctr")), _num(row.get("cpc")), _num(row.get("cpm")),
+        _json_list(row.get("actions")), _json_list(row.get("action_values")), _json_list(row.get("purchase_roas")),
+        now,
+    )
+
+
+def upsert_insights(database: Database, brand_id: int, rows: Sequence[dict],
+                    clock=time.time) -> UpsertCounts:
+    """Store daily insights rows as returned by the Graph API (``time_increment=1``)."""
+    if not rows:
+        return UpsertCounts()
+    now = clock()
+    tuples = [insight_row(r, brand_id, now) for r in rows]
+    keys = [(t[0], t[1]) for t in tuples]
+    with database.write() as db:
+        conn = db.conn
+        existing = _count_existing(conn, keys)
+        changed = conn.executemany(INSIGHTS_UPSERT, tuples).rowcount
+    inserted = len(set(keys)) - existing
+    updated = max(0, changed - inserted)
+    return UpsertCounts(inserted, updated, len(tuples) - inserted - updated)
+
+
+def _count_existing(conn, keys: list[tuple[str, str]]) -> int:
+    total = 0
+    unique = list(set(keys))
+    for i in range(0, len(unique), 400):  # 2 variables per key, well under SQLite's limit
+        chunk = unique[i:i + 400]
+        sql = ("SELECT count(*) FROM meta_insights WHERE (ad_id, date) IN (VALUES "
+               + ",".join("(?,?)" for _ in chunk) + ")")
+        total += conn.execute(sql, [v for k in chunk for v in k]).fetchone()[0]
+    return total
+
+
+def upsert_ads(database: Database, brand_id: int, ad_account_id: str, ads: Iterable[dict],
+               clock=time.time) -> int:
+    """Insert or update ads (dicts with ``ad_id`` and any of AD_FIELDS). Missing fields keep their value."""
+    now = clock()
+    count = 0
+    with database.write() as db:
+        conn = db.conn
+        for ad in ads:
+            fields = {k: ad[k] for k in AD_FIELDS if ad.get(k) is not None}
+            cols = ["ad_id", "brand_id", "ad_account_id", *fields, "first_seen_at", "updated_at"]
+            values = [str(ad["ad_id"]), brand_id, ad_account_id, *fields.values(), now, now]
+            sets = ", ".join(f"{c} = excluded.{c}" for c in ["brand_id", "ad_account_id", *fields, "updated_at"])
+            conn.execute(f"INSERT INTO meta_ads ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
+                         f"ON CONFLICT (ad_id) DO UPDATE SET {sets}", values)
+            count += 1
+    return count
+
+
+def record_asset(database: Database, *, sha256: str, path: str, content_type: str, size: int,
+                 clock=time.time) -> bool:
+    """Record a stored media file; returns False when that content was already recorded."""
+    with database.write() as db:
+        cur = db.conn.execute(
+            "INSERT INTO assets (sha256, path, content_type, size, created_at) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (sha256) DO NOTHING", (sha256, path, content_type, size, clock()))
+        return cur.rowcount == 1
+
+
+def link_ad_asset(database: Database, *, ad_id: str, kind: str, source_key: str, brand_id: int, sha256: str,
+                  clock=time.time) -> None:
+    """Say that ad ``ad_id`` uses stored file ``sha256`` as its ``kind`` (image/video) from ``source_key``."""
+    with database.write() as db:
+        db.conn.execute(
+            "INSERT INTO ad_assets (ad_id, kind, source_key, brand_id, sha256, downloaded_at) VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (ad_id, kind, source_key) DO UPDATE SET sha256 = excluded.sha256, "
+            "downloaded_at = excluded.downloaded_at, brand_id = excluded.brand_id",
+            (str(ad_id), kind, str(source_key), brand_id, sha256, clock()))
+
+
+def ads_without_media(database: Database, brand_id: int, kind: str, *, ad_ids: Sequence[str] | None = None,
+                      product: str | None = None) -> list[dict]:
+    """The brand's ads of this kind (image: an image hash or URL; video: a video id) with no stored file yet."""
+    if kind == "image":
+        has_source = "(a.image_hash IS NOT NULL OR a.image_url IS NOT NULL) AND a.video_id IS NULL"
+    elif kind == "video":
+        has_source = "a.video_id IS NOT NULL"
+    else:
+        raise ValueError(f"unknown media kind {kind!r}")
+    sql = (f"SELECT a.* FROM meta_ads a WHERE a.brand_id = ? AND {has_source} AND NOT EXISTS "
+           "(SELECT 1 FROM ad_assets x WHERE x.ad_id = a.ad_id AND x.kind = ?)")
+    args: list = [brand_id, kind]
+    if ad_ids:
+        sql += f" AND a.ad_id IN ({','.join('?' * len(ad_ids))})"
+        args += [str(a) for a in ad_ids]
+    if product:
+        sql += " AND a.name LIKE ? ESCAPE '\\'"
+        args.append("%" + product.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+    sql += " ORDER BY a.ad_id"
+    return database.query(sql, args)
+
+
+def insight_count(database: Database, brand_id: int) -> int:
+    return database.scalar("SELECT count(*) FROM meta_insights WHERE brand_id = ?", (brand_id,))
+
+
+def asset_rows(database: Database, brand_id: int | None = None) -> list[dict]:
+    if brand_id is None:
+        return database.query("SELECT * FROM assets ORDER BY sha256")
+    return database.query(
+        "SELECT DISTINCT s.* FROM assets s JOIN ad_assets x ON x.sha256 = s.sha256 WHERE x.brand_id = ? "
+        "ORDER BY s.sha256", (brand_id,))
