@@ -73,6 +73,8 @@ class Settings:
     # Seconds without a heartbeat after which a running run's worker is presumed dead.
     stale_after: float = 15.0
     heartbeat_interval: float = 2.0
+    # Seconds a write waits for another process's write lock before giving up.
+    busy_timeout: float = 30.0
 
     @property
     def db_path(self) -> Path:
@@ -156,6 +158,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         meta_access_token=Secret(token) if token else _read_credentials(home),
         stale_after=float(env.get("PIPEDECK_STALE_AFTER", 15.0)),
         heartbeat_interval=float(env.get("PIPEDECK_HEARTBEAT_INTERVAL", 2.0)),
+        busy_timeout=float(env.get("PIPEDECK_BUSY_TIMEOUT", 30.0)),
     )
 
 

@@ -52,6 +52,9 @@ class RunContext:
         self._echo = echo
         self._secrets = tuple(settings.secrets())
         self._lock = threading.Lock()
+        # Held by the executor while it stores what was drained, so a periodic
+        # flush can never land after the attempt's final write.
+        self.flush_lock = threading.Lock()
         self._logs: list[LogLine] = []
         self._progress: tuple | None = None
         self._dirty_progress = False

@@ -7,6 +7,7 @@ wherever it executes.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -30,6 +31,7 @@ log = logging.getLogger("pipedeck.executor")
 
 # How often running handlers' logs and progress are stored and cancel flags read.
 FLUSH_INTERVAL = 0.2
+_NO_LOCK = contextlib.nullcontext()
 
 
 def classify(exc: BaseException) -> tuple[bool, str, str, float | None]:
@@ -171,21 +173,23 @@ class Executor:
                 else:
                     why = "" if retryable else " (not retryable)"
                     ctx.log(f"attempt {attempt} failed{why}: {error_type}: {message}", "error")
+        if outcome == SUCCEEDED and result:
+            ctx.log(_result_line(result))
+        try:
+            return self._finish(run, attempt, ctx, outcome, error=error, retry_at=retry_at, result=result,
+                                started=started, datasets=job_type.datasets if job_type else ())
         finally:
             with self._active_lock:
                 self.active.pop(run_id, None)
-        if outcome == SUCCEEDED and result:
-            ctx.log(_result_line(result))
-        return self._finish(run, attempt, ctx, outcome, error=error, retry_at=retry_at, result=result,
-                            started=started, datasets=job_type.datasets if job_type else ())
 
     def _finish(self, run: dict, attempt: int, ctx: RunContext | None, outcome: str, *, error=None,
                 retry_at=None, result=None, started: float, datasets=()) -> str | None:
-        logs, progress = ctx.drain() if ctx else ([], None)
-        status = self.runs.finish(run["id"], attempt, self.worker_id, outcome,
-                                  error_type=error[0] if error else None, error_message=error[1] if error else None,
-                                  result=result or None, retry_at=retry_at, datasets=datasets, logs=logs,
-                                  progress=progress)
+        with ctx.flush_lock if ctx else _NO_LOCK:
+            logs, progress = ctx.drain() if ctx else ([], None)
+            status = self.runs.finish(run["id"], attempt, self.worker_id, outcome,
+                                      error_type=error[0] if error else None,
+                                      error_message=error[1] if error else None, result=result or None,
+                                      retry_at=retry_at, datasets=datasets, logs=logs, progress=progress)
         took = time.monotonic() - started
         if status is None:
             self._say(f"run {run['id']}: no longer ours (recovered elsewhere); result discarded")
@@ -232,8 +236,10 @@ class Executor:
         handed = []
         for run_id, ctx in items:
             ctx.log("worker exiting before the handler stopped: run handed back to the queue", "warning")
-            logs, progress = ctx.drain()
-            status = self.runs.finish(run_id, ctx.attempt, self.worker_id, "handed_back", logs=logs, progress=progress)
+            with ctx.flush_lock:
+                logs, progress = ctx.drain()
+                status = self.runs.finish(run_id, ctx.attempt, self.worker_id, "handed_back", logs=logs,
+                                          progress=progress)
             if status == QUEUED:
                 handed.append(run_id)
                 if self.on_requeue:
@@ -255,9 +261,10 @@ class Executor:
                 with self._active_lock:
                     items = list(self.active.items())
                 for run_id, ctx in items:
-                    logs, progress = ctx.drain()
-                    if logs or progress:
-                        self.runs.flush(run_id, ctx.attempt, logs, progress)
+                    with ctx.flush_lock:  # never after the attempt's final write
+                        logs, progress = ctx.drain()
+                        if logs or progress:
+                            self.runs.flush(run_id, ctx.attempt, logs, progress)
                 if items:
                     for run_id in self.runs.cancel_requested([rid for rid, _ in items]):
                         ctx = dict(items).get(run_id)

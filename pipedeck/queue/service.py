@@ -40,7 +40,7 @@ class Service:
         self.clock = clock
         ensure_home(settings)
         registry.load_plugins(settings.plugins)
-        self.database = database or Database(settings.db_path)
+        self.database = database or Database(settings.db_path, busy_timeout=settings.busy_timeout)
         self.catalog = Catalog(self.database, clock=clock)
         self.runs = RunStore(self.database, clock=clock)
         self._queue = None

@@ -33,21 +33,19 @@ ORPHAN_AFTER = 10.0
 
 
 def recover_dead_runs(runs: RunStore, settings: Settings, own_worker_id: str | None = None,
-                      own_active: set[int] = frozenset(), requeue: Callable[[int], None] | None = None,
+                      requeue: Callable[[int], None] | None = None,
                       echo: Callable[[str], None] | None = None) -> list[tuple[int, str]]:
     """Find running runs whose worker is gone; retry or fail them. Returns (run id, new status)."""
     now = runs.clock()
     recovered = []
     dead_workers = set()
     for row in runs.in_flight():
-        if row["worker_id"] == own_worker_id and row["id"] in own_active:
-            continue
+        if row["worker_id"] == own_worker_id:
+            continue  # our own runs are alive by definition: we are heartbeating them
         reason = None
-        if row["host"] == HOSTNAME and row["pid"] is not None and row["worker_id"] != own_worker_id:
+        if row["host"] == HOSTNAME and row["pid"] is not None:
             if not pid_alive(row["pid"], row["proc_start"]):
                 reason = f"worker {row['worker_id']} (pid {row['pid']}) exited"
-        if reason is None and row["worker_id"] == own_worker_id:
-            reason = f"worker {row['worker_id']} lost track of the run"
         if reason is None:
             last = max(row["heartbeat_at"] or 0, 0)
             if now - last > settings.stale_after:
@@ -86,7 +84,7 @@ class WorkerDaemon:
         settings = self.settings
         ensure_home(settings)
         registry.load_plugins(settings.plugins)
-        self.database = Database(settings.db_path)
+        self.database = Database(settings.db_path, busy_timeout=settings.busy_timeout)
         self.queue = Queue(settings)
         self.runs = RunStore(self.database)
         self.executor = Executor(settings=settings, database=self.database, kind="worker", threads=self.threads,
@@ -151,9 +149,7 @@ class WorkerDaemon:
             log.error("could not requeue run %s: %s", run_id, exc)
 
     def _maintenance(self) -> None:
-        with self.executor._active_lock:
-            active = set(self.executor.active)
-        recover_dead_runs(self.runs, self.settings, self.executor.worker_id, active,
+        recover_dead_runs(self.runs, self.settings, self.executor.worker_id,
                           requeue=lambda rid: self._requeue(rid, None), echo=self.echo)
         if self.queue.pending() == 0:
             orphans = self.runs.orphaned(ORPHAN_AFTER)

@@ -59,7 +59,10 @@ class Database:
     # -- connections -------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
         try:
-            conn = sqlite3.connect(str(self.path), timeout=self.busy_timeout, check_same_thread=False)
+            # Autocommit: a statement outside write() commits at once instead of
+            # silently opening a transaction that holds the write lock.
+            conn = sqlite3.connect(str(self.path), timeout=self.busy_timeout, check_same_thread=False,
+                                   isolation_level=None)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
