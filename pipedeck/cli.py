@@ -372,6 +372,19 @@ def cmd_sandbox(args, settings) -> int:
     return sandbox_main(args)
 
 
+def _sandbox_epilog() -> str:
+    """What each sandbox half documents in its module-level HELP (data, sizes, variants, faults)."""
+    import importlib
+
+    parts = []
+    for name in ("pipedeck.sandbox.graph", "pipedeck.sandbox.adlibrary"):
+        try:
+            parts.append(getattr(importlib.import_module(name), "HELP", ""))
+        except Exception:  # noqa: BLE001 - help text must never break the CLI
+            continue
+    return "\n\n".join(p for p in parts if p)
+
+
 def build_parser() -> Parser:
     p = Parser(prog="pipedeck", description="Control plane for Meta ad data pipelines.")
     p.add_argument("--version", action="version", version=f"pipedeck {__version__}")
@@ -389,7 +402,8 @@ def build_parser() -> Parser:
     d.add_argument("--no-tui", action="store_true", help="seed and serve, but do not open the app")
     d.set_defaults(func=cmd_demo)
 
-    s = sub.add_parser("sandbox", help="serve the local Meta Graph API and Ad Library stand-in")
+    s = sub.add_parser("sandbox", help="serve the local Meta Graph API and Ad Library stand-in",
+                       epilog=_sandbox_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
     s.add_argument("--port", type=int, default=8765)
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--fault", action="append", default=[], metavar="NAME[=VALUE]",
