@@ -1,0 +1,463 @@
+"""Reading an Ad Library search with headless Chromium: the one scraper both
+Ad Library jobs (competitor_scrape, template_scrape) use.
+
+How it reads a search:
+
+1. Open the search URL in a real browser (plain HTTP clients get a 403 bot
+   check; the browser runs its script and gets through).
+2. Read the first page of results from the JSON the server rendered into the
+   HTML (``ad_library_main.search_results_connection``: ``count``, ``edges``,
+   ``page_info``).
+3. Follow the cursor: scroll so the page's own script asks ``/api/graphql/``
+   for the next page (``AdLibrarySearchPaginationQuery`` with the cursor) and
+   read that reply. If the page stops asking while ``has_next_page`` is still
+   true (the "false plateau" that makes scroll-until-nothing-changes scrapers
+   stop early), send the same request from the page ourselves with the cursor.
+   Stop when ``has_next_page`` is false or ``max_ads`` is reached.
+
+Each page's ads go to ``on_batch`` as they arrive (so a crash loses at most
+one page). Cancel and worker shutdown are honoured within ~0.1 s: the scrape
+task is cancelled and the browser closed before the exception leaves here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
+from urllib.parse import parse_qs, urlencode
+
+from pipedeck.errors import RetryableError, RunCancelled
+from pipedeck.handlers.browser import launched_browser, require_chromium
+
+if TYPE_CHECKING:
+    from playwright.async_api import Page, Request, Response
+
+    from pipedeck.handlers.context import RunContext
+
+FRIENDLY_NAME = "AdLibrarySearchPaginationQuery"
+GUARD = "for (;;);"
+RESULTS_SELECTOR = 'script[type="application/json"][data-sjs]'
+MAX_ERRORS_PER_PAGE = 3
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    navigation: float = 45.0  # opening the search, bot check included
+    page: float = 30.0        # waiting for one further page of results
+    stall: float = 2.0        # the page has not asked for the next page: ask ourselves
+
+
+@dataclass
+class ScrapeReport:
+    captured: int = 0
+    reported: int | None = None
+    pages: int = 0
+    complete: bool = False        # followed the cursor until has_next_page was false
+    truncated: bool = False       # stopped because max_ads was reached
+    fetched_directly: int = 0     # pages the scraper requested because the page's script did not
+    seconds: float = 0.0
+    ad_ids: list[str] = field(default_factory=list, repr=False)
+
+    @property
+    def shortfall(self) -> int:
+        """Ads Meta counted but paging never returned (only meaningful for a complete scrape)."""
+        if not self.complete or self.reported is None:
+            return 0
+        return max(0, self.reported - self.captured)
+
+    def summary(self) -> str:
+        of = f" of {self.reported} reported" if self.reported is not None else " (the Ad Library gave no count)"
+        return f"captured {self.captured}{of}"
+
+
+# -- normalising one result ------------------------------------------------------------
+def clean_text(value: Any) -> str | None:
+    """Text as people read it: newlines unified, trailing spaces and runs of blank lines gone."""
+    if value is None:
+        return None
+    text = str(value).replace("\r\n", "\n").replace("\r", "\n")
+    text = "\n".join(line.rstrip() for line in text.split("\n"))
+    text = re.sub(r"\n{3,}", "\n\n", text).strip()
+    return text or None
+
+
+def body_text(body: Any, _depth: int = 0) -> str | None:
+    """The ad's text from ``snapshot.body``: ``{"text": ...}``, or that as a JSON-encoded string."""
+    if body is None or _depth > 4:
+        return None
+    if isinstance(body, dict):
+        text = body.get("text")
+        if text is None and isinstance(body.get("markup"), dict):
+            text = html.unescape(re.sub(r"<br\s*/?>", "\n", body["markup"].get("__html") or ""))
+            text = re.sub(r"<[^>]+>", "", text)
+        return body_text(text, _depth + 1)
+    if isinstance(body, str):
+        stripped = body.strip()
+        if stripped[:1] in ("{", '"'):
+            try:
+                decoded = json.loads(stripped)
+            except ValueError:
+                return clean_text(body)
+            if isinstance(decoded, (dict, str)):
+                return body_text(decoded, _depth + 1)
+        return clean_text(body)
+    return clean_text(body)
+
+
+def _unix(value: Any) -> float | None:
+    if value in (None, "", 0):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _unique(values) -> list[str]:
+    out: list[str] = []
+    for v in values:
+        if v and isinstance(v, str) and v not in out:
+            out.append(v)
+    return out
+
+
+def normalise_ad(raw: dict) -> dict:
+    """One Ad Library result as the flat record both jobs store."""
+    snap = raw.get("snapshot") or {}
+    cards = [c for c in (snap.get("cards") or []) if isinstance(c, dict)]
+    images = [i for i in (snap.get("images") or []) if isinstance(i, dict)]
+    videos = [v for v in (snap.get("videos") or []) if isinstance(v, dict)]
+    first_card = cards[0] if cards else {}
+    image_urls = _unique([i.get("original_image_url") or i.get("resized_image_url") for i in images]
+                         + [c.get("original_image_url") or c.get("resized_image_url") for c in cards])
+    video_urls = _unique([v.get("video_hd_url") or v.get("video_sd_url") for v in videos]
+                         + [c.get("video_hd_url") or c.get("video_sd_url") for c in cards])
+    previews = _unique([v.get("video_preview_image_url") for v in videos]
+                       + [c.get("video_preview_image_url") for c in cards])
+    branded = snap.get("branded_content")
+    platforms = raw.get("publisher_platform") or raw.get("publisher_platforms") or []
+    if isinstance(platforms, str):
+        platforms = [platforms]
+    end_date = _unix(raw.get("end_date"))
+    is_active = bool(raw.get("is_active"))
+    return {
+        "ad_archive_id": str(raw["ad_archive_id"]),
+        "page_id": str(raw.get("page_id") or snap.get("page_id") or "") or None,
+        "page_name": clean_text(raw.get("page_name") or snap.get("page_name")),
+        "is_active": is_active,
+        "start_date": _unix(raw.get("start_date")),
+        "end_date": None if is_active else end_date,
+        "body": body_text(snap.get("body")) or body_text(first_card.get("body")),
+        "title": clean_text(snap.get("title")) or clean_text(first_card.get("title")),
+        "caption": clean_text(snap.get("caption")) or clean_text(first_card.get("caption")),
+        "cta_text": clean_text(snap.get("cta_text")) or clean_text(first_card.get("cta_text")),
+        "cta_type": snap.get("cta_type") or first_card.get("cta_type"),
+        "link_url": (snap.get("link_url") or first_card.get("link_url") or None),
+        "display_format": snap.get("display_format"),
+        "platforms": [str(p).upper() for p in platforms],
+        "image_urls": image_urls,
+        "video_urls": video_urls,
+        "preview_image_url": (image_urls or previews or [None])[0],
+        "card_count": len(cards),
+        "branded_content": bool(branded),
+        "branded_partner": clean_text(branded.get("page_name")) if isinstance(branded, dict) else None,
+        "collation_id": str(raw["collation_id"]) if raw.get("collation_id") else None,
+        "collation_count": raw.get("collation_count"),
+    }
+
+
+# -- reading the page ------------------------------------------------------------------
+def find_connection(obj: Any) -> dict | None:
+    """``ad_library_main.search_results_connection`` wherever it sits in a JSON tree."""
+    stack = [obj]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            main = node.get("ad_library_main")
+            if isinstance(main, dict) and isinstance(main.get("search_results_connection"), dict):
+                return main["search_results_connection"]
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return None
+
+
+def parse_graphql_body(text: str) -> dict:
+    """A GraphQL reply: strip Meta's ``for (;;);`` guard, parse, raise on errors."""
+    text = text.lstrip()
+    if text.startswith(GUARD):
+        text = text[len(GUARD):]
+    try:
+        payload = json.loads(text)
+    except ValueError:
+        raise RetryableError(f"the Ad Library sent an unreadable page of results: {text[:80]!r}",
+                             error_type="AdLibraryBadReply") from None
+    if not isinstance(payload, dict):
+        raise RetryableError("the Ad Library sent an unexpected reply", error_type="AdLibraryBadReply")
+    if payload.get("errors") or payload.get("error"):
+        errors = payload.get("errors") or [{"message": payload.get("errorSummary") or payload.get("error")}]
+        message = "; ".join(str(e.get("message") if isinstance(e, dict) else e) for e in errors)[:300]
+        raise RetryableError(f"the Ad Library refused a page of results: {message}", error_type="AdLibraryError")
+    conn = find_connection(payload.get("data"))
+    if conn is None:
+        raise RetryableError("the Ad Library reply carried no search results", error_type="AdLibraryBadReply")
+    return conn
+
+
+def iter_results(conn: dict):
+    for edge in conn.get("edges") or []:
+        node = (edge or {}).get("node") or {}
+        for result in node.get("collated_results") or []:
+            if isinstance(result, dict) and result.get("ad_archive_id"):
+                yield result
+
+
+def _pagination_cursor(request: "Request") -> tuple[bool, str | None]:
+    """(is a pagination request, its cursor)."""
+    if request.method != "POST" or "/api/graphql" not in request.url:
+        return False, None
+    form = parse_qs(request.post_data or "")
+    if (form.get("fb_api_req_friendly_name") or [""])[-1] != FRIENDLY_NAME:
+        return False, None
+    try:
+        variables = json.loads((form.get("variables") or ["{}"])[-1])
+    except ValueError:
+        return False, None
+    return True, variables.get("cursor")
+
+
+class _Pager:
+    """Watches the page's pagination requests and replies, keyed by cursor."""
+
+    def __init__(self, page: "Page") -> None:
+        self.page = page
+        self.requested: set[str] = set()
+        self.replies: dict[str, "Response"] = {}
+        self.failed: set[str] = set()
+        self.template: tuple[str, dict, str] | None = None  # url, headers, body of a request the page made
+        self.changed = asyncio.Event()
+        page.on("request", self._on_request)
+        page.on("response", self._on_response)
+        page.on("requestfailed", self._on_failed)
+
+    def _on_request(self, request: "Request") -> None:
+        ok, cursor = _pagination_cursor(request)
+        if not ok:
+            return
+        if self.template is None:
+            headers = {k: v for k, v in request.headers.items() if k.lower() in ("content-type",) or k.lower().startswith("x-fb")}
+            self.template = (request.url, headers, request.post_data or "")
+        if cursor:
+            self.requested.add(cursor)
+        self.changed.set()
+
+    def _on_response(self, response: "Response") -> None:
+        ok, cursor = _pagination_cursor(response.request)
+        if ok and cursor and cursor not in self.replies:
+            self.replies[cursor] = response
+            self.changed.set()
+
+    def _on_failed(self, request: "Request") -> None:
+        ok, cursor = _pagination_cursor(request)
+        if ok and cursor:
+            self.failed.add(cursor)
+            self.requested.discard(cursor)
+            self.changed.set()
+
+    async def _scroll(self) -> None:
+        try:
+            await self.page.evaluate("window.scrollTo(0, document.documentElement.scrollHeight)")
+        except Exception:  # noqa: BLE001 - a scroll during a repaint can fail; the next one will do
+            pass
+
+    async def _request_directly(self, cursor: str) -> None:
+        url, headers, body = self.template  # type: ignore[misc]
+        form = parse_qs(body, keep_blank_values=True)
+        variables = json.loads(form["variables"][-1])
+        variables["cursor"] = cursor
+        form["variables"] = [json.dumps(variables, separators=(",", ":"))]
+        new_body = urlencode({k: v[-1] for k, v in form.items()})
+        self.requested.add(cursor)
+        # Fired from the page (its cookies, origin and tokens); the reply arrives through _on_response.
+        await self.page.evaluate(
+            "([url, headers, body]) => { fetch(url, {method: 'POST', headers, body, credentials: 'include'})"
+            ".catch(() => {}); }", [url, headers, new_body])
+
+    async def next_page(self, cursor: str, timeouts: Timeouts, report: ScrapeReport) -> dict:
+        errors = 0
+        started = time.monotonic()
+        last_scroll = 0.0
+        while True:
+            reply = self.replies.pop(cursor, None)
+            if reply is not None:
+                try:
+                    if reply.status != 200:
+                        raise RetryableError(f"the Ad Library answered HTTP {reply.status} for a page of results",
+                                             error_type="AdLibraryHTTP")
+                    return parse_graphql_body(await reply.text())
+                except RetryableError:
+                    errors += 1
+                    if errors >= MAX_ERRORS_PER_PAGE:
+                        raise
+                    self.requested.discard(cursor)  # let the page (or us) ask again
+                    started = time.monotonic()
+            now = time.monotonic()
+            if cursor not in self.requested:
+                if cursor in self.failed or (self.template and now - started > timeouts.stall):
+                    if self.template is None:
+                        raise RetryableError("the Ad Library page's request for more results failed",
+                                             error_type="AdLibraryNetwork")
+                    self.failed.discard(cursor)
+                    report.fetched_directly += 1
+                    await self._request_directly(cursor)
+                elif now - last_scroll > 0.25:
+                    last_scroll = now
+                    await self._scroll()
+            if now - started > timeouts.page:
+                raise RetryableError(
+                    f"no further page of results within {timeouts.page:.0f}s after {report.captured} ads "
+                    f"(has_next_page was still true)", error_type="AdLibraryTimeout")
+            self.changed.clear()
+            try:
+                await asyncio.wait_for(self.changed.wait(), 0.1)
+            except asyncio.TimeoutError:
+                pass
+
+
+async def _open_search(page: "Page", url: str, timeouts: Timeouts) -> dict:
+    from playwright.async_api import Error as PlaywrightError
+    from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        await page.goto(url, wait_until="domcontentloaded", timeout=timeouts.navigation * 1000)
+        # A bot check answers 403 and reloads once its script has set a cookie; wait for the real page.
+        await page.wait_for_selector(RESULTS_SELECTOR, state="attached", timeout=timeouts.navigation * 1000)
+    except PlaywrightTimeout:
+        raise RetryableError(f"the Ad Library search did not load within {timeouts.navigation:.0f}s "
+                             "(slow network or a bot check the browser did not pass)",
+                             error_type="AdLibraryTimeout") from None
+    except PlaywrightError as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise RetryableError(f"could not open the Ad Library search: {first}", error_type="AdLibraryNetwork") from None
+    texts = await page.eval_on_selector_all('script[type="application/json"]', "els => els.map(e => e.textContent)")
+    for text in texts:
+        try:
+            conn = find_connection(json.loads(text))
+        except ValueError:
+            continue
+        if conn is not None:
+            return conn
+    raise RetryableError("the Ad Library page carried no search results (ad_library_main missing); "
+                         "Meta may have changed the page", error_type="AdLibraryLayout")
+
+
+async def _scrape(ctx: "RunContext", url: str, max_ads: int, on_batch: Callable[[list[dict]], None],
+                  timeouts: Timeouts) -> ScrapeReport:
+    report = ScrapeReport()
+    t0 = time.monotonic()
+    seen: set[str] = set()
+    async with launched_browser(ctx.settings, run_id=ctx.run_id) as browser:
+        user_agent = (f"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+                      f"Chrome/{browser.version} Safari/537.36")
+        context = await browser.new_context(user_agent=user_agent, locale="en-US",
+                                            viewport={"width": 1280, "height": 900})
+        page = await context.new_page()
+        pager = _Pager(page)
+        ctx.log("opening the Ad Library search in headless Chromium")
+        conn = await _open_search(page, url, timeouts)
+        report.reported = conn.get("count") if isinstance(conn.get("count"), int) else None
+        target = min(max_ads, report.reported) if report.reported is not None else max_ads
+        ctx.log(f"the Ad Library reports {report.reported if report.reported is not None else 'no'} ads"
+                f" for this search; reading up to {max_ads}")
+        visited: set[str] = set()
+        while True:
+            report.pages += 1
+            batch = []
+            for result in iter_results(conn):
+                ad_id = str(result["ad_archive_id"])
+                if ad_id in seen:
+                    continue
+                if len(seen) >= max_ads:
+                    break
+                seen.add(ad_id)
+                batch.append(result)
+            if batch:
+                on_batch(batch)
+                report.ad_ids.extend(str(r["ad_archive_id"]) for r in batch)
+            report.captured = len(seen)
+            ctx.progress(report.captured, target or None, f"{report.captured} of {report.reported} ads")
+            info = conn.get("page_info") or {}
+            cursor = info.get("end_cursor")
+            if not info.get("has_next_page"):
+                report.complete = True
+                break
+            if report.captured >= max_ads:
+                report.truncated = True
+                break
+            if not cursor or cursor in visited:
+                raise RetryableError("the Ad Library's paging went wrong (a missing or repeated cursor)",
+                                     error_type="AdLibraryPaging")
+            visited.add(cursor)
+            ctx.check_cancelled()
+            conn = await pager.next_page(cursor, timeouts, report)
+            ctx.check_cancelled()
+    report.seconds = time.monotonic() - t0
+    return report
+
+
+async def _cancellable(ctx: "RunContext", coro) -> ScrapeReport:
+    main = asyncio.ensure_future(coro)
+
+    async def watch() -> None:
+        while not ctx.cancelled:
+            await asyncio.sleep(0.05)
+
+    watcher = asyncio.ensure_future(watch())
+    try:
+        await asyncio.wait({main, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        if main.done():
+            return main.result()
+        main.cancel()  # the browser is closed by launched_browser on the way out
+        try:
+            await main
+        except BaseException:  # noqa: BLE001 - whatever it failed with while stopping, the cancel wins
+            pass
+        ctx.check_cancelled()
+        raise RunCancelled()
+    finally:
+        watcher.cancel()
+
+
+def scrape_ad_library(ctx: "RunContext", url: str, *, max_ads: int, on_batch: Callable[[list[dict]], None],
+                      timeouts: Timeouts | None = None) -> ScrapeReport:
+    """Read an Ad Library search (see the module doc). Raises RunCancelled/WorkerShuttingDown on cancel."""
+    ctx.check_cancelled()
+    require_chromium(ctx.settings)  # fail before starting anything when there is no browser
+    timeouts = timeouts or Timeouts()
+    coro_factory = lambda: _cancellable(ctx, _scrape(ctx, url, max_ads, on_batch, timeouts))  # noqa: E731
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro_factory())
+    # Called from inside an event loop (unusual): run the scrape on its own thread and loop.
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["result"] = asyncio.run(coro_factory())
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name=f"adlibrary-scrape-{ctx.run_id}")
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
+

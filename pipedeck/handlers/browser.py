@@ -1,0 +1,213 @@
+"""Finding and launching headless Chromium for the Ad Library scrapers.
+
+Which browser (DESIGN.md): ``PIPEDECK_CHROMIUM`` if set; else Playwright's own
+Chromium if ``playwright install chromium`` put one on this machine; else a
+system Chromium or Chrome on PATH.
+
+:func:`launched_browser` guarantees the browser is gone when the block ends,
+however it ends (success, error, cancellation): it closes the browser, stops
+Playwright's driver and, should Chromium outlive both, kills it by pid. Every
+process of the browser carries ``PIPEDECK_BROWSER_RUN=<run id>`` in its
+environment, so an operator (or a test) can tell which run a Chromium belongs to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import glob
+import logging
+import os
+import shutil
+import signal
+import sys
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, AsyncIterator
+
+from pipedeck.errors import PermanentError
+
+if TYPE_CHECKING:
+    from playwright.async_api import Browser
+
+    from pipedeck.config import Settings
+
+log = logging.getLogger("pipedeck.browser")
+
+# Flags for headless Chromium in containers and CI: no sandbox (often unavailable
+# without user namespaces), no GPU, nothing phoning home, /tmp instead of a small /dev/shm.
+CHROMIUM_ARGS = ("--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage")
+SYSTEM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
+RUN_MARKER_ENV = "PIPEDECK_BROWSER_RUN"
+NO_CHROMIUM = ("no Chromium found: install it (e.g. `apt install chromium` or `playwright install chromium`) "
+               "or set PIPEDECK_CHROMIUM to a Chromium executable")
+
+
+class NoChromium(PermanentError):
+    """No usable browser; the message tells the user how to provide one."""
+
+    def __init__(self, message: str = NO_CHROMIUM) -> None:
+        super().__init__(message, error_type="NoChromium")
+
+
+def _playwright_browsers_dir() -> Path | None:
+    env = os.environ.get("PLAYWRIGHT_BROWSERS_PATH")
+    if env == "0":  # browsers installed inside the playwright package
+        try:
+            import playwright
+
+            return Path(playwright.__file__).parent / "driver" / "package" / ".local-browsers"
+        except ImportError:
+            return None
+    if env:
+        return Path(env).expanduser()
+    home = Path.home()
+    if sys.platform == "darwin":
+        return home / "Library" / "Caches" / "ms-playwright"
+    if sys.platform.startswith("win"):
+        return Path(os.environ.get("LOCALAPPDATA", home / "AppData" / "Local")) / "ms-playwright"
+    return Path(os.environ.get("XDG_CACHE_HOME", home / ".cache")) / "ms-playwright"
+
+
+def playwright_chromium() -> str | None:
+    """The newest Chromium that ``playwright install`` downloaded, if any."""
+    root = _playwright_browsers_dir()
+    if root is None or not root.is_dir():
+        return None
+    patterns = ("chromium-*/chrome-linux*/chrome", "chromium-*/chrome-mac*/Chromium.app/Contents/MacOS/Chromium",
+                "chromium-*/chrome-mac*/Google Chrome for Testing.app/Contents/MacOS/Google Chrome for Testing",
+                "chromium-*/chrome-win*/chrome.exe",
+                "chromium_headless_shell-*/chrome-*/headless_shell", "chromium_headless_shell-*/chrome-*/chrome-headless-shell",
+                "chromium_headless_shell-*/chrome-*/headless_shell.exe")
+
+    def revision(path: str) -> int:
+        name = Path(path).relative_to(root).parts[0]
+        digits = name.rsplit("-", 1)[-1]
+        return int(digits) if digits.isdigit() else 0
+
+    for pattern in patterns:
+        found = [p for p in glob.glob(str(root / pattern)) if os.access(p, os.X_OK)]
+        if found:
+            return max(found, key=revision)
+    return None
+
+
+def find_chromium(settings: "Settings") -> str | None:
+    """The browser to launch, or None when there is none.
+
+    Raises :class:`NoChromium` when ``PIPEDECK_CHROMIUM`` names something that is
+    not an executable file (a typo should not silently fall back to another browser).
+    """
+    if settings.chromium:
+        path = Path(settings.chromium).expanduser()
+        if not path.is_file():
+            resolved = shutil.which(settings.chromium)
+            if resolved:
+                return resolved
+            raise NoChromium(f"PIPEDECK_CHROMIUM={settings.chromium} does not exist; point it at a Chromium "
+                             "executable (e.g. /usr/bin/chromium) or unset it to use the one found on PATH")
+        if not os.access(path, os.X_OK):
+            raise NoChromium(f"PIPEDECK_CHROMIUM={settings.chromium} is not executable; point it at a "
+                             "Chromium executable or unset it")
+        return str(path)
+    found = playwright_chromium()
+    if found:
+        return found
+    for name in SYSTEM_NAMES:
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def require_chromium(settings: "Settings") -> str:
+    path = find_chromium(settings)
+    if path is None:
+        raise NoChromium()
+    return path
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie is dead for our purposes (its parent reaps it)
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def _kill(pid: int | None) -> None:
+    if pid and _pid_alive(pid):
+        log.warning("Chromium %s outlived its browser session; killing it", pid)
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+async def _browser_pid(browser: "Browser") -> int | None:
+    """The browser process id, through the DevTools protocol (Playwright does not expose it)."""
+    try:
+        session = await browser.new_browser_cdp_session()
+        info = await session.send("SystemInfo.getProcessInfo")
+        await session.detach()
+        for proc in info.get("processInfo", []):
+            if proc.get("type") == "browser":
+                return int(proc["id"])
+    except Exception:  # noqa: BLE001 - the pid is only a safety net
+        log.debug("could not read Chromium's pid", exc_info=True)
+    return None
+
+
+@asynccontextmanager
+async def launched_browser(settings: "Settings", *, run_id: int | None = None, headless: bool = True,
+                           launch_timeout: float = 30.0, close_timeout: float = 10.0) -> AsyncIterator["Browser"]:
+    """Headless Chromium for one scrape; closed (or killed) when the block exits, whatever happens."""
+    executable = require_chromium(settings)
+    from playwright.async_api import Error as PlaywrightError
+    from playwright.async_api import async_playwright
+
+    env = dict(os.environ)
+    if run_id is not None:
+        env[RUN_MARKER_ENV] = str(run_id)
+    manager = async_playwright()
+    playwright = await manager.__aenter__()
+    browser = None
+    pid = None
+    try:
+        try:
+            browser = await playwright.chromium.launch(executable_path=executable, headless=headless,
+                                                       args=list(CHROMIUM_ARGS), env=env,
+                                                       timeout=launch_timeout * 1000)
+        except PlaywrightError as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise NoChromium(f"Chromium at {executable} did not start ({first}); install a working Chromium "
+                             "or set PIPEDECK_CHROMIUM to one") from None
+        pid = await _browser_pid(browser)
+        yield browser
+    finally:
+        # A cancelled task still runs this to the end (the scraper cancels it once, then waits).
+        await _shutdown(manager, browser, pid, close_timeout)
+
+
+async def _shutdown(manager, browser, pid: int | None, close_timeout: float) -> None:
+    if browser is not None:
+        try:
+            await asyncio.wait_for(browser.close(), close_timeout)
+        except Exception:  # noqa: BLE001 - fall through to stopping the driver and killing
+            log.warning("closing Chromium failed; stopping it by force", exc_info=True)
+    try:
+        await asyncio.wait_for(manager.__aexit__(None, None, None), close_timeout)
+    except Exception:  # noqa: BLE001
+        log.warning("stopping the Playwright driver failed", exc_info=True)
+    if pid is not None:
+        for _ in range(20):  # browser.close() returns once the process is on its way out
+            if not _pid_alive(pid):
+                break
+            await asyncio.sleep(0.05)
+        _kill(pid)
