@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from pydantic import Field, field_validator
 
 from pipedeck.handlers.params import JobParams, ad_library_url_validator
@@ -13,3 +15,53 @@ class Params(JobParams):
     max_ads: int = Field(500, ge=1, le=10000, description="stop after this many ads")
 
     _check_url = field_validator("ad_library_url")(ad_library_url_validator)
+
+
+def run(ctx, params: Params) -> dict:
+    from pipedeck.errors import PermanentError
+    from pipedeck.handlers.adlibrary_scraper import normalise_ad, scrape_ad_library
+    from pipedeck.storage import adlibrary
+
+    competitor = ctx.competitor
+    if competitor is None or competitor["id"] != params.competitor_id:
+        raise PermanentError(f"competitor {params.competitor_id} is not this run's competitor", error_type="NotFound")
+    brand_id = ctx.brand["id"]
+    started = time.time()
+    totals = {"new": 0, "updated": 0, "stopped": 0, "restarted": 0}
+
+    def store(batch: list[dict]) -> None:
+        stats = adlibrary.upsert_competitor_ads(ctx.database, competitor["id"], brand_id,
+                                                [normalise_ad(r) for r in batch], run_id=ctx.run_id)
+        for key, value in stats.items():
+            totals[key] += value
+
+    report = scrape_ad_library(ctx, params.ad_library_url, max_ads=params.max_ads, on_batch=store)
+    reported = report.reported
+    line = report.summary()
+    if report.truncated:
+        line += f" (stopped at max_ads={params.max_ads})"
+    ctx.log(line)
+    if report.fetched_directly:
+        ctx.log(f"the page stopped loading results by itself; {report.fetched_directly} page(s) were "
+                "requested directly with the cursor")
+    result = {"captured": report.captured, "reported": reported}
+    if report.shortfall:
+        result["shortfall"] = report.shortfall
+        ctx.warning(f"shortfall: the Ad Library counted {reported} ads but its paging ended after "
+                    f"{report.captured}; {report.shortfall} were never returned")
+    result.update(new=totals["new"], updated=totals["updated"], stopped=totals["stopped"])
+    if totals["restarted"]:
+        result["restarted"] = totals["restarted"]
+    missing = 0
+    if report.complete and not report.shortfall:
+        missing = adlibrary.mark_unseen_inactive(ctx.database, competitor["id"], started)
+        if missing:
+            ctx.log(f"{missing} ads seen before are no longer in the Ad Library: marked inactive")
+    else:
+        why = "max_ads was reached" if report.truncated else "paging returned fewer ads than counted"
+        ctx.log(f"ads not seen this time were left as they were: the scrape was partial ({why})")
+    result["missing_marked_inactive"] = missing
+    result["pages"] = report.pages
+    if totals["stopped"]:
+        ctx.log(f"{totals['stopped']} ads stopped running since the last scrape")
+    return result

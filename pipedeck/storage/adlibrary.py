@@ -6,6 +6,7 @@ scrape handlers add the upserts.
 
 from __future__ import annotations
 
+import json
 import time
 
 from pipedeck.errors import UserError
@@ -70,3 +71,160 @@ def set_template_status(database: Database, template_ids: list[int], status: str
             f"UPDATE templates SET status = ?, reviewed_at = ? WHERE id IN ({marks}) AND status != ?",
             (status, clock(), *template_ids, status))
         return cur.rowcount
+
+
+# -- upserts (the scrape handlers) ---------------------------------------------------
+_AD_COLUMNS = ("page_id", "page_name", "is_active", "start_date", "end_date", "body", "title", "caption", "cta_text",
+               "cta_type", "link_url", "display_format", "platforms", "image_urls", "video_urls",
+               "preview_image_url", "card_count", "branded_content", "branded_partner", "collation_id",
+               "collation_count")
+
+
+def _ad_values(ad: dict) -> list:
+    out = []
+    for col in _AD_COLUMNS:
+        value = ad.get(col)
+        if col in ("platforms", "image_urls", "video_urls"):
+            value = json.dumps(list(value or []))
+        elif col in ("is_active", "branded_content"):
+            value = 1 if value else 0
+        out.append(value)
+    return out
+
+
+def upsert_competitor_ads(database: Database, competitor_id: int, brand_id: int, ads: list[dict], *,
+                          run_id: int | None = None, clock=time.time) -> dict[str, int]:
+    """Insert or update a competitor's ads by ad_archive_id (normalised records).
+
+    first_seen_at stays; last_seen_at, active state, end date and content take
+    the new values. Returns counts: new, updated, stopped (was active, now not),
+    restarted (was inactive, now active).
+    """
+    stats = {"new": 0, "updated": 0, "stopped": 0, "restarted": 0}
+    if not ads:
+        return stats
+    now = clock()
+    ids = [str(ad["ad_archive_id"]) for ad in ads]
+    cols = ", ".join(_AD_COLUMNS)
+    marks = ", ".join("?" * (3 + len(_AD_COLUMNS) + 3))
+    updates = ", ".join(f"{c} = excluded.{c}" for c in _AD_COLUMNS)
+    sql = (f"INSERT INTO competitor_ads (competitor_id, ad_archive_id, brand_id, {cols}, first_seen_at, last_seen_at,"
+           f" last_run_id) VALUES ({marks})"
+           f" ON CONFLICT (competitor_id, ad_archive_id) DO UPDATE SET {updates},"
+           " brand_id = excluded.brand_id, last_seen_at = excluded.last_seen_at, last_run_id = excluded.last_run_id,"
+           " missing_since = NULL")
+    with database.write() as db:
+        conn = db.conn
+        before: dict[str, int] = {}
+        for chunk in _chunks(ids, 500):
+            q = ",".join("?" * len(chunk))
+            for ad_id, active in conn.execute(
+                    f"SELECT ad_archive_id, is_active FROM competitor_ads WHERE competitor_id = ?"
+                    f" AND ad_archive_id IN ({q})", (competitor_id, *chunk)):
+                before[ad_id] = active
+        rows = []
+        for ad_id, ad in zip(ids, ads):
+            rows.append((competitor_id, ad_id, brand_id, *_ad_values(ad), now, now, run_id))
+            if ad_id not in before:
+                stats["new"] += 1
+                continue
+            stats["updated"] += 1
+            if before[ad_id] and not ad.get("is_active"):
+                stats["stopped"] += 1
+            elif not before[ad_id] and ad.get("is_active"):
+                stats["restarted"] += 1
+        conn.executemany(sql, rows)
+    return stats
+
+
+def mark_unseen_inactive(database: Database, competitor_id: int, seen_since: float, *, clock=time.time) -> int:
+    """After a COMPLETE scrape: active ads not seen since ``seen_since`` are no longer in the library.
+
+    They become inactive with ``missing_since`` set (their end date is unknown).
+    Only call this when the scrape followed the cursor to the end and captured
+    everything Meta counted; after a partial scrape, unseen ads may simply not
+    have been reached.
+    """
+    with database.write() as db:
+        cur = db.conn.execute(
+            "UPDATE competitor_ads SET is_active = 0, missing_since = ? WHERE competitor_id = ? AND is_active = 1"
+            " AND last_seen_at < ?", (clock(), competitor_id, seen_since))
+        return cur.rowcount
+
+
+_TEMPLATE_COLUMNS = ("page_id", "page_name", "body", "title", "caption", "cta_text", "link_url", "display_format",
+                     "platforms", "is_active", "start_date", "end_date", "image_url", "video_url")
+
+
+def upsert_templates(database: Database, brand_id: int, ads: list[dict], *, search_url: str,
+                     run_id: int | None = None, clock=time.time) -> dict[str, int]:
+    """Put scraped ads (normalised records) into the review queue.
+
+    New ads arrive ``pending``; for ads already there only the content and
+    last_seen_at change, never the status, so a rejected (or approved) ad stays so.
+    Returns counts: new, pending, approved, rejected (the status of those already there).
+    """
+    stats = {"new": 0, "pending": 0, "approved": 0, "rejected": 0}
+    if not ads:
+        return stats
+    now = clock()
+    ids = [str(ad["ad_archive_id"]) for ad in ads]
+    cols = ", ".join(_TEMPLATE_COLUMNS)
+    marks = ", ".join("?" * (3 + len(_TEMPLATE_COLUMNS) + 4))
+    updates = ", ".join(f"{c} = excluded.{c}" for c in _TEMPLATE_COLUMNS)
+    sql = (f"INSERT INTO templates (brand_id, ad_archive_id, status, {cols}, search_url, run_id, first_seen_at,"
+           f" last_seen_at) VALUES ({marks})"
+           f" ON CONFLICT (brand_id, ad_archive_id) DO UPDATE SET {updates},"
+           " last_seen_at = excluded.last_seen_at")
+    with database.write() as db:
+        conn = db.conn
+        before: dict[str, str] = {}
+        for chunk in _chunks(ids, 500):
+            q = ",".join("?" * len(chunk))
+            for ad_id, status in conn.execute(
+                    f"SELECT ad_archive_id, status FROM templates WHERE brand_id = ? AND ad_archive_id IN ({q})",
+                    (brand_id, *chunk)):
+                before[ad_id] = status
+        rows = []
+        for ad_id, ad in zip(ids, ads):
+            values = []
+            for col in _TEMPLATE_COLUMNS:
+                if col == "platforms":
+                    values.append(json.dumps(list(ad.get("platforms") or [])))
+                elif col == "is_active":
+                    values.append(1 if ad.get("is_active") else 0)
+                elif col == "image_url":
+                    values.append(ad.get("preview_image_url"))
+                elif col == "video_url":
+                    values.append((ad.get("video_urls") or [None])[0])
+                else:
+                    values.append(ad.get(col))
+            rows.append((brand_id, ad_id, "pending", *values, search_url, run_id, now, now))
+            if ad_id in before:
+                stats[before[ad_id]] = stats.get(before[ad_id], 0) + 1
+            else:
+                stats["new"] += 1
+        conn.executemany(sql, rows)
+    return stats
+
+
+def templates_needing_preview(database: Database, brand_id: int, ad_archive_ids: list[str]) -> list[dict]:
+    """Of these ads, the templates not rejected that have an image but no stored preview yet."""
+    out: list[dict] = []
+    for chunk in _chunks([str(a) for a in ad_archive_ids], 500):
+        q = ",".join("?" * len(chunk))
+        out += database.query(
+            f"SELECT id, ad_archive_id, image_url FROM templates WHERE brand_id = ? AND ad_archive_id IN ({q})"
+            " AND status != 'rejected' AND preview_sha256 IS NULL AND image_url IS NOT NULL ORDER BY id",
+            (brand_id, *chunk))
+    return out
+
+
+def set_template_preview(database: Database, template_id: int, sha256: str) -> None:
+    with database.write() as db:
+        db.conn.execute("UPDATE templates SET preview_sha256 = ? WHERE id = ?", (sha256, template_id))
+
+
+def _chunks(items: list, size: int):
+    for i in range(0, len(items), size):
+        yield items[i:i + size]

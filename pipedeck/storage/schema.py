@@ -195,7 +195,13 @@ CREATE INDEX ad_assets_brand ON ad_assets (brand_id)
 
 
 def v3_ad_library(conn: sqlite3.Connection) -> None:
-    """Ad Library data: competitors' ads and the template review queue."""
+    """Ad Library data: competitors' ads and the template review queue.
+
+    Lists (platforms, image_urls, video_urls) are JSON arrays. ``end_date`` is
+    the Ad Library's own; ``missing_since`` is set when a complete scrape no
+    longer found an ad that was active (it is marked inactive then, with no
+    end date known), and cleared when the ad shows up again.
+    """
     _run(conn, """
 CREATE TABLE competitor_ads (
     competitor_id INTEGER NOT NULL REFERENCES competitors(id) ON DELETE CASCADE,
@@ -210,16 +216,22 @@ CREATE TABLE competitor_ads (
     title TEXT,
     caption TEXT,
     cta_text TEXT,
+    cta_type TEXT,
     link_url TEXT,
     display_format TEXT,
     platforms TEXT,
     image_urls TEXT,
     video_urls TEXT,
+    preview_image_url TEXT,
+    card_count INTEGER NOT NULL DEFAULT 0,
     branded_content INTEGER NOT NULL DEFAULT 0,
+    branded_partner TEXT,
     collation_id TEXT,
     collation_count INTEGER,
     first_seen_at REAL NOT NULL,
     last_seen_at REAL NOT NULL,
+    missing_since REAL,
+    last_run_id INTEGER,
     PRIMARY KEY (competitor_id, ad_archive_id)
 ) WITHOUT ROWID;
 CREATE INDEX competitor_ads_active ON competitor_ads (competitor_id, is_active, last_seen_at);
@@ -228,13 +240,20 @@ CREATE TABLE templates (
     brand_id INTEGER NOT NULL REFERENCES brands(id) ON DELETE CASCADE,
     ad_archive_id TEXT NOT NULL,
     status TEXT NOT NULL DEFAULT 'pending',
+    page_id TEXT,
     page_name TEXT,
     body TEXT,
     title TEXT,
+    caption TEXT,
     cta_text TEXT,
     link_url TEXT,
     display_format TEXT,
+    platforms TEXT,
+    is_active INTEGER,
+    start_date REAL,
+    end_date REAL,
     image_url TEXT,
+    video_url TEXT,
     preview_sha256 TEXT,
     search_url TEXT,
     run_id INTEGER,
