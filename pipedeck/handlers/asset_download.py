@@ -1,10 +1,38 @@
-"""asset_download: ad images and videos from Meta, stored content-addressed."""
+"""asset_download: ad images and videos from Meta, stored content-addressed.
+
+1. Lists the brand's ads with their creatives (Graph API) and upserts them.
+2. Picks the ads whose image / video is not stored yet (optionally only the
+   given ``ad_ids``, or ads whose name contains ``product``), grouped by source
+   (image hash, video id) so a shared image is fetched once; takes up to
+   ``max_images`` images and ``max_videos`` videos.
+3. Resolves URLs: images by hash (``/act_{id}/adimages?hashes=[...]``, the
+   creative's ``image_url`` as fallback), videos by id (``/{video_id}?fields=source``).
+4. Downloads through :mod:`pipedeck.handlers.media` (streamed, size-capped,
+   content-checked, content-addressed, deduplicated by hash) with bounded
+   concurrency; an expired link is refreshed once; progress per file.
+
+A file rejected as not-media (e.g. an HTML page where an image was expected)
+is logged and skipped; the run goes on. Files that still fail to transfer
+after retries fail the run as retryable: the next attempt downloads only
+what is still missing.
+"""
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass, field
+
 from pydantic import Field, field_validator
 
+from pipedeck.errors import RetryableError
+from pipedeck.handlers import media
+from pipedeck.handlers.graph_client import GraphClient, TokenRejected
+from pipedeck.handlers.meta_sync import require_account, sync_ads
 from pipedeck.handlers.params import JobParams
+from pipedeck.storage import meta as store
+
+CONCURRENCY = 4
+HASHES_PER_CALL = 50
 
 
 class Params(JobParams):
@@ -27,3 +55,146 @@ class Params(JobParams):
                 raise ValueError(f"ad ids must be digits, got {bad[0]!r}")
             return value or None
         return value
+
+
+@dataclass
+class Source:
+    """One file to fetch: an image hash or a video id, and the ads that use it."""
+
+    kind: str
+    key: str
+    ad_ids: list[str] = field(default_factory=list)
+    fallback_url: str | None = None
+
+
+def _pick(ctx, kind: str, limit: int, params: Params) -> tuple[list[Source], int]:
+    """Sources of this kind still to download, grouped by source key; (first ``limit``, how many wait)."""
+    if limit <= 0:
+        return [], 0
+    rows = store.ads_without_media(ctx.database, ctx.brand["id"], kind, ad_ids=params.ad_ids, product=params.product)
+    groups: dict[str, Source] = {}
+    for ad in rows:
+        key = ad["video_id"] if kind == "video" else (ad["image_hash"] or ad["image_url"])
+        src = groups.setdefault(key, Source(kind, key))
+        src.ad_ids.append(ad["ad_id"])
+        if kind == "image" and ad["image_url"] and not src.fallback_url:
+            src.fallback_url = ad["image_url"]
+    sources = list(groups.values())
+    return sources[:limit], len(sources)
+
+
+def _known(ctx, src: Source) -> str | None:
+    """The stored file of a source another ad of this brand already links to."""
+    return ctx.database.scalar("SELECT sha256 FROM ad_assets WHERE brand_id = ? AND kind = ? AND source_key = ? LIMIT 1",
+                               (ctx.brand["id"], src.kind, src.key))
+
+
+def _image_urls(graph: GraphClient, account: str, hashes: list[str]) -> dict[str, str]:
+    urls: dict[str, str] = {}
+    for i in range(0, len(hashes), HASHES_PER_CALL):
+        batch = hashes[i:i + HASHES_PER_CALL]
+        for page in graph.pages(f"act_{account}/adimages", {"hashes": batch, "fields": "hash,url,width,height"}):
+            for img in page:
+                if img.get("hash") and img.get("url"):
+                    urls[img["hash"]] = img["url"]
+    return urls
+
+
+def _video_url(graph: GraphClient, video_id: str) -> str | None:
+    return graph.get(video_id, {"fields": "source,picture,length"}).get("source")
+
+
+def run(ctx, params: Params) -> dict:
+    account = require_account(ctx)
+    brand_id = ctx.brand["id"]
+    started = time.monotonic()
+    media.sweep_stale_temp(ctx.settings)
+    with GraphClient(ctx) as graph:
+        ads = sync_ads(ctx, graph, account)
+        if params.ad_ids:
+            known = {a["ad_id"] for a in ads}
+            missing = [a for a in params.ad_ids if a not in known]
+            if missing:
+                ctx.log(f"{len(missing)} requested ad id(s) are not in ad account {account}: "
+                        f"{', '.join(missing[:10])}", "warning")
+        images, images_waiting = _pick(ctx, "image", params.max_images, params)
+        videos, videos_waiting = _pick(ctx, "video", params.max_videos, params)
+        scope = ""
+        if params.ad_ids or params.product:
+            scope = " matching " + " and ".join(
+                p for p in ((f"ad ids {','.join(params.ad_ids)}" if params.ad_ids else ""),
+                            (f"product {params.product!r}" if params.product else "")) if p)
+        ctx.log(f"{len(ads)} ads in account {account}; {images_waiting} image(s) and {videos_waiting} video(s)"
+                f"{scope} not stored yet; downloading {len(images)} image(s) and {len(videos)} video(s)")
+
+        linked_existing = 0
+        todo: list[Source] = []
+        for src in images + videos:
+            sha = _known(ctx, src)
+            if sha:
+                for ad_id in src.ad_ids:
+                    store.link_ad_asset(ctx.database, ad_id=ad_id, kind=src.kind, source_key=src.key,
+                                        brand_id=brand_id, sha256=sha)
+                linked_existing += 1
+            else:
+                todo.append(src)
+
+        image_urls = _image_urls(graph, account, [s.key for s in todo if s.kind == "image" and s.fallback_url != s.key])
+        jobs: list[media.DownloadJob] = []
+        unresolved = 0
+        for src in todo:
+            ctx.check_cancelled()
+            if src.kind == "image":
+                url = image_urls.get(src.key) or src.fallback_url
+                refresh = (lambda s=src: _image_urls(graph, account, [s.key]).get(s.key) or None)
+            else:
+                url = _video_url(graph, src.key)
+                refresh = (lambda s=src: _video_url(graph, s.key))
+            if not url:
+                unresolved += 1
+                ctx.log(f"{src.kind} {src.key}: Meta gave no URL for it; skipped", "warning")
+                continue
+            jobs.append(media.DownloadJob(url, src.kind, key=src.key, refresh=refresh, extra={"source": src}))
+
+        total = len(jobs)
+        counts = {"stored": 0, "deduplicated": 0, "rejected": 0, "failed": 0, "bytes": 0}
+        done = 0
+        token_error: list[BaseException] = []
+        ctx.progress(0, total, f"0 of {total} files")
+
+        def on_result(job: media.DownloadJob, outcome) -> None:
+            nonlocal done
+            done += 1
+            src: Source = job.extra["source"]
+            if isinstance(outcome, media.StoredAsset):
+                for ad_id in src.ad_ids:
+                    store.link_ad_asset(ctx.database, ad_id=ad_id, kind=src.kind, source_key=src.key,
+                                        brand_id=brand_id, sha256=outcome.sha256)
+                counts["stored" if outcome.created else "deduplicated"] += 1
+                counts["bytes"] += outcome.size if outcome.created else 0
+                note = "stored" if outcome.created else "already stored (same content)"
+                ctx.log(f"{src.kind} {src.key}: {note}, {outcome.size / 1e6:.1f} MB, sha256 {outcome.sha256[:12]}")
+            elif isinstance(outcome, media.MediaRejected):
+                counts["rejected"] += 1
+                ctx.log(f"{src.kind} {src.key} rejected: {outcome}", "warning")
+            elif isinstance(outcome, TokenRejected):
+                token_error.append(outcome)
+                counts["failed"] += 1
+            else:
+                counts["failed"] += 1
+                ctx.log(f"{src.kind} {src.key} failed: {ctx.redact(str(outcome))}", "error")
+            ctx.progress(done, total, f"{done} of {total} files ({src.kind} {src.key})")
+
+        media.download_many(ctx, jobs, concurrency=CONCURRENCY, on_result=on_result)
+    if token_error:
+        raise token_error[0]
+    summary = (f"{counts['stored']} new file(s) ({counts['bytes'] / 1e6:.1f} MB), {counts['deduplicated']} "
+               f"already stored, {linked_existing} linked to files stored earlier, {counts['rejected']} rejected, "
+               f"{counts['failed']} failed, {unresolved} without URL in {time.monotonic() - started:.1f}s")
+    if counts["failed"]:
+        raise RetryableError(f"{counts['failed']} of {total} downloads failed; {summary}",
+                             error_type="DownloadsFailed")
+    ctx.log(summary)
+    return {"images": len(images), "videos": len(videos), "files": total, "stored": counts["stored"],
+            "deduplicated": counts["deduplicated"], "linked_existing": linked_existing,
+            "rejected": counts["rejected"], "unresolved": unresolved, "bytes": counts["bytes"]}

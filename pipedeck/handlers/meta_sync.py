@@ -1,14 +1,154 @@
-"""meta_sync: ad-level daily insights from the Meta Graph API."""
+"""meta_sync: ad-level daily insights from the Meta Graph API.
+
+For the brand's ad account: the ads (names, status, creative), then one
+insights row per ad per day over ``days_back`` days ending today in the
+account's time zone (``level=ad``, ``time_increment=1``). Ranges up to
+``ASYNC_AFTER_DAYS`` are read synchronously, page by page; longer ranges (or
+when Meta asks for less data) through an asynchronous report. Every page is
+upserted by (ad id, date), so re-running duplicates nothing and picks up
+Meta's revisions of recent days. Throttling and error mapping live in
+:mod:`pipedeck.handlers.graph_client`.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import time
+
 from pydantic import Field
 
+from pipedeck.errors import PermanentError, RetryableError
+from pipedeck.handlers.graph_client import GraphClient, TooMuchData
 from pipedeck.handlers.params import JobParams
+from pipedeck.storage import meta as store
 
 # Meta keeps insights for 37 months.
 MAX_DAYS_BACK = 1125
+# Longer ranges go through an asynchronous report.
+ASYNC_AFTER_DAYS = 31
+PAGE_LIMIT = 500
+ADS_PAGE_LIMIT = 500
+REPORT_TIMEOUT = 30 * 60.0
+INSIGHT_FIELDS = ("ad_id,ad_name,adset_id,adset_name,campaign_id,campaign_name,spend,impressions,reach,clicks,"
+                  "ctr,cpc,cpm,actions,action_values,purchase_roas,date_start,date_stop")
+AD_FIELDS = "id,name,status,adset_id,campaign_id,creative{id,image_url,image_hash,thumbnail_url,video_id,object_type}"
 
 
 class Params(JobParams):
     days_back: int = Field(7, ge=1, le=MAX_DAYS_BACK, description="days of daily insights to sync, ending today")
+
+
+def require_account(ctx) -> str:
+    account = (ctx.brand.get("meta_ad_account_id") or "").strip()
+    if account.startswith("act_"):
+        account = account[4:]
+    if not account:
+        raise PermanentError(f"brand {ctx.brand.get('name')!r} has no Meta ad account id; set it with "
+                             "`pipedeck brands edit`", error_type="MissingAdAccount")
+    return account
+
+
+def account_today(ctx, graph: GraphClient, account: str) -> tuple[dt.date, str]:
+    """Today in the ad account's time zone (Meta's days are the account's days)."""
+    info = graph.get(f"act_{account}", {"fields": "name,timezone_name,currency"})
+    zone = info.get("timezone_name") or "UTC"
+    try:
+        from zoneinfo import ZoneInfo
+
+        return dt.datetime.now(ZoneInfo(zone)).date(), zone
+    except Exception:  # unknown zone or no tz database
+        ctx.log(f"time zone {zone!r} of ad account {account} is unknown here; using UTC days", "warning")
+        return dt.datetime.now(dt.timezone.utc).date(), "UTC"
+
+
+def ad_record(ad: dict) -> dict:
+    creative = ad.get("creative") or {}
+    return {"ad_id": ad["id"], "name": ad.get("name"), "status": ad.get("status") or ad.get("effective_status"),
+            "adset_id": ad.get("adset_id"), "campaign_id": ad.get("campaign_id"), "creative_id": creative.get("id"),
+            "object_type": creative.get("object_type"), "image_hash": creative.get("image_hash"),
+            "image_url": creative.get("image_url"), "video_id": creative.get("video_id"),
+            "thumbnail_url": creative.get("thumbnail_url")}
+
+
+def sync_ads(ctx, graph: GraphClient, account: str) -> list[dict]:
+    """All ads of the account with their creatives, upserted into meta_ads. Returns the records."""
+    records: list[dict] = []
+    for page in graph.pages(f"act_{account}/ads", {"fields": AD_FIELDS, "limit": ADS_PAGE_LIMIT}):
+        batch = [ad_record(ad) for ad in page if ad.get("id")]
+        if batch:
+            store.upsert_ads(ctx.database, ctx.brand["id"], account, batch)
+        records.extend(batch)
+        ctx.check_cancelled()
+    return records
+
+
+def run(ctx, params: Params) -> dict:
+    account = require_account(ctx)
+    started = time.monotonic()
+    with GraphClient(ctx) as graph:
+        until, zone = account_today(ctx, graph, account)
+        since = until - dt.timedelta(days=params.days_back - 1)
+        ads = sync_ads(ctx, graph, account)
+        ctx.log(f"ad account {account}: {len(ads)} ads; syncing daily insights {since} to {until} ({zone})")
+        expected = max(1, len(ads) * params.days_back)
+        query = {"level": "ad", "time_increment": 1, "fields": INSIGHT_FIELDS,
+                 "time_range": {"since": since.isoformat(), "until": until.isoformat()}}
+        totals = store.UpsertCounts()
+        received = 0
+
+        def store_pages(pages) -> None:
+            nonlocal received
+            for page in pages:
+                counts = store.store_insights_page(ctx.database, ctx.brand["id"], account, page)
+                totals.add(counts)
+                received += len(page)
+                ctx.progress(received, max(expected, received), f"{received} ad-day rows stored")
+                ctx.check_cancelled()
+
+        mode = "async" if params.days_back > ASYNC_AFTER_DAYS else "sync"
+        if mode == "sync":
+            try:
+                store_pages(graph.pages(f"act_{account}/insights", {**query, "limit": PAGE_LIMIT}))
+            except TooMuchData:
+                ctx.log("Meta asked for less data per request; switching to an asynchronous report", "warning")
+                mode = "async"
+        if mode == "async":
+            report_id = run_report(ctx, graph, account, query)
+            store_pages(graph.pages(f"{report_id}/insights", {"limit": PAGE_LIMIT}))
+        ctx.progress(received, received, f"{received} ad-day rows stored")
+        waited = graph.waited
+        calls = graph.calls
+    ctx.log(f"stored {received} ad-day rows for {len(ads)} ads: {totals.inserted} new, {totals.updated} changed, "
+            f"{totals.unchanged} unchanged ({calls} API calls, {waited:.1f}s waiting on Meta's limits, "
+            f"{time.monotonic() - started:.1f}s)")
+    return {"ads": len(ads), "rows": received, "inserted": totals.inserted, "updated": totals.updated,
+            "unchanged": totals.unchanged, "since": since.isoformat(), "until": until.isoformat(), "mode": mode,
+            "api_calls": calls, "throttle_wait_s": round(waited, 1)}
+
+
+def run_report(ctx, graph: GraphClient, account: str, query: dict) -> str:
+    """Start an asynchronous insights report and wait until Meta has it ready. Returns its id."""
+    started = graph.post(f"act_{account}/insights", query)
+    report_id = str(started.get("report_run_id") or "")
+    if not report_id:
+        raise RetryableError("Meta did not return a report_run_id for the asynchronous insights report",
+                             error_type="MetaServerError")
+    ctx.log(f"asynchronous insights report {report_id} started")
+    deadline = time.monotonic() + REPORT_TIMEOUT
+    delay = 0.25
+    while True:
+        status = graph.get(report_id)
+        state = status.get("async_status")
+        pct = status.get("async_percent_completion") or 0
+        if state == "Job Completed":
+            ctx.log(f"report {report_id} ready")
+            return report_id
+        if state in ("Job Failed", "Job Skipped"):
+            raise RetryableError(f"Meta's asynchronous report {report_id} ended {state!r} at {pct}%",
+                                 error_type="MetaReportFailed")
+        if time.monotonic() > deadline:
+            raise RetryableError(f"Meta's asynchronous report {report_id} not ready after "
+                                 f"{REPORT_TIMEOUT / 60:.0f} min ({state}, {pct}%)", error_type="MetaReportTimeout")
+        ctx.progress(pct, 100, f"Meta is preparing the report: {state} {pct}%")
+        ctx.sleep(delay)
+        delay = min(5.0, delay * 1.5)

@@ -3,6 +3,7 @@
 Writers (each one short ``BEGIN IMMEDIATE`` transaction):
 
 - :func:`upsert_ads` — ads by Meta ad id; creative fields only overwrite when given.
+- :func:`store_insights_page` — a page of insights rows and the ads they name, in one transaction.
 - :func:`upsert_insights` — one row per (ad id, date); a re-sync updates a row
   only when one of its values changed, so ``updated_at`` says when Meta
   revised it. Returns how many rows were inserted and updated.
@@ -15,6 +16,7 @@ Readers: :func:`ads_without_media`, :func:`insight_count`, :func:`asset_rows`.
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass
 from typing import Iterable, Sequence
@@ -60,10 +62,23 @@ def _num(value, cast=float):
             return None
 
 
+_PLAIN = re.compile(r"[A-Za-z0-9_.:\-]*\Z").match
+
+
 def _json_list(value) -> str | None:
+    """Compact JSON of an ``actions``-style list, keys sorted (fast path for the usual {action_type, value})."""
     if not value:
         return None
-    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+    try:
+        parts = []
+        for item in value:
+            kind, amount = item["action_type"], item["value"]
+            if len(item) != 2 or not _PLAIN(kind) or not _PLAIN(amount):
+                raise ValueError
+            parts.append(f'{{"action_type":"{kind}","value":"{amount}"}}')
+        return "[" + ",".join(parts) + "]"
+    except (KeyError, TypeError, ValueError):
+        return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
 def insight_row(row: dict, brand_id: int, now: float) -> tuple:
@@ -84,43 +99,67 @@ def upsert_insights(database: Database, brand_id: int, rows: Sequence[dict],
         return UpsertCounts()
     now = clock()
     tuples = [insight_row(r, brand_id, now) for r in rows]
-    keys = [(t[0], t[1]) for t in tuples]
+    first, last = min(t[1] for t in tuples), max(t[1] for t in tuples)
     with database.write() as db:
         conn = db.conn
-        existing = _count_existing(conn, keys)
+        before = _count_range(conn, brand_id, first, last)
         changed = conn.executemany(INSIGHTS_UPSERT, tuples).rowcount
-    inserted = len(set(keys)) - existing
+        inserted = _count_range(conn, brand_id, first, last) - before
     updated = max(0, changed - inserted)
     return UpsertCounts(inserted, updated, len(tuples) - inserted - updated)
 
 
-def _count_existing(conn, keys: list[tuple[str, str]]) -> int:
-    total = 0
-    unique = list(set(keys))
-    for i in range(0, len(unique), 400):  # 2 variables per key, well under SQLite's limit
-        chunk = unique[i:i + 400]
-        sql = ("SELECT count(*) FROM meta_insights WHERE (ad_id, date) IN (VALUES "
-               + ",".join("(?,?)" for _ in chunk) + ")")
-        total += conn.execute(sql, [v for k in chunk for v in k]).fetchone()[0]
-    return total
+def _upsert_ads_in(conn, brand_id: int, ad_account_id: str, ads: Iterable[dict], now: float) -> int:
+    groups: dict[tuple[str, ...], list[list]] = {}
+    count = 0
+    for ad in ads:
+        fields = tuple(k for k in AD_FIELDS if ad.get(k) is not None)
+        groups.setdefault(fields, []).append(
+            [str(ad["ad_id"]), brand_id, ad_account_id, *(ad[k] for k in fields), now, now])
+        count += 1
+    for fields, rows in groups.items():
+        cols = ["ad_id", "brand_id", "ad_account_id", *fields, "first_seen_at", "updated_at"]
+        sets = ", ".join(f"{c} = excluded.{c}" for c in ["brand_id", "ad_account_id", *fields, "updated_at"])
+        conn.executemany(f"INSERT INTO meta_ads ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
+                         f"ON CONFLICT (ad_id) DO UPDATE SET {sets}", rows)
+    return count
 
 
 def upsert_ads(database: Database, brand_id: int, ad_account_id: str, ads: Iterable[dict],
                clock=time.time) -> int:
     """Insert or update ads (dicts with ``ad_id`` and any of AD_FIELDS). Missing fields keep their value."""
+    with database.write() as db:
+        return _upsert_ads_in(db.conn, brand_id, ad_account_id, ads, clock())
+
+
+def store_insights_page(database: Database, brand_id: int, ad_account_id: str, rows: Sequence[dict],
+                        clock=time.time) -> UpsertCounts:
+    """One page of Graph API insights rows: their ads (names, ad set, campaign) and the daily rows, in one transaction."""
+    if not rows:
+        return UpsertCounts()
     now = clock()
-    count = 0
+    ads: dict[str, dict] = {}
+    for r in rows:
+        ad_id = str(r["ad_id"])
+        if ad_id not in ads:
+            ads[ad_id] = {"ad_id": ad_id, "name": r.get("ad_name"), "adset_id": r.get("adset_id"),
+                          "adset_name": r.get("adset_name"), "campaign_id": r.get("campaign_id"),
+                          "campaign_name": r.get("campaign_name")}
+    tuples = [insight_row(r, brand_id, now) for r in rows]
+    first, last = min(t[1] for t in tuples), max(t[1] for t in tuples)
     with database.write() as db:
         conn = db.conn
-        for ad in ads:
-            fields = {k: ad[k] for k in AD_FIELDS if ad.get(k) is not None}
-            cols = ["ad_id", "brand_id", "ad_account_id", *fields, "first_seen_at", "updated_at"]
-            values = [str(ad["ad_id"]), brand_id, ad_account_id, *fields.values(), now, now]
-            sets = ", ".join(f"{c} = excluded.{c}" for c in ["brand_id", "ad_account_id", *fields, "updated_at"])
-            conn.execute(f"INSERT INTO meta_ads ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
-                         f"ON CONFLICT (ad_id) DO UPDATE SET {sets}", values)
-            count += 1
-    return count
+        _upsert_ads_in(conn, brand_id, ad_account_id, ads.values(), now)
+        before = _count_range(conn, brand_id, first, last)
+        changed = conn.executemany(INSIGHTS_UPSERT, tuples).rowcount
+        inserted = _count_range(conn, brand_id, first, last) - before
+    updated = max(0, changed - inserted)
+    return UpsertCounts(inserted, updated, len(tuples) - inserted - updated)
+
+
+def _count_range(conn, brand_id: int, first: str, last: str) -> int:
+    return conn.execute("SELECT count(*) FROM meta_insights WHERE brand_id = ? AND date BETWEEN ? AND ?",
+                        (brand_id, first, last)).fetchone()[0]
 
 
 def record_asset(database: Database, *, sha256: str, path: str, content_type: str, size: int,
