@@ -1,0 +1,373 @@
+"""The pipedeck terminal app.
+
+    run_tui(settings) -> exit status
+
+Data flows one way: a background feed (``live.LiveFeed``) and thread
+workers read through the Service and post messages; handlers on the event
+loop render them. Nothing here reads the database on the event loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from textual.app import App
+from textual.binding import Binding
+from textual.reactive import reactive
+
+from pipedeck.config import Settings
+from pipedeck.errors import UserError
+from pipedeck.tui.children import DirectRuns, WorkerChild, pipedeck_env
+from pipedeck.tui.live import LiveFeed
+from pipedeck.tui.messages import (CatalogCache, CatalogChanged, HealthChanged, RunsChanged, RunsReload,
+                                   StatusInfo)
+from pipedeck.tui.screens.base import PipedeckScreen, run_off_loop
+from pipedeck.tui.screens.brands import BrandScreen, BrandsScreen
+from pipedeck.tui.screens.competitors import CompetitorScreen
+from pipedeck.tui.screens.freshness import FreshnessScreen
+from pipedeck.tui.screens.modals import ConfirmScreen, HelpScreen, JobFormScreen
+from pipedeck.tui.screens.pipeline import PipelineScreen, RunDetailScreen
+from pipedeck.tui.screens.system import SystemScreen
+from pipedeck.tui.screens.templates import TemplatesScreen
+from pipedeck.tui.commands import PipedeckCommands
+
+log = logging.getLogger("pipedeck.tui")
+
+VIEWS = Binding.Group("Views", compact=True)
+ERROR_LOG = "tui-errors.log"
+
+
+class PipedeckApp(App[int]):
+    TITLE = "pipedeck"
+    CSS_PATH = "pipedeck.tcss"
+    MODES = {
+        "brands": BrandsScreen,
+        "runs": PipelineScreen,
+        "templates": TemplatesScreen,
+        "freshness": FreshnessScreen,
+        "system": SystemScreen,
+    }
+    DEFAULT_MODE = "brands"
+    COMMANDS = App.COMMANDS | {PipedeckCommands}
+    BINDINGS = [
+        Binding("1", "view('brands')", "Brands", group=VIEWS),
+        Binding("2", "view('runs')", "Runs", group=VIEWS),
+        Binding("3", "view('templates')", "Templates", group=VIEWS),
+        Binding("4", "view('freshness')", "Freshness", group=VIEWS),
+        Binding("5", "view('system')", "Workers", group=VIEWS),
+        Binding("escape", "back", "Back"),
+        Binding("question_mark", "help", "Help"),
+        Binding("p", "toggle_pause", "Pause"),
+        Binding("w", "start_worker", "Start worker"),
+        Binding("W", "stop_worker", "Stop worker"),
+        Binding("D", "toggle_direct", "Direct"),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+    ]
+
+    status_info: reactive[StatusInfo] = reactive(StatusInfo, always_update=False)
+
+    def __init__(self, service, *, live: bool = True, refresh_interval: float = 0.5,
+                 worker_env: dict[str, str] | None = None, direct_default: bool = False) -> None:
+        super().__init__()
+        self.service = service
+        self.settings: Settings = service.settings
+        self.live_enabled = live
+        self.feed = LiveFeed(self, service, interval=refresh_interval) if live else None
+        self.catalog_cache = CatalogCache()
+        self.live_rev = 0
+        self.counts: dict[str, int] = {}
+        self.worker_rows: list[dict] = []
+        self.worker_child = WorkerChild(self.settings, worker_env or pipedeck_env(self.settings))
+        self.direct_runs = DirectRuns()
+        self.direct_default = direct_default
+        self.crash_log: Path | None = None
+        self.crash_error: BaseException | None = None
+        self._mode_history: list[str] = []
+        self.set_reactive(PipedeckApp.status_info, StatusInfo(live=live, direct_default=direct_default))
+
+    # -- start and stop --------------------------------------------------------
+    def on_mount(self) -> None:
+        if self.feed is not None:
+            self.feed.start()
+        else:
+            # Frozen (snapshots): read status and catalog once.
+            svc = self.service
+            run_off_loop(self, lambda: (svc.queue_depth(), svc.worker_health(), svc.catalog.brands(),
+                                        svc.catalog.competitors()), self._frozen_loaded, group="frozen")
+
+    def _frozen_loaded(self, data) -> None:
+        counts, workers, brands, competitors = data
+        self.on_catalog_changed(CatalogChanged(brands, competitors))
+        self.on_health_changed(HealthChanged(counts, workers))
+
+    def on_unmount(self) -> None:
+        self.shutdown_children()
+
+    def shutdown_children(self) -> None:
+        if self.feed is not None:
+            self.feed.stop()
+        self.direct_runs.stop_all()
+        self.worker_child.stop()
+
+    # -- live data -------------------------------------------------------------
+    def on_runs_changed(self, message: RunsChanged) -> None:
+        self.live_rev = message.rev
+        for screen in self.screen_stack:
+            if isinstance(screen, PipedeckScreen):
+                screen.runs_changed(message.rows)
+                screen.synced_rev = message.rev
+
+    def on_runs_reload(self, message: RunsReload) -> None:
+        self.live_rev += 1
+        for screen in self.screen_stack:
+            if isinstance(screen, PipedeckScreen):
+                screen.reload()
+                screen.synced_rev = self.live_rev
+
+    def on_health_changed(self, message: HealthChanged) -> None:
+        self.counts = message.counts
+        self.worker_rows = message.workers
+        self._update_status()
+        for screen in self.screen_stack:
+            handler = getattr(screen, "health_changed", None)
+            if handler is not None:
+                handler(message.counts, message.workers)
+
+    def on_catalog_changed(self, message: CatalogChanged) -> None:
+        self.catalog_cache = CatalogCache(message.brands, message.competitors)
+        for screen in self.screen_stack:
+            handler = getattr(screen, "catalog_changed", None)
+            if handler is not None:
+                handler(self.catalog_cache)
+
+    def _update_status(self) -> None:
+        counts = self.counts
+        self.status_info = StatusInfo(
+            loaded=True, workers_alive=sum(1 for w in self.worker_rows if w["alive"]),
+            queued=counts.get("queued", 0), retrying=counts.get("retrying", 0),
+            running=counts.get("running", 0), cancelling=counts.get("cancelling", 0),
+            paused=bool(self.feed and self.feed.paused.is_set()), live=self.live_enabled,
+            direct_default=self.direct_default, child=self.worker_child.state(),
+            direct_active=self.direct_runs.active())
+
+    @property
+    def worker_alive(self) -> bool:
+        return self.status_info.workers_alive > 0
+
+    def refresh_soon(self, catalog: bool = False) -> None:
+        """After our own change: refresh now instead of at the next tick."""
+        if self.feed is not None:
+            self.feed.kick(catalog=catalog)
+        elif catalog:
+            self.on_mount()
+
+    # -- navigation ------------------------------------------------------------
+    def action_view(self, mode: str) -> None:
+        if mode == self.current_mode:
+            # Pressing the view's key again goes back to its root screen.
+            while len(self.screen_stack) > 1:
+                self.pop_screen()
+            return
+        self._mode_history.append(self.current_mode)
+        self.switch_mode(mode)
+
+    def action_back(self) -> None:
+        if len(self.screen_stack) > 1:
+            self.pop_screen()
+        elif self._mode_history:
+            self.switch_mode(self._mode_history.pop())
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            return
+        self.push_screen(HelpScreen(self.screen))
+
+    def open_brand(self, brand_id: int) -> None:
+        self._go_to_mode("brands")
+        self.push_screen(BrandScreen(brand_id))
+
+    def open_competitors(self, brand_id: int, competitor_id: int | None = None) -> None:
+        self._go_to_mode("brands")
+        self.push_screen(CompetitorScreen(brand_id, competitor_id))
+
+    def open_run(self, run_id: int) -> None:
+        self.push_screen(RunDetailScreen(run_id))
+
+    def _go_to_mode(self, mode: str) -> None:
+        if self.current_mode != mode:
+            self._mode_history.append(self.current_mode)
+            self.switch_mode(mode)
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
+
+    # -- refresh, worker, direct mode ------------------------------------------
+    def action_toggle_pause(self) -> None:
+        if self.feed is None:
+            self.notify("refresh is frozen in this session", severity="warning")
+            return
+        if self.feed.paused.is_set():
+            self.feed.paused.clear()
+            self.feed.kick()
+            self.notify("live refresh resumed", timeout=2)
+        else:
+            self.feed.paused.set()
+            self.notify("live refresh paused: press p to resume", timeout=3)
+        self._update_status()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "start_worker":
+            return not self.worker_child.running
+        if action == "stop_worker":
+            return self.worker_child.running
+        return True
+
+    def action_start_worker(self) -> None:
+        if self.worker_child.running:
+            self.notify("the worker this app started is already running")
+            return
+        if self.worker_alive:
+            self.notify("a worker is already alive; starting another one anyway", timeout=3)
+
+        def started(pid: int) -> None:
+            self.notify(f"started `pipedeck worker` in the background (pid {pid}); it stops when you quit",
+                        timeout=5)
+            self._update_status()
+            self.refresh_bindings()
+            self.refresh_soon()
+
+        run_off_loop(self, self.worker_child.start, started, group="worker-child")
+
+    def action_stop_worker(self) -> None:
+        if not self.worker_child.running:
+            return
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                run_off_loop(self, self.worker_child.stop, lambda code: (
+                    self.notify(f"worker stopped (exit {code}); its running jobs were handed back"),
+                    self._update_status(), self.refresh_bindings()), group="worker-child")
+
+        self.push_screen(ConfirmScreen("Stop the worker this app started? Its running jobs are handed back "
+                                       "to the queue.", confirm="Stop worker"), answer)
+
+    def action_toggle_direct(self) -> None:
+        self.direct_default = not self.direct_default
+        self.notify("new jobs run directly in this app (no worker needed)" if self.direct_default
+                    else "new jobs go to the queue for a worker", timeout=3)
+        self._update_status()
+
+    # -- queueing ----------------------------------------------------------------
+    def open_job_form(self, job_type: str, brand_id: int, competitor_id: int | None = None, *,
+                      params: dict | None = None, retry_of: int | None = None) -> None:
+        brand = self.catalog_cache.brand(brand_id)
+        competitor = self.catalog_cache.competitor(competitor_id) if competitor_id else None
+        if brand is None or (competitor_id and competitor is None):
+            # Not in the cache yet (just added): read it first, off the loop.
+            svc = self.service
+            run_off_loop(self, lambda: (svc.catalog.brand(brand_id),
+                                        svc.catalog.competitor(competitor_id) if competitor_id else None),
+                         lambda pair: self._push_job_form(job_type, pair[0], pair[1], params, retry_of))
+            return
+        self._push_job_form(job_type, brand, competitor, params, retry_of)
+
+    def _push_job_form(self, job_type, brand, competitor, params, retry_of) -> None:
+        jt = self.service.job_type(job_type)
+        self.push_screen(JobFormScreen(jt, brand, competitor, params=params, retry_of=retry_of),
+                         self._job_submitted)
+
+    def _job_submitted(self, run_id: int | None) -> None:
+        if run_id is None:
+            return
+        self.refresh_soon()
+
+    def submit_job(self, job_type: str, brand_id: int, competitor_id: int | None, params: dict, direct: bool,
+                   retry_of: int | None = None) -> int:
+        """Queue (or start directly) a job. Runs on a thread worker; raises UserError on bad input."""
+        svc = self.service
+        if retry_of is not None:
+            run_id = svc.retry(retry_of, params=params, direct=direct)
+        else:
+            run_id = svc.queue_one_time_job(brand_id, job_type, params, competitor=competitor_id, direct=direct)
+        if direct:
+            self.start_direct(run_id)
+        return run_id
+
+    def start_direct(self, run_id: int) -> None:
+        """Run a recorded direct run on its own thread; the run store records it like any other."""
+        svc = self.service
+
+        def execute(hook) -> str:
+            return svc.execute_direct(run_id, executor_hook=hook)
+
+        def done(rid: int, status: str | None, error: BaseException | None) -> None:
+            try:
+                if error is not None:
+                    self.call_from_thread(self.notify, f"direct run {rid} stopped: {error}", severity="error",
+                                          timeout=10)
+                else:
+                    self.call_from_thread(self.notify, f"direct run {rid} {status}",
+                                          severity="information" if status == "succeeded" else "warning")
+                self.call_from_thread(self._update_status)
+            except RuntimeError:
+                pass  # the app already exited
+            self.refresh_soon()
+
+        self.direct_runs.start(run_id, execute, done)
+        try:
+            self.call_from_thread(self._update_status)
+        except RuntimeError:
+            self._update_status()
+
+    # -- unexpected errors ---------------------------------------------------------
+    def _handle_exception(self, error: Exception) -> None:
+        """Any unexpected exception: log it to the data dir, show it, exit non-zero."""
+        if self.crash_error is None:
+            self.crash_error = error
+            self.crash_log = write_crash_log(self.settings, error)
+        super()._handle_exception(error)
+
+
+def write_crash_log(settings: Settings, error: BaseException) -> Path | None:
+    try:
+        from pipedeck.handlers.context import redact
+
+        log_dir = settings.log_dir
+        log_dir.mkdir(parents=True, exist_ok=True)
+        path = log_dir / ERROR_LOG
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+        with open(path, "a") as f:
+            f.write(f"--- {stamp} pipedeck TUI crashed: {type(error).__name__}: {error}\n")
+            f.write(redact(text, settings.secrets()))
+        return path
+    except OSError:
+        return None
+
+
+def run_tui(settings: Settings, *, worker_env: dict[str, str] | None = None,
+            start_worker: bool = False, title: str | None = None) -> int:
+    """Open the app on the configured data dir. Returns the process exit status."""
+    from pipedeck.queue.service import Service
+
+    service = Service(settings)
+    app = PipedeckApp(service, worker_env=worker_env)
+    if title:
+        app.title = title
+    if start_worker:
+        app.worker_child.start()
+    try:
+        app.run()
+    finally:
+        app.shutdown_children()
+        service.close()
+    if app.crash_error is not None:
+        where = f" (traceback in {app.crash_log})" if app.crash_log else ""
+        error = app.crash_error
+        print(f"pipedeck: unexpected error in the app: {type(error).__name__}: {error}{where}", file=sys.stderr)
+        return 1
+    return app.return_code or 0

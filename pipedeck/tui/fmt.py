@@ -1,0 +1,85 @@
+"""Formatting for the screens: statuses, ages, durations, freshness marks.
+
+Everything returns ``rich.text.Text`` (never markup strings) so data such as
+a brand called "[red]" is shown as typed.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+
+STATUS_STYLE = {
+    "queued": ("·", "bright_black"),
+    "retrying": ("↻", "yellow"),
+    "running": ("▶", "cyan"),
+    "cancelling": ("⊘", "magenta"),
+    "succeeded": ("✔", "green"),
+    "failed": ("✘", "red"),
+    "cancelled": ("⊘", "bright_black"),
+}
+FRESHNESS_STYLE = {
+    "fresh": ("●", "green"),
+    "warning": ("◐", "yellow"),
+    "stale": ("○", "red"),
+    "never": ("–", "bright_black"),
+}
+
+
+def status_text(status: str) -> Text:
+    mark, style = STATUS_STYLE.get(status, ("?", ""))
+    return Text(f"{mark} {status}", style=style)
+
+
+def span(seconds: float | None) -> str:
+    """Compact span: 4.2s, 12s, 3m, 5h, 2d."""
+    if seconds is None:
+        return ""
+    seconds = max(0.0, seconds)
+    if seconds < 10:
+        return f"{seconds:.1f}s"
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    if seconds < 3600:
+        return f"{seconds // 60:.0f}m"
+    if seconds < 2 * 86400:
+        return f"{seconds // 3600:.0f}h"
+    return f"{seconds // 86400:.0f}d"
+
+
+def ago(ts: float | None, now: float) -> str:
+    if ts is None:
+        return "never"
+    return f"{span(now - ts)} ago"
+
+
+def run_duration(run: dict, now: float) -> str:
+    if not run.get("started_at"):
+        return ""
+    end = run.get("finished_at") or now
+    return span(end - run["started_at"])
+
+
+def freshness_text(state: str, label: str | None = None) -> Text:
+    mark, style = FRESHNESS_STYLE.get(state, ("?", ""))
+    return Text(f"{mark} {label if label is not None else state}", style=style)
+
+
+def plain(value) -> Text:
+    return Text("" if value is None else str(value), no_wrap=True, overflow="ellipsis")
+
+
+def one_line(value, limit: int = 120) -> Text:
+    text = " ".join(str(value or "").split())
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return Text(text, no_wrap=True, overflow="ellipsis")
+
+
+def progress_label(run: dict) -> str:
+    total = run.get("progress_total")
+    current = run.get("progress_current")
+    if current is None:
+        return ""
+    if total:
+        return f"{current:.0f}/{total:.0f}"
+    return f"{current:.0f}"

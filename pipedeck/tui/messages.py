@@ -1,0 +1,70 @@
+"""Messages the background threads post to the app; handlers on the event loop render them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from textual.message import Message
+
+
+@dataclass(frozen=True)
+class StatusInfo:
+    """What the always-visible status bar shows. Equal values mean no repaint."""
+
+    loaded: bool = False
+    workers_alive: int = 0
+    queued: int = 0
+    retrying: int = 0
+    running: int = 0
+    cancelling: int = 0
+    paused: bool = False
+    live: bool = True
+    direct_default: bool = False
+    child: str = ""  # state of the worker this app started: "", "starting", "running", "exited 1"
+    direct_active: int = 0
+
+
+class RunsChanged(Message):
+    """Runs whose row changed since the last refresh (read by ``rev``)."""
+
+    def __init__(self, rows: list[dict], rev: int) -> None:
+        super().__init__()
+        self.rows = rows
+        self.rev = rev
+
+
+class RunsReload(Message):
+    """Too much changed to patch in place (or refresh resumed after a long pause): reload."""
+
+
+class HealthChanged(Message):
+    """Queue depth and each worker's heartbeat, about once a second."""
+
+    def __init__(self, counts: dict[str, int], workers: list[dict]) -> None:
+        super().__init__()
+        self.counts = counts
+        self.workers = workers
+
+
+class CatalogChanged(Message):
+    def __init__(self, brands: list[dict], competitors: list[dict]) -> None:
+        super().__init__()
+        self.brands = brands
+        self.competitors = competitors
+
+
+@dataclass
+class CatalogCache:
+    """Brands and competitors as last read, for the palette and the forms (never read on the loop)."""
+
+    brands: list[dict] = field(default_factory=list)
+    competitors: list[dict] = field(default_factory=list)
+
+    def brand(self, brand_id: int) -> dict | None:
+        return next((b for b in self.brands if b["id"] == brand_id), None)
+
+    def competitor(self, competitor_id: int) -> dict | None:
+        return next((c for c in self.competitors if c["id"] == competitor_id), None)
+
+    def competitors_of(self, brand_id: int) -> list[dict]:
+        return [c for c in self.competitors if c["brand_id"] == brand_id]

@@ -1,0 +1,106 @@
+"""What every pipedeck screen shares: the status bar, the footer, and fetching off the loop."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer
+from textual.worker import get_current_worker
+
+from pipedeck.errors import UserError
+from pipedeck.tui.widgets.status_bar import StatusBar
+
+if TYPE_CHECKING:
+    from pipedeck.queue.service import Service
+    from pipedeck.tui.app import PipedeckApp
+
+
+def run_off_loop(node, fn: Callable[[], Any], then: Callable[[Any], None] | None = None, *,
+                 group: str = "fetch", exclusive: bool = False,
+                 on_error: Callable[[UserError], None] | None = None, description: str = "") -> None:
+    """Call ``fn`` on a thread worker; hand its result to ``then`` on the event loop.
+
+    A UserError (bad input, unknown brand, locked database) is shown as a
+    notification, or given to ``on_error``. Anything else is a bug: the
+    worker fails and the app's crash handling takes over.
+    """
+    app = node.app
+
+    def job() -> None:
+        try:
+            result = fn()
+        except UserError as exc:
+            if not get_current_worker().is_cancelled:
+                app.call_from_thread(on_error or (lambda e: app.notify(str(e), severity="error", timeout=8)), exc)
+            return
+        if then is not None and not get_current_worker().is_cancelled:
+            app.call_from_thread(_deliver, node, then, result)
+
+    node.run_worker(job, thread=True, group=group, exclusive=exclusive, exit_on_error=True,
+                    description=description or getattr(fn, "__name__", "fetch"))
+
+
+def _deliver(node, then, result) -> None:
+    if node.is_attached:
+        then(result)
+
+
+class PipedeckScreen(Screen):
+    """Base screen. Subclasses yield their body from ``compose_body``."""
+
+    # Set on the main views (number keys); shown in the help.
+    VIEW_TITLE = ""
+    BINDINGS = [Binding("escape", "escape", "Back")]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.synced_rev: int | None = None
+
+    @property
+    def pd(self) -> "PipedeckApp":
+        return self.app  # type: ignore[return-value]
+
+    @property
+    def svc(self) -> "Service":
+        return self.pd.service
+
+    def now(self) -> float:
+        return self.svc.clock()
+
+    def action_escape(self) -> None:
+        if not self.on_escape():
+            self.pd.action_back()
+
+    def on_escape(self) -> bool:
+        """Handle esc locally (close a filter, say); True when handled."""
+        return False
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar()
+        yield from self.compose_body()
+        yield Footer()
+
+    def compose_body(self) -> ComposeResult:
+        return iter(())
+
+    def fetch(self, fn: Callable[[], Any], then: Callable[[Any], None] | None = None, *,
+              group: str | None = None, exclusive: bool = True,
+              on_error: Callable[[UserError], None] | None = None) -> None:
+        run_off_loop(self, fn, then, group=group or getattr(then, "__name__", "fetch"),
+                     exclusive=exclusive, on_error=on_error)
+
+    # -- live refresh hooks ----------------------------------------------------
+    def reload(self) -> None:
+        """Read everything this screen shows (on a thread)."""
+
+    def runs_changed(self, rows: list[dict]) -> None:
+        """Runs changed: patch what is shown. Default: nothing depends on runs."""
+
+    def on_screen_resume(self) -> None:
+        # Screens of other views miss live updates; catch up when shown again.
+        if self.synced_rev is not None and self.synced_rev != self.pd.live_rev:
+            self.synced_rev = self.pd.live_rev
+            self.reload()

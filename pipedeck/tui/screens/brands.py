@@ -1,0 +1,405 @@
+"""The brand list (freshness at a glance) and one brand's screen (freshness, actions, recent runs)."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import DataTable, Input, OptionList, Static
+from textual.widgets.option_list import Option
+
+from pipedeck.handlers import registry
+from pipedeck.storage.runs import ACTIVE, TERMINAL
+from pipedeck.tui import fmt
+from pipedeck.tui.screens.base import PipedeckScreen
+from pipedeck.tui.widgets.table import Table
+from pipedeck.tui.widgets.runs_table import RunsTable
+
+
+def brand_datasets() -> list[str]:
+    """Datasets refreshed by brand jobs, in registry order (test job types left out)."""
+    out: list[str] = []
+    for jt in registry.all_job_types():
+        if jt.scope == "brand" and not jt.key.startswith("test_"):
+            out += [d for d in jt.datasets if d not in out]
+    return out
+
+
+def competitor_datasets() -> list[str]:
+    out: list[str] = []
+    for jt in registry.all_job_types():
+        if jt.scope == "competitor" and not jt.key.startswith("test_"):
+            out += [d for d in jt.datasets if d not in out]
+    return out
+
+
+def freshness_cell(row: dict | None, now: float) -> Text:
+    if row is None:
+        return Text("")
+    label = "never" if row["last_success_at"] is None else fmt.span(now - row["last_success_at"])
+    text = fmt.freshness_text(row["state"], label)
+    if row.get("last_failure_at") and (row["last_success_at"] is None
+                                       or row["last_failure_at"] > row["last_success_at"]):
+        text.append(" ✘", style="red")
+    return text
+
+
+WORST = {"never": 3, "stale": 2, "warning": 1, "fresh": 0}
+
+
+class BrandsScreen(PipedeckScreen):
+    """View 1: every brand with each dataset's freshness."""
+
+    VIEW_TITLE = "Brands"
+    BINDINGS = [
+        Binding("enter", "open", "Open"),
+        Binding("a", "add", "Add brand"),
+        Binding("e", "edit", "Edit brand"),
+        Binding("c", "competitors", "Competitors"),
+        Binding("slash", "filter", "Filter"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.brands: list[dict] = []
+        self.filter_text = ""
+        self.datasets = brand_datasets()
+        self.comp_datasets = competitor_datasets()
+        self._freshness: dict[int, list[dict]] = {}
+        self._active: dict[int, int] = {}
+        self._competitors: dict[int, int] = {}
+        self._reload_pending = False
+
+    def compose_body(self) -> ComposeResult:
+        yield Static(Text("Brands", style="bold"), classes="title")
+        yield Input(placeholder="filter brands by name (esc to clear)", id="brand-filter", classes="filter hidden")
+        yield Table(id="brands", cursor_type="row")
+        yield Static("", id="brand-hint", classes="hint")
+
+    def on_mount(self) -> None:
+        table = self.query_one("#brands", DataTable)
+        table.add_column("BRAND", key="name")
+        table.add_column("META AD ACCOUNT", key="account")
+        table.add_column("PAGE ID", key="page")
+        for ds in self.datasets:
+            table.add_column(ds.upper(), key=ds)
+        if self.comp_datasets:
+            table.add_column("COMPETITORS", key="competitors")
+        table.add_column("ACTIVE RUNS", key="active")
+        table.focus()
+        self.reload()
+
+    # -- data ----------------------------------------------------------------
+    def reload(self) -> None:
+        svc = self.svc
+
+        def load():
+            brands = svc.catalog.brands()
+            freshness = svc.freshness()
+            active = svc.list_runs(statuses=list(ACTIVE), limit=5000)
+            return brands, freshness, active, svc.runs.max_rev()
+
+        self.fetch(load, self._loaded)
+
+    def _loaded(self, data) -> None:
+        brands, freshness, active, rev = data
+        self.synced_rev = max(self.synced_rev or 0, self.pd.live_rev)
+        self.brands = brands
+        self._freshness = {}
+        for row in freshness:
+            self._freshness.setdefault(row["brand_id"], []).append(row)
+        self._active = {}
+        for run in active:
+            self._active[run["brand_id"]] = self._active.get(run["brand_id"], 0) + 1
+        self._render_rows()
+
+    def _cells(self, brand: dict) -> list[Text]:
+        now = self.now()
+        rows = self._freshness.get(brand["id"], [])
+        by_ds = {r["dataset"]: r for r in rows if r["competitor_id"] is None}
+        cells = [Text(brand["name"], style="bold"), fmt.plain(brand["meta_ad_account_id"] or "–"),
+                 fmt.plain(brand["ad_library_page_id"] or "–")]
+        cells += [freshness_cell(by_ds.get(ds), now) for ds in self.datasets]
+        if self.comp_datasets:
+            comp_rows = [r for r in rows if r["competitor_id"] is not None]
+            names = {r["competitor_id"] for r in comp_rows}
+            if not names:
+                cells.append(Text("none", style="dim"))
+            else:
+                worst = max(comp_rows, key=lambda r: WORST.get(r["state"], 0))
+                behind = len({r["competitor_id"] for r in comp_rows if r["state"] in ("stale", "never")})
+                label = f"{len(names)}" + (f", {behind} behind" if behind else ", all fresh")
+                cells.append(fmt.freshness_text(worst["state"], label))
+        active = self._active.get(brand["id"], 0)
+        cells.append(Text(str(active) if active else "–", style="bold cyan" if active else "dim"))
+        return cells
+
+    def _render_rows(self) -> None:
+        table = self.query_one("#brands", DataTable)
+        keep = None
+        if table.row_count:
+            keep = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+        table.clear()
+        needle = self.filter_text.lower()
+        for brand in self.brands:
+            if needle and needle not in brand["name"].lower():
+                continue
+            table.add_row(*self._cells(brand), key=str(brand["id"]))
+        if keep is not None and keep in {str(b["id"]) for b in self.brands}:
+            try:
+                table.move_cursor(row=table.get_row_index(keep), animate=False)
+            except Exception:  # noqa: BLE001 - filtered out
+                pass
+        hint = self.query_one("#brand-hint", Static)
+        if not self.brands:
+            hint.update(Text("No brands yet: press a to add one (or run `pipedeck demo` to look around).",
+                             style="yellow"))
+        else:
+            self._show_hint()
+
+    def runs_changed(self, rows: list[dict]) -> None:
+        # Active counts and freshness move only when a run starts or ends: re-read the (few) brands then.
+        if any(r["status"] in TERMINAL or r["status"] == "queued" for r in rows):
+            self.reload()
+
+    def catalog_changed(self, cache) -> None:
+        if [(b["id"], b["name"], b["meta_ad_account_id"], b["ad_library_page_id"]) for b in cache.brands] != \
+                [(b["id"], b["name"], b["meta_ad_account_id"], b["ad_library_page_id"]) for b in self.brands]:
+            self.reload()
+
+    # -- selection -------------------------------------------------------------
+    def current_brand(self) -> dict | None:
+        table = self.query_one("#brands", DataTable)
+        if not table.row_count:
+            return None
+        key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+        return next((b for b in self.brands if str(b["id"]) == key), None)
+
+    @on(DataTable.RowHighlighted, "#brands")
+    def _show_hint(self) -> None:
+        brand = self.current_brand()
+        hint = self.query_one("#brand-hint", Static)
+        if brand is None:
+            hint.update("")
+            return
+        rows = [r for r in self._freshness.get(brand["id"], []) if r["competitor_id"] is None]
+        text = Text()
+        for r in rows:
+            text.append(f"{r['dataset']}: ", style="bold")
+            text.append(f"{r['state']} — {r['reason']}\n")
+        hint.update(text)
+
+    @on(DataTable.RowSelected, "#brands")
+    def _selected(self) -> None:
+        self.action_open()
+
+    def action_open(self) -> None:
+        brand = self.current_brand()
+        if brand is not None:
+            self.app.push_screen(BrandScreen(brand["id"]))
+
+    def action_competitors(self) -> None:
+        brand = self.current_brand()
+        if brand is not None:
+            from pipedeck.tui.screens.competitors import CompetitorScreen
+
+            self.app.push_screen(CompetitorScreen(brand["id"]))
+
+    def action_add(self) -> None:
+        from pipedeck.tui.screens.modals import BrandFormScreen
+
+        self.app.push_screen(BrandFormScreen(), self._saved)
+
+    def action_edit(self) -> None:
+        from pipedeck.tui.screens.modals import BrandFormScreen
+
+        brand = self.current_brand()
+        if brand is not None:
+            self.app.push_screen(BrandFormScreen(brand), self._saved)
+
+    def _saved(self, brand: dict | None) -> None:
+        if brand:
+            self.notify(f"brand {brand['name']} saved", timeout=3)
+            self.pd.refresh_soon(catalog=True)
+            self.reload()
+
+    # -- filter ----------------------------------------------------------------
+    def action_filter(self) -> None:
+        box = self.query_one("#brand-filter", Input)
+        box.remove_class("hidden")
+        box.focus()
+
+    @on(Input.Changed, "#brand-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.filter_text = event.value.strip()
+        self._render_rows()
+
+    @on(Input.Submitted, "#brand-filter")
+    def _filter_done(self) -> None:
+        self.query_one("#brands", DataTable).focus()
+
+    def on_escape(self) -> bool:
+        box = self.query_one("#brand-filter", Input)
+        if box.has_focus or self.filter_text or not box.has_class("hidden"):
+            box.value = ""
+            box.add_class("hidden")
+            self.query_one("#brands", DataTable).focus()
+            return True
+        return False
+
+
+class BrandScreen(PipedeckScreen):
+    """One brand: freshness per dataset, job actions with forms, and recent runs of each job type.
+
+    The body is a column of panels (``panels()``), so later features (schedules)
+    add a panel without reshaping the screen.
+    """
+
+    BINDINGS = [
+        Binding("m", "queue('meta_sync')", "Meta sync"),
+        Binding("a", "queue('asset_download')", "Assets"),
+        Binding("t", "queue('template_scrape')", "Templates"),
+        Binding("q", "pick_job", "Queue…"),
+        Binding("c", "competitors", "Competitors"),
+        Binding("e", "edit", "Edit brand"),
+        Binding("enter", "open", "Open"),
+    ]
+
+    def __init__(self, brand_id: int) -> None:
+        super().__init__()
+        self.brand_id = brand_id
+        self.brand: dict | None = None
+        self.job_types = [jt for jt in registry.all_job_types() if jt.scope == "brand"]
+
+    def panels(self) -> ComposeResult:
+        with Horizontal(id="brand-top"):
+            with Vertical(classes="panel", id="freshness-panel"):
+                yield Static(Text("Freshness", style="bold"), classes="panel-title")
+                yield Table(id="freshness", cursor_type="row", show_cursor=False)
+            with Vertical(classes="panel", id="actions-panel"):
+                yield Static(Text("Actions (enter opens the form)", style="bold"), classes="panel-title")
+                yield OptionList(*self._action_options(), id="actions")
+        with Vertical(classes="panel", id="recent-panel"):
+            yield Static(Text("Last 5 runs of each job type", style="bold"), classes="panel-title")
+            yield RunsTable(("type", "id", "status", "age", "took", "summary"), clock=self.svc.clock,
+                            id="recent")
+
+    def compose_body(self) -> ComposeResult:
+        yield Static("", id="brand-title", classes="title")
+        with VerticalScroll(id="brand-panels"):
+            yield from self.panels()
+
+    def _action_options(self) -> list[Option]:
+        keys = {"meta_sync": "m", "asset_download": "a", "template_scrape": "t"}
+        out = []
+        for jt in self.job_types:
+            text = Text.assemble((f"{jt.emoji} {jt.label}", "bold"), (f"  {jt.key}", "dim"))
+            if jt.key in keys:
+                text.append(f"  [{keys[jt.key]}]", style="cyan")
+            out.append(Option(text, id=jt.key))
+        return out
+
+    def on_mount(self) -> None:
+        table = self.query_one("#freshness", DataTable)
+        table.add_column("DATASET", key="dataset")
+        table.add_column("STATE", key="state")
+        table.add_column("WHY", key="reason")
+        self.query_one("#recent", RunsTable).focus()
+        self.set_interval(15, self._tick_ages)
+        self.reload()
+
+    def reload(self) -> None:
+        svc, brand_id, types = self.svc, self.brand_id, [jt.key for jt in self.job_types]
+
+        def load():
+            brand = svc.catalog.brand(brand_id)
+            fresh = [r for r in svc.freshness(brand=brand_id) if r["competitor_id"] is None]
+            recent = []
+            for key in types:
+                recent += svc.recent_runs(brand_id, key, limit=5)
+            return brand, fresh, recent
+
+        self.fetch(load, self._loaded)
+
+    def _loaded(self, data) -> None:
+        self.synced_rev = max(self.synced_rev or 0, self.pd.live_rev)
+        self.brand, fresh, recent = data
+        b = self.brand
+        title = Text.assemble((b["name"], "bold"), "   Meta ad account ",
+                              (b["meta_ad_account_id"] or "not set", "cyan" if b["meta_ad_account_id"] else "yellow"),
+                              "   Ad Library page ",
+                              (b["ad_library_page_id"] or "not set", "cyan" if b["ad_library_page_id"] else "yellow"))
+        self.query_one("#brand-title", Static).update(title)
+        table = self.query_one("#freshness", DataTable)
+        table.clear()
+        for row in fresh:
+            table.add_row(Text(row["dataset"], style="bold"), fmt.freshness_text(row["state"]),
+                          fmt.one_line(row["reason"], 200), key=row["dataset"])
+        self.query_one("#recent", RunsTable).set_runs(recent)
+
+    def runs_changed(self, rows: list[dict]) -> None:
+        mine = [r for r in rows if r["brand_id"] == self.brand_id and r["competitor_id"] is None]
+        if not mine:
+            return
+        table = self.query_one("#recent", RunsTable)
+        now = self.now()
+        unknown = [r for r in mine if not table.patch(r, now)]
+        if unknown or any(r["status"] in TERMINAL for r in mine):
+            self.reload()  # a new run, or freshness moved: re-read this brand's few rows
+
+    def _tick_ages(self) -> None:
+        table = self.query_one("#recent", RunsTable)
+        now = self.now()
+        for run_id in table.run_ids:
+            table.patch(table.run(run_id), now)
+
+    # -- actions ---------------------------------------------------------------
+    def action_queue(self, job_type: str) -> None:
+        try:
+            jt = registry.get(job_type)
+        except Exception:  # noqa: BLE001 - job type not registered in this build
+            self.notify(f"job type {job_type} is not available", severity="error")
+            return
+        self.pd.open_job_form(jt.key, self.brand_id)
+
+    def action_pick_job(self) -> None:
+        self.query_one("#actions", OptionList).focus()
+
+    @on(OptionList.OptionSelected, "#actions")
+    def _action_chosen(self, event: OptionList.OptionSelected) -> None:
+        self.action_queue(event.option.id)
+
+    def action_open(self) -> None:
+        focused = self.focused
+        if isinstance(focused, OptionList):
+            if focused.highlighted is not None:
+                self.action_queue(focused.get_option_at_index(focused.highlighted).id)
+            return
+        run_id = self.query_one("#recent", RunsTable).current_run_id()
+        if run_id is not None:
+            self.pd.open_run(run_id)
+
+    @on(DataTable.RowSelected, "#recent")
+    def _run_selected(self) -> None:
+        self.action_open()
+
+    def action_competitors(self) -> None:
+        from pipedeck.tui.screens.competitors import CompetitorScreen
+
+        self.app.push_screen(CompetitorScreen(self.brand_id))
+
+    def action_edit(self) -> None:
+        from pipedeck.tui.screens.modals import BrandFormScreen
+
+        if self.brand is None:
+            return
+
+        def saved(brand: dict | None) -> None:
+            if brand:
+                self.notify(f"brand {brand['name']} saved", timeout=3)
+                self.pd.refresh_soon(catalog=True)
+                self.reload()
+
+        self.app.push_screen(BrandFormScreen(self.brand), saved)

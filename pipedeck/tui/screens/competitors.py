@@ -1,0 +1,253 @@
+"""A brand's competitors: add and edit them, scrape one, its recent scrapes and its ads."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, Input, Static
+
+from pipedeck.handlers import registry
+from pipedeck.storage.runs import TERMINAL
+from pipedeck.tui import fmt
+from pipedeck.tui.screens.base import PipedeckScreen
+from pipedeck.tui.widgets.table import Table
+from pipedeck.tui.widgets.runs_table import RunsTable
+
+
+def day(ts: float | None) -> str:
+    if ts is None:
+        return ""
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d")
+
+
+class CompetitorScreen(PipedeckScreen):
+    BINDINGS = [
+        Binding("a", "add", "Add competitor"),
+        Binding("e", "edit", "Edit competitor"),
+        Binding("s", "scrape", "Scrape"),
+        Binding("slash", "search", "Search ads"),
+        Binding("enter", "open", "Open run"),
+    ]
+
+    def __init__(self, brand_id: int, competitor_id: int | None = None) -> None:
+        super().__init__()
+        self.brand_id = brand_id
+        self.select_id = competitor_id
+        self.brand: dict | None = None
+        self.competitors: list[dict] = []
+        self.freshness: dict[int, dict] = {}
+        self.search = ""
+        self.job_types = [jt for jt in registry.all_job_types() if jt.scope == "competitor"]
+
+    def compose_body(self) -> ComposeResult:
+        yield Static("", id="competitors-title", classes="title")
+        with Horizontal(id="competitor-main"):
+            with Vertical(classes="panel", id="competitor-list-panel"):
+                yield Static(Text("Competitors", style="bold"), classes="panel-title")
+                yield Table(id="competitors", cursor_type="row")
+            with Vertical(id="competitor-side"):
+                with Vertical(classes="panel", id="scrapes-panel"):
+                    yield Static(Text("Recent scrapes", style="bold"), classes="panel-title", id="scrapes-title")
+                    yield RunsTable(("id", "status", "age", "took", "summary"), clock=self.svc.clock,
+                                    id="scrapes")
+                with Vertical(classes="panel", id="ads-panel"):
+                    yield Static(Text("Ads", style="bold"), classes="panel-title", id="ads-title")
+                    yield Input(placeholder="search ads: text, title, CTA, link or archive id (esc clears)",
+                                id="ad-search", classes="filter hidden")
+                    yield Table(id="ads", cursor_type="row")
+
+    def on_mount(self) -> None:
+        table = self.query_one("#competitors", DataTable)
+        table.add_column("NAME", key="name")
+        table.add_column("ADS", key="fresh")
+        table.add_column("AD LIBRARY URL", key="url")
+        ads = self.query_one("#ads", DataTable)
+        for key, title in (("active", "ACTIVE"), ("first", "FIRST SEEN"), ("last", "LAST SEEN"),
+                           ("format", "FORMAT"), ("text", "TEXT"), ("cta", "CTA"), ("id", "ARCHIVE ID")):
+            ads.add_column(title, key=key)
+        table.focus()
+        self.reload()
+
+    # -- the list ----------------------------------------------------------------
+    def reload(self) -> None:
+        svc, brand_id = self.svc, self.brand_id
+
+        def load():
+            brand = svc.catalog.brand(brand_id)
+            comps = svc.catalog.competitors(brand_id)
+            fresh = {r["competitor_id"]: r for r in svc.freshness(brand=brand_id) if r["competitor_id"]}
+            return brand, comps, fresh
+
+        self.fetch(load, self._loaded)
+
+    def _loaded(self, data) -> None:
+        self.synced_rev = max(self.synced_rev or 0, self.pd.live_rev)
+        self.brand, self.competitors, self.freshness = data
+        self.query_one("#competitors-title", Static).update(
+            Text.assemble(("Competitors of ", ""), (self.brand["name"], "bold"),
+                          ("   a add · e edit · s scrape · / search ads", "dim")))
+        table = self.query_one("#competitors", DataTable)
+        keep = self.select_id if self.select_id is not None else (self.current_competitor() or {}).get("id")
+        table.clear()
+        now = self.now()
+        for c in self.competitors:
+            row = self.freshness.get(c["id"])
+            if row is None:
+                fresh = Text("–", style="dim")
+            else:
+                label = "never" if row["last_success_at"] is None else fmt.ago(row["last_success_at"], now)
+                fresh = fmt.freshness_text(row["state"], label)
+            table.add_row(Text(c["name"], style="bold"), fresh, fmt.plain(c["ad_library_url"]), key=str(c["id"]))
+        if keep is not None and any(c["id"] == keep for c in self.competitors):
+            table.move_cursor(row=table.get_row_index(str(keep)), animate=False)
+        self.select_id = None
+        if not self.competitors:
+            self.query_one("#scrapes", RunsTable).set_runs([])
+            self.query_one("#ads", DataTable).clear()
+            self.query_one("#ads-title", Static).update(
+                Text("No competitors yet: press a to add one with its Ad Library URL.", style="yellow"))
+        else:
+            self.load_selected()
+
+    def current_competitor(self) -> dict | None:
+        table = self.query_one("#competitors", DataTable)
+        if not table.row_count:
+            return None
+        key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+        return next((c for c in self.competitors if str(c["id"]) == key), None)
+
+    @on(DataTable.RowHighlighted, "#competitors")
+    def _highlighted(self) -> None:
+        self.load_selected()
+
+    @on(DataTable.RowSelected, "#competitors")
+    def _competitor_chosen(self) -> None:
+        self.query_one("#scrapes", RunsTable).focus()
+
+    # -- the selected competitor: scrapes and ads --------------------------------
+    def load_selected(self) -> None:
+        comp = self.current_competitor()
+        if comp is None:
+            return
+        svc, brand_id, search = self.svc, self.brand_id, self.search
+        keys = [jt.key for jt in self.job_types]
+
+        def load():
+            runs = []
+            for key in keys:
+                runs += svc.recent_runs(brand_id, key, competitor=comp["id"], limit=5)
+            runs.sort(key=lambda r: r["id"], reverse=True)
+            ads = svc.competitor_ads(comp["id"], brand_id, search=search or None, limit=500)
+            return comp, runs, ads
+
+        self.fetch(load, self._selected_loaded, group="selected")
+
+    def _selected_loaded(self, data) -> None:
+        comp, runs, ads = data
+        self.query_one("#scrapes-title", Static).update(Text.assemble(("Recent scrapes of ", "bold"),
+                                                                      (comp["name"], "bold cyan")))
+        self.query_one("#scrapes", RunsTable).set_runs(runs)
+        table = self.query_one("#ads", DataTable)
+        table.clear()
+        for ad in ads:
+            text = ad.get("title") or ad.get("body") or ""
+            table.add_row(Text("● active", style="green") if ad["is_active"] else Text("○ ended", style="dim"),
+                          Text(day(ad.get("first_seen_at"))), Text(day(ad.get("last_seen_at"))),
+                          fmt.plain(ad.get("display_format") or ""), fmt.one_line(text, 80),
+                          fmt.plain(ad.get("cta_text") or ""), fmt.plain(ad["ad_archive_id"]),
+                          key=f"{ad['ad_archive_id']}")
+        active = sum(1 for ad in ads if ad["is_active"])
+        what = f"matching “{self.search}”" if self.search else "stored"
+        more = "+" if len(ads) >= 500 else ""
+        self.query_one("#ads-title", Static).update(
+            Text.assemble(("Ads ", "bold"), (f"{len(ads)}{more} {what}, {active} active — active first", "dim")))
+
+    def runs_changed(self, rows: list[dict]) -> None:
+        comp = self.current_competitor()
+        mine = [r for r in rows if r["brand_id"] == self.brand_id and r["competitor_id"] is not None]
+        if not mine:
+            return
+        table = self.query_one("#scrapes", RunsTable)
+        now = self.now()
+        reload_selected = False
+        for r in mine:
+            if not table.patch(r, now) and comp is not None and r["competitor_id"] == comp["id"]:
+                reload_selected = True
+            if r["status"] in TERMINAL:
+                reload_selected = reload_selected or (comp is not None and r["competitor_id"] == comp["id"])
+        if any(r["status"] in TERMINAL for r in mine):
+            self.reload()  # freshness moved (and the selected competitor's ads with it)
+        elif reload_selected:
+            self.load_selected()
+
+    # -- actions -------------------------------------------------------------------
+    def action_add(self) -> None:
+        from pipedeck.tui.screens.modals import CompetitorFormScreen
+
+        if self.brand is not None:
+            self.app.push_screen(CompetitorFormScreen(self.brand), self._saved)
+
+    def action_edit(self) -> None:
+        from pipedeck.tui.screens.modals import CompetitorFormScreen
+
+        comp = self.current_competitor()
+        if comp is not None and self.brand is not None:
+            self.app.push_screen(CompetitorFormScreen(self.brand, comp), self._saved)
+
+    def _saved(self, comp: dict | None) -> None:
+        if comp:
+            self.notify(f"competitor {comp['name']} saved", timeout=3)
+            self.select_id = comp["id"]
+            self.pd.refresh_soon(catalog=True)
+            self.reload()
+
+    def action_scrape(self) -> None:
+        comp = self.current_competitor()
+        if comp is None:
+            self.notify("add a competitor first (a)", severity="warning")
+            return
+        if not self.job_types:
+            self.notify("no competitor job types are registered", severity="error")
+            return
+        self.pd.open_job_form(self.job_types[0].key, self.brand_id, comp["id"])
+
+    def action_open(self) -> None:
+        run_id = self.query_one("#scrapes", RunsTable).current_run_id()
+        if run_id is not None:
+            self.pd.open_run(run_id)
+
+    @on(DataTable.RowSelected, "#scrapes")
+    def _run_selected(self) -> None:
+        self.action_open()
+
+    def action_search(self) -> None:
+        box = self.query_one("#ad-search", Input)
+        box.remove_class("hidden")
+        box.focus()
+
+    @on(Input.Changed, "#ad-search")
+    def _search_changed(self, event: Input.Changed) -> None:
+        self.search = event.value.strip()
+        self.load_selected()
+
+    @on(Input.Submitted, "#ad-search")
+    def _search_done(self) -> None:
+        self.query_one("#ads", DataTable).focus()
+
+    def on_escape(self) -> bool:
+        box = self.query_one("#ad-search", Input)
+        if box.has_focus or not box.has_class("hidden"):
+            had = bool(box.value)
+            box.value = ""
+            box.add_class("hidden")
+            self.query_one("#competitors", DataTable).focus()
+            if had:
+                self.search = ""
+                self.load_selected()
+            return True
+        return False

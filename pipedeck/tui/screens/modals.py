@@ -1,0 +1,453 @@
+"""Dialogs: confirm, help, brand and competitor forms, and the job form built from a params model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Button, Checkbox, DataTable, Footer, Input, Label, Select, Static
+
+from pipedeck.errors import UserError
+from pipedeck.handlers.registry import JobType
+from pipedeck.storage.catalog import normalise_ad_account_id, normalise_page_id
+from pipedeck.tui import forms
+from pipedeck.tui.screens.base import run_off_loop
+from pipedeck.urls import page_search_url, validate_ad_library_url
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """Yes/no for anything destructive. Default answer is no."""
+
+    BINDINGS = [
+        Binding("y", "answer(True)", "Yes"),
+        Binding("n", "answer(False)", "No"),
+        Binding("escape", "answer(False)", "No"),
+    ]
+
+    def __init__(self, message: str, *, confirm: str = "Yes", detail: str = "") -> None:
+        super().__init__()
+        self.message = message
+        self.confirm = confirm
+        self.detail = detail
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog confirm"):
+            yield Static(Text(self.message, style="bold"), classes="dialog-title")
+            if self.detail:
+                yield Static(Text(self.detail), classes="dialog-detail")
+            with Horizontal(classes="buttons"):
+                yield Button(f"{self.confirm} (y)", id="yes", variant="error")
+                yield Button("No (n)", id="no", variant="primary")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()
+
+    def action_answer(self, value: bool) -> None:
+        self.dismiss(value)
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+
+class HelpScreen(ModalScreen[None]):
+    """Every key of the screen underneath, then the app's."""
+
+    BINDINGS = [
+        Binding("escape", "close", "Close"),
+        Binding("question_mark", "close", "Close"),
+    ]
+
+    def __init__(self, under: Screen) -> None:
+        super().__init__()
+        self.under = under
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog help"):
+            yield Static(Text("Keys", style="bold"), classes="dialog-title")
+            yield DataTable(id="help-keys", cursor_type="row", show_header=True)
+            yield Static(Text(
+                "ctrl+p opens the command palette: jump to any brand or competitor, queue any job type.\n"
+                "Tables: arrows / PgUp / PgDn move, enter opens. Destructive actions always ask first.\n"
+                "Inside a text field, letters type; esc leaves the field.", style="dim"), classes="dialog-detail")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns("KEY", "ACTION", "WHERE")
+        seen = set()
+        app = self.app
+        for key, active in self.under.active_bindings.items():
+            binding = active.binding
+            if binding.system or not binding.description:
+                continue
+            where = "app" if active.node is app else ("screen" if active.node is self.under
+                                                       else type(active.node).__name__)
+            label = app.get_key_display(binding)
+            if (label, binding.description) in seen:
+                continue
+            seen.add((label, binding.description))
+            table.add_row(Text(label, style="bold"), Text(binding.description), Text(where, style="dim"))
+        table.add_row(Text(app.get_key_display(Binding("ctrl+p", "command_palette")), style="bold"),
+                      Text("Command palette"), Text("app", style="dim"))
+        table.focus()
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class _FormScreen(ModalScreen[Any]):
+    """A form dialog whose submit runs off the loop and shows errors inline."""
+
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("ctrl+s", "submit", "Save"),
+    ]
+
+    submitting = False
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    def set_error(self, field: str, message: str) -> None:
+        try:
+            label = self.query_one(f"#err-{field}", Label)
+        except Exception:  # noqa: BLE001 - field-less errors go to the form line
+            label = self.query_one("#err-form", Label)
+        label.update(Text(message, style="bold red") if message else "")
+        label.set_class(bool(message), "visible")
+
+    def show_form_error(self, message: str) -> None:
+        label = self.query_one("#err-form", Label)
+        label.update(Text(message, style="bold red"))
+        label.set_class(bool(message), "visible")
+
+    def submit_off_loop(self, fn, then) -> None:
+        if self.submitting:
+            return
+        self.submitting = True
+        self.show_form_error("")
+
+        def failed(exc: UserError) -> None:
+            self.submitting = False
+            self.show_form_error(str(exc))
+
+        def done(result) -> None:
+            self.submitting = False
+            then(result)
+
+        run_off_loop(self, fn, done, group="submit", on_error=failed)
+
+    @on(Input.Submitted)
+    def _enter(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_submit()
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel_pressed(self) -> None:
+        self.dismiss(None)
+
+    @on(Button.Pressed, "#submit")
+    def _submit_pressed(self) -> None:
+        self.action_submit()
+
+    def action_submit(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+
+def _field(label: str, widget, name: str, hint: str = "") -> ComposeResult:
+    with Vertical(classes="field"):
+        caption = Text(label, style="bold")
+        if hint:
+            caption.append(f"  {hint}", style="dim")
+        yield Label(caption)
+        yield widget
+        yield Label("", id=f"err-{name}", classes="error")
+
+
+class BrandFormScreen(_FormScreen):
+    """Add a brand, or edit one (name, Meta ad account id, Ad Library page id)."""
+
+    def __init__(self, brand: dict | None = None) -> None:
+        super().__init__()
+        self.brand = brand
+
+    def compose(self) -> ComposeResult:
+        b = self.brand or {}
+        with VerticalScroll(classes="dialog form"):
+            yield Static(Text(f"Edit brand {b['name']}" if b else "Add a brand", style="bold"),
+                         classes="dialog-title")
+            yield from _field("Name", Input(b.get("name", ""), id="name", placeholder="e.g. Acme"), "name")
+            yield from _field("Meta ad account id", Input(b.get("meta_ad_account_id") or "", id="meta_ad_account_id",
+                                                          placeholder="digits, e.g. 1001 or act_1001"),
+                              "meta_ad_account_id", "for meta_sync and asset_download")
+            yield from _field("Ad Library page id", Input(b.get("ad_library_page_id") or "", id="ad_library_page_id",
+                                                          placeholder="digits"),
+                              "ad_library_page_id", "for template_scrape")
+            yield Label("", id="err-form", classes="error")
+            with Horizontal(classes="buttons"):
+                yield Button("Save (ctrl+s)", id="submit", variant="primary")
+                yield Button("Cancel (esc)", id="cancel")
+        yield Footer()
+
+    def values(self) -> dict[str, str]:
+        return {name: self.query_one(f"#{name}", Input).value
+                for name in ("name", "meta_ad_account_id", "ad_library_page_id")}
+
+    def check(self) -> dict[str, str]:
+        values = self.values()
+        errors = {}
+        if not " ".join(values["name"].split()):
+            errors["name"] = "a brand needs a name"
+        elif len(" ".join(values["name"].split())) > 100:
+            errors["name"] = "at most 100 characters"
+        for name, normalise in (("meta_ad_account_id", normalise_ad_account_id),
+                                ("ad_library_page_id", normalise_page_id)):
+            try:
+                normalise(values[name])
+            except UserError as exc:
+                errors[name] = str(exc)
+        for name in ("name", "meta_ad_account_id", "ad_library_page_id"):
+            self.set_error(name, errors.get(name, ""))
+        self.query_one("#submit", Button).disabled = bool(errors)
+        return errors
+
+    @on(Input.Changed)
+    def _changed(self) -> None:
+        self.check()
+
+    def action_submit(self) -> None:
+        if self.check():
+            return
+        values = self.values()
+        catalog = self.app.service.catalog
+        if self.brand:
+            brand_id = self.brand["id"]
+            fn = lambda: catalog.update_brand(brand_id, name=values["name"],  # noqa: E731
+                                              meta_ad_account_id=values["meta_ad_account_id"],
+                                              ad_library_page_id=values["ad_library_page_id"])
+        else:
+            fn = lambda: catalog.add_brand(values["name"], values["meta_ad_account_id"],  # noqa: E731
+                                           values["ad_library_page_id"])
+        self.submit_off_loop(fn, self.dismiss)
+
+
+class CompetitorFormScreen(_FormScreen):
+    """Add or edit a competitor; the Ad Library URL is checked as you type."""
+
+    def __init__(self, brand: dict, competitor: dict | None = None) -> None:
+        super().__init__()
+        self.brand = brand
+        self.competitor = competitor
+
+    def compose(self) -> ComposeResult:
+        c = self.competitor or {}
+        origin = self.app.settings.ad_library_url
+        with VerticalScroll(classes="dialog form"):
+            title = f"Edit competitor {c['name']}" if c else f"Add a competitor of {self.brand['name']}"
+            yield Static(Text(title, style="bold"), classes="dialog-title")
+            yield from _field("Name", Input(c.get("name", ""), id="name", placeholder="e.g. Rival Co"), "name")
+            yield from _field("Ad Library URL", Input(c.get("ad_library_url", ""), id="ad_library_url",
+                                                      placeholder=page_search_url(origin, "123456789")),
+                              "ad_library_url", f"on {origin}")
+            yield Label("", id="err-form", classes="error")
+            with Horizontal(classes="buttons"):
+                yield Button("Save (ctrl+s)", id="submit", variant="primary")
+                yield Button("Cancel (esc)", id="cancel")
+        yield Footer()
+
+    def values(self) -> dict[str, str]:
+        return {name: self.query_one(f"#{name}", Input).value for name in ("name", "ad_library_url")}
+
+    def check(self) -> dict[str, str]:
+        values = self.values()
+        errors = {}
+        if not " ".join(values["name"].split()):
+            errors["name"] = "a competitor needs a name"
+        try:
+            validate_ad_library_url(values["ad_library_url"], self.app.settings.ad_library_url)
+        except ValueError as exc:
+            errors["ad_library_url"] = str(exc)
+        for name in ("name", "ad_library_url"):
+            self.set_error(name, errors.get(name, ""))
+        self.query_one("#submit", Button).disabled = bool(errors)
+        return errors
+
+    def on_mount(self) -> None:
+        if self.competitor:
+            self.check()
+
+    @on(Input.Changed)
+    def _changed(self) -> None:
+        self.check()
+
+    def action_submit(self) -> None:
+        if self.check():
+            return
+        values = self.values()
+        catalog = self.app.service.catalog
+        origin = self.app.settings.ad_library_url
+        if self.competitor:
+            cid = self.competitor["id"]
+            fn = lambda: catalog.update_competitor(cid, origin, name=values["name"],  # noqa: E731
+                                                   ad_library_url=values["ad_library_url"])
+        else:
+            bid = self.brand["id"]
+            fn = lambda: catalog.add_competitor(bid, values["name"], values["ad_library_url"], origin)  # noqa: E731
+        self.submit_off_loop(fn, self.dismiss)
+
+
+class JobFormScreen(_FormScreen):
+    """A job's params, generated from its model: defaults filled, bounds shown and enforced as you type.
+
+    Nothing is queued while a field is invalid. Dismisses with the new run id.
+    """
+
+    BINDINGS = _FormScreen.BINDINGS + [Binding("ctrl+d", "toggle_direct", "Run directly")]
+
+    def __init__(self, job_type: JobType, brand: dict, competitor: dict | None = None, *,
+                 params: dict | None = None, retry_of: int | None = None) -> None:
+        super().__init__()
+        self.job_type = job_type
+        self.brand = brand
+        self.competitor = competitor
+        self.retry_of = retry_of
+        readonly = ("competitor_id",) if job_type.scope == "competitor" else ()
+        self.specs = forms.field_specs(job_type, readonly=readonly)
+        self.prefilled = self._prefill(brand, competitor)
+        self.initial = forms.initial_values(job_type, self.specs, self.prefilled, params)
+        self.errors: dict[str, str] = {}
+
+    def _prefill(self, brand: dict, competitor: dict | None) -> dict:
+        if self.job_type.prefill is None:
+            return {}
+        return dict(self.job_type.prefill(brand, competitor, self.app.settings) or {})
+
+    def compose(self) -> ComposeResult:
+        jt = self.job_type
+        target = self.brand["name"] + (f" › {self.competitor['name']}" if self.competitor else "")
+        verb = f"Retry run {self.retry_of} with edited params" if self.retry_of else "Queue"
+        with VerticalScroll(classes="dialog form"):
+            yield Static(Text.assemble((f"{verb}: {jt.emoji} {jt.label}", "bold"), ("  " + target, "cyan")),
+                         classes="dialog-title")
+            if jt.description:
+                yield Static(Text(jt.description, style="dim"), classes="dialog-detail")
+            for spec in self.specs:
+                value = self.initial.get(spec.name)
+                widget: Any
+                if spec.kind == "boolean":
+                    widget = Checkbox(spec.name, bool(value), id=f"f-{spec.name}")
+                elif spec.kind == "enum":
+                    widget = Select([(str(c), c) for c in spec.choices], value=value if value in spec.choices
+                                    else Select.BLANK, allow_blank=not spec.required, id=f"f-{spec.name}")
+                else:
+                    widget = Input(forms.display_value(spec, value), id=f"f-{spec.name}",
+                                   placeholder=spec.description or spec.name, disabled=spec.readonly)
+                label = spec.name + (" (from the competitor)" if spec.readonly else "")
+                hint = " — ".join(p for p in (spec.hint, spec.description) if p)
+                yield from _field(label, widget, spec.name, hint)
+            if not self.specs:
+                yield Static(Text("This job type takes no parameters.", style="dim"))
+            yield Checkbox("Run directly in this app (no worker needed; still recorded as a run)",
+                           self.app.direct_default, id="direct")
+            yield Label("", id="worker-note", classes="note")
+            yield Label("", id="err-form", classes="error")
+            with Horizontal(classes="buttons"):
+                yield Button("Queue (enter)" if not self.retry_of else "Retry (enter)", id="submit",
+                             variant="primary")
+                yield Button("Cancel (esc)", id="cancel")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.check()
+        self._update_note()
+        first = next((w for w in self.query("Input, Checkbox, Select") if not w.disabled), None)
+        if first is not None:
+            first.focus()
+
+    def raw_values(self) -> dict[str, Any]:
+        raw: dict[str, Any] = {}
+        for spec in self.specs:
+            widget = self.query_one(f"#f-{spec.name}")
+            if isinstance(widget, Checkbox):
+                raw[spec.name] = widget.value
+            elif isinstance(widget, Select):
+                raw[spec.name] = None if widget.value is Select.BLANK else widget.value
+            else:
+                raw[spec.name] = widget.value
+        return raw
+
+    def params(self) -> dict:
+        params = forms.collect(self.specs, self.raw_values())
+        if self.competitor is not None and "competitor_id" in {s.name for s in self.specs}:
+            params["competitor_id"] = self.competitor["id"]
+        return params
+
+    def check(self) -> dict[str, str]:
+        self.errors = forms.validate(self.job_type, self.params(), ad_library_origin=self.app.settings.ad_library_url,
+                                     prefilled=self.prefilled)
+        names = {s.name for s in self.specs}
+        for spec in self.specs:
+            self.set_error(spec.name, self.errors.get(spec.name, ""))
+        loose = [f"{k}: {v}" if k else v for k, v in self.errors.items() if k not in names]
+        self.show_form_error("; ".join(loose))
+        self.query_one("#submit", Button).disabled = bool(self.errors)
+        return self.errors
+
+    def _update_note(self) -> None:
+        direct = self.query_one("#direct", Checkbox).value
+        note = self.query_one("#worker-note", Label)
+        if not direct and not self.app.worker_alive:
+            note.update(Text("No worker is alive: the run waits in the queue until one starts "
+                             "(press w in the app to start one, or tick “run directly”).", style="yellow"))
+        elif direct:
+            note.update(Text("Runs on a thread in this app; the app stays usable and the run is recorded.",
+                             style="magenta"))
+        else:
+            note.update("")
+
+    @on(Input.Changed)
+    @on(Select.Changed)
+    def _changed(self) -> None:
+        self.check()
+
+    @on(Checkbox.Changed)
+    def _checkbox(self, event: Checkbox.Changed) -> None:
+        if event.checkbox.id == "direct":
+            self._update_note()
+        else:
+            self.check()
+
+    def action_toggle_direct(self) -> None:
+        box = self.query_one("#direct", Checkbox)
+        box.value = not box.value
+
+    def action_submit(self) -> None:
+        if self.check():
+            bad = next((s.name for s in self.specs if s.name in self.errors), None)
+            if bad is not None:
+                self.query_one(f"#f-{bad}").focus()
+            self.app.bell()
+            return
+        params = self.params()
+        direct = self.query_one("#direct", Checkbox).value
+        app = self.app
+        jt, brand_id = self.job_type.key, self.brand["id"]
+        competitor_id = self.competitor["id"] if self.competitor else None
+        retry_of = self.retry_of
+
+        def submit() -> int:
+            return app.submit_job(jt, brand_id, competitor_id, params, direct, retry_of=retry_of)
+
+        def queued(run_id: int) -> None:
+            how = "started directly" if direct else "queued"
+            app.notify(f"run {run_id} {how}: {self.job_type.key} for {self.brand['name']}", timeout=4)
+            self.dismiss(run_id)
+
+        self.submit_off_loop(submit, queued)

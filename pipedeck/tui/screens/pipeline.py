@@ -1,0 +1,532 @@
+"""The pipeline manager: every run, live, filterable; run detail with the live log tail."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import DataTable, Input, Log, ProgressBar, Select, Static
+
+from pipedeck.storage.runs import ACTIVE, STATUSES, TERMINAL
+from pipedeck.tui import fmt
+from pipedeck.tui.screens.base import PipedeckScreen
+from pipedeck.tui.screens.modals import ConfirmScreen
+from pipedeck.tui.widgets.runs_table import FULL, RunsTable, clock_time
+
+PAGE = 100
+STATUS_CHOICES = [("active (queued/running)", "active"), ("failed", "failed")] + \
+    [(s, s) for s in STATUSES if s != "failed"]
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    """The runs table's filter; ``matches`` mirrors the SQL of ``RunStore.list`` for live rows."""
+
+    status: str | None = None
+    job_type: str | None = None
+    brand_id: int | None = None
+    text: str = ""
+
+    @property
+    def statuses(self) -> list[str] | None:
+        if self.status is None:
+            return None
+        return list(ACTIVE) if self.status == "active" else [self.status]
+
+    def matches(self, run: dict) -> bool:
+        if self.statuses is not None and run["status"] not in self.statuses:
+            return False
+        if self.job_type is not None and run["job_type"] != self.job_type:
+            return False
+        if self.brand_id is not None and run["brand_id"] != self.brand_id:
+            return False
+        if self.text:
+            needle = self.text.lower()
+            hay = [run.get("job_type"), run.get("brand"), run.get("competitor"), run.get("summary"),
+                   run.get("error_message")]
+            if not (any(needle in (h or "").lower() for h in hay) or str(run["id"]) == self.text.strip()):
+                return False
+        return True
+
+
+class PipelineScreen(PipedeckScreen):
+    """View 2: every run across brands, newest first, patched live."""
+
+    VIEW_TITLE = "Runs"
+    BINDINGS = [
+        Binding("enter", "detail", "Detail"),
+        Binding("slash", "search", "Search"),
+        Binding("f", "filters", "Filters"),
+        Binding("space", "mark", "Mark"),
+        Binding("r", "retry", "Retry"),
+        Binding("e", "edit_retry", "Edit+retry"),
+        Binding("c", "cancel", "Cancel run"),
+        Binding("R", "retry_marked", "Retry marked"),
+        Binding("C", "cancel_marked", "Cancel marked"),
+        Binding("F", "retry_failed", "Retry all failed"),
+        Binding("u", "unmark", "Unmark"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.filter = RunFilter()
+        self._loading = False
+        self._pending: list[dict] = []
+
+    def compose_body(self) -> ComposeResult:
+        with Horizontal(id="run-filters"):
+            yield Select(STATUS_CHOICES, prompt="any status", id="f-status")
+            yield Select([], prompt="any job type", id="f-type")
+            yield Select([], prompt="any brand", id="f-brand")
+            yield Input(placeholder="/ search type, brand, summary, error or run id", id="f-text")
+        yield RunsTable(FULL, clock=self.svc.clock, page_size=PAGE, id="runs")
+        yield Static("", id="runs-info", classes="hint")
+
+    def on_mount(self) -> None:
+        types = [(f"{jt.emoji} {jt.key}", jt.key) for jt in self.svc.job_types()]
+        self.query_one("#f-type", Select).set_options(types)
+        self.catalog_changed(self.pd.catalog_cache)
+        self.query_one("#runs", RunsTable).focus()
+        self.reload()
+
+    def catalog_changed(self, cache) -> None:
+        select = self.query_one("#f-brand", Select)
+        options = [(b["name"], b["id"]) for b in cache.brands]
+        if options != getattr(self, "_brand_options", None):
+            self._brand_options = options
+            value = select.value
+            with self.prevent(Select.Changed):
+                select.set_options(options)
+                if value is not Select.BLANK and any(v == value for _, v in options):
+                    select.value = value
+
+    # -- loading -------------------------------------------------------------
+    def reload(self) -> None:
+        svc, f = self.svc, self.filter
+        self._loading = True
+        self._pending = []
+
+        def load():
+            rows = svc.list_runs(brand=f.brand_id, job_type=f.job_type, statuses=f.statuses,
+                                 text=f.text or None, limit=PAGE)
+            return f, rows
+
+        self.fetch(load, self._loaded, group="load-runs")
+
+    def _loaded(self, data) -> None:
+        f, rows = data
+        if f != self.filter:
+            return  # a newer filter is loading
+        self.synced_rev = max(self.synced_rev or 0, self.pd.live_rev)
+        table = self.query_one("#runs", RunsTable)
+        table.set_runs(rows, has_more=len(rows) >= PAGE)
+        self._loading = False
+        if self._pending:
+            pending, self._pending = self._pending, []
+            table.apply_changes(pending, self.filter.matches)
+        self._update_info()
+
+    @on(RunsTable.NeedMore, "#runs")
+    def _need_more(self, message: RunsTable.NeedMore) -> None:
+        svc, f, before = self.svc, self.filter, message.before_id
+
+        def load():
+            return f, svc.list_runs(brand=f.brand_id, job_type=f.job_type, statuses=f.statuses,
+                                    text=f.text or None, limit=PAGE, before_id=before)
+
+        def loaded(data) -> None:
+            f2, rows = data
+            if f2 == self.filter:
+                self.query_one("#runs", RunsTable).append_runs(rows, has_more=len(rows) >= PAGE)
+                self._update_info()
+
+        self.fetch(load, loaded, group="more-runs")
+
+    def runs_changed(self, rows: list[dict]) -> None:
+        if self._loading:
+            self._pending += rows
+            return
+        self.query_one("#runs", RunsTable).apply_changes(rows, self.filter.matches)
+        self._update_info()
+
+    def _update_info(self) -> None:
+        table = self.query_one("#runs", RunsTable)
+        text = Text(f"{table.row_count} runs shown", style="dim")
+        if table.has_more:
+            text.append(" (older runs load as you scroll)", style="dim")
+        if table.marked:
+            text.append(f" · {len(table.marked)} marked", style="bold yellow")
+        f = self.filter
+        parts = [p for p in (f.status and f"status={f.status}", f.job_type and f"type={f.job_type}",
+                             f.brand_id and f"brand={self._brand_name(f.brand_id)}",
+                             f.text and f"text={f.text!r}") if p]
+        if parts:
+            text.append(" · filter: " + " ".join(parts), style="cyan")
+        self.query_one("#runs-info", Static).update(text)
+
+    def _brand_name(self, brand_id: int) -> str:
+        brand = self.pd.catalog_cache.brand(brand_id)
+        return brand["name"] if brand else str(brand_id)
+
+    # -- filters -----------------------------------------------------------------
+    def set_filter(self, **changes) -> None:
+        new = RunFilter(**{**self.filter.__dict__, **changes})
+        if new != self.filter:
+            self.filter = new
+            self.query_one("#runs", RunsTable).clear_marks()
+            self.reload()
+
+    @on(Select.Changed, "#f-status")
+    def _status(self, event: Select.Changed) -> None:
+        self.set_filter(status=None if event.value is Select.BLANK else event.value)
+
+    @on(Select.Changed, "#f-type")
+    def _type(self, event: Select.Changed) -> None:
+        self.set_filter(job_type=None if event.value is Select.BLANK else event.value)
+
+    @on(Select.Changed, "#f-brand")
+    def _brand(self, event: Select.Changed) -> None:
+        self.set_filter(brand_id=None if event.value is Select.BLANK else event.value)
+
+    @on(Input.Changed, "#f-text")
+    def _text(self, event: Input.Changed) -> None:
+        self.set_filter(text=event.value.strip())
+
+    @on(Input.Submitted, "#f-text")
+    def _text_done(self) -> None:
+        self.query_one("#runs", RunsTable).focus()
+
+    def action_search(self) -> None:
+        self.query_one("#f-text", Input).focus()
+
+    def action_filters(self) -> None:
+        self.query_one("#f-status", Select).focus()
+
+    def on_escape(self) -> bool:
+        table = self.query_one("#runs", RunsTable)
+        if not table.has_focus:
+            table.focus()
+            return True
+        return False
+
+    # -- acting on runs ------------------------------------------------------------
+    def _current(self) -> dict | None:
+        run = self.query_one("#runs", RunsTable).current_run()
+        if run is None:
+            self.notify("no run selected", severity="warning")
+        return run
+
+    @on(DataTable.RowSelected, "#runs")
+    def _selected(self) -> None:
+        self.action_detail()
+
+    def action_detail(self) -> None:
+        run = self._current()
+        if run is not None:
+            self.pd.open_run(run["id"])
+
+    def action_mark(self) -> None:
+        self.query_one("#runs", RunsTable).toggle_mark()
+        self._update_info()
+
+    def action_unmark(self) -> None:
+        self.query_one("#runs", RunsTable).clear_marks()
+        self._update_info()
+
+    def action_retry(self) -> None:
+        run = self._current()
+        if run is not None:
+            retry_run(self, run["id"])
+
+    def action_edit_retry(self) -> None:
+        run = self._current()
+        if run is not None:
+            edit_and_retry(self, run)
+
+    def action_cancel(self) -> None:
+        run = self._current()
+        if run is not None:
+            cancel_runs(self, [run["id"]])
+
+    def _marked(self) -> list[int]:
+        marked = sorted(self.query_one("#runs", RunsTable).marked)
+        if not marked:
+            self.notify("mark runs with space first", severity="warning")
+        return marked
+
+    def action_retry_marked(self) -> None:
+        marked = self._marked()
+        if marked:
+            svc = self.svc
+            self.fetch(lambda: svc.retry_many(marked), self._bulk_retried)
+
+    def _bulk_retried(self, result: dict) -> None:
+        report_bulk(self, "retried", result)
+        self.query_one("#runs", RunsTable).clear_marks()
+        self._update_info()
+        self.pd.refresh_soon()
+
+    def action_cancel_marked(self) -> None:
+        marked = self._marked()
+        if marked:
+            cancel_runs(self, marked, after=lambda: (self.query_one("#runs", RunsTable).clear_marks(),
+                                                     self._update_info()))
+
+    def action_retry_failed(self) -> None:
+        """'Retry all failed meta_sync for this brand': the failed runs matching the brand and type filters."""
+        svc, f = self.svc, self.filter
+
+        def load():
+            return svc.failed_runs(brand=f.brand_id, job_type=f.job_type)
+
+        def found(ids: list[int]) -> None:
+            scope = " ".join(p for p in (f.job_type or "", f"for {self._brand_name(f.brand_id)}" if f.brand_id else "") if p)
+            if not ids:
+                self.notify(f"no failed runs to retry{' ' + scope if scope else ''}", timeout=3)
+                return
+
+            def answer(yes: bool | None) -> None:
+                if yes:
+                    self.fetch(lambda: svc.retry_many(ids), self._bulk_retried)
+
+            self.app.push_screen(ConfirmScreen(
+                f"Retry {len(ids)} failed {scope or 'runs (all brands, all job types)'}?", confirm="Retry all",
+                detail="Set the brand and job type filters (f) to narrow this down."), answer)
+
+        self.fetch(load, found)
+
+
+# -- shared by the runs table and the run detail ------------------------------------
+def retry_run(screen: PipedeckScreen, run_id: int) -> None:
+    svc = screen.svc
+
+    def done(new_id: int) -> None:
+        screen.notify(f"run {run_id} retried as run {new_id}", timeout=4)
+        screen.pd.refresh_soon()
+
+    screen.fetch(lambda: svc.retry(run_id), done, group=f"retry-{run_id}")
+
+
+def edit_and_retry(screen: PipedeckScreen, run: dict) -> None:
+    if run["status"] not in TERMINAL:
+        screen.notify(f"run {run['id']} is still {run['status']}; cancel it first or wait for it to end",
+                      severity="warning")
+        return
+    screen.pd.open_job_form(run["job_type"], run["brand_id"], run["competitor_id"], params=run["params"],
+                            retry_of=run["id"])
+
+
+def cancel_runs(screen: PipedeckScreen, run_ids: list[int], after=None) -> None:
+    svc = screen.svc
+    what = f"run {run_ids[0]}" if len(run_ids) == 1 else f"{len(run_ids)} runs"
+
+    def answer(yes: bool | None) -> None:
+        if not yes:
+            return
+        if len(run_ids) == 1:
+            def done(status: str) -> None:
+                screen.notify(f"run {run_ids[0]} {status}" + (": it stops at its next check" if status == "cancelling"
+                                                              else ""), timeout=4)
+                screen.pd.refresh_soon()
+            screen.fetch(lambda: svc.cancel(run_ids[0]), done, group="cancel")
+        else:
+            def done_many(result: dict) -> None:
+                report_bulk(screen, "cancelled", result)
+                screen.pd.refresh_soon()
+                if after:
+                    after()
+            screen.fetch(lambda: svc.cancel_many(run_ids), done_many, group="cancel")
+
+    screen.app.push_screen(ConfirmScreen(f"Cancel {what}?", confirm="Cancel run" if len(run_ids) == 1
+                                         else f"Cancel {len(run_ids)} runs",
+                                         detail="Queued runs are cancelled at once; running ones stop at their "
+                                                "next check and show `cancelling` until then."), answer)
+
+
+def report_bulk(screen: PipedeckScreen, verb: str, result: dict) -> None:
+    ok = {k: v for k, v in result.items() if not isinstance(v, str) or v in ("cancelled", "cancelling")}
+    skipped = {k: v for k, v in result.items() if k not in ok}
+    msg = f"{len(ok)} run(s) {verb}"
+    if skipped:
+        first = next(iter(skipped.items()))
+        msg += f"; {len(skipped)} skipped (run {first[0]}: {first[1]})"
+    screen.notify(msg, severity="warning" if skipped else "information", timeout=6)
+
+
+class RunDetailScreen(PipedeckScreen):
+    """One run: status, progress, attempts, error, params and the live log tail."""
+
+    BINDINGS = [
+        Binding("r", "retry", "Retry"),
+        Binding("e", "edit_retry", "Edit+retry"),
+        Binding("c", "cancel", "Cancel run"),
+    ]
+    LOG_TAIL = 200
+
+    def __init__(self, run_id: int) -> None:
+        super().__init__()
+        self.run_id = run_id
+        self.run: dict | None = None
+        self.last_log_id = 0
+        self.attempt_count = -1
+        self._fetching = False
+
+    def compose_body(self) -> ComposeResult:
+        yield Static("", id="run-title", classes="title")
+        with Horizontal(id="run-top"):
+            with VerticalScroll(classes="panel", id="run-info-panel"):
+                yield Static("", id="run-info")
+            with Vertical(classes="panel", id="run-progress-panel"):
+                yield Static(Text("Progress", style="bold"), classes="panel-title")
+                yield ProgressBar(total=None, show_eta=False, id="run-progress")
+                yield Static("", id="run-progress-label")
+                yield Static(Text("Attempts", style="bold"), classes="panel-title")
+                yield DataTable(id="attempts", cursor_type="none", show_cursor=False)
+        yield Static("", id="run-error")
+        with Vertical(classes="panel", id="run-log-panel"):
+            yield Static(Text("Log (live tail)", style="bold"), classes="panel-title")
+            yield Log(id="run-log", max_lines=2000, auto_scroll=True)
+
+    def on_mount(self) -> None:
+        table = self.query_one("#attempts", DataTable)
+        for key, title in (("n", "#"), ("status", "STATUS"), ("worker", "WORKER"), ("took", "TOOK"),
+                           ("error", "ERROR")):
+            table.add_column(title, key=key)
+        self.reload()
+        if self.pd.live_enabled:
+            # Debug-only log lines do not bump the run's rev; look for them while the run is active.
+            self.set_interval(1.0, self._poll_if_active)
+
+    def reload(self) -> None:
+        self.last_log_id = 0
+        self.attempt_count = -1
+        self.query_one("#run-log", Log).clear()
+        self._fetch(full=True)
+
+    def _fetch(self, full: bool = False) -> None:
+        if self._fetching and not full:
+            return
+        self._fetching = True
+        svc, run_id, after = self.svc, self.run_id, 0 if full else self.last_log_id
+        known_attempts = -1 if full else self.attempt_count
+
+        def load():
+            run = svc.runs.get(run_id)
+            from pipedeck.queue.service import log_summary
+
+            run["log_summary"] = log_summary(run)
+            if after:
+                logs = svc.runs.logs(run_id, after_id=after, limit=self.LOG_TAIL * 5)
+            else:
+                logs = svc.runs.logs(run_id, tail=self.LOG_TAIL)
+            attempts = svc.runs.attempts(run_id) if run["attempts"] != known_attempts or \
+                run["status"] in TERMINAL else None
+            return run, logs, attempts
+
+        def failed(exc) -> None:
+            self._fetching = False
+            self.notify(str(exc), severity="error")
+
+        self.fetch(load, self._loaded, group="detail", exclusive=False, on_error=failed)
+
+    def _poll_if_active(self) -> None:
+        if self.run is not None and self.run["status"] in ACTIVE and not (
+                self.pd.feed is not None and self.pd.feed.paused.is_set()):
+            self._fetch()
+
+    def runs_changed(self, rows: list[dict]) -> None:
+        if any(r["id"] == self.run_id for r in rows):
+            self._fetch()
+
+    def _loaded(self, data) -> None:
+        self._fetching = False
+        run, logs, attempts = data
+        self.synced_rev = max(self.synced_rev or 0, self.pd.live_rev)
+        self.run = run
+        now = self.now()
+        title = Text.assemble((f"Run {run['id']}  ", "bold"), (f"{run['job_type']}  ", "bold"),
+                              fmt.status_text(run["status"]),
+                              (f"   {run['brand']}" + (f" › {run['competitor']}" if run["competitor"] else ""),
+                               "cyan"))
+        if run["direct"]:
+            title.append("   ⚡ direct (ran inside the app)", style="magenta")
+        self.query_one("#run-title", Static).update(title)
+        info = Text()
+        for label, value in (
+                ("attempts", f"{run['attempts']}/{run['max_attempts']}" + (f" ({run['failures']} failed)"
+                                                                            if run["failures"] else "")),
+                ("created", f"{clock_time(run['created_at'], now)} ({fmt.ago(run['created_at'], now)})"),
+                ("started", clock_time(run["started_at"], now) or "not yet"),
+                ("finished", clock_time(run["finished_at"], now) or "–"),
+                ("took", fmt.run_duration(run, now) or "–"),
+                ("next attempt", clock_time(run["next_attempt_at"], now) if run["next_attempt_at"] else None),
+                ("worker", run["worker_id"]),
+                ("retry of", str(run["retry_of"]) if run["retry_of"] else None),
+                ("retried by", str(run["retried_by"]) if run["retried_by"] else None),
+                ("params", json.dumps(run["params"], sort_keys=True)),
+                ("result", json.dumps(run["result"], sort_keys=True) if run["result"] else None)):
+            if value:
+                info.append(f"{label:>12}  ", style="dim")
+                info.append(f"{value}\n")
+        self.query_one("#run-info", Static).update(info)
+        bar = self.query_one("#run-progress", ProgressBar)
+        label = self.query_one("#run-progress-label", Static)
+        total, current = run["progress_total"], run["progress_current"]
+        if total:
+            bar.update(total=total, progress=current or 0)
+        elif run["status"] == "succeeded":
+            bar.update(total=1, progress=1)
+        elif run["status"] == "running":
+            bar.update(total=None)  # running, size unknown: the bar pulses
+        else:
+            bar.update(total=1, progress=0)
+        label.update(Text(" ".join(p for p in (fmt.progress_label(run), run["progress_message"] or "") if p)
+                          or ("waiting for a worker" if run["status"] in ("queued", "retrying") else "")))
+        error = self.query_one("#run-error", Static)
+        if run["error_message"]:
+            error.update(Text.assemble(("✘ " if run["status"] == "failed" else "! ", "bold red"),
+                                       (f"{run['error_type']}: ", "bold red"), (run["error_message"], "red")))
+            error.remove_class("hidden")
+        else:
+            error.update("")
+            error.add_class("hidden")
+        if attempts is not None:
+            self.attempt_count = run["attempts"]
+            table = self.query_one("#attempts", DataTable)
+            table.clear()
+            for a in attempts:
+                took = fmt.span((a["finished_at"] or now) - a["started_at"]) if a["started_at"] else ""
+                table.add_row(Text(str(a["number"])), fmt.status_text(a["status"]), fmt.plain(a["worker_id"] or ""),
+                              Text(took), fmt.one_line(
+                                  f"{a['error_type']}: {a['error_message']}" if a["error_message"] else "", 200),
+                              key=str(a["number"]))
+        if logs:
+            log = self.query_one("#run-log", Log)
+            lines = []
+            for line in logs:
+                stamp = clock_time(line["ts"], now)
+                lines.append(f"{stamp} {line['level']:<7} {line['message']}")
+            log.write_lines(lines)
+            self.last_log_id = max(self.last_log_id, logs[-1]["id"])
+
+    # -- actions ---------------------------------------------------------------------
+    def action_retry(self) -> None:
+        if self.run is not None:
+            retry_run(self, self.run_id)
+
+    def action_edit_retry(self) -> None:
+        if self.run is not None:
+            edit_and_retry(self, self.run)
+
+    def action_cancel(self) -> None:
+        if self.run is not None:
+            if self.run["status"] in TERMINAL:
+                self.notify(f"run {self.run_id} already ended ({self.run['status']}); nothing to cancel",
+                            severity="warning")
+                return
+            cancel_runs(self, [self.run_id])

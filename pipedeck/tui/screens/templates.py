@@ -1,0 +1,252 @@
+"""Template review: pending templates with text and preview; approve, reject, skip, bulk."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import DataTable, Input, Static
+
+from pipedeck.tui import fmt
+from pipedeck.tui.screens.base import PipedeckScreen
+from pipedeck.tui.widgets.table import Table
+from pipedeck.tui.screens.modals import ConfirmScreen
+from pipedeck.tui.widgets.preview import preview_renderable
+
+VIEWS = ("pending", "approved", "rejected", None)
+
+
+class TemplatesScreen(PipedeckScreen):
+    """View 3: the review queue."""
+
+    VIEW_TITLE = "Templates"
+    BINDINGS = [
+        Binding("a", "review('approved')", "Approve"),
+        Binding("x", "review('rejected')", "Reject"),
+        Binding("n", "skip", "Skip"),
+        Binding("space", "mark", "Mark"),
+        Binding("A", "review_marked('approved')", "Approve marked"),
+        Binding("X", "review_marked('rejected')", "Reject marked"),
+        Binding("o", "review('pending')", "Reopen"),
+        Binding("v", "cycle_view", "Pending/all"),
+        Binding("slash", "filter", "Filter"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.view = "pending"
+        self.templates: list[dict] = []
+        self.marked: set[int] = set()
+        self.filter_text = ""
+
+    def compose_body(self) -> ComposeResult:
+        yield Static("", id="templates-title", classes="title")
+        yield Input(placeholder="filter by brand, page, title or text (esc clears)", id="tpl-filter",
+                    classes="filter hidden")
+        with Horizontal(id="templates-main"):
+            with Vertical(classes="panel", id="tpl-list-panel"):
+                yield Table(id="templates", cursor_type="row")
+            with VerticalScroll(classes="panel", id="tpl-detail-panel"):
+                yield Static("", id="tpl-text")
+                yield Static("", id="tpl-preview")
+
+    def on_mount(self) -> None:
+        table = self.query_one("#templates", DataTable)
+        for key, title in ((" ", "mark"), ("ID", "id"), ("BRAND", "brand"), ("PAGE", "page"),
+                           ("STATUS", "status"), ("FORMAT", "format"), ("TITLE / TEXT", "title")):
+            table.add_column(key, key=title)
+        table.focus()
+        self.reload()
+
+    def reload(self) -> None:
+        svc, view = self.svc, self.view
+
+        def load():
+            return view, svc.templates(status=view, limit=1000)
+
+        self.fetch(load, self._loaded)
+
+    def _loaded(self, data) -> None:
+        view, rows = data
+        if view != self.view:
+            return
+        self.synced_rev = max(self.synced_rev or 0, self.pd.live_rev)
+        self.templates = rows
+        self.marked &= {t["id"] for t in rows}
+        self._render_rows()
+
+    def _visible(self) -> list[dict]:
+        needle = self.filter_text.lower()
+        if not needle:
+            return self.templates
+        return [t for t in self.templates
+                if any(needle in (t.get(k) or "").lower() for k in ("brand", "page_name", "title", "body", "cta_text"))]
+
+    def _cells(self, t: dict) -> list[Text]:
+        style = {"approved": "green", "rejected": "red", "pending": "yellow"}.get(t["status"], "")
+        return [Text("●" if t["id"] in self.marked else " ", style="bold yellow"), Text(str(t["id"])),
+                fmt.plain(t["brand"]), fmt.plain(t.get("page_name") or ""), Text(t["status"], style=style),
+                fmt.plain(t.get("display_format") or ""), fmt.one_line(t.get("title") or t.get("body") or "", 70)]
+
+    def _render_rows(self) -> None:
+        table = self.query_one("#templates", DataTable)
+        keep_row = table.cursor_row
+        table.clear()
+        for t in self._visible():
+            table.add_row(*self._cells(t), key=str(t["id"]))
+        if table.row_count:
+            table.move_cursor(row=min(max(keep_row, 0), table.row_count - 1), animate=False)
+        pending = sum(1 for t in self.templates if t["status"] == "pending")
+        title = Text.assemble(("Template review", "bold"),
+                              (f"   showing {self.view or 'all'}: {table.row_count}", "dim"))
+        if self.view != "pending":
+            title.append(f" ({pending} pending)", style="dim")
+        if self.marked:
+            title.append(f"   {len(self.marked)} marked", style="bold yellow")
+        self.query_one("#templates-title", Static).update(title)
+        self._show_current()
+
+    def current(self) -> dict | None:
+        table = self.query_one("#templates", DataTable)
+        if not table.row_count:
+            return None
+        key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+        return next((t for t in self.templates if str(t["id"]) == key), None)
+
+    @on(DataTable.RowHighlighted, "#templates")
+    def _show_current(self) -> None:
+        t = self.current()
+        text_box = self.query_one("#tpl-text", Static)
+        preview = self.query_one("#tpl-preview", Static)
+        if t is None:
+            text_box.update(Text("Nothing to review." if self.view == "pending" else "No templates here.",
+                                 style="dim"))
+            preview.update("")
+            return
+        text = Text()
+        text.append(f"{t.get('page_name') or 'unknown page'}", style="bold")
+        text.append(f"   {t['brand']} · ad {t['ad_archive_id']} · {t['status']}\n", style="dim")
+        if t.get("title"):
+            text.append(f"\n{t['title']}\n", style="bold")
+        if t.get("body"):
+            text.append(f"\n{t['body']}\n")
+        if t.get("cta_text"):
+            text.append(f"\n[ {t['cta_text']} ]", style="reverse")
+        if t.get("link_url"):
+            text.append(f"  {t['link_url']}", style="underline")
+        text_box.update(text)
+        svc = self.svc
+        sha, tid = t.get("preview_sha256"), t["id"]
+        width = max(20, (preview.size.width or 40) - 2)
+
+        def load():
+            path = svc.asset_path(sha) if sha and hasattr(svc, "asset_path") else None
+            return tid, preview_renderable(path, t.get("image_url"), width=width,
+                                           color_system=self.app.console.color_system)
+
+        self.fetch(load, self._preview_loaded, group="preview")
+
+    def _preview_loaded(self, data) -> None:
+        tid, renderable = data
+        current = self.current()
+        if current is not None and current["id"] == tid:
+            self.query_one("#tpl-preview", Static).update(renderable)
+
+    # -- reviewing ---------------------------------------------------------------
+    def action_review(self, status: str) -> None:
+        t = self.current()
+        if t is None:
+            return
+        if t["status"] == status:
+            self.notify(f"template {t['id']} is already {status}", timeout=2)
+            return
+        self._apply([t["id"]], status)
+
+    def action_review_marked(self, status: str) -> None:
+        ids = sorted(self.marked)
+        if not ids:
+            self.notify("mark templates with space first", severity="warning")
+            return
+        if status == "rejected":
+            def answer(yes: bool | None) -> None:
+                if yes:
+                    self._apply(ids, status)
+            self.app.push_screen(ConfirmScreen(f"Reject {len(ids)} marked templates?", confirm="Reject"), answer)
+        else:
+            self._apply(ids, status)
+
+    def _apply(self, ids: list[int], status: str) -> None:
+        svc = self.svc
+
+        def done(changed: int) -> None:
+            self.notify(f"{changed} template(s) {status if status != 'pending' else 'reopened'}", timeout=2)
+            for t in self.templates:
+                if t["id"] in ids:
+                    t["status"] = status
+            self.marked -= set(ids)
+            if self.view is not None and self.view != status:
+                self.templates = [t for t in self.templates if t["id"] not in ids]
+            self._render_rows()
+
+        self.fetch(lambda: svc.review_templates(ids, status), done, group="review", exclusive=False)
+
+    def action_skip(self) -> None:
+        table = self.query_one("#templates", DataTable)
+        if table.row_count:
+            table.move_cursor(row=(table.cursor_row + 1) % table.row_count)
+
+    def action_mark(self) -> None:
+        t = self.current()
+        if t is None:
+            return
+        self.marked ^= {t["id"]}
+        table = self.query_one("#templates", DataTable)
+        table.update_cell(str(t["id"]), "mark", self._cells(t)[0])
+        self.action_skip()
+        self._render_title_only()
+
+    def _render_title_only(self) -> None:
+        title = self.query_one("#templates-title", Static)
+        table = self.query_one("#templates", DataTable)
+        text = Text.assemble(("Template review", "bold"), (f"   showing {self.view or 'all'}: {table.row_count}",
+                                                           "dim"))
+        if self.marked:
+            text.append(f"   {len(self.marked)} marked", style="bold yellow")
+        title.update(text)
+
+    def action_cycle_view(self) -> None:
+        self.view = VIEWS[(VIEWS.index(self.view) + 1) % len(VIEWS)]
+        self.marked.clear()
+        self.reload()
+
+    def runs_changed(self, rows: list[dict]) -> None:
+        if any(r["job_type"] == "template_scrape" and r["status"] == "succeeded" for r in rows):
+            self.reload()
+
+    # -- filter --------------------------------------------------------------------
+    def action_filter(self) -> None:
+        box = self.query_one("#tpl-filter", Input)
+        box.remove_class("hidden")
+        box.focus()
+
+    @on(Input.Changed, "#tpl-filter")
+    def _filter(self, event: Input.Changed) -> None:
+        self.filter_text = event.value.strip()
+        self._render_rows()
+
+    @on(Input.Submitted, "#tpl-filter")
+    def _filter_done(self) -> None:
+        self.query_one("#templates", DataTable).focus()
+
+    def on_escape(self) -> bool:
+        box = self.query_one("#tpl-filter", Input)
+        if box.has_focus or not box.has_class("hidden"):
+            box.value = ""
+            box.add_class("hidden")
+            self.query_one("#templates", DataTable).focus()
+            return True
+        return False

@@ -1,0 +1,236 @@
+"""A runs table that is patched in place: rows by run id, cells as rich Text, newest first.
+
+It never holds all runs: screens load a page and ask for the next one when
+the cursor nears the end (``NeedMore``).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Callable, Iterable
+
+from rich.text import Text
+from textual.message import Message
+from pipedeck.tui.widgets.table import Table
+from textual.widgets.data_table import RowDoesNotExist
+
+from pipedeck.tui import fmt
+
+COLUMN_TITLES = {
+    "mark": " ", "id": "ID", "status": "STATUS", "type": "TYPE", "brand": "BRAND", "competitor": "COMPETITOR",
+    "tries": "TRIES", "created": "CREATED", "age": "AGE", "took": "TOOK", "progress": "PROGRESS",
+    "summary": "SUMMARY", "direct": "WHERE",
+}
+FULL = ("mark", "id", "status", "type", "brand", "competitor", "tries", "created", "took", "progress", "summary")
+COMPACT = ("id", "status", "age", "took", "summary")
+
+
+def clock_time(ts: float | None, now: float) -> str:
+    if ts is None:
+        return ""
+    moment = datetime.fromtimestamp(ts)
+    if moment.date() == datetime.fromtimestamp(now).date():
+        return moment.strftime("%H:%M:%S")
+    return moment.strftime("%b %d %H:%M")
+
+
+class RunsTable(Table):
+    class NeedMore(Message):
+        """The cursor is near the last loaded row and older runs exist."""
+
+        def __init__(self, table: "RunsTable", before_id: int) -> None:
+            super().__init__()
+            self.table = table
+            self.before_id = before_id
+
+        @property
+        def control(self) -> "RunsTable":
+            return self.table
+
+    def __init__(self, columns: Iterable[str] = FULL, *, clock: Callable[[], float] = time.time,
+                 page_size: int = 100, **kwargs) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
+        self.column_keys = tuple(columns)
+        self.clock = clock
+        self.page_size = page_size
+        self.marked: set[int] = set()
+        self.has_more = False
+        self.loading_more = False
+        self._shown: dict[int, tuple[str, ...]] = {}
+        self._runs: dict[int, dict] = {}
+
+    def on_mount(self) -> None:
+        for key in self.column_keys:
+            self.add_column(COLUMN_TITLES[key], key=key)
+
+    # -- cells ---------------------------------------------------------------
+    def cells(self, run: dict, now: float) -> list[Text]:
+        out = []
+        for key in self.column_keys:
+            if key == "mark":
+                out.append(Text("●" if run["id"] in self.marked else " ", style="bold yellow"))
+            elif key == "id":
+                out.append(Text(str(run["id"]), justify="right"))
+            elif key == "status":
+                text = fmt.status_text(run["status"])
+                if run.get("direct"):
+                    text.append(" ⚡", style="magenta")
+                out.append(text)
+            elif key == "type":
+                out.append(fmt.plain(run["job_type"]))
+            elif key == "brand":
+                out.append(fmt.plain(run.get("brand")))
+            elif key == "competitor":
+                out.append(fmt.plain(run.get("competitor") or ""))
+            elif key == "tries":
+                out.append(Text(f"{run['attempts']}/{run['max_attempts']}"))
+            elif key == "created":
+                out.append(Text(clock_time(run["created_at"], now)))
+            elif key == "age":
+                out.append(Text(fmt.ago(run["created_at"], now)))
+            elif key == "took":
+                out.append(Text(fmt.run_duration(run, now)))
+            elif key == "progress":
+                out.append(Text(fmt.progress_label(run), style="cyan"))
+            elif key == "summary":
+                out.append(fmt.one_line(run.get("log_summary") or run.get("summary") or "", 200))
+            else:  # pragma: no cover - a typo in a column list
+                raise KeyError(key)
+        return out
+
+    # -- loading -------------------------------------------------------------
+    def set_runs(self, runs: list[dict], *, has_more: bool | None = None) -> None:
+        """Replace the rows, keeping the cursor on the same run when it is still there."""
+        keep = self.current_run_id()
+        self.clear()
+        self._shown.clear()
+        self._runs.clear()
+        self.append_runs(runs, has_more=has_more)
+        if keep is not None and keep in self._runs:
+            self.move_cursor(row=self.get_row_index(str(keep)), animate=False)
+
+    def append_runs(self, runs: list[dict], *, has_more: bool | None = None) -> None:
+        now = self.clock()
+        for run in runs:
+            if run["id"] in self._runs:
+                self.patch(run, now)
+                continue
+            cells = self.cells(run, now)
+            self.add_row(*cells, key=str(run["id"]))
+            self._shown[run["id"]] = tuple(c.plain for c in cells)
+            self._runs[run["id"]] = run
+        if has_more is not None:
+            self.has_more = has_more
+        self.loading_more = False
+
+    # -- live patches ----------------------------------------------------------
+    def patch(self, run: dict, now: float | None = None) -> bool:
+        """Update the changed cells of a shown run in place. False if the run is not shown."""
+        run_id = run["id"]
+        if run_id not in self._shown:
+            return False
+        now = self.clock() if now is None else now
+        cells = self.cells(run, now)
+        old = self._shown[run_id]
+        key = str(run_id)
+        for column, cell, before in zip(self.column_keys, cells, old):
+            if cell.plain != before:
+                self.update_cell(key, column, cell)
+        self._shown[run_id] = tuple(c.plain for c in cells)
+        self._runs[run_id] = run
+        return True
+
+    def insert_newer(self, runs: list[dict]) -> None:
+        """Add runs newer than any shown, keeping newest first and the cursor on its run."""
+        if not runs:
+            return
+        keep = self.current_run_id()
+        at_top = self.cursor_row <= 0
+        self.append_runs(runs)
+        self.sort("id", key=lambda cell: int(cell.plain), reverse=True)
+        if keep is not None and not at_top:
+            self.move_cursor(row=self.get_row_index(str(keep)), animate=False)
+        else:
+            self.move_cursor(row=0, animate=False)
+
+    def drop(self, run_id: int) -> None:
+        if run_id in self._shown:
+            try:
+                self.remove_row(str(run_id))
+            except RowDoesNotExist:
+                pass
+            self._shown.pop(run_id, None)
+            self._runs.pop(run_id, None)
+
+    def apply_changes(self, rows: list[dict], matches: Callable[[dict], bool] | None = None,
+                      accept_new: bool = True) -> int:
+        """Patch shown runs, add new matching ones, drop ones that stopped matching. Returns rows touched."""
+        now = self.clock()
+        newest = max(self._runs) if self._runs else 0
+        new = []
+        touched = 0
+        for run in rows:
+            ok = matches(run) if matches else True
+            if run["id"] in self._shown:
+                if ok:
+                    self.patch(run, now)
+                else:
+                    self.drop(run["id"])
+                touched += 1
+            elif ok and accept_new and run["id"] > newest:
+                new.append(run)
+        if new:
+            self.insert_newer(sorted(new, key=lambda r: r["id"]))
+            touched += len(new)
+        return touched
+
+    # -- selection and marks ---------------------------------------------------
+    def current_run_id(self) -> int | None:
+        if not self.row_count or self.cursor_row < 0:
+            return None
+        try:
+            key = self.coordinate_to_cell_key((self.cursor_row, 0)).row_key
+        except Exception:  # noqa: BLE001 - cursor outside the rows
+            return None
+        return int(key.value) if key.value is not None else None
+
+    def current_run(self) -> dict | None:
+        run_id = self.current_run_id()
+        return self._runs.get(run_id) if run_id is not None else None
+
+    def run(self, run_id: int) -> dict | None:
+        return self._runs.get(run_id)
+
+    @property
+    def run_ids(self) -> list[int]:
+        return list(self._runs)
+
+    def toggle_mark(self) -> None:
+        run_id = self.current_run_id()
+        if run_id is None:
+            return
+        if run_id in self.marked:
+            self.marked.discard(run_id)
+        else:
+            self.marked.add(run_id)
+        if "mark" in self.column_keys:
+            self.patch(self._runs[run_id])
+        if self.cursor_row < self.row_count - 1:
+            self.move_cursor(row=self.cursor_row + 1)
+
+    def clear_marks(self) -> None:
+        marked, self.marked = self.marked, set()
+        for run_id in marked:
+            if run_id in self._runs:
+                self.patch(self._runs[run_id])
+
+    def oldest_id(self) -> int | None:
+        return min(self._runs) if self._runs else None
+
+    def watch_cursor_coordinate(self, old, new) -> None:
+        super().watch_cursor_coordinate(old, new)
+        if (self.has_more and not self.loading_more and self.row_count
+                and new.row >= self.row_count - 10 and self.oldest_id() is not None):
+            self.loading_more = True
+            self.post_message(self.NeedMore(self, self.oldest_id()))
