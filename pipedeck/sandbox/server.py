@@ -215,6 +215,11 @@ class SandboxServer(ThreadingHTTPServer):
             self.state.set_faults(faults)
         self._thread: threading.Thread | None = None
 
+    def handle_error(self, request, client_address) -> None:
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return  # a client (a browser closing its keep-alive connections) hung up; nothing to report
+        super().handle_error(request, client_address)
+
     @property
     def base_url(self) -> str:
         host, port = self.server_address[:2]
