@@ -354,6 +354,46 @@ def cmd_token(args, settings) -> int:
     return 0
 
 
+def cmd_templates(args, settings) -> int:
+    svc = _service(settings)
+    if args.templates_cmd in ("approve", "reject"):
+        known = {t["id"] for t in svc.templates(status=None, limit=None)}
+        unknown = [i for i in args.ids if i not in known]
+        if unknown:
+            raise UsageError(f"no template with id {', '.join(map(str, unknown))}; nothing was changed"
+                             " (see `pipedeck templates list --status all`)")
+        status = "approved" if args.templates_cmd == "approve" else "rejected"
+        changed = svc.review_templates(args.ids, status)
+        print(f"{status} {changed} template(s)" + (f"; {len(args.ids) - changed} already {status}"
+                                                   if changed < len(args.ids) else ""))
+        return 0
+    status = None if args.status == "all" else args.status
+    rows = svc.templates(brand=args.brand, status=status, limit=args.limit)
+    shas = sorted({r["preview_sha256"] for r in rows if r["preview_sha256"]})
+    paths = {}
+    for i in range(0, len(shas), 500):
+        chunk = shas[i:i + 500]
+        for a in svc.database.query(f"SELECT sha256, path FROM assets WHERE sha256 IN ({','.join('?' * len(chunk))})",
+                                    chunk):
+            paths[a["sha256"]] = str(settings.media_dir / a["path"])
+    if args.json:
+        emit_json([{"id": r["id"], "brand": r["brand"], "status": r["status"], "ad_archive_id": r["ad_archive_id"],
+                    "page_name": r["page_name"], "display_format": r["display_format"], "title": r["title"],
+                    "body": r["body"], "cta_text": r["cta_text"], "link_url": r["link_url"],
+                    "image_url": r["image_url"], "preview_path": paths.get(r["preview_sha256"]),
+                    "first_seen_at": iso(r["first_seen_at"]), "last_seen_at": iso(r["last_seen_at"]),
+                    "reviewed_at": iso(r["reviewed_at"])} for r in rows])
+    elif rows:
+        print(table([(r["id"], r["status"], r["brand"], r["page_name"] or "", r["display_format"] or "",
+                      r["cta_text"] or "", " ".join((r["body"] or r["title"] or "").split())[:60],
+                      "yes" if r["preview_sha256"] else "-") for r in rows],
+                    ["ID", "STATUS", "BRAND", "PAGE", "FORMAT", "CTA", "TEXT", "PREVIEW"]))
+    else:
+        what = f"{status} templates" if status else "templates"
+        print(f"no {what} (queue template_scrape to fill the review queue)", file=sys.stderr)
+    return 0
+
+
 def cmd_tui(args, settings) -> int:
     from pipedeck.tui.app import run_tui
 
@@ -490,6 +530,19 @@ def build_parser() -> Parser:
     tsub = t.add_subparsers(dest="token_cmd", parser_class=Parser, metavar="ACTION")
     tsub.add_parser("set")
     tsub.add_parser("status")
+
+    tp = sub.add_parser("templates", help="the template review queue: list, approve, reject")
+    tp.set_defaults(func=cmd_templates, templates_cmd="list", brand=None, status="pending", json=False, limit=500)
+    tpsub = tp.add_subparsers(dest="templates_cmd", parser_class=Parser, metavar="ACTION")
+    tl = tpsub.add_parser("list", help="templates (default: pending ones)")
+    for target in (tp, tl):
+        target.add_argument("--brand")
+        target.add_argument("--status", choices=("pending", "approved", "rejected", "all"), default="pending")
+        target.add_argument("--limit", type=int, default=500)
+        target.add_argument("--json", action="store_true")
+    for action in ("approve", "reject"):
+        ta = tpsub.add_parser(action, help=f"{action} templates by id")
+        ta.add_argument("ids", type=int, nargs="+", metavar="ID")
 
     try:
         from pipedeck.cli_schedules import add_schedule_commands
