@@ -1,0 +1,111 @@
+"""Plain unit tests of the scraper's pure parts and of finding Chromium."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import pytest
+
+from pipedeck.errors import RetryableError
+from pipedeck.handlers.adlibrary_scraper import body_text, find_connection, normalise_ad, parse_graphql_body
+from pipedeck.handlers.browser import NO_CHROMIUM, NoChromium, find_chromium, require_chromium
+
+
+@pytest.mark.parametrize("body, expected", [
+    ({"text": "Hello\r\nworld  \n\n\n\nbye"}, "Hello\nworld\n\nbye"),
+    (json.dumps({"text": "From a JSON string"}), "From a JSON string"),
+    (json.dumps(json.dumps({"text": "Encoded twice"})), "Encoded twice"),
+    ({"text": json.dumps({"text": "Nested"})}, "Nested"),
+    ("{curly but not JSON", "{curly but not JSON"),
+    ("plain text", "plain text"),
+    ({"markup": {"__html": "Tom &amp; Jerry<br/>Line 2"}}, "Tom & Jerry\nLine 2"),
+    ({"text": "   "}, None),
+    (None, None),
+])
+def test_body_text(body, expected):
+    assert body_text(body) == expected
+
+
+def _raw(**snapshot) -> dict:
+    base = {"body": {"text": "x"}, "title": "T", "caption": "C", "cta_text": "Shop Now", "cta_type": "SHOP_NOW",
+            "link_url": "https://a.example/x", "display_format": "IMAGE", "images": [], "videos": [], "cards": [],
+            "branded_content": None}
+    base.update(snapshot)
+    return {"ad_archive_id": 123, "page_id": "9", "page_name": "Page", "is_active": False, "start_date": 1000,
+            "end_date": 2000, "publisher_platform": ["FACEBOOK", "instagram"], "collation_id": 55,
+            "collation_count": 2, "snapshot": base}
+
+
+def test_normalise_carousel_video_and_branded():
+    ad = normalise_ad(_raw(display_format="CAROUSEL", body=None, title=None, cards=[
+        {"body": "card one", "title": "Card 1", "original_image_url": "https://cdn/1.png", "resized_image_url": "r1"},
+        {"body": "card two", "video_hd_url": "https://cdn/2.mp4", "video_preview_image_url": "https://cdn/2p.png"},
+    ], branded_content={"page_name": "Creator", "page_id": "77"}))
+    assert ad["ad_archive_id"] == "123" and ad["collation_id"] == "55"
+    assert ad["body"] == "card one" and ad["title"] == "Card 1" and ad["card_count"] == 2
+    assert ad["image_urls"] == ["https://cdn/1.png"] and ad["video_urls"] == ["https://cdn/2.mp4"]
+    assert ad["preview_image_url"] == "https://cdn/1.png"
+    assert ad["branded_content"] is True and ad["branded_partner"] == "Creator"
+    assert ad["platforms"] == ["FACEBOOK", "INSTAGRAM"]
+    assert ad["is_active"] is False and ad["end_date"] == 2000.0 and ad["start_date"] == 1000.0
+
+    video = normalise_ad(_raw(display_format="VIDEO", videos=[
+        {"video_hd_url": None, "video_sd_url": "https://cdn/sd.mp4", "video_preview_image_url": "https://cdn/p.png"}]))
+    assert video["video_urls"] == ["https://cdn/sd.mp4"] and video["preview_image_url"] == "https://cdn/p.png"
+    assert video["branded_content"] is False and video["branded_partner"] is None
+    active = normalise_ad({**_raw(), "is_active": True})
+    assert active["end_date"] is None  # an active ad has no end yet, whatever stale value came along
+
+
+def test_parse_graphql_body_strips_guard_and_raises_on_errors():
+    conn = {"count": 3, "edges": [], "page_info": {"end_cursor": None, "has_next_page": False}}
+    text = "for (;;);" + json.dumps({"data": {"ad_library_main": {"search_results_connection": conn}}})
+    assert parse_graphql_body(text) == conn
+    assert parse_graphql_body(text[len("for (;;);"):]) == conn
+    for bad in ("for (;;);{\"errors\": [{\"message\": \"rate limited\"}]}", "for (;;);{\"error\": 1357001}",
+                "<html>login</html>", "for (;;);{\"data\": {}}"):
+        with pytest.raises(RetryableError):
+            parse_graphql_body(bad)
+    assert find_connection({"a": [{"b": {"ad_library_main": {"search_results_connection": conn}}}]}) == conn
+
+
+def _executable(path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("#!/bin/sh\n")
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return path
+
+
+def test_find_chromium_order(settings, tmp_path, monkeypatch):
+    browsers = tmp_path / "pw"
+    monkeypatch.setenv("PLAYWRIGHT_BROWSERS_PATH", str(browsers))
+    bindir = tmp_path / "bin"
+    system = _executable(bindir / "chromium")
+    monkeypatch.setenv("PATH", str(bindir))
+    assert find_chromium(settings) == str(system)
+    # Playwright's own browser wins over the system one (the newest revision).
+    _executable(browsers / "chromium-1100" / "chrome-linux" / "chrome")
+    newest = _executable(browsers / "chromium-1200" / "chrome-linux" / "chrome")
+    assert find_chromium(settings) == str(newest)
+    # PIPEDECK_CHROMIUM wins over both.
+    chosen = _executable(tmp_path / "my" / "chrome")
+    assert find_chromium(settings.with_(chromium=str(chosen))) == str(chosen)
+
+
+def test_no_chromium_errors_say_what_to_do(settings, tmp_path, monkeypatch):
+    monkeypatch.setenv("PLAYWRIGHT_BROWSERS_PATH", str(tmp_path / "none"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert find_chromium(settings) is None
+    with pytest.raises(NoChromium) as err:
+        require_chromium(settings)
+    assert str(err.value) == NO_CHROMIUM and "PIPEDECK_CHROMIUM" in NO_CHROMIUM and "install" in NO_CHROMIUM
+    with pytest.raises(NoChromium) as err:
+        find_chromium(settings.with_(chromium=str(tmp_path / "missing")))
+    assert "PIPEDECK_CHROMIUM=" in str(err.value) and "does not exist" in str(err.value)
+    not_exec = tmp_path / "plain-file"
+    not_exec.write_text("")
+    os.chmod(not_exec, 0o644)
+    with pytest.raises(NoChromium, match="not executable"):
+        find_chromium(settings.with_(chromium=str(not_exec)))
