@@ -208,8 +208,9 @@ class GraphClient:
             with self._lock:
                 self.calls += 1
             usage, source, regain = parse_usage(response.headers)
-            self._note_usage(usage, source)
             if response.status_code < 400:
+                # Pace by what successful answers say; an error's 100 % is handled by the wait below.
+                self._note_usage(usage, source)
                 try:
                     body = response.json()
                 except ValueError:

@@ -40,8 +40,8 @@ account     name                    ads
 ==========  ======================  =====
 
 Ad ``i`` of account ``A`` has id ``120200000000000000 + A*1_000_000 + i``. Three
-ads in ten are videos (``i % 10`` in 3, 7, 9), the rest images; every ninth
-image ad reuses the previous ad's image hash, and every twentieth video is a
+ads in ten are videos (``i % 10`` in 3, 7, 9), the rest images; ads with ``i % 9 == 4``
+reuse the image hash of the image ad before them, and every twentieth video is a
 re-upload (new video id, same bytes) of an earlier one, so downloads have
 duplicates by hash and by content. Every ad started at least 100 days ago
 and delivers every day, so ``N ads x D days`` rows for any window inside
@@ -142,6 +142,31 @@ ACCOUNT_FIELDS = {"id", "account_id", "name", "account_status", "currency", "tim
                   "amount_spent", "age"}
 
 
+HELP = """\
+Graph API half (PIPEDECK_GRAPH_URL=http://HOST:PORT/v25.0, token: see META_ACCESS_TOKEN printed at start):
+  ad accounts  1001 (200 ads), 1002 (60), 1003 (25), 1004 (none); 3 ads in 10 are videos
+  /me/adaccounts, /act_ID/insights (GET paged; POST = async report), /REPORT_ID[/insights],
+  /act_ID/ads?fields=...creative{...}, /act_ID/adimages?hashes=[...], /VIDEO_ID?fields=source
+  media under /cdn/v/... with signed, expiring links; images 60-600 kB, videos 1.5-12 MB
+  Graph faults (--fault NAME=VALUE, or POST /__sandbox/faults; N = next N requests, true = all):
+    expired_token         every call fails with 190/463 (session expired)
+    rate_limit=N          code 17 "User request limit reached"
+    insights_rate_limit=N code 80000 on insights calls
+    regain_minutes=M      estimated_time_to_regain_access while blocked
+    usage_climb=P         usage headers climb P points a call (usage_decay=P/s, default 25);
+                          blocked with 80000 at 100 %
+    server_error=N        HTTP 500, code 2 (transient)
+    sync_row_limit=R      synchronous insights over R rows: code 1 "reduce the amount of data"
+    report_seconds=S      async reports take S seconds (default 1); report_fail: they fail
+    insights_revision=K   the last 3 days' numbers change (Meta revising recent data)
+    next_with_token       next links carry access_token even when it came in a header
+    media_slow=B          media at B bytes/s     media_truncate=N  connection closed halfway
+    media_expired=N       403 "URL signature expired"   media_url_ttl=S  links valid S seconds
+    media_html=N          an HTML page where an image is expected (media_html_disguised=N:
+                          labelled image/jpeg)   media_error=N  HTTP 503
+    large_video_bytes=B   the first video of each account is B bytes; video_bytes=B all others"""
+
+
 # -- ids and generated data ---------------------------------------------------
 def ad_id(account: str, i: int) -> str:
     return str(AD_BASE + int(account) * PER_ACCOUNT + i)
@@ -164,8 +189,13 @@ def is_video_ad(i: int) -> bool:
 
 
 def image_index(i: int) -> int:
-    """Every ninth image ad reuses the image of the ad before it."""
-    return i - 1 if (i % 9 == 4 and i > 0) else i
+    """Ads with ``i % 9 == 4`` reuse the image of the image ad before them."""
+    if i % 9 != 4 or i < 1:
+        return i
+    j = i - 1
+    while j > 0 and is_video_ad(j):
+        j -= 1
+    return j
 
 
 def video_seed(i: int) -> int:
