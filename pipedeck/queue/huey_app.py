@@ -7,6 +7,7 @@ message is re-sent by the worker's sweep.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 from pathlib import Path
@@ -19,7 +20,7 @@ from huey.storage import SqliteStorage
 from pipedeck.config import Settings
 from pipedeck.errors import StorageError, UserError
 from pipedeck.queue.wake import WakeChannel, WakeListener, wake_dir_for
-from pipedeck.storage.db import describe_db_error
+from pipedeck.storage.db import begin_write, describe_db_error
 
 TASK_NAME = "pipedeck.execute_run"
 # Backstop poll while idle: a missed wake-up costs at most this long.
@@ -35,6 +36,30 @@ class WakingSqliteStorage(SqliteStorage):
         self.channel = WakeChannel(wake_dir)
         self.listener: WakeListener | None = None
         self.blocking = False
+
+    @contextlib.contextmanager
+    def db(self, commit=False, close=False):
+        # huey's own db(), but taking the write lock with begin_write (short
+        # polls) instead of SQLite's coarse busy-handler sleeps.
+        with self.lock:
+            conn = self.conn
+            cursor = conn.cursor()
+            try:
+                if commit:
+                    begin_write(conn, self.begin_sql, self._timeout)
+                yield cursor
+            except Exception:
+                if commit and conn.in_transaction:
+                    conn.rollback()
+                raise
+            else:
+                if commit:
+                    conn.commit()
+            finally:
+                cursor.close()
+                if close:
+                    conn.close()
+                    self._conn = None
 
     def listen(self) -> WakeListener:
         self.listener = self.channel.listen()

@@ -84,7 +84,7 @@ class WorkerDaemon:
         settings = self.settings
         ensure_home(settings)
         registry.load_plugins(settings.plugins)
-        self.database = Database(settings.db_path, busy_timeout=settings.busy_timeout)
+        self.database = Database(settings.db_path, busy_timeout=settings.busy_timeout, autocheckpoint=0)
         self.queue = Queue(settings)
         self.runs = RunStore(self.database)
         self.executor = Executor(settings=settings, database=self.database, kind="worker", threads=self.threads,
@@ -149,6 +149,7 @@ class WorkerDaemon:
             log.error("could not requeue run %s: %s", run_id, exc)
 
     def _maintenance(self) -> None:
+        self.database.checkpoint()
         recover_dead_runs(self.runs, self.settings, self.executor.worker_id,
                           requeue=lambda rid: self._requeue(rid, None), echo=self.echo)
         if self.queue.pending() == 0:

@@ -21,6 +21,11 @@ import sqlite_utils
 from pipedeck.errors import StorageError
 
 DEFAULT_BUSY_TIMEOUT = 30.0
+# A checkpoint copies the WAL back into the file and fsyncs it: tens of
+# milliseconds on the connection whose commit triggers it. The worker runs
+# them on its monitor thread (checkpoint()); other connections only as a
+# safety net when no worker is running to do it.
+CLIENT_AUTOCHECKPOINT = 10000
 
 
 def describe_db_error(path: Path | str, exc: sqlite3.Error) -> str:
@@ -39,9 +44,10 @@ class Database:
     """A database file shared between threads and processes."""
 
     def __init__(self, path: Path | str, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
-                 migrate: bool = True) -> None:
+                 migrate: bool = True, autocheckpoint: int = CLIENT_AUTOCHECKPOINT) -> None:
         self.path = Path(path)
         self.busy_timeout = busy_timeout
+        self.autocheckpoint = autocheckpoint
         self._local = threading.local()
         # Connections by owning thread, so those of finished threads (Textual
         # thread workers come and go) are closed instead of piling up.
@@ -67,6 +73,7 @@ class Database:
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
+            conn.execute(f"PRAGMA wal_autocheckpoint={int(self.autocheckpoint)}")
         except sqlite3.DatabaseError as exc:
             raise StorageError(describe_db_error(self.path, exc)) from None
         with self._all_lock:
@@ -100,6 +107,10 @@ class Database:
             except sqlite3.Error:
                 pass
         self._local = threading.local()
+
+    def checkpoint(self) -> None:
+        """Fold the WAL back into the database file without blocking anyone."""
+        self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     # -- queries -----------------------------------------------------------
     def query(self, sql: str, params: Any = ()) -> list[dict]:
@@ -140,18 +151,31 @@ class Database:
             conn.execute("COMMIT")
 
     def _begin_immediate(self, conn: sqlite3.Connection) -> None:
-        # The busy timeout normally covers waiting for the lock; this loop is
-        # the backstop for the rare SQLITE_BUSY that bypasses the handler.
-        deadline = time.monotonic() + self.busy_timeout
-        delay = 0.005
+        begin_write(conn, "BEGIN IMMEDIATE", self.busy_timeout)
+
+
+def begin_write(conn: sqlite3.Connection, begin_sql: str, timeout: float) -> None:
+    """Start a write transaction, waiting up to ``timeout`` s for another writer.
+
+    SQLite's own busy handler sleeps in coarse steps (1, 2, 5, 10 ms...), so a
+    writer that arrives just after another one took the lock waits several
+    milliseconds for a lock held for a fraction of one. Polling with short,
+    growing sleeps keeps that wait close to the real hold time.
+    """
+    conn.execute("PRAGMA busy_timeout = 0")
+    try:
+        deadline = time.monotonic() + timeout
+        delay = 0.00005
         while True:
             try:
-                conn.execute("BEGIN IMMEDIATE")
+                conn.execute(begin_sql)
                 return
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) and "busy" not in str(exc):
                     raise
                 if time.monotonic() >= deadline:
                     raise
-                time.sleep(delay)
-                delay = min(delay * 2, 0.1)
+            time.sleep(delay)
+            delay = min(delay * 1.5, 0.002)
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
