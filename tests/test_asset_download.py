@@ -1,0 +1,303 @@
+"""asset_download and the media download path, against the sandbox on 127.0.0.1 (real worker where a run is queued)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from pipedeck.handlers import media
+from pipedeck.sandbox import graph as sandbox_graph
+from tests.helpers import wait_for
+from tests.meta_support import (PeakRSS, graph_get, log_text, sha256_file, stored_files, temp_leftovers,
+                                wait_run)
+
+MB = 1024 * 1024
+
+
+def assert_store_consistent(svc, media_dir):
+    """Every stored file is complete (named by its own sha256), recorded once, and nothing is half-written."""
+    files = stored_files(media_dir)
+    rows = {r["sha256"]: r for r in svc.database.query("SELECT * FROM assets")}
+    assert len(files) == len(rows)
+    for path in files:
+        sha = path.name.split(".")[0]
+        assert sha256_file(path) == sha, f"{path} is not what its name says (partial?)"
+        assert rows[sha]["size"] == path.stat().st_size
+        assert rows[sha]["path"] == str(path.relative_to(media_dir))
+    assert temp_leftovers(media_dir) == []
+    linked = svc.database.query("SELECT DISTINCT sha256 FROM ad_assets")
+    assert {r["sha256"] for r in linked} <= set(rows)
+    return files, rows
+
+
+# -- acceptance: 40 images + 20 videos incl. one of 300 MB, memory flat ------------------------
+def test_40_images_and_20_videos_with_a_300mb_one_stored_once_with_flat_memory(
+        svc, brand, settings, sandbox, worker_factory):
+    sandbox.set_faults(large_video_bytes=300 * MB)
+    worker = worker_factory(extra_env=sandbox.env())
+    with PeakRSS(worker.pid) as rss:
+        run = wait_run(svc, svc.queue_one_time_job("Acme", "asset_download", {}), timeout=120)
+    assert run["status"] == "succeeded", run["error_message"]
+    result = run["result"]
+    assert (result["images"], result["videos"]) == (40, 20)
+    # Three of those 20 videos are re-uploads of others (same bytes): stored once, linked to both ads.
+    assert result["deduplicated"] == 3 and result["stored"] == 57
+    files, rows = assert_store_consistent(svc, settings.media_dir)
+    assert len(files) == 57
+    sizes = sorted(r["size"] for r in rows.values())
+    assert sizes[-1] == 300 * MB
+    videos = svc.database.query("SELECT * FROM ad_assets WHERE kind = 'video'")
+    assert len({v["source_key"] for v in videos}) == 20 and len({v["sha256"] for v in videos}) == 17
+    images = svc.database.query("SELECT * FROM ad_assets WHERE kind = 'image'")
+    assert len({i["source_key"] for i in images}) == 40
+    assert len(images) > 40  # shared images linked to every ad that uses them
+    print(f"worker peak RSS {rss.peak / MB:.0f} MB over {rss.samples} samples")
+    assert rss.samples > 10
+    assert rss.peak < 200 * MB, f"worker peak RSS {rss.peak / MB:.0f} MB"
+    assert run["progress_current"] == run["progress_total"] == 60
+
+    # A second run fetches only what is still missing; nothing stored before is fetched or stored again.
+    before = {(r["ad_id"], r["kind"]): r["downloaded_at"] for r in svc.database.query("SELECT * FROM ad_assets")}
+    again = wait_run(svc, svc.queue_one_time_job("Acme", "asset_download", {"max_images": 5, "max_videos": 2}))
+    assert again["status"] == "succeeded"
+    assert (again["result"]["images"], again["result"]["videos"]) == (5, 2)
+    after = {(r["ad_id"], r["kind"]): r["downloaded_at"] for r in svc.database.query("SELECT * FROM ad_assets")}
+    assert all(after[k] == v for k, v in before.items())
+    files, _ = assert_store_consistent(svc, settings.media_dir)
+    assert len(files) == 57 + again["result"]["stored"]
+
+
+# -- acceptance: truncated transfer --------------------------------------------------------
+def test_truncated_transfer_leaves_no_partial_file_and_is_retried(svc, settings, sandbox, worker_factory):
+    svc.catalog.add_brand("Cedar", meta_ad_account_id="1003")
+    worker_factory(extra_env=sandbox.env())
+    sandbox.set_faults(media_truncate=2)
+    run = wait_run(svc, svc.queue_one_time_job("Cedar", "asset_download", {"max_images": 6, "max_videos": 3}))
+    assert run["status"] == "succeeded", run["error_message"]
+    assert sandbox.stats()["cdn:truncated"] == 2
+    logs = log_text(svc, run["id"])
+    assert logs.count("download failed") == 2 and "retrying in" in logs
+    assert "RemoteProtocolError" in logs or "got " in logs
+    files, _ = assert_store_consistent(svc, settings.media_dir)
+    assert len(files) == run["result"]["stored"] == 9
+
+    # Truncated every time: the files fail, nothing partial is visible, the run is retried by the queue.
+    sandbox.set_faults(media_truncate=True)
+    run_id = svc.queue_one_time_job("Cedar", "asset_download", {"max_images": 3, "max_videos": 0})
+    failing = wait_run(svc, run_id, ("retrying", "failed", "succeeded"))
+    assert failing["status"] == "retrying" and failing["error_type"] == "DownloadsFailed"
+    assert_store_consistent(svc, settings.media_dir)
+    assert len(stored_files(settings.media_dir)) == 9
+    sandbox.set_faults(media_truncate=None)
+    done = wait_run(svc, run_id, timeout=30)
+    assert done["status"] == "succeeded" and done["attempts"] == 2
+    assert len(stored_files(settings.media_dir)) == 12
+    assert_store_consistent(svc, settings.media_dir)
+
+
+# -- acceptance: HTML where an image was expected -------------------------------------------
+def test_html_instead_of_an_image_is_rejected_and_logged_and_the_run_continues(svc, settings, sandbox, worker_factory):
+    svc.catalog.add_brand("Cedar", meta_ad_account_id="1003")
+    worker_factory(extra_env=sandbox.env())
+    # One labelled text/html, one disguised as image/jpeg (caught by looking at the bytes).
+    sandbox.set_faults(media_html=1, media_html_disguised=1)
+    run = wait_run(svc, svc.queue_one_time_job("Cedar", "asset_download", {"max_images": 8, "max_videos": 2}))
+    assert run["status"] == "succeeded", run["error_message"]
+    assert run["result"]["rejected"] == 2
+    assert run["result"]["stored"] == 8
+    logs = log_text(svc, run["id"])
+    assert "rejected" in logs and "text/html" in logs and "an HTML page" in logs
+    files, rows = assert_store_consistent(svc, settings.media_dir)
+    assert all(r["content_type"] in ("image/jpeg", "video/mp4") for r in rows.values())
+    assert len(files) == 8
+    # The two rejected images are still missing, so the next run picks them up.
+    retry = wait_run(svc, svc.queue_one_time_job("Cedar", "asset_download", {"max_images": 2, "max_videos": 0}))
+    assert retry["result"]["stored"] == 2
+
+
+def test_expired_link_is_refreshed_once(svc, settings, sandbox, worker_factory):
+    svc.catalog.add_brand("Cedar", meta_ad_account_id="1003")
+    worker_factory(extra_env=sandbox.env())
+    sandbox.set_faults(media_expired=2)
+    run = wait_run(svc, svc.queue_one_time_job("Cedar", "asset_download", {"max_images": 4, "max_videos": 2}))
+    assert run["status"] == "succeeded", run["error_message"]
+    assert run["result"]["stored"] == 6
+    assert log_text(svc, run["id"]).count("link expired; fetching a fresh URL") == 2
+    assert sandbox.stats()["cdn:expired"] == 2
+    assert_store_consistent(svc, settings.media_dir)
+
+
+def test_a_link_that_stays_expired_is_not_refreshed_forever(svc, settings, sandbox, monkeypatch):
+    for k, v in sandbox.env().items():
+        monkeypatch.setenv(k, v)
+    from pipedeck.config import load_settings
+    from pipedeck.queue.service import Service
+
+    direct = Service(load_settings(), database=svc.database)
+    direct.catalog.add_brand("Cedar", meta_ad_account_id="1003")
+    sandbox.set_faults(media_url_ttl=-10)  # every link Meta hands out is already expired
+    rid = direct.queue_one_time_job("Cedar", "asset_download", {"max_images": 2, "max_videos": 0}, direct=True)
+    thread = threading.Thread(target=direct.execute_direct, args=(rid,), daemon=True)
+    thread.start()
+    run = wait_run(direct, rid, ("retrying", "failed"))
+    assert run["error_type"] == "DownloadsFailed"
+    assert sandbox.stats()["cdn:expired"] == 4  # each of the 2 images: first link + one refreshed link
+    direct.cancel(rid)
+    thread.join(timeout=10)
+
+
+# -- acceptance: cancel ----------------------------------------------------------------------
+def test_cancel_during_download_stops_within_a_second_and_leaves_no_temp_files(svc, brand, settings, sandbox,
+                                                                              worker_factory):
+    worker_factory(extra_env=sandbox.env())
+    sandbox.set_faults(media_slow=400_000)  # ~12 s per average video: the run would take minutes
+    run_id = svc.queue_one_time_job("Acme", "asset_download", {"max_images": 0, "max_videos": 8})
+    wait_for(lambda: len(temp_leftovers(settings.media_dir)) >= 2, 30, message="downloads in flight")
+    asked = time.monotonic()
+    svc.cancel(run_id)
+    run = wait_run(svc, run_id, timeout=10)
+    took = time.monotonic() - asked
+    print(f"cancel took {took:.2f}s")
+    assert run["status"] == "cancelled"
+    # Target is under a second; the bound leaves room for a loaded 2-core CI box.
+    assert took < 2.0, f"cancel took {took:.2f}s"
+    assert temp_leftovers(settings.media_dir) == []
+    assert stored_files(settings.media_dir) == []
+    assert svc.database.scalar("SELECT count(*) FROM assets") == 0
+
+
+# -- the optional filter, queued and direct ----------------------------------------------------
+def _ads(sandbox, account: str) -> list[dict]:
+    fields = "id,name,creative{image_hash,video_id,object_type}"
+    return graph_get(sandbox, f"act_{account}/ads", {"fields": fields, "limit": 500}).json()["data"]
+
+
+def test_filter_by_ad_ids_when_queued(svc, brand, sandbox, worker_factory):
+    worker_factory(extra_env=sandbox.env())
+    ads = _ads(sandbox, "1001")
+    image_ad = next(a for a in ads if a["creative"]["object_type"] == "PHOTO")
+    video_ad = next(a for a in ads if a["creative"]["object_type"] == "VIDEO")
+    wanted = f"{image_ad['id']},{video_ad['id']}"
+    run = wait_run(svc, svc.queue_one_time_job("Acme", "asset_download", {"ad_ids": wanted}))
+    assert run["status"] == "succeeded", run["error_message"]
+    assert run["params"]["ad_ids"] == [image_ad["id"], video_ad["id"]]
+    linked = svc.database.query("SELECT ad_id, kind FROM ad_assets ORDER BY kind")
+    assert [(r["ad_id"], r["kind"]) for r in linked] == [(image_ad["id"], "image"), (video_ad["id"], "video")]
+
+
+def test_filter_by_product_when_run_directly(svc, sandbox, monkeypatch):
+    for k, v in sandbox.env().items():
+        monkeypatch.setenv(k, v)
+    from pipedeck.config import load_settings
+    from pipedeck.queue.service import Service
+
+    direct = Service(load_settings(), database=svc.database)
+    direct.catalog.add_brand("Brightside", meta_ad_account_id="1002")
+    rid = direct.queue_one_time_job("Brightside", "asset_download", {"product": "canyon cap"}, direct=True)
+    assert direct.execute_direct(rid) == "succeeded"
+    expected = {a["id"] for a in _ads(sandbox, "1002") if "Canyon Cap" in a["name"]}
+    linked = {r["ad_id"] for r in direct.database.query("SELECT ad_id FROM ad_assets")}
+    assert linked == expected and len(expected) >= 5
+    assert "matching product 'canyon cap'" in log_text(direct, rid)
+
+
+def test_bad_filter_values_are_refused_at_queue_time(svc, brand):
+    from pipedeck.errors import InvalidParams
+
+    with pytest.raises(InvalidParams) as err:
+        svc.queue_one_time_job("Acme", "asset_download", {"ad_ids": "123,abc"})
+    assert "ad ids must be digits" in str(err.value)
+    with pytest.raises(InvalidParams):
+        svc.queue_one_time_job("Acme", "asset_download", {"max_images": 5000})
+    assert svc.database.scalar("SELECT count(*) FROM runs") == 0
+
+
+# -- media.py, the one download path (called in-process by other handlers too) ------------------
+class Ctx:
+    """The parts of a RunContext that media.download_one uses, with a real cancel event."""
+
+    def __init__(self, settings, database):
+        from pipedeck.handlers.context import RunContext
+
+        self._ctx = RunContext(run_id=0, attempt=1, job_type="test", brand={"id": 1}, competitor=None,
+                               settings=settings, database=database)
+
+    def __getattr__(self, name):
+        return getattr(self._ctx, name)
+
+
+@pytest.fixture
+def media_ctx(svc, settings):
+    return Ctx(settings, svc.database)
+
+
+def _image_urls(sandbox, n=2, account="1003"):
+    ads = _ads(sandbox, account)
+    hashes = [a["creative"]["image_hash"] for a in ads if a["creative"].get("image_hash")][:n]
+    images = graph_get(sandbox, f"act_{account}/adimages", {"hashes": str(hashes).replace("'", '"')}).json()["data"]
+    return [i["url"] for i in images]
+
+
+def test_download_one_dedupes_by_content(media_ctx, settings, sandbox):
+    url = _image_urls(sandbox, 1)[0]
+    first = media.download_one(media_ctx, url, kind="image")
+    second = media.download_one(media_ctx, url + "&_nc_ohc=other", kind="image")  # another link, same bytes
+    assert first.created and not second.created
+    assert first.sha256 == second.sha256 and first.path.exists()
+    assert sha256_file(first.path) == first.sha256
+    assert len(stored_files(settings.media_dir)) == 1
+    assert media_ctx.database.scalar("SELECT count(*) FROM assets") == 1
+
+
+def test_download_one_size_cap_and_kind_check(media_ctx, settings, sandbox):
+    url = _image_urls(sandbox, 1)[0]
+    with pytest.raises(media.MediaRejected, match="over the 1,000-byte cap"):
+        media.download_one(media_ctx, url, kind="image", max_bytes=1000)
+    with pytest.raises(media.MediaRejected, match="expected a video"):
+        media.download_one(media_ctx, url, kind="video")
+    with pytest.raises(media.MediaRejected, match="HTTP 404"):
+        media.download_one(media_ctx, sandbox.base_url + "/cdn/v/nothing-here.jpg", kind="image")
+    assert stored_files(settings.media_dir) == [] and temp_leftovers(settings.media_dir) == []
+    err = None
+    try:
+        media.download_one(media_ctx, url, kind="video")
+    except media.MediaRejected as exc:
+        err = str(exc)
+    assert "oh=" not in err and "oe=" not in err  # signed query strings stay out of messages
+
+
+def test_download_one_cancelled_mid_transfer_removes_its_temp_file(media_ctx, settings, sandbox):
+    sandbox.set_faults(media_slow=200_000, large_video_bytes=50 * MB)
+    ads = _ads(sandbox, "1003")
+    video_id = next(a["creative"]["video_id"] for a in ads if a["creative"].get("video_id"))
+    src = graph_get(sandbox, video_id, {"fields": "source"}).json()["source"]
+    errors = []
+
+    def go():
+        try:
+            media.download_one(media_ctx, src, kind="video")
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    t = threading.Thread(target=go)
+    t.start()
+    wait_for(lambda: temp_leftovers(settings.media_dir), 10, message="transfer started")
+    media_ctx.request_cancel()
+    t.join(timeout=5)
+    assert not t.is_alive()
+    from pipedeck.errors import RunCancelled
+
+    assert len(errors) == 1 and isinstance(errors[0], RunCancelled)
+    assert temp_leftovers(settings.media_dir) == [] and stored_files(settings.media_dir) == []
+
+
+def test_sniffing_recognises_media_and_refuses_markup():
+    assert media.sniff(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00") == "image/jpeg"
+    assert media.sniff(b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR") == "image/png"
+    assert media.sniff(b"\x00\x00\x00\x20ftypisom\x00\x00\x02\x00") == "video/mp4"
+    assert media.sniff(b"<!DOCTYPE html><html>") is None
+    with pytest.raises(media.MediaRejected, match="an HTML page"):
+        media._check_head(b"<!DOCTYPE html><html><body>", "image", "image/jpeg", "x")
+    assert sandbox_graph.parse_media_path("/cdn/v/t45.1600-4/1001_image_0_10010000_155112_n.jpg").size == 155112
