@@ -35,6 +35,7 @@ class LiveFeed:
         self._catalog_due = threading.Event()
         self._thread: threading.Thread | None = None
         self.last_rev: int | None = None
+        self.ticks = 0  # loop iterations, for tests that wait for "a few refreshes later"
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="pipedeck-live", daemon=True)
@@ -76,6 +77,7 @@ class LiveFeed:
                     return
                 self.app.call_from_thread(self.app.notify, f"live refresh: {exc}", severity="warning",
                                           timeout=3)
+            self.ticks += 1
             self._kick.wait(self.interval)
             self._kick.clear()
 

@@ -309,7 +309,7 @@ class JobFormScreen(_FormScreen):
     Nothing is queued while a field is invalid. Dismisses with the new run id.
     """
 
-    BINDINGS = _FormScreen.BINDINGS + [Binding("ctrl+d", "toggle_direct", "Run directly")]
+    BINDINGS = _FormScreen.BINDINGS + [Binding("ctrl+r", "toggle_direct", "Run directly")]
 
     def __init__(self, job_type: JobType, brand: dict, competitor: dict | None = None, *,
                  params: dict | None = None, retry_of: int | None = None) -> None:
@@ -345,7 +345,7 @@ class JobFormScreen(_FormScreen):
                     widget = Checkbox(spec.name, bool(value), id=f"f-{spec.name}")
                 elif spec.kind == "enum":
                     widget = Select([(str(c), c) for c in spec.choices], value=value if value in spec.choices
-                                    else Select.BLANK, allow_blank=not spec.required, id=f"f-{spec.name}")
+                                    else Select.NULL, allow_blank=not spec.required, id=f"f-{spec.name}")
                 else:
                     widget = Input(forms.display_value(spec, value), id=f"f-{spec.name}",
                                    placeholder=spec.description or spec.name, disabled=spec.readonly)
@@ -378,7 +378,7 @@ class JobFormScreen(_FormScreen):
             if isinstance(widget, Checkbox):
                 raw[spec.name] = widget.value
             elif isinstance(widget, Select):
-                raw[spec.name] = None if widget.value is Select.BLANK else widget.value
+                raw[spec.name] = None if widget.is_blank() else widget.value
             else:
                 raw[spec.name] = widget.value
         return raw

@@ -102,7 +102,7 @@ class PipelineScreen(PipedeckScreen):
             value = select.value
             with self.prevent(Select.Changed):
                 select.set_options(options)
-                if value is not Select.BLANK and any(v == value for _, v in options):
+                if not select.is_blank() and any(v == value for _, v in options):
                     select.value = value
 
     # -- loading -------------------------------------------------------------
@@ -183,15 +183,15 @@ class PipelineScreen(PipedeckScreen):
 
     @on(Select.Changed, "#f-status")
     def _status(self, event: Select.Changed) -> None:
-        self.set_filter(status=None if event.value is Select.BLANK else event.value)
+        self.set_filter(status=None if event.select.is_blank() else event.value)
 
     @on(Select.Changed, "#f-type")
     def _type(self, event: Select.Changed) -> None:
-        self.set_filter(job_type=None if event.value is Select.BLANK else event.value)
+        self.set_filter(job_type=None if event.select.is_blank() else event.value)
 
     @on(Select.Changed, "#f-brand")
     def _brand(self, event: Select.Changed) -> None:
-        self.set_filter(brand_id=None if event.value is Select.BLANK else event.value)
+        self.set_filter(brand_id=None if event.select.is_blank() else event.value)
 
     @on(Input.Changed, "#f-text")
     def _text(self, event: Input.Changed) -> None:

@@ -230,7 +230,15 @@ class RunsTable(Table):
 
     def watch_cursor_coordinate(self, old, new) -> None:
         super().watch_cursor_coordinate(old, new)
+        self._maybe_need_more(new.row)
+
+    def watch_scroll_y(self, old: float, new: float) -> None:
+        super().watch_scroll_y(old, new)
+        self._maybe_need_more(int(new) + self.scrollable_content_region.height)
+
+    def _maybe_need_more(self, row: int) -> None:
+        """Near the end of what is loaded (by cursor or by scrolling): ask for the next page."""
         if (self.has_more and not self.loading_more and self.row_count
-                and new.row >= self.row_count - 10 and self.oldest_id() is not None):
+                and row >= self.row_count - 10 and self.oldest_id() is not None):
             self.loading_more = True
             self.post_message(self.NeedMore(self, self.oldest_id()))
