@@ -22,6 +22,10 @@ async def open_form(pilot, app, key: str) -> JobFormScreen:
 async def set_field(pilot, form: JobFormScreen, name: str, value: str) -> None:
     box = form.query_one(f"#f-{name}", Input)
     box.focus()
+    if len(value) > 20:  # paste long text (a URL) in one go
+        box.value = value
+        await pilot.pause()
+        return
     box.value = ""
     await pilot.press(*value)
 

@@ -1,0 +1,164 @@
+"""App-wide: keys and footer, help, command palette, views, the worker offer, crash handling."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from textual.command import CommandPalette
+from textual.widgets import Input
+
+from pipedeck.queue.procs import pid_alive
+from pipedeck.tui.app import PipedeckApp
+from pipedeck.tui.screens import brands, competitors, freshness, modals, pipeline, system, templates
+from pipedeck.tui.screens.brands import BrandScreen, BrandsScreen
+from pipedeck.tui.screens.competitors import CompetitorScreen
+from pipedeck.tui.screens.freshness import FreshnessScreen
+from pipedeck.tui.screens.modals import HelpScreen, JobFormScreen
+from pipedeck.tui.screens.pipeline import PipelineScreen
+from pipedeck.tui.screens.system import SystemScreen
+from pipedeck.tui.screens.templates import TemplatesScreen
+from tests.tui.conftest import screen_text, wait_for_screen, wait_until
+
+SCREENS = [brands.BrandsScreen, brands.BrandScreen, competitors.CompetitorScreen, templates.TemplatesScreen,
+           pipeline.PipelineScreen, pipeline.RunDetailScreen, freshness.FreshnessScreen, system.SystemScreen,
+           modals.ConfirmScreen, modals.HelpScreen, modals.BrandFormScreen, modals.CompetitorFormScreen,
+           modals.JobFormScreen, PipedeckApp]
+
+
+@pytest.mark.parametrize("cls", SCREENS, ids=lambda c: c.__name__)
+def test_every_binding_has_an_action_and_a_footer_label(cls):
+    for binding in cls.BINDINGS:
+        assert binding.action, binding
+        assert binding.description, f"{cls.__name__}: {binding.key} has no description for the footer"
+        assert binding.show, f"{cls.__name__}: {binding.key} is hidden from the footer"
+        action = binding.action.split("(")[0].split(".")[-1]
+        assert hasattr(cls, f"action_{action}") or hasattr(PipedeckApp, f"action_{action}"), binding
+
+
+async def test_number_keys_switch_views_and_esc_goes_back(make_app, svc, brand):
+    app = make_app()
+    async with app.run_test(size=(160, 45)) as pilot:
+        await wait_for_screen(pilot, app, BrandsScreen)
+        for key, screen_type in (("2", PipelineScreen), ("3", TemplatesScreen), ("4", FreshnessScreen),
+                                 ("5", SystemScreen), ("1", BrandsScreen)):
+            await pilot.press(key)
+            await wait_for_screen(pilot, app, screen_type)
+        await pilot.press("enter")  # open the brand
+        await wait_for_screen(pilot, app, BrandScreen)
+        await pilot.press("c")
+        await wait_for_screen(pilot, app, CompetitorScreen)
+        await pilot.press("escape")
+        await wait_for_screen(pilot, app, BrandScreen)
+        await pilot.press("escape")
+        await wait_for_screen(pilot, app, BrandsScreen)
+
+
+async def test_digits_typed_in_a_search_box_do_not_switch_views(make_app, svc, brand):
+    app = make_app()
+    async with app.run_test(size=(160, 45)) as pilot:
+        await pilot.press("2")
+        screen = await wait_for_screen(pilot, app, PipelineScreen)
+        await pilot.press("slash", "4", "2")
+        assert isinstance(app.screen, PipelineScreen)
+        assert screen.query_one("#f-text", Input).value == "42"
+
+
+async def test_help_lists_the_keys_of_the_screen(make_app, svc, brand):
+    app = make_app()
+    async with app.run_test(size=(160, 45)) as pilot:
+        await pilot.press("2")
+        await wait_for_screen(pilot, app, PipelineScreen)
+        await pilot.press("question_mark")
+        help_screen = await wait_for_screen(pilot, app, HelpScreen)
+        table = help_screen.query_one("#help-keys")
+        actions = {table.get_row_at(i)[1].plain for i in range(table.row_count)}
+        assert {"Retry", "Cancel run", "Retry marked", "Filters", "Help", "Quit", "Command palette"} <= actions
+        await pilot.press("escape")
+        await wait_for_screen(pilot, app, PipelineScreen)
+
+
+async def test_footer_shows_the_screen_keys(make_app, svc, brand):
+    app = make_app()
+    async with app.run_test(size=(200, 45)) as pilot:
+        app.open_brand(brand["id"])
+        await wait_for_screen(pilot, app, BrandScreen)
+        await pilot.pause(0.2)
+        footer = screen_text(app).splitlines()[-1]
+        for label in ("Meta sync", "Assets", "Templates", "Competitors", "Help", "Quit"):
+            assert label in footer, footer
+
+
+async def test_command_palette_jumps_to_brand_and_competitor_and_queues(make_app, svc, acme):
+    app = make_app()
+    async with app.run_test(size=(160, 45)) as pilot:
+        await wait_until(pilot, lambda: app.catalog_cache.competitors, message="catalog loaded")
+        await pilot.press("2")
+        await wait_for_screen(pilot, app, PipelineScreen)
+        await pilot.press("ctrl+p")
+        await wait_for_screen(pilot, app, CommandPalette)
+        await pilot.press(*"Brand: Acme")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        screen = await wait_for_screen(pilot, app, BrandScreen)
+        assert screen.brand_id == acme["brand"]["id"]
+        await pilot.press("ctrl+p")
+        await wait_for_screen(pilot, app, CommandPalette)
+        await pilot.press(*"Competitor: Rival")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        screen = await wait_for_screen(pilot, app, CompetitorScreen)
+        await wait_until(pilot, lambda: screen.current_competitor()
+                         and screen.current_competitor()["id"] == acme["competitor"]["id"])
+        await pilot.press("ctrl+p")
+        await wait_for_screen(pilot, app, CommandPalette)
+        await pilot.press(*"Queue competitor_scrape for Rival")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        form = await wait_for_screen(pilot, app, JobFormScreen)
+        assert form.job_type.key == "competitor_scrape" and form.competitor["id"] == acme["competitor"]["id"]
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: svc.list_runs(job_type="competitor_scrape"), message="queued")
+
+
+async def test_ctrl_q_quits_cleanly(make_app, svc):
+    app = make_app()
+    async with app.run_test(size=(160, 45)) as pilot:
+        await wait_for_screen(pilot, app, BrandsScreen)
+        await pilot.press("ctrl+q")
+        await wait_until(pilot, lambda: not app.is_running, message="app exits")
+    assert app.return_code == 0
+
+
+async def test_no_worker_is_said_and_w_starts_one_that_stops_on_exit(make_app, svc, brand):
+    app = make_app()
+    async with app.run_test(size=(200, 45)) as pilot:
+        await wait_until(pilot, lambda: app.status_info.loaded, message="status")
+        assert "no worker alive" in screen_text(app)
+        assert "w: start one in background" in screen_text(app)
+        await pilot.press("w")
+        await wait_until(pilot, lambda: app.status_info.workers_alive == 1, timeout=30, message="worker alive")
+        pid = app.worker_child.proc.pid
+        assert "1 worker alive (started by this app)" in screen_text(app)
+        # The worker really works: a queued run succeeds.
+        run_id = svc.queue_one_time_job("Acme", "test_echo", {"lines": 1})
+        await wait_until(pilot, lambda: svc.runs.get(run_id)["status"] == "succeeded", timeout=20)
+    assert not pid_alive(pid), "the app stops the worker it started when it exits"
+
+
+async def test_unexpected_error_is_shown_logged_and_exits_nonzero(make_app, svc, brand, monkeypatch):
+    def broken(self) -> None:
+        raise RuntimeError("boom from a handler")
+
+    monkeypatch.setattr(BrandsScreen, "action_edit", broken)
+    app = make_app()
+    with pytest.raises(RuntimeError, match="boom from a handler"):
+        async with app.run_test(size=(160, 45)) as pilot:
+            await wait_for_screen(pilot, app, BrandsScreen)
+            await pilot.press("e")
+            await wait_until(pilot, lambda: not app.is_running, message="app exits")
+    assert app.return_code == 1
+    assert app.crash_log == svc.settings.log_dir / "tui-errors.log"
+    logged = app.crash_log.read_text()
+    assert "RuntimeError: boom from a handler" in logged and "Traceback" in logged
+    assert os.stat(app.crash_log).st_size > 0
