@@ -6,7 +6,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Vertical, VerticalScroll
 from textual.widgets import DataTable, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
@@ -274,13 +274,13 @@ class BrandScreen(PipedeckScreen):
         self.job_types = [jt for jt in registry.all_job_types() if jt.scope == "brand"]
 
     def panels(self) -> ComposeResult:
-        with Horizontal(id="brand-top"):
-            with Vertical(classes="panel", id="freshness-panel"):
-                yield Static(Text("Freshness", style="bold"), classes="panel-title")
-                yield Table(id="freshness", cursor_type="row", show_cursor=False)
-            with Vertical(classes="panel", id="actions-panel"):
-                yield Static(Text("Actions (enter opens the form)", style="bold"), classes="panel-title")
-                yield OptionList(*self._action_options(), id="actions")
+        with Vertical(classes="panel", id="freshness-panel"):
+            yield Static(Text("Freshness", style="bold"), classes="panel-title")
+            yield DataTable(id="freshness", cursor_type="none", show_cursor=False)
+        with Vertical(classes="panel", id="actions-panel"):
+            yield Static(Text("Actions (q or tab to pick, enter opens the form; m, a, t directly)", style="bold"),
+                         classes="panel-title")
+            yield OptionList(*self._action_options(), id="actions")
         with Vertical(classes="panel", id="recent-panel"):
             yield Static(Text("Last 5 runs of each job type", style="bold"), classes="panel-title")
             yield RunsTable(("type", "id", "status", "age", "took", "summary"), clock=self.svc.clock,

@@ -102,7 +102,7 @@ class CompetitorScreen(PipedeckScreen):
             else:
                 label = "never" if row["last_success_at"] is None else fmt.ago(row["last_success_at"], now)
                 fresh = fmt.freshness_text(row["state"], label)
-            table.add_row(Text(c["name"], style="bold"), fresh, fmt.plain(c["ad_library_url"]), key=str(c["id"]))
+            table.add_row(Text(c["name"], style="bold"), fresh, fmt.one_line(c["ad_library_url"], 60), key=str(c["id"]))
         if keep is not None and any(c["id"] == keep for c in self.competitors):
             table.move_cursor(row=table.get_row_index(str(keep)), animate=False)
         self.select_id = None

@@ -196,6 +196,9 @@ class BrandFormScreen(_FormScreen):
                 yield Button("Cancel (esc)", id="cancel")
         yield Footer()
 
+    def on_mount(self) -> None:
+        self.query_one("#name", Input).focus()
+
     def values(self) -> dict[str, str]:
         return {name: self.query_one(f"#{name}", Input).value
                 for name in ("name", "meta_ad_account_id", "ad_library_page_id")}
@@ -280,6 +283,7 @@ class CompetitorFormScreen(_FormScreen):
         return errors
 
     def on_mount(self) -> None:
+        self.query_one("#name", Input).focus()
         if self.competitor:
             self.check()
 

@@ -385,9 +385,10 @@ class RunDetailScreen(PipedeckScreen):
                 yield Static(Text("Progress", style="bold"), classes="panel-title")
                 yield ProgressBar(total=None, show_eta=False, id="run-progress")
                 yield Static("", id="run-progress-label")
-                yield Static(Text("Attempts", style="bold"), classes="panel-title")
-                yield DataTable(id="attempts", cursor_type="none", show_cursor=False)
         yield Static("", id="run-error")
+        with Vertical(classes="panel", id="attempts-panel"):
+            yield Static(Text("Attempts", style="bold"), classes="panel-title")
+            yield DataTable(id="attempts", cursor_type="none", show_cursor=False)
         with Vertical(classes="panel", id="run-log-panel"):
             yield Static(Text("Log (live tail)", style="bold"), classes="panel-title")
             yield Log(id="run-log", max_lines=2000, auto_scroll=True)

@@ -94,7 +94,7 @@ class RunsTable(Table):
             elif key == "progress":
                 out.append(Text(fmt.progress_label(run), style="cyan"))
             elif key == "summary":
-                out.append(fmt.one_line(run.get("log_summary") or run.get("summary") or "", 200))
+                out.append(fmt.one_line(run.get("log_summary") or run.get("summary") or "", 100))
             else:  # pragma: no cover - a typo in a column list
                 raise KeyError(key)
         return out

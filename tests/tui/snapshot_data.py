@@ -1,0 +1,103 @@
+"""Fixed data for the snapshot tests: the same rows, times and ids every run (clock frozen)."""
+
+from __future__ import annotations
+
+from pipedeck.storage.runs import LogLine
+
+# 2026-03-02 09:00:00 UTC
+NOW = 1772442000.0
+HOUR = 3600.0
+
+
+def build(svc) -> dict:
+    """Brands, competitors, runs in every state, logs, ads, templates and a live worker; all at fixed times."""
+    cat, runs = svc.catalog, svc.runs
+    clock = {"t": NOW - 30 * HOUR}
+
+    def at(hours_ago: float) -> None:
+        clock["t"] = NOW - hours_ago * HOUR
+
+    cat.clock = runs.clock = lambda: clock["t"]
+    at(40)
+    acme = cat.add_brand("Acme Outdoor", "1001", "100000000001")
+    bloom = cat.add_brand("Bloom Skincare", "1002", "100000000002")
+    cat.add_brand("Cobalt Coffee", "1003", None)
+    origin = svc.settings.ad_library_url
+    url = (origin + "/ads/library/?active_status=all&ad_type=all&country=ALL&view_all_page_id={}"
+           "&search_type=page&media_type=all")
+    summit = cat.add_competitor(acme["id"], "Summit Gear", url.format("200000000011"), origin)
+    cat.add_competitor(acme["id"], "Trailhead Co", url.format("200000000012"), origin)
+    cat.add_competitor(bloom["id"], "Glow Labs", url.format("200000000021"), origin)
+
+    def run(brand, job_type, params, *, hours_ago, outcome, took=0.05, competitor=None, logs=(), progress=None,
+            error=None, datasets=(), attempts=1, max_attempts=3):
+        at(hours_ago)
+        run_id = runs.create_run(job_type=job_type, brand_id=brand["id"], competitor_id=competitor["id"] if competitor
+                                 else None, params=params, max_attempts=max_attempts)
+        if outcome == "queued":
+            return run_id
+        step = took / attempts
+        for attempt in range(1, attempts + 1):
+            at(hours_ago - step * (attempt - 1) - 0.001)
+            assert runs.claim(run_id, "worker-a:4242:abc123") is not None
+            lines = [LogLine(clock["t"] + i, "info", msg) for i, msg in enumerate(logs)]
+            runs.flush(run_id, attempt, lines, progress)
+            if outcome == "running":
+                return run_id
+            at(hours_ago - step * attempt)
+            last = attempt == attempts
+            if last and outcome == "succeeded":
+                runs.finish(run_id, attempt, "worker-a:4242:abc123", "succeeded", result={"rows": 1400},
+                            datasets=datasets)
+            else:
+                runs.finish(run_id, attempt, "worker-a:4242:abc123", "failed", error_type=error[0],
+                            error_message=error[1], datasets=datasets,
+                            retry_at=None if last else clock["t"])
+        return run_id
+
+    ids = {}
+    ids["sync_ok"] = run(acme, "meta_sync", {"days_back": 7}, hours_ago=20, outcome="succeeded", took=0.2,
+                         logs=["fetched 1400 insight rows for 200 ads"], progress=(1400, 1400, "rows"),
+                         datasets=("meta_performance",), max_attempts=4)
+    ids["assets_failed"] = run(acme, "asset_download", {"max_images": 40, "max_videos": 20}, hours_ago=5,
+                               outcome="failed", attempts=3,
+                               logs=["listing creatives", "HTTP 503 from the Graph API"],
+                               error=("Upstream5xx", "HTTP 503 from graph.facebook.com after 3 attempts"),
+                               datasets=("ad_assets",))
+    ids["scrape_ok"] = run(acme, "competitor_scrape", {"competitor_id": summit["id"], "max_ads": 500,
+                                                       "ad_library_url": summit["ad_library_url"]},
+                           competitor=summit, hours_ago=50, outcome="succeeded", took=0.01,
+                           logs=["captured 11 of 11 ads"], datasets=("competitor_ads",))
+    ids["bloom_sync"] = run(bloom, "meta_sync", {"days_back": 30}, hours_ago=2, outcome="succeeded",
+                            datasets=("meta_performance",), max_attempts=4)
+    ids["running"] = run(bloom, "asset_download", {"max_images": 10, "max_videos": 0}, hours_ago=0.01,
+                         outcome="running", logs=["downloading images"], progress=(4, 10, "images"))
+    ids["queued"] = run(acme, "template_scrape", {"max_ads": 100, "search_url": url.format("100000000001")},
+                        hours_ago=0.005, outcome="queued")
+
+    at(0)
+    with svc.database.write() as db:
+        for i, (archive_id, active, body, fmt, days) in enumerate([
+                ("9001", 1, "Trail shoes built for wet spring mornings", "IMAGE", 2),
+                ("9002", 1, "Layer up: the breathable rain shell is back", "VIDEO", 4),
+                ("9003", 0, "Winter boots clearance, last sizes", "CAROUSEL", 40)]):
+            db.conn.execute(
+                "INSERT INTO competitor_ads (competitor_id, ad_archive_id, brand_id, page_id, page_name, is_active,"
+                " body, cta_text, display_format, first_seen_at, last_seen_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (summit["id"], archive_id, acme["id"], "200000000011", "Summit Gear", active, body, "Shop now", fmt,
+                 NOW - days * 24 * HOUR, NOW - (days - 1) * 24 * HOUR if not active else NOW - 2 * HOUR))
+        for i, (title, body) in enumerate([
+                ("Spring is for trails", "Waterproof, light, and ready for mud. Free returns for 60 days."),
+                ("Your morning ritual, upgraded", "Single-origin beans roasted every Monday."),
+                ("Glow without the fuss", "Three steps, ten minutes, one happy face.")]):
+            db.conn.execute(
+                "INSERT INTO templates (brand_id, ad_archive_id, status, page_name, body, title, cta_text, link_url,"
+                " display_format, image_url, first_seen_at, last_seen_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (acme["id"], f"77{i}", "pending", "Summit Gear", body, title, "Learn more",
+                 "https://example.com/spring", "IMAGE", f"https://scontent.example/t{i}.jpg", NOW - HOUR, NOW))
+        db.conn.execute(
+            "INSERT INTO workers (id, kind, host, pid, proc_start, threads, version, queue, started_at, heartbeat_at,"
+            " status) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            ("worker-a:4242:abc123", "worker", "worker-a", 4242, None, 2, "0.1.0", "sqlite", NOW - 48 * HOUR,
+             NOW - 1, "running"))
+    return ids

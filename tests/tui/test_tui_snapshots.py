@@ -1,0 +1,89 @@
+"""Snapshots of the main screens on fixed data, with the clock and the refresh frozen.
+
+Update after an intended change: pytest tests/tui/test_tui_snapshots.py --snapshot-update
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from textual.worker import WorkerCancelled
+
+from pipedeck.queue.service import Service
+from pipedeck.tui.app import PipedeckApp
+from tests.tui import snapshot_data
+
+SIZE = (150, 42)
+
+
+@pytest.fixture
+def frozen(settings, monkeypatch):
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    svc = Service(settings, clock=lambda: snapshot_data.NOW)
+    ids = snapshot_data.build(svc)
+    yield svc, ids
+    svc.close()
+    monkeypatch.delenv("TZ")
+    time.tzset()
+
+
+async def settle(pilot) -> None:
+    """Let every fetch finish and the screen repaint (there is no live refresh to wait for)."""
+    for _ in range(4):
+        try:
+            await pilot.app.workers.wait_for_complete()
+        except WorkerCancelled:  # superseded by a newer fetch of the same thing
+            pass
+        await pilot.pause(0.05)
+
+
+def shoot(snap_compare, svc, *keys, before=None):
+    async def run_before(pilot):
+        await settle(pilot)
+        if before is not None:
+            before(pilot.app)
+            await settle(pilot)
+        for key in keys:
+            await pilot.press(key)
+            await settle(pilot)
+
+    return snap_compare(PipedeckApp(svc, live=False), terminal_size=SIZE, run_before=run_before)
+
+
+def test_brands(snap_compare, frozen):
+    assert shoot(snap_compare, frozen[0])
+
+
+def test_brand_screen(snap_compare, frozen):
+    assert shoot(snap_compare, frozen[0], "enter")
+
+
+def test_competitor_screen(snap_compare, frozen):
+    assert shoot(snap_compare, frozen[0], "c")
+
+
+def test_job_form_with_inline_error(snap_compare, frozen):
+    assert shoot(snap_compare, frozen[0], "enter", "m", "backspace", "0")
+
+
+def test_runs(snap_compare, frozen):
+    assert shoot(snap_compare, frozen[0], "2")
+
+
+def test_run_detail(snap_compare, frozen):
+    svc, ids = frozen
+    assert shoot(snap_compare, svc, before=lambda app: app.open_run(ids["assets_failed"]))
+
+
+def test_templates(snap_compare, frozen):
+    assert shoot(snap_compare, frozen[0], "3")
+
+
+def test_freshness_matrix(snap_compare, frozen):
+    assert shoot(snap_compare, frozen[0], "4")
+
+
+def test_workers_and_job_types(snap_compare, frozen):
+    assert shoot(snap_compare, frozen[0], "5")
