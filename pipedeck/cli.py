@@ -279,14 +279,8 @@ def cmd_worker(args, settings) -> int:
     from pipedeck.queue.worker import WorkerDaemon, configure_logging
 
     configure_logging(settings, verbose=args.verbose)
-    tick = None
-    try:
-        from pipedeck.queue.scheduler import make_tick
-        tick = make_tick(settings)
-    except ImportError:
-        pass
     daemon = WorkerDaemon(settings, threads=args.threads, grace=args.grace,
-                          echo=lambda line: print(line, flush=True), tick=tick)
+                          echo=lambda line: print(line, flush=True))
     return daemon.run()
 
 
@@ -524,6 +518,9 @@ def build_parser() -> Parser:
     f.add_argument("--brand")
     f.add_argument("--json", action="store_true")
     f.set_defaults(func=cmd_freshness)
+    from pipedeck.cli_schedules import add_policy_commands
+
+    add_policy_commands(f)
 
     t = sub.add_parser("token", help="store the Meta access token owner-only (`token set` reads stdin)")
     t.set_defaults(func=cmd_token, token_cmd="status")
@@ -544,11 +541,9 @@ def build_parser() -> Parser:
         ta = tpsub.add_parser(action, help=f"{action} templates by id")
         ta.add_argument("ids", type=int, nargs="+", metavar="ID")
 
-    try:
-        from pipedeck.cli_schedules import add_schedule_commands
-        add_schedule_commands(sub)
-    except ImportError:
-        pass
+    from pipedeck.cli_schedules import add_schedule_commands
+
+    add_schedule_commands(sub)
     return p
 
 

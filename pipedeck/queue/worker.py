@@ -21,6 +21,7 @@ from huey.consumer import Consumer
 from pipedeck.config import Settings, ensure_home
 from pipedeck.handlers import registry
 from pipedeck.queue.executor import Executor
+from pipedeck.queue import scheduler
 from pipedeck.queue.huey_app import Queue, set_task_runner
 from pipedeck.queue.procs import HOSTNAME, pid_alive
 from pipedeck.storage.db import Database
@@ -67,12 +68,11 @@ def recover_dead_runs(runs: RunStore, settings: Settings, own_worker_id: str | N
 
 class WorkerDaemon:
     def __init__(self, settings: Settings, *, threads: int = 2, grace: float = 10.0,
-                 echo: Callable[[str], None] | None = None, tick: Callable[[], None] | None = None) -> None:
+                 echo: Callable[[str], None] | None = None) -> None:
         self.settings = settings
         self.threads = threads
         self.grace = grace
         self.echo = echo
-        self.extra_tick = tick
         self._stop = threading.Event()
         self._signals = 0
 
@@ -159,8 +159,7 @@ class WorkerDaemon:
                 for run_id in orphans:
                     self._requeue(run_id, None)
                 self._print(f"re-sent {len(orphans)} waiting run(s) whose queue message was lost")
-        if self.extra_tick:
-            self.extra_tick()
+        scheduler.tick(self.database, self.settings, time.time(), enqueue=lambda rid: self._requeue(rid, None))
 
 
 def configure_logging(settings: Settings, verbose: bool = False) -> None:

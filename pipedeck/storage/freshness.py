@@ -37,7 +37,7 @@ def span(seconds: float) -> str:
         return f"{seconds:.0f} s"
     if seconds < HOUR:
         return f"{seconds / 60:.0f} min"
-    if seconds < 2 * DAY and seconds % DAY:
+    if seconds < 3 * DAY and seconds % DAY:
         return f"{seconds / HOUR:.0f} h"
     return f"{seconds / DAY:.0f} d"
 
