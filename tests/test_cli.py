@@ -170,3 +170,17 @@ def test_runs_show_follow_streams_until_done(seeded, worker_factory):
     proc = run_cli(seeded, "runs", "show", run_id, "--follow", timeout=30)
     assert proc.returncode == 0, proc.stderr
     assert "echo line 3 of 3" in proc.stdout and f"run {run_id} succeeded" in proc.stdout
+
+
+def test_dead_worker_is_reported(seeded, worker_factory):
+    w = worker_factory()
+    status = json.loads(run_cli(seeded, "status", "--json").stdout)
+    assert [x["alive"] for x in status["workers"]] == [True]
+    w.kill()  # SIGKILL: it never gets to say it stopped
+    status = json.loads(run_cli(seeded, "status", "--json").stdout)
+    assert [x["alive"] for x in status["workers"]] == [False]
+    text = run_cli(seeded, "status").stdout
+    assert "NOT RESPONDING" in text
+    proc = run_cli(seeded, "queue", "test_echo", "--brand", "Acme")
+    assert proc.returncode == 0 and proc.stdout.strip().isdigit()
+    assert "no worker is running" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
