@@ -195,3 +195,32 @@ def test_direct_mode_runs_in_the_calling_process(svc, brand, home):
     import os
     assert {pid for *_, pid, _ in read_executions(home)} == {os.getpid()}
     assert any("succeeded" in line for line in lines)
+
+
+def test_direct_run_whose_process_died_before_claiming_goes_to_a_worker(svc, brand, worker):
+    from pipedeck.storage.runs import RunStore
+
+    run_id = svc.queue_one_time_job("Acme", "test_echo", {"lines": 1}, direct=True)
+    # Its process vanished before claiming it; a minute later the worker's sweep takes it.
+    later = RunStore(svc.database, clock=lambda: __import__("time").time() + 61)
+    assert run_id in later.orphaned(10)
+    with svc.database.write() as db:
+        db.conn.execute("UPDATE runs SET updated_at = updated_at - 61 WHERE id = ?", (run_id,))
+    wait_for(lambda: svc.runs.get(run_id)["status"] == "succeeded", 15, message="orphaned direct run")
+    run = svc.runs.get(run_id)
+    assert run["direct"] == 0 and not svc.runs.attempts(run_id)[0]["worker_id"].startswith("direct:")
+
+
+def test_ctrl_c_in_direct_mode_cancels_the_run(svc, brand):
+    import _thread
+    import threading
+
+    import pytest
+
+    run_id = svc.queue_one_time_job("Acme", "test_sleep", {"seconds": 30}, direct=True)
+    threading.Timer(0.5, _thread.interrupt_main).start()
+    with pytest.raises(KeyboardInterrupt):
+        svc.execute_direct(run_id)
+    run = svc.runs.get(run_id)
+    assert run["status"] == "cancelled"
+    assert svc.runs.attempts(run_id)[0]["status"] == "cancelled"

@@ -134,6 +134,7 @@ class Executor:
                   f"{' competitor=' + competitor['name'] if competitor else ''}: attempt {attempt}/{run['max_attempts']}")
         outcome, error, retry_at, result = SUCCEEDED, None, None, None
         job_type = None
+        interrupted: BaseException | None = None
         try:
             job_type = registry.get(run["job_type"])
             handler = job_type.resolve_handler()
@@ -150,37 +151,43 @@ class Executor:
         except WorkerShuttingDown:
             outcome = "handed_back"
             ctx.log("worker shutting down: run handed back to the queue", "warning")
-        except BaseException as exc:  # noqa: BLE001 - everything a handler raises ends the attempt
-            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-                outcome = "handed_back"
-                ctx.log("worker interrupted: run handed back to the queue", "warning")
+        except KeyboardInterrupt as exc:
+            # Ctrl-C during a direct run: the person asked it to stop.
+            interrupted = exc
+            outcome = CANCELLED
+            ctx.log("interrupted (Ctrl-C)", "warning")
+        except SystemExit as exc:
+            interrupted = exc
+            outcome = "handed_back"
+            ctx.log("process exiting: run handed back to the queue", "warning")
+        except Exception as exc:  # noqa: BLE001 - everything a handler raises ends the attempt
+            retryable, error_type, message, retry_after = classify(exc)
+            message = redact(message, self._secrets)
+            outcome = FAILED
+            error = (error_type, message)
+            if not isinstance(exc, (HandlerError, UserError)):
+                log.error("run %s: %s", run_id, redact("".join(traceback.format_exception(exc)), self._secrets))
+            failures = run["failures"] + 1
+            if ctx.cancel_event.is_set():
+                outcome = CANCELLED
+            elif retryable and failures < run["max_attempts"]:
+                delay = retry_after if retry_after is not None else (job_type.backoff(failures) if job_type else 2.0)
+                retry_at = time.time() + delay
+                ctx.log(f"attempt {attempt} failed ({error_type}: {message}); retrying in {delay:.0f}s", "warning")
             else:
-                retryable, error_type, message, retry_after = classify(exc)
-                message = redact(message, self._secrets)
-                outcome = FAILED
-                error = (error_type, message)
-                if isinstance(exc, UserError) and type(exc).__name__ == "UserError":
-                    error = ("UserError", message)
-                if not isinstance(exc, (HandlerError, UserError)):
-                    log.error("run %s: %s", run_id, redact("".join(traceback.format_exception(exc)), self._secrets))
-                failures = run["failures"] + 1
-                if ctx.cancel_event.is_set():
-                    outcome = CANCELLED
-                elif retryable and failures < run["max_attempts"]:
-                    delay = retry_after if retry_after is not None else (job_type.backoff(failures) if job_type else 2.0)
-                    retry_at = time.time() + delay
-                    ctx.log(f"attempt {attempt} failed ({error_type}: {message}); retrying in {delay:.0f}s", "warning")
-                else:
-                    why = "" if retryable else " (not retryable)"
-                    ctx.log(f"attempt {attempt} failed{why}: {error_type}: {message}", "error")
+                why = "" if retryable else " (not retryable)"
+                ctx.log(f"attempt {attempt} failed{why}: {error_type}: {message}", "error")
         if outcome == SUCCEEDED and result:
             ctx.log(_result_line(result))
         try:
-            return self._finish(run, attempt, ctx, outcome, error=error, retry_at=retry_at, result=result,
-                                started=started, datasets=job_type.datasets if job_type else ())
+            status = self._finish(run, attempt, ctx, outcome, error=error, retry_at=retry_at, result=result,
+                                  started=started, datasets=job_type.datasets if job_type else ())
         finally:
             with self._active_lock:
                 self.active.pop(run_id, None)
+        if interrupted is not None:
+            raise interrupted  # KeyboardInterrupt / SystemExit, now that the run is recorded
+        return status
 
     def _finish(self, run: dict, attempt: int, ctx: RunContext | None, outcome: str, *, error=None,
                 retry_at=None, result=None, started: float, datasets=()) -> str | None:
@@ -205,21 +212,15 @@ class Executor:
     def execute_until_settled(self, run_id: int) -> str:
         """Direct mode: run attempts in this thread, waiting out retry backoff, until the run ends."""
         while True:
-            status = self.execute(run_id)
-            current = self.runs.get(run_id)
-            if current["status"] in TERMINAL:
-                return current["status"]
-            if status is None and current["status"] not in (QUEUED, RETRYING):
-                return current["status"]
-            if current["status"] == QUEUED and status == QUEUED:
-                return QUEUED  # handed back at shutdown
-            wait_until = current["next_attempt_at"] or time.time()
-            while time.time() < wait_until and not self.shutdown_event.is_set():
-                time.sleep(min(0.2, max(0.0, wait_until - time.time())))
-                if self.runs.get(run_id)["status"] == CANCELLED:
-                    return CANCELLED
-            if self.shutdown_event.is_set():
-                return self.runs.get(run_id)["status"]
+            self.execute(run_id)
+            run = self.runs.get(run_id)
+            if run["status"] != RETRYING:
+                return run["status"]  # ended, or handed back / taken over by a worker
+            while time.time() < (run["next_attempt_at"] or 0):
+                if self.shutdown_event.wait(min(0.2, run["next_attempt_at"] - time.time())):
+                    return run["status"]
+                if self.runs.get(run_id)["status"] != RETRYING:  # cancelled meanwhile
+                    return self.runs.get(run_id)["status"]
 
     # -- shutdown ------------------------------------------------------------
     def request_shutdown(self) -> None:

@@ -155,7 +155,7 @@ class WorkerDaemon:
         if self.queue.pending() == 0:
             orphans = self.runs.orphaned(ORPHAN_AFTER)
             if orphans:
-                self.runs.touch(orphans)
+                self.runs.resent(orphans)
                 for run_id in orphans:
                     self._requeue(run_id, None)
                 self._print(f"re-sent {len(orphans)} waiting run(s) whose queue message was lost")

@@ -200,10 +200,11 @@ class RunStore:
             finished = now if status in TERMINAL else None
             conn.execute(
                 "UPDATE runs SET status = ?, failures = ?, finished_at = ?, next_attempt_at = ?,"
+                " direct = CASE WHEN ? = 'queued' THEN 0 ELSE direct END,"
                 " worker_id = CASE WHEN ? THEN worker_id ELSE NULL END,"
                 " error_type = ?, error_message = ?, result = coalesce(?, result), updated_at = ?, rev = ?"
                 " WHERE id = ?",
-                (status, failures, finished, retry_at if status == RETRYING else None,
+                (status, failures, finished, retry_at if status == RETRYING else None, status,
                  status in TERMINAL, error_type if outcome != SUCCEEDED else None,
                  error_message if outcome != SUCCEEDED else None,
                  json.dumps(result, sort_keys=True, default=str) if result is not None else None,
@@ -327,8 +328,8 @@ class RunStore:
             else:
                 status = FAILED
             conn.execute(
-                "UPDATE runs SET status = ?, failures = ?, worker_id = NULL, finished_at = ?, error_type = ?,"
-                " error_message = ?, updated_at = ?, rev = ? WHERE id = ?",
+                "UPDATE runs SET status = ?, failures = ?, worker_id = NULL, direct = 0, finished_at = ?,"
+                " error_type = ?, error_message = ?, updated_at = ?, rev = ? WHERE id = ?",
                 (status, failures, now if status in TERMINAL else None, "Interrupted", message, now,
                  self._next_rev(conn), run_id))
             conn.execute("UPDATE attempts SET status = 'interrupted', finished_at = ?, error_type = 'Interrupted',"
@@ -346,21 +347,29 @@ class RunStore:
             db.conn.execute(f"UPDATE workers SET status = 'stopped', stopped_at = ? WHERE id IN ({marks})"
                             " AND status != 'stopped'", (now, *worker_ids))
 
-    def orphaned(self, older_than: float) -> list[int]:
-        """Non-direct waiting runs, due for longer than ``older_than`` seconds (their message may be lost)."""
-        cutoff = self.clock() - older_than
+    def orphaned(self, older_than: float, direct_older_than: float = 60.0) -> list[int]:
+        """Waiting runs due for longer than ``older_than`` seconds: their message may be lost.
+
+        A direct run is claimed by its own process the moment it is due; one
+        still waiting after ``direct_older_than`` lost that process, and is
+        handed to the workers (and stops being direct).
+        """
+        now = self.clock()
         rows = self.database.conn.execute(
-            "SELECT id FROM runs WHERE status IN ('queued', 'retrying') AND direct = 0 AND updated_at < ?"
-            " AND coalesce(next_attempt_at, 0) < ? ORDER BY id", (cutoff, cutoff)).fetchall()
+            "SELECT id FROM runs WHERE status IN ('queued', 'retrying')"
+            " AND ((direct = 0 AND updated_at < :q AND coalesce(next_attempt_at, 0) < :q)"
+            "   OR (direct = 1 AND updated_at < :d AND coalesce(next_attempt_at, 0) < :d)) ORDER BY id",
+            {"q": now - older_than, "d": now - direct_older_than}).fetchall()
         return [r[0] for r in rows]
 
-    def touch(self, run_ids: Sequence[int]) -> None:
+    def resent(self, run_ids: Sequence[int]) -> None:
+        """Note that these waiting runs were re-sent to the queue (they now belong to the workers)."""
         if not run_ids:
             return
         now = self.clock()
         marks = ",".join("?" * len(run_ids))
         with self.database.write() as db:
-            db.conn.execute(f"UPDATE runs SET updated_at = ? WHERE id IN ({marks})", (now, *run_ids))
+            db.conn.execute(f"UPDATE runs SET updated_at = ?, direct = 0 WHERE id IN ({marks})", (now, *run_ids))
 
     # -- reading -------------------------------------------------------------
     def get(self, run_id: int) -> dict:
