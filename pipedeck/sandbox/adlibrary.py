@@ -537,6 +537,9 @@ PAGE_SCRIPT = r"""
   new IntersectionObserver(function (entries) {
     if (entries.some(function (e) { return e.isIntersecting; })) loadMore();
   }, {rootMargin: "400px"}).observe(sentinel);
+  // The observer only reports changes: a scroll that lands before it noticed the sentinel
+  // leave would go unanswered, so scrolling near the end asks too.
+  window.addEventListener("scroll", function () { if (visible(sentinel)) loadMore(); }, {passive: true});
 })();
 """
 
