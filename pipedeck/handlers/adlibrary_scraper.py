@@ -8,12 +8,16 @@ How it reads a search:
 2. Read the first page of results from the JSON the server rendered into the
    HTML (``ad_library_main.search_results_connection``: ``count``, ``edges``,
    ``page_info``).
-3. Follow the cursor: scroll so the page's own script asks ``/api/graphql/``
-   for the next page (``AdLibrarySearchPaginationQuery`` with the cursor) and
-   read that reply. If the page stops asking while ``has_next_page`` is still
-   true (the "false plateau" that makes scroll-until-nothing-changes scrapers
-   stop early), send the same request from the page ourselves with the cursor.
-   Stop when ``has_next_page`` is false or ``max_ads`` is reached.
+3. Follow the cursor. Scroll once so the page's own script asks
+   ``/api/graphql/`` for the next page (``AdLibrarySearchPaginationQuery``
+   with the cursor); that request, made with the page's own tokens, is the
+   template. Every further page is the same POST sent from the page (its
+   cookies, origin and tokens) with the next cursor, and the reply is read as
+   it arrives. Stop when ``has_next_page`` is false or ``max_ads`` is reached.
+
+   Not "scroll until nothing changes": that stops early when the page's
+   loader goes quiet (a false plateau), and it grows the page's DOM by every
+   ad read, which costs the browser time and memory on big searches.
 
 Each page's ads go to ``on_batch`` as they arrive (so a crash loses at most
 one page). Cancel and worker shutdown are honoured within ~0.1 s: the scrape
@@ -44,13 +48,14 @@ FRIENDLY_NAME = "AdLibrarySearchPaginationQuery"
 GUARD = "for (;;);"
 RESULTS_SELECTOR = 'script[type="application/json"][data-sjs]'
 MAX_ERRORS_PER_PAGE = 3
+# Until the page sends its first request for more, scroll it this often.
+SCROLL_INTERVAL = 0.05
 
 
 @dataclass(frozen=True)
 class Timeouts:
     navigation: float = 45.0  # opening the search, bot check included
     page: float = 30.0        # waiting for one further page of results
-    stall: float = 2.0        # the page has not asked for the next page: ask ourselves
 
 
 @dataclass
@@ -60,7 +65,7 @@ class ScrapeReport:
     pages: int = 0
     complete: bool = False        # followed the cursor until has_next_page was false
     truncated: bool = False       # stopped because max_ads was reached
-    fetched_directly: int = 0     # pages the scraper requested because the page's script did not
+    direct_pages: int = 0         # pages requested from the page with the cursor (after the page's own first)
     seconds: float = 0.0
     ad_ids: list[str] = field(default_factory=list, repr=False)
 
@@ -235,8 +240,9 @@ def _pagination_cursor(request: "Request") -> tuple[bool, str | None]:
 class _Pager:
     """Watches the page's pagination requests and replies, keyed by cursor."""
 
-    def __init__(self, page: "Page") -> None:
+    def __init__(self, page: "Page", log: Callable[[str, str], None]) -> None:
         self.page = page
+        self.log = log
         self.requested: set[str] = set()
         self.replies: dict[str, "Response"] = {}
         self.failed: set[str] = set()
@@ -276,56 +282,75 @@ class _Pager:
         except Exception:  # noqa: BLE001 - a scroll during a repaint can fail; the next one will do
             pass
 
-    async def _request_directly(self, cursor: str) -> None:
+    async def _request_directly(self, cursor: str, timeout: float) -> tuple[int, str]:
+        """The page's own pagination request with another cursor, sent from the page
+        (its cookies, origin and tokens). Returns (HTTP status or 0 on a network error, body)."""
         url, headers, body = self.template  # type: ignore[misc]
         form = parse_qs(body, keep_blank_values=True)
         variables = json.loads(form["variables"][-1])
         variables["cursor"] = cursor
         form["variables"] = [json.dumps(variables, separators=(",", ":"))]
         new_body = urlencode({k: v[-1] for k, v in form.items()})
-        self.requested.add(cursor)
-        # Fired from the page (its cookies, origin and tokens); the reply arrives through _on_response.
-        await self.page.evaluate(
-            "([url, headers, body]) => { fetch(url, {method: 'POST', headers, body, credentials: 'include'})"
-            ".catch(() => {}); }", [url, headers, new_body])
+        try:
+            status, text = await asyncio.wait_for(self.page.evaluate(
+                "async ([url, headers, body]) => { try {"
+                " const r = await fetch(url, {method: 'POST', headers, body, credentials: 'include'});"
+                " return [r.status, await r.text()]; } catch (e) { return [0, String(e)]; } }",
+                [url, headers, new_body]), timeout)
+        except asyncio.TimeoutError:
+            raise RetryableError(f"no reply to a request for more Ad Library results within {timeout:.0f}s",
+                                 error_type="AdLibraryTimeout") from None
+        return int(status), str(text)
 
     async def next_page(self, cursor: str, timeouts: Timeouts, report: ScrapeReport) -> dict:
+        """The page of results at ``cursor``: the page's own request's reply if it sent one,
+        else the same request sent with this cursor. Transient errors are retried twice."""
         errors = 0
         started = time.monotonic()
         last_scroll = 0.0
         while True:
+            self.changed.clear()  # before looking, so a reply arriving meanwhile still wakes the wait below
+            got: tuple[int, str] | None = None
             reply = self.replies.pop(cursor, None)
             if reply is not None:
                 try:
-                    if reply.status != 200:
-                        raise RetryableError(f"the Ad Library answered HTTP {reply.status} for a page of results",
-                                             error_type="AdLibraryHTTP")
-                    return parse_graphql_body(await reply.text())
-                except RetryableError:
+                    got = (reply.status, await reply.text())
+                except Exception as exc:  # noqa: BLE001 - the body can be gone (page navigated, request aborted)
+                    got = (0, f"{type(exc).__name__}: {exc}")
+            elif cursor in self.failed:
+                self.failed.discard(cursor)
+                got = (0, "the page's request failed")
+            elif self.template is not None and cursor not in self.requested:
+                report.direct_pages += 1
+                remaining = max(1.0, timeouts.page - (time.monotonic() - started))
+                got = await self._request_directly(cursor, remaining)
+            if got is not None:
+                status, text = got
+                try:
+                    if status != 200:
+                        detail = f"HTTP {status}" if status else f"a network error ({text[:100]})"
+                        raise RetryableError(f"the Ad Library answered {detail} for a page of results",
+                                             error_type="AdLibraryHTTP" if status else "AdLibraryNetwork")
+                    return parse_graphql_body(text)
+                except RetryableError as exc:
                     errors += 1
                     if errors >= MAX_ERRORS_PER_PAGE:
                         raise
-                    self.requested.discard(cursor)  # let the page (or us) ask again
+                    self.log(f"{exc}; asking again ({errors} of {MAX_ERRORS_PER_PAGE - 1})", "warning")
+                    self.requested.discard(cursor)
                     started = time.monotonic()
+                    continue
             now = time.monotonic()
-            if cursor not in self.requested:
-                if cursor in self.failed or (self.template and now - started > timeouts.stall):
-                    if self.template is None:
-                        raise RetryableError("the Ad Library page's request for more results failed",
-                                             error_type="AdLibraryNetwork")
-                    self.failed.discard(cursor)
-                    report.fetched_directly += 1
-                    await self._request_directly(cursor)
-                elif now - last_scroll > 0.25:
-                    last_scroll = now
-                    await self._scroll()
+            if self.template is None and now - last_scroll > SCROLL_INTERVAL:
+                last_scroll = now
+                await self._scroll()
             if now - started > timeouts.page:
+                what = "no reply" if self.template is not None else "the page never asked for more results"
                 raise RetryableError(
                     f"no further page of results within {timeouts.page:.0f}s after {report.captured} ads "
-                    f"(has_next_page was still true)", error_type="AdLibraryTimeout")
-            self.changed.clear()
+                    f"({what}; has_next_page was still true)", error_type="AdLibraryTimeout")
             try:
-                await asyncio.wait_for(self.changed.wait(), 0.1)
+                await asyncio.wait_for(self.changed.wait(), SCROLL_INTERVAL)
             except asyncio.TimeoutError:
                 pass
 
@@ -368,7 +393,7 @@ async def _scrape(ctx: "RunContext", url: str, max_ads: int, on_batch: Callable[
         context = await browser.new_context(user_agent=user_agent, locale="en-US",
                                             viewport={"width": 1280, "height": 900})
         page = await context.new_page()
-        pager = _Pager(page)
+        pager = _Pager(page, ctx.log)
         ctx.log("opening the Ad Library search in headless Chromium")
         conn = await _open_search(page, url, timeouts)
         report.reported = conn.get("count") if isinstance(conn.get("count"), int) else None

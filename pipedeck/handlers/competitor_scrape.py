@@ -41,9 +41,6 @@ def run(ctx, params: Params) -> dict:
     if report.truncated:
         line += f" (stopped at max_ads={params.max_ads})"
     ctx.log(line)
-    if report.fetched_directly:
-        ctx.log(f"the page stopped loading results by itself; {report.fetched_directly} page(s) were "
-                "requested directly with the cursor")
     result = {"captured": report.captured, "reported": reported}
     if report.shortfall:
         result["shortfall"] = report.shortfall
