@@ -72,7 +72,11 @@ class PipedeckApp(App[int]):
     status_info: reactive[StatusInfo] = reactive(StatusInfo, always_update=False)
 
     def __init__(self, service, *, live: bool = True, refresh_interval: float = 0.5,
-                 worker_env: dict[str, str] | None = None, direct_default: bool = False) -> None:
+                 worker_env: dict[str, str] | None = None, direct_default: bool = False,
+                 initial_view: str = "brands") -> None:
+        if initial_view not in self.MODES:
+            raise UserError(f"unknown view {initial_view!r} (one of {', '.join(self.MODES)})")
+        self.DEFAULT_MODE = initial_view  # read by App.__init__
         super().__init__()
         self.service = service
         self.settings: Settings = service.settings
@@ -350,12 +354,12 @@ def write_crash_log(settings: Settings, error: BaseException) -> Path | None:
 
 
 def run_tui(settings: Settings, *, worker_env: dict[str, str] | None = None,
-            start_worker: bool = False, title: str | None = None) -> int:
+            start_worker: bool = False, title: str | None = None, initial_view: str = "brands") -> int:
     """Open the app on the configured data dir. Returns the process exit status."""
     from pipedeck.queue.service import Service
 
     service = Service(settings)
-    app = PipedeckApp(service, worker_env=worker_env)
+    app = PipedeckApp(service, worker_env=worker_env, initial_view=initial_view)
     if title:
         app.title = title
     if start_worker:

@@ -83,10 +83,9 @@ async def test_footer_shows_the_screen_keys(make_app, svc, brand):
     async with app.run_test(size=(200, 45)) as pilot:
         app.open_brand(brand["id"])
         await wait_for_screen(pilot, app, BrandScreen)
-        await pilot.pause(0.2)
-        footer = screen_text(app).splitlines()[-1]
-        for label in ("Meta sync", "Assets", "Templates", "Competitors", "Help", "Quit"):
-            assert label in footer, footer
+        labels = ("Meta sync", "Assets", "Templates", "Competitors", "Help", "Quit")
+        await wait_until(pilot, lambda: all(label in screen_text(app).splitlines()[-1] for label in labels),
+                         message="footer labels")
 
 
 async def test_command_palette_jumps_to_brand_and_competitor_and_queues(make_app, svc, acme):

@@ -19,10 +19,10 @@ from pipedeck.tui.widgets.runs_table import RunsTable
 
 
 def brand_datasets() -> list[str]:
-    """Datasets refreshed by brand jobs, in registry order (test job types left out)."""
+    """Datasets refreshed by brand jobs, in registry order (as Service.freshness lists them)."""
     out: list[str] = []
     for jt in registry.all_job_types():
-        if jt.scope == "brand" and not jt.key.startswith("test_"):
+        if jt.scope == "brand":
             out += [d for d in jt.datasets if d not in out]
     return out
 
@@ -30,7 +30,7 @@ def brand_datasets() -> list[str]:
 def competitor_datasets() -> list[str]:
     out: list[str] = []
     for jt in registry.all_job_types():
-        if jt.scope == "competitor" and not jt.key.startswith("test_"):
+        if jt.scope == "competitor":
             out += [d for d in jt.datasets if d not in out]
     return out
 

@@ -167,7 +167,9 @@ class PipelineScreen(PipedeckScreen):
                              f.text and f"text={f.text!r}") if p]
         if parts:
             text.append(" · filter: " + " ".join(parts), style="cyan")
-        self.query_one("#runs-info", Static).update(text)
+        if text != getattr(self, "_info_shown", None):  # an update re-lays out the screen; skip if unchanged
+            self._info_shown = text
+            self.query_one("#runs-info", Static).update(text)
 
     def _brand_name(self, brand_id: int) -> str:
         brand = self.pd.catalog_cache.brand(brand_id)

@@ -13,7 +13,7 @@ from typing import Callable, Iterable
 from rich.text import Text
 from textual.message import Message
 from pipedeck.tui.widgets.table import Table
-from textual.widgets.data_table import RowDoesNotExist
+from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowDoesNotExist, RowKey
 
 from pipedeck.tui import fmt
 
@@ -22,7 +22,12 @@ COLUMN_TITLES = {
     "tries": "TRIES", "created": "CREATED", "age": "AGE", "took": "TOOK", "progress": "PROGRESS",
     "summary": "SUMMARY", "direct": "WHERE",
 }
-FULL = ("mark", "id", "status", "type", "brand", "competitor", "tries", "created", "took", "progress", "summary")
+# Cells that live refresh patches get fixed widths: a patch never re-lays out the table, and a
+# longer value ("✔ succeeded" after "· queued") is not cut to the width of the first one.
+COLUMN_WIDTHS = {"mark": 1, "id": 6, "status": 15, "tries": 5, "created": 12, "age": 8, "took": 5,
+                 "progress": 10, "summary": 90}
+# Progress shows in the summary of a running run ("4/10 images"); the competitor after the brand.
+FULL = ("mark", "id", "status", "type", "brand", "tries", "created", "took", "summary")
 COMPACT = ("id", "status", "age", "took", "summary")
 
 
@@ -62,7 +67,7 @@ class RunsTable(Table):
 
     def on_mount(self) -> None:
         for key in self.column_keys:
-            self.add_column(COLUMN_TITLES[key], key=key)
+            self.add_column(COLUMN_TITLES[key], key=key, width=COLUMN_WIDTHS.get(key))
 
     # -- cells ---------------------------------------------------------------
     def cells(self, run: dict, now: float) -> list[Text]:
@@ -80,7 +85,10 @@ class RunsTable(Table):
             elif key == "type":
                 out.append(fmt.plain(run["job_type"]))
             elif key == "brand":
-                out.append(fmt.plain(run.get("brand")))
+                text = fmt.plain(run.get("brand"))
+                if run.get("competitor") and "competitor" not in self.column_keys:
+                    text.append(f" › {run['competitor']}", style="cyan")
+                out.append(text)
             elif key == "competitor":
                 out.append(fmt.plain(run.get("competitor") or ""))
             elif key == "tries":
@@ -114,18 +122,19 @@ class RunsTable(Table):
         now = self.clock()
         for run in runs:
             if run["id"] in self._runs:
-                self.patch(run, now)
+                self.patch(run, now, flush=False)
                 continue
             cells = self.cells(run, now)
             self.add_row(*cells, key=str(run["id"]))
             self._shown[run["id"]] = tuple(c.plain for c in cells)
             self._runs[run["id"]] = run
+        self.flush_updates()
         if has_more is not None:
             self.has_more = has_more
         self.loading_more = False
 
     # -- live patches ----------------------------------------------------------
-    def patch(self, run: dict, now: float | None = None) -> bool:
+    def patch(self, run: dict, now: float | None = None, *, flush: bool = True) -> bool:
         """Update the changed cells of a shown run in place. False if the run is not shown."""
         run_id = run["id"]
         if run_id not in self._shown:
@@ -133,13 +142,66 @@ class RunsTable(Table):
         now = self.clock() if now is None else now
         cells = self.cells(run, now)
         old = self._shown[run_id]
-        key = str(run_id)
-        for column, cell, before in zip(self.column_keys, cells, old):
-            if cell.plain != before:
-                self.update_cell(key, column, cell)
+        changed = {column: cell for column, cell, before in zip(self.column_keys, cells, old) if cell.plain != before}
+        if changed:
+            self.update_cells(str(run_id), changed)
+            if flush:
+                self.flush_updates()
         self._shown[run_id] = tuple(c.plain for c in cells)
         self._runs[run_id] = run
         return True
+
+    def update_cells(self, row_key: str, changes: dict[str, Text]) -> None:
+        """Update cells of one row in place; only those cells are rendered again.
+
+        DataTable.update_cell bumps a counter that every render cache is keyed
+        on, so one changed cell re-renders every visible cell. Here only the
+        changed cells' cached renders are dropped (in ``flush_updates``, once
+        per batch): a refresh of 50 changed runs renders their changed cells,
+        not the whole screen. Falls back to update_cell if DataTable's
+        internals are not what this expects.
+        """
+        if not self._selective_ok():
+            for column, value in changes.items():
+                self.update_cell(row_key, column, value)
+            return
+        row = RowKey(row_key)
+        data = self._data[row]
+        for column, value in changes.items():
+            col = ColumnKey(column)
+            if col not in data:
+                raise CellDoesNotExist(f"no cell at row {row_key!r}, column {column!r}")
+            data[col] = value
+            self._dirty_cells.add((row, col))
+
+    _selective: bool | None = None
+
+    def _selective_ok(self) -> bool:
+        if self._selective is None:
+            caches = ("_cell_render_cache", "_row_renderable_cache", "_row_render_cache", "_line_cache")
+            self._selective = all(hasattr(getattr(self, c, None), "clear") for c in caches) and hasattr(
+                self._cell_render_cache, "keys") and hasattr(self._cell_render_cache, "discard")
+            self._dirty_cells: set = set()
+        return self._selective
+
+    def flush_updates(self) -> None:
+        """Drop the cached renders of the cells changed since the last flush (call after a batch)."""
+        if not self._selective_ok():
+            return
+        dirty, self._dirty_cells = self._dirty_cells, set()
+        if not dirty:
+            return
+        cache = self._cell_render_cache
+        # Cell cache keys start with (row key, column key, ...).
+        for key in [k for k in list(cache.keys()) if (k[0], k[1]) in dirty]:
+            cache.discard(key)
+        self._row_renderable_cache.clear()
+        self._row_render_cache.clear()
+        self._line_cache.clear()
+        # Repaint only the changed rows' lines; the rest of the screen stays as painted.
+        for row in {row for row, _ in dirty}:
+            if row in self._row_locations:
+                self.refresh_row(self._row_locations.get(row))
 
     def insert_newer(self, runs: list[dict]) -> None:
         """Add runs newer than any shown, keeping newest first and the cursor on its run."""
@@ -174,12 +236,13 @@ class RunsTable(Table):
             ok = matches(run) if matches else True
             if run["id"] in self._shown:
                 if ok:
-                    self.patch(run, now)
+                    self.patch(run, now, flush=False)
                 else:
                     self.drop(run["id"])
                 touched += 1
             elif ok and accept_new and run["id"] > newest:
                 new.append(run)
+        self.flush_updates()
         if new:
             self.insert_newer(sorted(new, key=lambda r: r["id"]))
             touched += len(new)
