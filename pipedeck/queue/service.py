@@ -385,6 +385,16 @@ class Service:
 
         return adlibrary.set_template_status(self.database, list(template_ids), status, clock=self.clock)
 
+    def asset_path(self, sha256: str | None):
+        """Where a stored asset (e.g. a template's preview image) lives on disk, or None."""
+        if not sha256:
+            return None
+        row = self.database.query_one("SELECT path FROM assets WHERE sha256 = ?", (sha256,))
+        if row is None:
+            return None
+        path = self.settings.media_dir / row["path"]
+        return path if path.exists() else None
+
     # -- health --------------------------------------------------------------
     def queue_depth(self) -> dict[str, int]:
         counts = self.runs.counts()
