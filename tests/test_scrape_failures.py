@@ -59,3 +59,29 @@ def test_cancel_while_the_page_is_still_opening(lib):
     assert not thread.is_alive(), "the scrape did not stop on cancel"
     assert isinstance(outcome["error"], RunCancelled)
     assert outcome["left"] == []
+
+
+def test_browser_killed_mid_scrape_is_a_retryable_failure(lib):
+    lib.sandbox.set_faults(adlib_slow=0.3)
+    ctx = make_ctx(lib, 9200)
+    home = lib.svc.settings.home
+    outcome: dict = {}
+
+    def scrape():
+        try:
+            scrape_ad_library(ctx, lib.url, max_ads=500, on_batch=lambda b: outcome.setdefault("batches", []).append(b))
+        except BaseException as exc:  # noqa: BLE001
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=scrape)
+    thread.start()
+    wait_for(lambda: outcome.get("batches"), 30, message="the first page")
+    main = [p for p in browser_processes(9200, home)
+            if "crashpad" not in p.name() and not any(a.startswith("--type=") for a in p.cmdline())]
+    assert len(main) == 1
+    main[0].kill()
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+    err = outcome["error"]
+    assert isinstance(err, RetryableError) and err.error_type == "BrowserError", repr(err)
+    wait_for(lambda: not browser_processes(9200, home), 2.0, message="the rest of Chromium to go")

@@ -248,9 +248,17 @@ class _Pager:
         self.failed: set[str] = set()
         self.template: tuple[str, dict, str] | None = None  # url, headers, body of a request the page made
         self.changed = asyncio.Event()
+        self.broken: str | None = None
         page.on("request", self._on_request)
         page.on("response", self._on_response)
         page.on("requestfailed", self._on_failed)
+        page.on("crash", lambda _page: self._break("the page crashed"))
+        page.on("close", lambda _page: self._break("the page was closed"))
+        page.context.browser.on("disconnected", lambda _browser: self._break("Chromium exited"))
+
+    def _break(self, why: str) -> None:
+        self.broken = self.broken or why
+        self.changed.set()
 
     def _on_request(self, request: "Request") -> None:
         ok, cursor = _pagination_cursor(request)
@@ -310,6 +318,9 @@ class _Pager:
         last_scroll = 0.0
         while True:
             self.changed.clear()  # before looking, so a reply arriving meanwhile still wakes the wait below
+            if self.broken:
+                raise RetryableError(f"the browser failed while reading the Ad Library: {self.broken}",
+                                     error_type="BrowserError")
             got: tuple[int, str] | None = None
             reply = self.replies.pop(cursor, None)
             if reply is not None:
@@ -387,51 +398,59 @@ async def _scrape(ctx: "RunContext", url: str, max_ads: int, on_batch: Callable[
     report = ScrapeReport()
     t0 = time.monotonic()
     seen: set[str] = set()
-    async with launched_browser(ctx.settings, run_id=ctx.run_id) as browser:
-        user_agent = (f"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
-                      f"Chrome/{browser.version} Safari/537.36")
-        context = await browser.new_context(user_agent=user_agent, locale="en-US",
-                                            viewport={"width": 1280, "height": 900})
-        page = await context.new_page()
-        pager = _Pager(page, ctx.log)
-        ctx.log("opening the Ad Library search in headless Chromium")
-        conn = await _open_search(page, url, timeouts)
-        report.reported = conn.get("count") if isinstance(conn.get("count"), int) else None
-        target = min(max_ads, report.reported) if report.reported is not None else max_ads
-        ctx.log(f"the Ad Library reports {report.reported if report.reported is not None else 'no'} ads"
-                f" for this search; reading up to {max_ads}")
-        visited: set[str] = set()
-        while True:
-            report.pages += 1
-            batch = []
-            for result in iter_results(conn):
-                ad_id = str(result["ad_archive_id"])
-                if ad_id in seen:
-                    continue
-                if len(seen) >= max_ads:
+    from playwright.async_api import Error as PlaywrightError
+
+    try:
+        async with launched_browser(ctx.settings, run_id=ctx.run_id) as browser:
+            user_agent = (f"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+                          f"Chrome/{browser.version} Safari/537.36")
+            context = await browser.new_context(user_agent=user_agent, locale="en-US",
+                                                viewport={"width": 1280, "height": 900})
+            page = await context.new_page()
+            pager = _Pager(page, ctx.log)
+            ctx.log("opening the Ad Library search in headless Chromium")
+            conn = await _open_search(page, url, timeouts)
+            report.reported = conn.get("count") if isinstance(conn.get("count"), int) else None
+            target = min(max_ads, report.reported) if report.reported is not None else max_ads
+            ctx.log(f"the Ad Library reports {report.reported if report.reported is not None else 'no'} ads"
+                    f" for this search; reading up to {max_ads}")
+            visited: set[str] = set()
+            while True:
+                report.pages += 1
+                batch = []
+                for result in iter_results(conn):
+                    ad_id = str(result["ad_archive_id"])
+                    if ad_id in seen:
+                        continue
+                    if len(seen) >= max_ads:
+                        break
+                    seen.add(ad_id)
+                    batch.append(result)
+                if batch:
+                    on_batch(batch)
+                    report.ad_ids.extend(str(r["ad_archive_id"]) for r in batch)
+                report.captured = len(seen)
+                ctx.progress(report.captured, target or None, f"{report.captured} of {report.reported} ads")
+                info = conn.get("page_info") or {}
+                cursor = info.get("end_cursor")
+                if not info.get("has_next_page"):
+                    report.complete = True
                     break
-                seen.add(ad_id)
-                batch.append(result)
-            if batch:
-                on_batch(batch)
-                report.ad_ids.extend(str(r["ad_archive_id"]) for r in batch)
-            report.captured = len(seen)
-            ctx.progress(report.captured, target or None, f"{report.captured} of {report.reported} ads")
-            info = conn.get("page_info") or {}
-            cursor = info.get("end_cursor")
-            if not info.get("has_next_page"):
-                report.complete = True
-                break
-            if report.captured >= max_ads:
-                report.truncated = True
-                break
-            if not cursor or cursor in visited:
-                raise RetryableError("the Ad Library's paging went wrong (a missing or repeated cursor)",
-                                     error_type="AdLibraryPaging")
-            visited.add(cursor)
-            ctx.check_cancelled()
-            conn = await pager.next_page(cursor, timeouts, report)
-            ctx.check_cancelled()
+                if report.captured >= max_ads:
+                    report.truncated = True
+                    break
+                if not cursor or cursor in visited:
+                    raise RetryableError("the Ad Library's paging went wrong (a missing or repeated cursor)",
+                                         error_type="AdLibraryPaging")
+                visited.add(cursor)
+                ctx.check_cancelled()
+                conn = await pager.next_page(cursor, timeouts, report)
+                ctx.check_cancelled()
+    except PlaywrightError as exc:
+        # The browser crashed or was killed, or a page went away mid-call: another attempt may work.
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise RetryableError(f"the browser failed while reading the Ad Library: {first}",
+                             error_type="BrowserError") from None
     report.seconds = time.monotonic() - t0
     return report
 
