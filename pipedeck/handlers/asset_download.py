@@ -148,16 +148,16 @@ def run(ctx, params: Params) -> dict:
                 url = image_urls.get(src.key) or src.fallback_url
                 refresh = (lambda s=src: _image_urls(graph, account, [s.key]).get(s.key) or None)
             else:
-                url = _video_url(graph, src.key)
+                url = ""  # looked up on the download threads, overlapping with transfers
                 refresh = (lambda s=src: _video_url(graph, s.key))
-            if not url:
+            if not url and src.kind == "image":
                 unresolved += 1
                 ctx.log(f"{src.kind} {src.key}: Meta gave no URL for it; skipped", "warning")
                 continue
             jobs.append(media.DownloadJob(url, src.kind, key=src.key, refresh=refresh, extra={"source": src}))
 
         total = len(jobs)
-        counts = {"stored": 0, "deduplicated": 0, "rejected": 0, "failed": 0, "bytes": 0}
+        counts = {"stored": 0, "deduplicated": 0, "rejected": 0, "failed": 0, "bytes": 0, "unresolved": unresolved}
         done = 0
         token_error: list[BaseException] = []
         ctx.progress(0, total, f"0 of {total} files")
@@ -174,6 +174,9 @@ def run(ctx, params: Params) -> dict:
                 counts["bytes"] += outcome.size if outcome.created else 0
                 note = "stored" if outcome.created else "already stored (same content)"
                 ctx.log(f"{src.kind} {src.key}: {note}, {outcome.size / 1e6:.1f} MB, sha256 {outcome.sha256[:12]}")
+            elif isinstance(outcome, media.NoURL):
+                counts["unresolved"] += 1
+                ctx.log(f"{src.kind} {src.key}: Meta gave no URL for it; skipped", "warning")
             elif isinstance(outcome, media.MediaRejected):
                 counts["rejected"] += 1
                 ctx.log(f"{src.kind} {src.key} rejected: {outcome}", "warning")
@@ -190,11 +193,11 @@ def run(ctx, params: Params) -> dict:
         raise token_error[0]
     summary = (f"{counts['stored']} new file(s) ({counts['bytes'] / 1e6:.1f} MB), {counts['deduplicated']} "
                f"already stored, {linked_existing} linked to files stored earlier, {counts['rejected']} rejected, "
-               f"{counts['failed']} failed, {unresolved} without URL in {time.monotonic() - started:.1f}s")
+               f"{counts['failed']} failed, {counts['unresolved']} without URL in {time.monotonic() - started:.1f}s")
     if counts["failed"]:
         raise RetryableError(f"{counts['failed']} of {total} downloads failed; {summary}",
                              error_type="DownloadsFailed")
     ctx.log(summary)
     return {"images": len(images), "videos": len(videos), "files": total, "stored": counts["stored"],
             "deduplicated": counts["deduplicated"], "linked_existing": linked_existing,
-            "rejected": counts["rejected"], "unresolved": unresolved, "bytes": counts["bytes"]}
+            "rejected": counts["rejected"], "unresolved": counts["unresolved"], "bytes": counts["bytes"]}

@@ -37,6 +37,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import httpx
 
 from pipedeck.errors import PermanentError, RetryableError
+from pipedeck.handlers.httpclient import ssl_context
 
 RATE_LIMIT_CODES = frozenset({4, 17, 32, 613, *range(80000, 80015)})
 TOKEN_CODES = frozenset({190, 102, 104})
@@ -143,6 +144,7 @@ class GraphClient:
         self._origin = _origin(self.base)
         token = ctx.settings.token()  # a clear UserError when there is none
         self._client = httpx.Client(timeout=httpx.Timeout(timeout, connect=10.0), transport=transport,
+                                    verify=ssl_context(),
                                     headers={"User-Agent": "pipedeck/0.1"}, follow_redirects=False)
         self._auth = {"Authorization": f"Bearer {token}"}
         self._lock = threading.Lock()

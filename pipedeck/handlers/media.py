@@ -32,7 +32,8 @@ Stable API (other handlers call it from synchronous code)::
     media.link_ad_asset(ctx.database, ad_id=..., kind="image", source_key=image_hash,
                         brand_id=ctx.brand["id"], sha256=asset.sha256)
 
-    # several files with bounded concurrency, one expired-URL refresh each:
+    # several files with bounded concurrency, one expired-URL refresh each
+    # (url="" : ask refresh() for the first URL too, on the download thread):
     results = media.download_many(ctx, [media.DownloadJob(url, "video", key=video_id,
                                                           refresh=lambda: fresh_url)], concurrency=4,
                                   on_result=lambda job, outcome: ...)
@@ -71,6 +72,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from pipedeck.errors import PermanentError, RetryableError, RunCancelled, WorkerShuttingDown
+from pipedeck.handlers.httpclient import ssl_context
 from pipedeck.storage import meta as meta_store
 
 KINDS = ("image", "video")
@@ -89,6 +91,10 @@ class MediaRejected(PermanentError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, error_type="MediaRejected")
+
+
+class NoURL(MediaRejected):
+    """The source has no downloadable URL (the API gave none)."""
 
 
 class MediaExpired(RetryableError):
@@ -117,7 +123,12 @@ class StoredAsset:
 
 @dataclass
 class DownloadJob:
-    """One file for :func:`download_many`. ``refresh`` returns a fresh URL after an expiry."""
+    """One file for :func:`download_many`.
+
+    ``refresh`` returns a fresh URL after an expiry. ``url`` may be empty: the
+    URL is then asked of ``refresh`` first, on the download thread, so looking
+    URLs up overlaps with downloading (a None answer rejects the job).
+    """
 
     url: str
     kind: str = "image"
@@ -239,7 +250,7 @@ def _finalise(tmp: Path, final: Path) -> bool:
 # -- one download ------------------------------------------------------------
 def new_client(timeout: float = 30.0) -> httpx.Client:
     """An httpx client for media: no credentials, identity encoding, redirects followed."""
-    return httpx.Client(timeout=httpx.Timeout(timeout, connect=10.0), follow_redirects=True,
+    return httpx.Client(timeout=httpx.Timeout(timeout, connect=10.0), follow_redirects=True, verify=ssl_context(),
                         headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
                         limits=httpx.Limits(max_connections=MAX_PARALLEL_DOWNLOADS,
                                             max_keepalive_connections=MAX_PARALLEL_DOWNLOADS))
@@ -308,8 +319,11 @@ def _transfer(ctx, client: httpx.Client, url: str, kind: str, limit: int) -> Sto
             size = 0
             head = b""
             found_type = None
-            with os.fdopen(fd, "wb", buffering=0) as out:
-                for chunk in response.iter_bytes():
+            # Raw bytes unless the server compressed them anyway (we ask for identity); 1 MiB writes.
+            encoded = response.headers.get("content-encoding", "identity").strip().lower() not in ("", "identity")
+            chunks = response.iter_bytes() if encoded else response.iter_raw()
+            with os.fdopen(fd, "wb", buffering=1 << 20) as out:
+                for chunk in chunks:
                     ctx.check_cancelled()
                     if found_type is None:
                         head += chunk
@@ -327,6 +341,7 @@ def _transfer(ctx, client: httpx.Client, url: str, kind: str, limit: int) -> Sto
                     size += len(head)
                     digest.update(head)
                     out.write(head)
+                out.flush()
                 os.fsync(out.fileno())
             if length is not None and length.isdigit() and size != int(length):
                 raise MediaTransferError(f"{where}: got {size:,} of {int(length):,} bytes")
@@ -390,6 +405,11 @@ def download_many(ctx, jobs: list[DownloadJob], *, concurrency: int = 4,
 
     def one(job: DownloadJob):
         url = job.url
+        if not url and job.refresh is not None:
+            ctx.check_cancelled()
+            url = job.refresh()
+            if not url:
+                raise NoURL(f"{job.kind} {job.key}: no URL for it")
         refreshed = False
         while True:
             try:
