@@ -92,6 +92,8 @@ class PipedeckApp(App[int]):
         self.crash_log: Path | None = None
         self.crash_error: BaseException | None = None
         self._mode_history: list[str] = []
+        # Template previews are drawn with coloured half blocks; with 16 colours a placeholder is clearer.
+        self.image_previews: bool | None = None
         self.set_reactive(PipedeckApp.status_info, StatusInfo(live=live, direct_default=direct_default))
 
     # -- start and stop --------------------------------------------------------
@@ -158,6 +160,12 @@ class PipedeckApp(App[int]):
             paused=bool(self.feed and self.feed.paused.is_set()), live=self.live_enabled,
             direct_default=self.direct_default, child=self.worker_child.state(),
             direct_active=self.direct_runs.active())
+
+    @property
+    def can_draw_images(self) -> bool:
+        if self.image_previews is not None:
+            return self.image_previews
+        return self.console.color_system in ("truecolor", "256")
 
     @property
     def worker_alive(self) -> bool:

@@ -6,6 +6,8 @@ a brand called "[red]" is shown as typed.
 
 from __future__ import annotations
 
+import re
+
 from rich.text import Text
 
 STATUS_STYLE = {
@@ -83,3 +85,25 @@ def progress_label(run: dict) -> str:
     if total:
         return f"{current:.0f}/{total:.0f}"
     return f"{current:.0f}"
+
+
+def age_short(seconds: float | None) -> str:
+    """Tightest span for table cells: 3s, 12m, 5h, 3d."""
+    if seconds is None:
+        return ""
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    if seconds < 3600:
+        return f"{seconds // 60:.0f}m"
+    if seconds < 2 * 86400:
+        return f"{seconds // 3600:.0f}h"
+    return f"{seconds // 86400:.0f}d"
+
+
+_POLICY_NOTE = re.compile(r" \([^()]*policy[^()]*\)")
+
+
+def short_reason(reason: str) -> str:
+    """A freshness reason without the policy note: 'last success 3 d ago; last attempt failed …'."""
+    return _POLICY_NOTE.sub("", reason or "")

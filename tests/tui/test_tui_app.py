@@ -138,7 +138,7 @@ async def test_no_worker_is_said_and_w_starts_one_that_stops_on_exit(make_app, s
         await pilot.press("w")
         await wait_until(pilot, lambda: app.status_info.workers_alive == 1, timeout=30, message="worker alive")
         pid = app.worker_child.proc.pid
-        assert "1 worker alive (started by this app)" in screen_text(app)
+        assert "1 worker alive (started here)" in screen_text(app)
         # The worker really works: a queued run succeeds.
         run_id = svc.queue_one_time_job("Acme", "test_echo", {"lines": 1})
         await wait_until(pilot, lambda: svc.runs.get(run_id)["status"] == "succeeded", timeout=20)

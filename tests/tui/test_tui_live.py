@@ -100,7 +100,7 @@ async def test_pause_stops_live_refresh_until_resumed(make_app, svc, brand):
         await wait_until(pilot, lambda: shown_ids(table) == [first], message="live insert")
         await pilot.press("p")
         assert app.status_info.paused
-        assert "refresh paused" in screen_text(app)
+        assert "REFRESH PAUSED" in screen_text(app)
         ticks = app.feed.ticks
         second = svc.queue_one_time_job("Acme", "test_echo", {})
         await wait_until(pilot, lambda: app.feed.ticks >= ticks + 5, message="feed ticks while paused")

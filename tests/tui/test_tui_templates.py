@@ -86,3 +86,27 @@ async def test_filter_templates(make_app, svc, brand):
         assert screen.current()["id"] == ids[3]
         await pilot.press("escape")
         await wait_until(pilot, lambda: table.row_count == 5)
+
+
+async def test_preview_image_is_drawn_when_the_file_exists(make_app, svc, brand):
+    from PIL import Image
+
+    ids = seed_templates(svc, brand["id"], 1)
+    media = svc.settings.media_dir
+    (media / "ab").mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (40, 40), (200, 30, 30)).save(media / "ab" / "preview.png")
+    with svc.database.write() as db:
+        db.conn.execute("INSERT INTO assets (sha256, path, content_type, size, created_at) VALUES (?,?,?,?,?)",
+                        ("ab" * 32, "ab/preview.png", "image/png", 100, time.time()))
+        db.conn.execute("UPDATE templates SET preview_sha256 = ? WHERE id = ?", ("ab" * 32, ids[0]))
+    app = make_app()
+    async with app.run_test(size=(160, 45)) as pilot:
+        # The headless terminal reports 16 colours: a clear placeholder, not a smeared image.
+        await open_templates(pilot, app)
+        await wait_until(pilot, lambda: "this terminal cannot show images" in screen_text(app))
+    app = make_app()
+    app.image_previews = True  # as in a truecolor terminal
+    async with app.run_test(size=(160, 45)) as pilot:
+        await open_templates(pilot, app)
+        await wait_until(pilot, lambda: "▀▀▀▀" in screen_text(app), message="image drawn with half blocks")
+        assert "preview not downloaded yet" not in screen_text(app)

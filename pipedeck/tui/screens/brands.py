@@ -38,7 +38,7 @@ def competitor_datasets() -> list[str]:
 def freshness_cell(row: dict | None, now: float) -> Text:
     if row is None:
         return Text("")
-    label = "never" if row["last_success_at"] is None else fmt.span(now - row["last_success_at"])
+    label = "never" if row["last_success_at"] is None else fmt.age_short(now - row["last_success_at"])
     text = fmt.freshness_text(row["state"], label)
     if row.get("last_failure_at") and (row["last_success_at"] is None
                                        or row["last_failure_at"] > row["last_success_at"]):
@@ -47,6 +47,8 @@ def freshness_cell(row: dict | None, now: float) -> Text:
 
 
 WORST = {"never": 3, "stale": 2, "warning": 1, "fresh": 0}
+DATASET_TITLES = {"meta_performance": "PERFORMANCE", "ad_assets": "ASSETS", "templates": "TEMPLATES",
+                  "competitor_ads": "COMPETITOR ADS"}
 
 
 class BrandsScreen(PipedeckScreen):
@@ -81,10 +83,10 @@ class BrandsScreen(PipedeckScreen):
     def on_mount(self) -> None:
         table = self.query_one("#brands", DataTable)
         table.add_column("BRAND", key="name")
-        table.add_column("META AD ACCOUNT", key="account")
+        table.add_column("AD ACCOUNT", key="account")
         table.add_column("PAGE ID", key="page")
         for ds in self.datasets:
-            table.add_column(ds.upper(), key=ds)
+            table.add_column(DATASET_TITLES.get(ds, ds.upper()), key=ds)
         if self.comp_datasets:
             table.add_column("COMPETITORS", key="competitors")
         table.add_column("ACTIVE RUNS", key="active")
@@ -336,7 +338,7 @@ class BrandScreen(PipedeckScreen):
         table.clear()
         for row in fresh:
             table.add_row(Text(row["dataset"], style="bold"), fmt.freshness_text(row["state"]),
-                          fmt.one_line(row["reason"], 200), key=row["dataset"])
+                          fmt.one_line(fmt.short_reason(row["reason"]), 200), key=row["dataset"])
         self.query_one("#recent", RunsTable).set_runs(recent)
 
     def runs_changed(self, rows: list[dict]) -> None:

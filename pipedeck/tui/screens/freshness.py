@@ -12,7 +12,7 @@ from pipedeck.storage.runs import TERMINAL
 from pipedeck.tui import fmt
 from pipedeck.tui.screens.base import PipedeckScreen
 from pipedeck.tui.widgets.table import Table
-from pipedeck.tui.screens.brands import brand_datasets, competitor_datasets, freshness_cell
+from pipedeck.tui.screens.brands import DATASET_TITLES, brand_datasets, competitor_datasets, freshness_cell
 
 
 class FreshnessScreen(PipedeckScreen):
@@ -36,7 +36,7 @@ class FreshnessScreen(PipedeckScreen):
         table = self.query_one("#matrix", DataTable)
         table.add_column("BRAND / COMPETITOR", key="who")
         for ds in self.datasets:
-            table.add_column(ds.upper(), key=ds)
+            table.add_column(DATASET_TITLES.get(ds, ds.upper()), key=ds)
         table.focus()
         self.reload()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from rich.table import Table
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -19,7 +20,7 @@ from pipedeck.tui.screens.modals import ConfirmScreen
 from pipedeck.tui.widgets.runs_table import FULL, RunsTable, clock_time
 
 PAGE = 100
-STATUS_CHOICES = [("active (queued/running)", "active"), ("failed", "failed")] + \
+STATUS_CHOICES = [("active", "active"), ("failed", "failed")] + \
     [(s, s) for s in STATUSES if s != "failed"]
 
 
@@ -80,10 +81,10 @@ class PipelineScreen(PipedeckScreen):
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="run-filters"):
-            yield Select(STATUS_CHOICES, prompt="any status", id="f-status")
-            yield Select([], prompt="any job type", id="f-type")
-            yield Select([], prompt="any brand", id="f-brand")
-            yield Input(placeholder="/ search type, brand, summary, error or run id", id="f-text")
+            yield Select(STATUS_CHOICES, prompt="any status", id="f-status", compact=True)
+            yield Select([], prompt="any job type", id="f-type", compact=True)
+            yield Select([], prompt="any brand", id="f-brand", compact=True)
+            yield Input(placeholder="/ search: type, brand, summary, error, run id", id="f-text", compact=True)
         yield RunsTable(FULL, clock=self.svc.clock, page_size=PAGE, id="runs")
         yield Static("", id="runs-info", classes="hint")
 
@@ -459,7 +460,9 @@ class RunDetailScreen(PipedeckScreen):
         if run["direct"]:
             title.append("   ⚡ direct (ran inside the app)", style="magenta")
         self.query_one("#run-title", Static).update(title)
-        info = Text()
+        info = Table.grid(padding=(0, 2))
+        info.add_column(style="dim", justify="right", no_wrap=True)
+        info.add_column(overflow="fold")
         for label, value in (
                 ("attempts", f"{run['attempts']}/{run['max_attempts']}" + (f" ({run['failures']} failed)"
                                                                             if run["failures"] else "")),
@@ -471,11 +474,11 @@ class RunDetailScreen(PipedeckScreen):
                 ("worker", run["worker_id"]),
                 ("retry of", str(run["retry_of"]) if run["retry_of"] else None),
                 ("retried by", str(run["retried_by"]) if run["retried_by"] else None),
-                ("params", json.dumps(run["params"], sort_keys=True)),
-                ("result", json.dumps(run["result"], sort_keys=True) if run["result"] else None)):
+                ("params", "\n".join(f"{k}={json.dumps(v)}" for k, v in sorted(run["params"].items())) or "{}"),
+                ("result", " ".join(f"{k}={json.dumps(v)}" for k, v in sorted(run["result"].items()))
+                 if run["result"] else None)):
             if value:
-                info.append(f"{label:>12}  ", style="dim")
-                info.append(f"{value}\n")
+                info.add_row(label, Text(value))
         self.query_one("#run-info", Static).update(info)
         bar = self.query_one("#run-progress", ProgressBar)
         label = self.query_one("#run-progress-label", Static)

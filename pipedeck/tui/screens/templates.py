@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -144,9 +142,8 @@ class TemplatesScreen(PipedeckScreen):
         width = max(20, (preview.size.width or 40) - 2)
 
         def load():
-            path = svc.asset_path(sha) if sha and hasattr(svc, "asset_path") else None
-            return tid, preview_renderable(path, t.get("image_url"), width=width,
-                                           color_system=self.app.console.color_system)
+            path = svc.asset_path(sha)
+            return tid, preview_renderable(path, t.get("image_url"), width=width, can_draw=self.pd.can_draw_images)
 
         self.fetch(load, self._preview_loaded, group="preview")
 

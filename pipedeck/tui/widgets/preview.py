@@ -8,6 +8,7 @@ from pathlib import Path
 from rich.console import Group
 from rich.panel import Panel
 from rich.segment import Segment
+from rich.color import Color
 from rich.style import Style
 from rich.text import Text
 
@@ -24,19 +25,23 @@ class HalfBlockImage:
         px = self.pixels
         for y in range(0, self.height - 1, 2):
             for x in range(self.width):
-                top = px[x, y][:3]
-                bottom = px[x, y + 1][:3]
-                yield Segment("▀", Style.parse(f"rgb{tuple(top)} on rgb{tuple(bottom)}"))
+                top, bottom = px[x, y][:3], px[x, y + 1][:3]
+                yield Segment("▀", Style(color=Color.from_rgb(*top), bgcolor=Color.from_rgb(*bottom)))
             yield Segment.line()
+
+    def __rich_measure__(self, console, options):
+        from rich.measure import Measurement
+
+        return Measurement(self.width, self.width)
 
 
 def preview_renderable(path: Path | str | None, image_url: str | None, *, width: int = 40,
-                       color_system: str | None = "truecolor"):
+                       can_draw: bool = True):
     """Runs on a thread worker (reads the file)."""
     reason = None
     if path is None:
         reason = "preview not downloaded yet"
-    elif color_system not in ("truecolor", "256"):
+    elif not can_draw:
         reason = "this terminal cannot show images"
     else:
         try:
