@@ -1,0 +1,327 @@
+"""Meta Graph API figures (issue 3): asset_download throughput, memory on a 1 GB video, meta_sync storage rate.
+
+    .venv/bin/python bench/meta.py              # 5 rounds (~1 min)
+    .venv/bin/python bench/meta.py --rounds 1
+
+The sandbox runs in its own process (`pipedeck sandbox --port 0`) on 127.0.0.1.
+
+1. asset_download throughput. pipedeck: a real `pipedeck worker` (fresh data dir
+   each round) runs asset_download with the defaults (40 images, 20 videos of ad
+   account 1001, ~150 MB); time = the run's started_at..finished_at, so it includes
+   listing 200 ads, resolving URLs through the Graph API, hashing, fsync, the
+   content-addressed rename and the database rows. Baseline: `curl --parallel
+   --parallel-max 4` (pipedeck also downloads 4 at a time) fetching the same 60
+   files from the same sandbox to the same disk, wall time of the curl process;
+   it only downloads. Bytes on both sides are what the sandbox says it sent.
+   Also shown: pipedeck's transfer phase alone (from its "downloading" log line
+   to its summary line), and curl followed by `sha256sum` of the files (the
+   hashing a content-addressed store has to do, which curl does not).
+   Rounds alternate curl and pipedeck; ratios are medians of the per-round ratios. On a shared 2-core
+   box the sandbox (Python) and the downloader compete for CPU, so figures move
+   with the machine's load.
+2. Peak RSS of the worker process (sampled every 20 ms) while asset_download
+   fetches one 1 GiB video; the worker's idle RSS is shown for scale.
+3. meta_sync storage rate: rows/s of ``storage.meta.store_insights_page`` (what
+   meta_sync calls per page: Graph rows with string numbers -> typed row, ads of
+   the page, upsert by (ad id, date)) against raw ``sqlite3.executemany`` INSERT of
+   the already-converted tuples into the same schema. Same rows (200 ads x 180
+   days from the sandbox generator), same page size (500), one transaction per
+   page, same pragmas (WAL, synchronous=NORMAL), fresh files each round.
+
+The last line of output is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import REPO, bench_env, emit, median, spawn, wait_until  # noqa: E402
+
+MB = 1024 * 1024
+CONCURRENCY = 4
+
+
+class Sandbox:
+    def __init__(self, *faults: str) -> None:
+        args = [sys.executable, "-m", "pipedeck", "sandbox", "--port", "0"]
+        for f in faults:
+            args += ["--fault", f]
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
+                                     start_new_session=True)
+        values = {}
+        while len(values) < 3:
+            line = self.proc.stdout.readline()
+            if not line:
+                raise SystemExit("bench: sandbox exited early")
+            key, sep, value = line.strip().partition("=")
+            if sep:
+                values[key] = value
+        self.graph_url = values["PIPEDECK_GRAPH_URL"]
+        self.base_url = values["PIPEDECK_AD_LIBRARY_URL"]
+        self.token = values["META_ACCESS_TOKEN"]
+
+    def env(self) -> dict[str, str]:
+        return {"PIPEDECK_GRAPH_URL": self.graph_url, "META_ACCESS_TOKEN": self.token}
+
+    def bytes_sent(self) -> int:
+        return int(httpx.get(f"{self.base_url}/__sandbox/stats").json().get("cdn:bytes", 0))
+
+    def get(self, path: str, params: dict) -> dict:
+        return httpx.get(f"{self.graph_url}/{path}", params=params,
+                         headers={"Authorization": f"Bearer {self.token}"}, timeout=30).json()
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+class Worker:
+    def __init__(self, home: Path, sandbox: Sandbox) -> None:
+        from pipedeck.config import load_settings
+        from pipedeck.queue.service import Service
+
+        self.env = bench_env(home, **sandbox.env())
+        home.mkdir(parents=True, exist_ok=True)
+        self.log = home / "worker.out"
+        self.proc = spawn([sys.executable, "-m", "pipedeck", "worker"], self.env, self.log)
+        wait_until(lambda: "pipedeck worker" in self.log.read_text(), 30, what="worker start")
+        self.svc = Service(load_settings(self.env))
+        if not any(b["name"] == "Acme" for b in self.svc.catalog.brands()):
+            self.svc.catalog.add_brand("Acme", meta_ad_account_id="1001")
+
+    def run(self, job: str, params: dict, timeout: float = 600) -> dict:
+        run_id = self.svc.queue_one_time_job("Acme", job, params)
+        wait_until(lambda: self.svc.runs.get(run_id)["status"] in ("succeeded", "failed", "cancelled"), timeout,
+                   interval=0.02, what=f"{job} run")
+        run = self.svc.runs.get(run_id)
+        if run["status"] != "succeeded":
+            raise SystemExit(f"bench: {job} {run['status']}: {run['error_message']}")
+        return run
+
+    def stop(self) -> None:
+        self.svc.close()
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+def sources_of(svc) -> tuple[list[str], list[str]]:
+    rows = svc.database.query("SELECT DISTINCT kind, source_key FROM ad_assets")
+    return ([r["source_key"] for r in rows if r["kind"] == "image"],
+            [r["source_key"] for r in rows if r["kind"] == "video"])
+
+
+def resolve_urls(sandbox: Sandbox, images: list[str], videos: list[str]) -> list[str]:
+    urls = []
+    for i in range(0, len(images), 50):
+        data = sandbox.get("act_1001/adimages", {"hashes": json.dumps(images[i:i + 50]), "fields": "hash,url"})
+        urls += [d["url"] for d in data["data"]]
+    for v in videos:
+        urls.append(sandbox.get(v, {"fields": "source"})["source"])
+    return urls
+
+
+def curl_fetch(sandbox: Sandbox, urls: list[str], out_dir: Path) -> tuple[float, float, int]:
+    """(curl seconds, curl + sha256sum seconds, bytes the sandbox sent)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    config = out_dir / "curl.cfg"
+    outputs = [out_dir / f"f{i}" for i in range(len(urls))]
+    config.write_text("".join(f'url = "{u}"\noutput = "{o}"\n' for u, o in zip(urls, outputs)))
+    before = sandbox.bytes_sent()
+    started = time.monotonic()
+    subprocess.run(["curl", "--parallel", "--parallel-max", str(CONCURRENCY), "--silent", "--no-progress-meter",
+                    "--show-error", "--fail", "-K", str(config)], check=True)
+    took = time.monotonic() - started
+    subprocess.run(["sha256sum", *map(str, outputs)], check=True, stdout=subprocess.DEVNULL)
+    return took, time.monotonic() - started, sandbox.bytes_sent() - before
+
+
+def transfer_seconds(svc, run: dict) -> float:
+    """From the handler's 'downloading ...' line to its summary line: the transfer phase alone."""
+    logs = svc.runs.logs(run["id"])
+    start = next(l["ts"] for l in logs if "; downloading " in l["message"])
+    end = next(l["ts"] for l in logs if " new file(s) (" in l["message"])
+    return end - start
+
+
+def bench_throughput(rounds: int, tmp: Path) -> dict:
+    sandbox = Sandbox()
+    ours, transfer, theirs, hashed = {}, {}, {}, {}  # by round
+    files = total_mb = 0
+    urls = None
+
+    def run_curl(r: int, tag: str) -> None:
+        took, took_hash, sent = curl_fetch(sandbox, urls, tmp / f"curl-{r}")
+        theirs[r] = sent / MB / took
+        hashed[r] = sent / MB / took_hash
+        print(f"  {tag}: curl --parallel   {sent / MB:7.1f} MB in {took:5.2f}s = {theirs[r]:6.1f} MB/s"
+              f"   (+ sha256sum: {took_hash:5.2f}s = {hashed[r]:6.1f} MB/s)")
+        shutil.rmtree(tmp / f"curl-{r}")
+
+    try:
+        for r in range(rounds):
+            if urls is not None:  # curl first from round 2 on; round 1 learns the file list from pipedeck
+                run_curl(r, f"round {r + 1}")
+            worker = Worker(tmp / f"home{r}", sandbox)
+            try:
+                before = sandbox.bytes_sent()
+                run = worker.run("asset_download", {})
+                sent = sandbox.bytes_sent() - before
+                took = run["finished_at"] - run["started_at"]
+                ours[r] = sent / MB / took
+                transfer[r] = sent / MB / transfer_seconds(worker.svc, run)
+                files = run["result"]["files"]
+                total_mb = sent / MB
+                print(f"  round {r + 1}: pipedeck worker  {sent / MB:7.1f} MB in {took:5.2f}s = {ours[r]:6.1f} MB/s"
+                      f"   (transfer phase {transfer[r]:6.1f} MB/s; {files} files, {run['result']['stored']} new,"
+                      f" {run['result']['deduplicated']} duplicates)")
+                if urls is None:
+                    urls = resolve_urls(sandbox, *sources_of(worker.svc))
+            finally:
+                worker.stop()
+                shutil.rmtree(tmp / f"home{r}", ignore_errors=True)
+        run_curl(0, "round 1 (curl after)")  # the first round's curl run, once the file list is known
+    finally:
+        sandbox.stop()
+
+    def ratio(a: dict, b: dict) -> float:  # median of the per-round ratios (each pair ran back to back)
+        return round(median([a[r] / b[r] for r in a]), 3)
+
+    return {"asset_download_mb_s": round(median(ours.values()), 1),
+            "curl_parallel_mb_s": round(median(theirs.values()), 1),
+            "throughput_ratio": ratio(ours, theirs),
+            "asset_download_transfer_mb_s": round(median(transfer.values()), 1),
+            "transfer_ratio": ratio(transfer, theirs),
+            "curl_plus_sha256sum_mb_s": round(median(hashed.values()), 1),
+            "ratio_vs_curl_plus_sha256sum": ratio(ours, hashed),
+            "throughput_files": files, "throughput_total_mb": round(total_mb, 1)}
+
+
+def bench_big_video(tmp: Path) -> dict:
+    from tests.meta_support import PeakRSS
+
+    size = 1024 * MB
+    sandbox = Sandbox(f"large_video_bytes={size}")
+    worker = None
+    try:
+        worker = Worker(tmp / "home-big", sandbox)
+        time.sleep(0.5)  # let the idle worker settle before reading its baseline
+        import psutil
+
+        idle = psutil.Process(worker.proc.pid).memory_info().rss
+        with PeakRSS(worker.proc.pid) as rss:
+            run = worker.run("asset_download", {"max_images": 0, "max_videos": 1})
+        stored = worker.svc.database.query("SELECT size FROM assets")
+        assert stored and stored[0]["size"] == size, stored
+        took = run["finished_at"] - run["started_at"]
+        print(f"  1 GiB video in {took:.1f}s ({size / MB / took:.0f} MB/s): worker RSS idle {idle / MB:.0f} MB, "
+              f"peak {rss.peak / MB:.0f} MB ({rss.samples} samples)")
+        return {"peak_rss_1gb_video_mb": round(rss.peak / MB, 1), "idle_rss_mb": round(idle / MB, 1)}
+    finally:
+        if worker:
+            worker.stop()
+        sandbox.stop()
+        shutil.rmtree(tmp / "home-big", ignore_errors=True)
+
+
+def insight_rows(days: int = 180) -> list[dict]:
+    import datetime as dt
+
+    from pipedeck.sandbox import graph
+    from pipedeck.sandbox.server import SandboxState
+
+    state = SandboxState()
+    until = graph.today()
+    q = graph.parse_insight_query({
+        "level": "ad", "time_increment": "1",
+        "fields": "ad_id,ad_name,adset_id,adset_name,campaign_id,campaign_name,spend,impressions,reach,clicks,"
+                  "ctr,cpc,cpm,actions,action_values,purchase_roas,date_start,date_stop",
+        "time_range": json.dumps({"since": (until - dt.timedelta(days=days - 1)).isoformat(),
+                                  "until": until.isoformat()})}, "1001")
+    # through JSON, as the handler receives them
+    return json.loads(json.dumps([graph.insight_row(state, q, k) for k in graph.insight_keys(q)]))
+
+
+def bench_storage(rounds: int, tmp: Path) -> dict:
+    from pipedeck.storage import meta, schema
+    from pipedeck.storage.catalog import Catalog
+    from pipedeck.storage.db import Database
+
+    rows = insight_rows()
+    pages = [rows[i:i + 500] for i in range(0, len(rows), 500)]
+    ours, raw = [], []
+    for r in range(rounds):
+        # raw sqlite3: already-converted tuples, plain INSERT, same schema and pragmas
+        path = tmp / f"raw{r}.db"
+        conn = sqlite3.connect(path, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("BEGIN")
+        schema.v1_core(conn)
+        schema.v2_meta(conn)
+        conn.execute("INSERT INTO brands (id, name, meta_ad_account_id, created_at, updated_at) "
+                     "VALUES (1, 'Acme', '1001', 0, 0)")
+        conn.execute("COMMIT")
+        tuples = [[meta.insight_row(row, 1, 0.0) for row in page] for page in pages]
+        sql = f"INSERT INTO meta_insights ({', '.join(meta.INSIGHT_COLUMNS)}) VALUES ({', '.join('?' * 14)})"
+        started = time.perf_counter()
+        for page in tuples:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(sql, page)
+            conn.execute("COMMIT")
+        raw.append(len(rows) / (time.perf_counter() - started))
+        assert conn.execute("SELECT count(*) FROM meta_insights").fetchone()[0] == len(rows)
+        conn.close()
+
+        database = Database(tmp / f"ours{r}.db")
+        brand = Catalog(database).add_brand("Acme", meta_ad_account_id="1001")
+        started = time.perf_counter()
+        for page in pages:
+            meta.store_insights_page(database, brand["id"], "1001", page)
+        ours.append(len(rows) / (time.perf_counter() - started))
+        assert database.scalar("SELECT count(*) FROM meta_insights") == len(rows)
+        database.close()
+        print(f"  round {r + 1}: store_insights_page {ours[-1]:8.0f} rows/s   raw executemany {raw[-1]:8.0f} rows/s"
+              f"   ({len(rows)} rows)")
+    return {"storage_rows_per_s": round(median(ours)), "raw_executemany_rows_per_s": round(median(raw)),
+            "storage_ratio": round(median([o / r for o, r in zip(ours, raw)]), 3), "storage_rows": len(rows)}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--rounds", type=int, default=5)
+    args = p.parse_args()
+    if not shutil.which("curl"):
+        raise SystemExit("bench: curl is not installed (it is the baseline downloader)")
+    tmp = Path(tempfile.mkdtemp(prefix="pipedeck-bench-meta-"))
+    try:
+        print("asset_download throughput vs curl --parallel (same files, same sandbox, 127.0.0.1):")
+        result = bench_throughput(args.rounds, tmp)
+        print(f"  median: pipedeck {result['asset_download_mb_s']} MB/s, curl {result['curl_parallel_mb_s']} MB/s,"
+              f" ratio {result['throughput_ratio']} (aim >= 0.8); transfer phase only {result['transfer_ratio']};"
+              f" vs curl + sha256sum {result['ratio_vs_curl_plus_sha256sum']}")
+        print("peak worker RSS while downloading one 1 GiB video:")
+        result.update(bench_big_video(tmp))
+        print(f"  peak {result['peak_rss_1gb_video_mb']} MB (aim <= 150)")
+        print("meta_sync storage rate vs raw sqlite3 executemany:")
+        result.update(bench_storage(args.rounds, tmp))
+        print(f"  median ratio {result['storage_ratio']} (aim >= 0.5)")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    result["rounds"] = args.rounds
+    emit(result)
+
+
+if __name__ == "__main__":
+    main()
