@@ -57,6 +57,8 @@ def test_40_images_and_20_videos_with_a_300mb_one_stored_once_with_flat_memory(
     assert rss.samples > 10
     assert rss.peak < 200 * MB, f"worker peak RSS {rss.peak / MB:.0f} MB"
     assert run["progress_current"] == run["progress_total"] == 60
+    fresh = {f["dataset"]: f for f in svc.freshness("Acme")}
+    assert fresh["ad_assets"]["last_success_run_id"] == run["id"]
 
     # A second run fetches only what is still missing; nothing stored before is fetched or stored again.
     before = {(r["ad_id"], r["kind"]): r["downloaded_at"] for r in svc.database.query("SELECT * FROM ad_assets")}

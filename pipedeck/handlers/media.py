@@ -39,8 +39,8 @@ Stable API (other handlers call it from synchronous code)::
                                   on_result=lambda job, outcome: ...)
 
 ``download_one(ctx, url, *, kind="image", max_bytes=None, client=None,
-retries=2, record=True)``: ``ctx`` needs ``settings``, ``database``,
-``log`` and ``check_cancelled`` (a RunContext). ``max_bytes`` defaults to
+retries=2, record=True)``: ``ctx`` is the handler's RunContext (it uses
+``settings``, ``database``, ``log``, ``sleep``, ``cancelled`` and ``check_cancelled``). ``max_bytes`` defaults to
 ``DEFAULT_MAX_BYTES[kind]``. ``record=True`` writes the ``assets`` row.
 Transfer failures (truncated body, reset connection, 5xx) are retried
 ``retries`` times, each logged. Raises:

@@ -334,7 +334,7 @@ def _block() -> bytes:
     return random.Random(20260101).randbytes(_BLOCK_SIZE)
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=8)
 def _rotated(seed: int) -> bytes:
     r = (seed * 7919) % _BLOCK_SIZE
     block = _block()
