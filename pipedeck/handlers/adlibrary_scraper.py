@@ -249,12 +249,22 @@ class _Pager:
         self.template: tuple[str, dict, str] | None = None  # url, headers, body of a request the page made
         self.changed = asyncio.Event()
         self.broken: str | None = None
+        self.watching = True
         page.on("request", self._on_request)
         page.on("response", self._on_response)
         page.on("requestfailed", self._on_failed)
         page.on("crash", lambda _page: self._break("the page crashed"))
         page.on("close", lambda _page: self._break("the page was closed"))
         page.context.browser.on("disconnected", lambda _browser: self._break("Chromium exited"))
+
+    def _stop_watching(self) -> None:
+        """Once the template is known every page is fetched directly: stop Playwright from
+        reporting each of the page's requests (images included) to us."""
+        if self.watching:
+            self.watching = False
+            self.page.remove_listener("request", self._on_request)
+            self.page.remove_listener("response", self._on_response)
+            self.page.remove_listener("requestfailed", self._on_failed)
 
     def _break(self, why: str) -> None:
         self.broken = self.broken or why
@@ -342,7 +352,10 @@ class _Pager:
                         detail = f"HTTP {status}" if status else f"a network error ({text[:100]})"
                         raise RetryableError(f"the Ad Library answered {detail} for a page of results",
                                              error_type="AdLibraryHTTP" if status else "AdLibraryNetwork")
-                    return parse_graphql_body(text)
+                    conn = parse_graphql_body(text)
+                    if self.template is not None:
+                        self._stop_watching()
+                    return conn
                 except RetryableError as exc:
                     errors += 1
                     if errors >= MAX_ERRORS_PER_PAGE:
