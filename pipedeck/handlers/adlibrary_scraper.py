@@ -238,7 +238,8 @@ def _pagination_cursor(request: "Request") -> tuple[bool, str | None]:
 
 
 class _Pager:
-    """Watches the page's pagination requests and replies, keyed by cursor."""
+    """Pages of results by cursor: the reply to the page's own first request for more (which
+    also serves as the template), then the same request sent from the page with each cursor."""
 
     def __init__(self, page: "Page", log: Callable[[str, str], None]) -> None:
         self.page = page
@@ -275,7 +276,8 @@ class _Pager:
         if not ok:
             return
         if self.template is None:
-            headers = {k: v for k, v in request.headers.items() if k.lower() in ("content-type",) or k.lower().startswith("x-fb")}
+            headers = {k: v for k, v in request.headers.items()
+                       if k.lower() == "content-type" or k.lower().startswith("x-fb")}
             self.template = (request.url, headers, request.post_data or "")
         if cursor:
             self.requested.add(cursor)
