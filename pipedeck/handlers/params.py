@@ -22,15 +22,19 @@ def ad_library_url_validator(value: str, info: ValidationInfo) -> str:
     return validate_ad_library_url(value, origin)
 
 
-def format_validation_error(job_type: str, exc: ValidationError) -> str:
-    """One line naming each bad field: 'max_images: must be ≤ 2000 (got 5000)'."""
+def format_validation_error(job_type: str, exc: ValidationError, hints: dict[str, str] | None = None) -> str:
+    """One line naming each bad field: 'max_images: must be ≤ 2000 (got 5000)'.
+
+    ``hints`` says, per field, how to supply a missing required value.
+    """
     parts = []
     for err in exc.errors(include_url=False):
         field = ".".join(str(p) for p in err.get("loc", ())) or "params"
         msg = err.get("msg", "invalid")
         msg = msg.removeprefix("Value error, ")
         if err.get("type") == "missing":
-            parts.append(f"{field}: required")
+            hint = (hints or {}).get(field)
+            parts.append(f"{field}: required" + (f" ({hint})" if hint else ""))
             continue
         if err.get("type") == "extra_forbidden":
             parts.append(f"{field}: unknown parameter")

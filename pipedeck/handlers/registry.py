@@ -44,6 +44,8 @@ class JobType:
     brand_requires: tuple[tuple[str, str], ...] = ()
     # Fills params from the brand / competitor record; the user's values win.
     prefill: Callable[[dict, dict | None, Any], dict] | None = field(default=None, compare=False)
+    # How to supply a required param that is missing, by field name.
+    missing_hints: tuple[tuple[str, str], ...] = ()
 
     @property
     def title(self) -> str:
@@ -74,7 +76,7 @@ class JobType:
         try:
             return self.params_model.model_validate(merged, context={"ad_library_origin": settings.ad_library_url})
         except ValidationError as exc:
-            raise InvalidParams(format_validation_error(self.key, exc)) from None
+            raise InvalidParams(format_validation_error(self.key, exc, dict(self.missing_hints))) from None
 
     def check_brand(self, brand: dict) -> None:
         for field_name, hint in self.brand_requires:
@@ -152,4 +154,6 @@ register(JobType(
     key="template_scrape", emoji="🧩", label="Scrape ad templates",
     description="Ads from an Ad Library search into the template review queue.",
     params_model=template_scrape.Params, scope="brand", datasets=("templates",),
-    handler="pipedeck.handlers.template_scrape", max_attempts=3, prefill=_template_prefill))
+    handler="pipedeck.handlers.template_scrape", max_attempts=3, prefill=_template_prefill,
+    missing_hints=(("search_url", "pass --set search_url=URL, or give the brand an Ad Library page id with "
+                                  "`pipedeck brands edit NAME --ad-library-page-id ID`"),)))
