@@ -446,7 +446,7 @@ def download_many(ctx, jobs: list[DownloadJob], *, concurrency: int = 4,
                     stop = stop or exc
                     continue
                 results[i] = exc if exc is not None else f.result()
-                if on_result is not None and stop is None:
+                if on_result is not None:  # also after a cancel: finished files still get recorded
                     on_result(jobs[i], results[i])
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
