@@ -245,7 +245,7 @@ def child_idle(which: str, seconds: float) -> dict:
             time.sleep(seconds)
             r1, t1 = resource.getrusage(resource.RUSAGE_SELF), time.monotonic()
             cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
-            result["idle_cpu_pct"] = round(100 * cpu / (t1 - t0), 3)
+            result["idle_cpu_pct"] = round(100 * cpu / (t1 - t0), 4)
             app.call_from_thread(app.exit)
 
         threading.Thread(target=measure, daemon=True).start()
@@ -268,8 +268,9 @@ def run_child(home: Path, *args: str, timeout: float = 600) -> dict:
     return json.loads(lines[-1])
 
 
-def ratio(ours: float, plain: float) -> float:
-    return round(ours / plain, 4) if plain else float("nan")
+def ratio(ours: float, plain: float) -> float | None:
+    """pipedeck / baseline; None when the baseline measured zero (a ratio would be meaningless)."""
+    return round(ours / plain, 4) if plain else None
 
 
 def main() -> int:

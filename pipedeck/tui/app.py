@@ -276,16 +276,12 @@ class PipedeckApp(App[int]):
     # -- queueing ----------------------------------------------------------------
     def open_job_form(self, job_type: str, brand_id: int, competitor_id: int | None = None, *,
                       params: dict | None = None, retry_of: int | None = None) -> None:
-        brand = self.catalog_cache.brand(brand_id)
-        competitor = self.catalog_cache.competitor(competitor_id) if competitor_id else None
-        if brand is None or (competitor_id and competitor is None):
-            # Not in the cache yet (just added): read it first, off the loop.
-            svc = self.service
-            run_off_loop(self, lambda: (svc.catalog.brand(brand_id),
-                                        svc.catalog.competitor(competitor_id) if competitor_id else None),
-                         lambda pair: self._push_job_form(job_type, pair[0], pair[1], params, retry_of))
-            return
-        self._push_job_form(job_type, brand, competitor, params, retry_of)
+        # Read the brand (and competitor) fresh, off the loop: the form prefills from them.
+        svc = self.service
+        run_off_loop(self, lambda: (svc.catalog.brand(brand_id),
+                                    svc.catalog.competitor(competitor_id) if competitor_id else None),
+                     lambda pair: self._push_job_form(job_type, pair[0], pair[1], params, retry_of),
+                     group="open-form", exclusive=True)
 
     def _push_job_form(self, job_type, brand, competitor, params, retry_of) -> None:
         jt = self.service.job_type(job_type)

@@ -117,7 +117,12 @@ class PipelineScreen(PipedeckScreen):
                                  text=f.text or None, limit=PAGE)
             return f, rows
 
-        self.fetch(load, self._loaded, group="load-runs")
+        def failed(exc) -> None:
+            self._loading = False
+            self._pending = []
+            self.notify(str(exc), severity="error", timeout=8)
+
+        self.fetch(load, self._loaded, group="load-runs", on_error=failed)
 
     def _loaded(self, data) -> None:
         f, rows = data
@@ -378,6 +383,7 @@ class RunDetailScreen(PipedeckScreen):
         self.last_log_id = 0
         self.attempt_count = -1
         self._fetching = False
+        self._refetch = False
 
     def compose_body(self) -> ComposeResult:
         yield Static("", id="run-title", classes="title")
@@ -414,8 +420,10 @@ class RunDetailScreen(PipedeckScreen):
 
     def _fetch(self, full: bool = False) -> None:
         if self._fetching and not full:
+            self._refetch = True  # read again when the fetch in flight lands (it may predate this change)
             return
         self._fetching = True
+        self._refetch = False
         svc, run_id, after = self.svc, self.run_id, 0 if full else self.last_log_id
         known_attempts = -1 if full else self.attempt_count
 
@@ -449,6 +457,8 @@ class RunDetailScreen(PipedeckScreen):
 
     def _loaded(self, data) -> None:
         self._fetching = False
+        if self._refetch:
+            self.call_after_refresh(self._fetch)
         run, logs, attempts = data
         self.synced_rev = max(self.synced_rev or 0, self.pd.live_rev)
         self.run = run

@@ -1,0 +1,82 @@
+"""No database call on Textual's event loop: every screen and action reads and writes from thread workers."""
+
+from __future__ import annotations
+
+import sys
+import threading
+
+from pipedeck.storage.db import Database
+from pipedeck.tui.screens.brands import BrandScreen, BrandsScreen
+from pipedeck.tui.screens.competitors import CompetitorScreen
+from pipedeck.tui.screens.modals import ConfirmScreen, JobFormScreen
+from pipedeck.tui.screens.pipeline import PipelineScreen, RunDetailScreen
+from pipedeck.tui.screens.templates import TemplatesScreen
+from tests.tui.test_tui_catalog import seed_ads
+from tests.tui.test_tui_templates import seed_templates
+from tests.tui.conftest import wait_for_screen, wait_until
+
+
+def test_a_tour_of_every_screen_makes_no_database_call_on_the_event_loop(make_app, svc, acme, monkeypatch):
+    seed_ads(svc, acme["brand"]["id"], acme["competitor"]["id"])
+    seed_templates(svc, acme["brand"]["id"], 3)
+    failed = svc.queue_one_time_job("Acme", "test_flaky", {"fail_times": 5, "permanent": True}, direct=True)
+    svc.execute_direct(failed)
+    queued = svc.queue_one_time_job("Acme", "test_sleep", {"seconds": 30})
+    loop_thread = threading.main_thread()
+    violations: list[str] = []
+
+    def guard(original):
+        def checked(self, *args, **kwargs):
+            if threading.current_thread() is loop_thread:
+                frame = sys._getframe(1)
+                while frame is not None:
+                    if "/pipedeck/tui/" in frame.f_code.co_filename:
+                        violations.append(f"{frame.f_code.co_filename}:{frame.f_lineno} {frame.f_code.co_name}")
+                        break
+                    frame = frame.f_back
+            return original(self, *args, **kwargs)
+        return checked
+
+    for name in ("query", "query_one", "scalar", "write"):
+        monkeypatch.setattr(Database, name, guard(getattr(Database, name)))
+    monkeypatch.setattr(Database, "conn", property(guard(Database.conn.fget)))
+
+    async def tour():
+        app = make_app()
+        async with app.run_test(size=(160, 45)) as pilot:
+            await wait_for_screen(pilot, app, BrandsScreen)
+            await pilot.press("enter")
+            await wait_for_screen(pilot, app, BrandScreen)
+            await pilot.press("m")
+            await wait_for_screen(pilot, app, JobFormScreen)
+            await pilot.press("enter")
+            await wait_for_screen(pilot, app, BrandScreen)
+            await pilot.press("c")
+            screen = await wait_for_screen(pilot, app, CompetitorScreen)
+            await wait_until(pilot, lambda: screen.query_one("#ads").row_count == 3)
+            await pilot.press("slash", *"rain", "escape")
+            await pilot.press("2")
+            runs = await wait_for_screen(pilot, app, PipelineScreen)
+            table = runs.query_one("#runs")
+            await wait_until(pilot, lambda: table.row_count >= 3)
+            table.move_cursor(row=table.get_row_index(str(failed)))
+            await pilot.press("r", "space", "enter")
+            await wait_for_screen(pilot, app, RunDetailScreen)
+            await pilot.press("escape")
+            await wait_for_screen(pilot, app, PipelineScreen)
+            table.move_cursor(row=table.get_row_index(str(queued)))
+            await pilot.press("c")
+            await wait_for_screen(pilot, app, ConfirmScreen)
+            await pilot.press("y")
+            await wait_until(pilot, lambda: svc.runs.get(queued)["status"] == "cancelled")
+            await pilot.press("3")
+            templates = await wait_for_screen(pilot, app, TemplatesScreen)
+            await wait_until(pilot, lambda: templates.templates)
+            await pilot.press("a", "x", "n", "space", "A")
+            await pilot.press("4", "5", "1", "question_mark", "escape")
+            await pilot.pause(0.5)
+
+    import asyncio
+
+    asyncio.run(tour())
+    assert not violations, "database calls on the event loop:\n" + "\n".join(sorted(set(violations)))
