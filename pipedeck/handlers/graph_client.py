@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from typing import Any, Iterator
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
