@@ -253,6 +253,18 @@ def test_download_one_dedupes_by_content(media_ctx, settings, sandbox):
     assert media_ctx.database.scalar("SELECT count(*) FROM assets") == 1
 
 
+def test_a_stored_file_left_short_is_replaced_by_the_complete_one(media_ctx, settings, sandbox):
+    """Files are not fsynced one by one; a power loss can leave one short. The same content heals it."""
+    url = _image_urls(sandbox, 1)[0]
+    first = media.download_one(media_ctx, url, kind="image")
+    whole = first.path.read_bytes()
+    first.path.write_bytes(whole[: len(whole) // 3])  # what a crash before write-back can leave
+    again = media.download_one(media_ctx, url + "&_nc_ohc=again", kind="image")
+    assert again.sha256 == first.sha256 and again.created
+    assert first.path.read_bytes() == whole
+    assert temp_leftovers(settings.media_dir) == []
+
+
 def test_download_one_size_cap_and_kind_check(media_ctx, settings, sandbox):
     url = _image_urls(sandbox, 1)[0]
     with pytest.raises(media.MediaRejected, match="over the 1,000-byte cap"):
