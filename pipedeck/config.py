@@ -12,6 +12,8 @@ Environment variables (the interface contract of DESIGN.md):
 - ``PIPEDECK_CHROMIUM``: browser executable.
 - ``PIPEDECK_PLUGINS``: comma-separated modules that register extra job types
   (tests and benchmarks use it; the worker imports them at start).
+- ``PIPEDECK_MEDIA_HOSTS``: extra hosts media may be downloaded from, besides
+  Meta's CDNs and the Graph / Ad Library hosts.
 """
 
 from __future__ import annotations
@@ -75,6 +77,8 @@ class Settings:
     heartbeat_interval: float = 2.0
     # Seconds a write waits for another process's write lock before giving up.
     busy_timeout: float = 30.0
+    # Extra hosts (and their subdomains) media may be downloaded from, besides Meta's CDNs.
+    media_hosts: tuple[str, ...] = ()
 
     @property
     def db_path(self) -> Path:
@@ -159,6 +163,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         stale_after=float(env.get("PIPEDECK_STALE_AFTER", 15.0)),
         heartbeat_interval=float(env.get("PIPEDECK_HEARTBEAT_INTERVAL", 2.0)),
         busy_timeout=float(env.get("PIPEDECK_BUSY_TIMEOUT", 30.0)),
+        media_hosts=tuple(h.strip() for h in env.get("PIPEDECK_MEDIA_HOSTS", "").split(",") if h.strip()),
     )
 
 

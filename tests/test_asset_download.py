@@ -231,8 +231,9 @@ class Ctx:
 
 
 @pytest.fixture
-def media_ctx(svc, settings):
-    return Ctx(settings, svc.database)
+def media_ctx(svc, settings, sandbox):
+    # As in production, media comes from the host the Graph API named it on (the sandbox here).
+    return Ctx(settings.with_(graph_url=sandbox.graph_url, ad_library_url=sandbox.ad_library_url), svc.database)
 
 
 def _image_urls(sandbox, n=2, account="1003"):
@@ -263,6 +264,37 @@ def test_a_stored_file_left_short_is_replaced_by_the_complete_one(media_ctx, set
     assert again.sha256 == first.sha256 and again.created
     assert first.path.read_bytes() == whole
     assert temp_leftovers(settings.media_dir) == []
+
+
+def test_media_from_hosts_that_are_not_media_hosts_is_refused(media_ctx, settings):
+    """A poisoned reply cannot point the worker at internal addresses, directly or by redirect."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    with pytest.raises(media.MediaRejected, match="169.254.169.254 is not a media host"):
+        media.download_one(media_ctx, "http://169.254.169.254/latest/meta-data/iam", kind="image")
+
+    class Redirect(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(302)
+            self.send_header("Location", "http://metadata.internal/secret")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Redirect)  # 127.0.0.1 is the Graph host here, so allowed
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        assert "127.0.0.1" in media.allowed_media_hosts(media_ctx.settings)
+        with pytest.raises(media.MediaRejected, match="metadata.internal is not a media host"):
+            media.download_one(media_ctx, f"http://127.0.0.1:{server.server_port}/img.jpg", kind="image")
+    finally:
+        server.shutdown()
+    assert stored_files(settings.media_dir) == [] and temp_leftovers(settings.media_dir) == []
+    assert "scontent-ams2-1.xx.fbcdn.net" and media.check_media_host(
+        "https://scontent-ams2-1.xx.fbcdn.net/v/t45/abc.jpg?oh=1", media.allowed_media_hosts(settings)) is None
 
 
 def test_download_one_size_cap_and_kind_check(media_ctx, settings, sandbox):

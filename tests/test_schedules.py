@@ -8,7 +8,6 @@ from datetime import datetime, timezone
 
 import pytest
 
-from pipedeck.config import load_settings
 from pipedeck.queue.service import Service
 from tests.helpers import run_cli, wait_for
 

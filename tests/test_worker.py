@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import time
 from collections import Counter, defaultdict
 
 from tests.helpers import wait_for

@@ -258,9 +258,35 @@ def _finalise(tmp: Path, final: Path, size: int) -> bool:
 
 
 # -- one download ------------------------------------------------------------
-def new_client(timeout: float = 30.0) -> httpx.Client:
+# Where Meta serves ad media from; anything else in a Graph or Ad Library reply is refused.
+META_MEDIA_HOSTS = ("fbcdn.net", "fbsbx.com", "facebook.com", "facebook.net", "cdninstagram.com")
+
+
+def allowed_media_hosts(settings) -> tuple[str, ...]:
+    """Meta's CDNs, the configured Graph API and Ad Library hosts (the sandbox), and PIPEDECK_MEDIA_HOSTS."""
+    hosts = list(META_MEDIA_HOSTS) + list(getattr(settings, "media_hosts", ()))
+    for base in (settings.graph_url, settings.ad_library_url):
+        if urlsplit(base).hostname:
+            hosts.append(urlsplit(base).hostname)
+    return tuple(dict.fromkeys(h.lower().strip(".") for h in hosts))
+
+
+def check_media_host(url: str, allowed: tuple[str, ...]) -> None:
+    """Refuse URLs (and redirects) to hosts that are not media hosts: a poisoned reply must
+    not be able to point the worker at internal addresses."""
+    host = (urlsplit(url).hostname or "").lower().rstrip(".")
+    if not any(host == a or host.endswith("." + a) for a in allowed):
+        raise MediaRejected(f"{safe_url(url)}: {host or 'no host'} is not a media host "
+                            "(Meta's CDNs; add others to PIPEDECK_MEDIA_HOSTS)")
+
+
+def new_client(timeout: float = 30.0, allowed_hosts: tuple[str, ...] | None = None) -> httpx.Client:
     """An httpx client for media: no credentials, identity encoding, redirects followed."""
+    hooks = {}
+    if allowed_hosts is not None:  # checked on every request, redirects included
+        hooks["request"] = [lambda request: check_media_host(str(request.url), allowed_hosts)]
     return httpx.Client(timeout=httpx.Timeout(timeout, connect=10.0), follow_redirects=True, verify=ssl_context(),
+                        event_hooks=hooks,
                         headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
                         limits=httpx.Limits(max_connections=MAX_PARALLEL_DOWNLOADS,
                                             max_keepalive_connections=MAX_PARALLEL_DOWNLOADS))
@@ -278,9 +304,11 @@ def download_one(ctx, url: str, *, kind: str = "image", max_bytes: int | None = 
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     if not url or not url.startswith(("http://", "https://")):
         raise MediaRejected(f"not a downloadable URL: {safe_url(url or '')!r}")
+    allowed = allowed_media_hosts(ctx.settings)
+    check_media_host(url, allowed)
     limit = max_bytes if max_bytes is not None else DEFAULT_MAX_BYTES[kind]
     own_client = client is None
-    client = client or new_client()
+    client = client or new_client(allowed_hosts=allowed)
     try:
         attempt = 0
         while True:
@@ -409,7 +437,7 @@ def download_many(ctx, jobs: list[DownloadJob], *, concurrency: int = 4,
     results: list = [None] * len(jobs)
     if not jobs:
         return results
-    client = new_client()
+    client = new_client(allowed_hosts=allowed_media_hosts(ctx.settings))
 
     def one(job: DownloadJob):
         url = job.url

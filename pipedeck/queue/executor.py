@@ -25,7 +25,7 @@ from pipedeck.handlers.context import RunContext, redact
 from pipedeck.queue.procs import HOSTNAME, new_worker_id, proc_start
 from pipedeck.storage.catalog import Catalog
 from pipedeck.storage.db import Database
-from pipedeck.storage.runs import (CANCELLED, FAILED, QUEUED, RETRYING, SUCCEEDED, TERMINAL, RunStore)
+from pipedeck.storage.runs import CANCELLED, FAILED, QUEUED, RETRYING, SUCCEEDED, RunStore
 
 log = logging.getLogger("pipedeck.executor")
 

@@ -11,7 +11,7 @@ import time
 from typing import Any, Callable
 
 from pipedeck.config import Settings, ensure_home
-from pipedeck.errors import NotFound, UserError
+from pipedeck.errors import UserError
 from pipedeck.handlers import registry
 from pipedeck.handlers.registry import JobType
 from pipedeck.queue.procs import HOSTNAME, pid_alive

@@ -170,6 +170,9 @@ def configure_logging(settings: Settings, verbose: bool = False) -> None:
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     logging.getLogger("huey").setLevel(logging.INFO if verbose else logging.WARNING)
+    # httpx logs every request URL at INFO, signed CDN query strings included.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     stderr = logging.StreamHandler(sys.stderr)
     stderr.setLevel(logging.ERROR)
     stderr.setFormatter(logging.Formatter("pipedeck worker: %(message)s"))

@@ -90,7 +90,6 @@ import hmac
 import json
 import math
 import re
-import socket
 import struct
 import time
 from dataclasses import dataclass
@@ -902,19 +901,8 @@ def report_insights(call: Call, report_id: str, report: dict) -> dict:
 _ACT = re.compile(r"^act_(\d+)$")
 
 
-def _no_delay(req) -> None:
-    """Send small answers at once: headers and body go out in separate writes, and Nagle's
-    algorithm against the client's delayed ACK would add ~40 ms to every call."""
-    try:
-        req.handler.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    except (AttributeError, OSError):
-        pass
-
-
 def handle(req) -> bool:
     path = req.path
-    if path.startswith(("/cdn/v/", "/v")):
-        _no_delay(req)
     if path.startswith("/cdn/v/"):
         serve_media(req)
         return True
