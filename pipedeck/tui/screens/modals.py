@@ -83,19 +83,25 @@ class HelpScreen(ModalScreen[None]):
         table.add_columns("KEY", "ACTION", "WHERE")
         seen = set()
         app = self.app
+        rows = []
         for key, active in self.under.active_bindings.items():
             binding = active.binding
             if binding.system or not binding.description:
                 continue
-            where = "app" if active.node is app else ("screen" if active.node is self.under
-                                                       else type(active.node).__name__)
+            if active.node is self.under:
+                where, order = "this screen", 0
+            elif active.node is app:
+                where, order = "everywhere", 1
+            else:
+                where, order = type(active.node).__name__, 2  # a widget's own keys (table navigation)
             label = app.get_key_display(binding)
             if (label, binding.description) in seen:
                 continue
             seen.add((label, binding.description))
-            table.add_row(Text(label, style="bold"), Text(binding.description), Text(where, style="dim"))
-        table.add_row(Text(app.get_key_display(Binding("ctrl+p", "command_palette")), style="bold"),
-                      Text("Command palette"), Text("app", style="dim"))
+            rows.append((order, label, binding.description, where))
+        rows.append((1, app.get_key_display(Binding("ctrl+p", "command_palette")), "Command palette", "everywhere"))
+        for _, label, description, where in sorted(rows, key=lambda r: r[0]):
+            table.add_row(Text(label, style="bold"), Text(description), Text(where, style="dim"))
         table.focus()
 
     def action_close(self) -> None:
@@ -313,7 +319,11 @@ class JobFormScreen(_FormScreen):
     Nothing is queued while a field is invalid. Dismisses with the new run id.
     """
 
-    BINDINGS = _FormScreen.BINDINGS + [Binding("ctrl+r", "toggle_direct", "Run directly")]
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("ctrl+s", "submit", "Queue"),
+        Binding("ctrl+r", "toggle_direct", "Run directly"),
+    ]
 
     def __init__(self, job_type: JobType, brand: dict, competitor: dict | None = None, *,
                  params: dict | None = None, retry_of: int | None = None) -> None:
@@ -408,8 +418,8 @@ class JobFormScreen(_FormScreen):
         direct = self.query_one("#direct", Checkbox).value
         note = self.query_one("#worker-note", Label)
         if not direct and not self.app.worker_alive:
-            note.update(Text("No worker is alive: the run waits in the queue until one starts "
-                             "(press w in the app to start one, or tick “run directly”).", style="yellow"))
+            note.update(Text("No worker is alive: the run waits in the queue until one starts. ctrl+r runs it "
+                             "directly in this app instead; w (on the main screens) starts a worker.", style="yellow"))
         elif direct:
             note.update(Text("Runs on a thread in this app; the app stays usable and the run is recorded.",
                              style="magenta"))
