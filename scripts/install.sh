@@ -22,6 +22,7 @@ have_chromium() { command -v chromium >/dev/null || command -v chromium-browser 
 have_chromium || want+=(chromium)
 if [[ $dev == 1 ]] && ! command -v redis-server >/dev/null; then want+=(redis-server); fi
 if [[ $dev == 1 ]] && ! command -v tmux >/dev/null; then want+=(tmux); fi
+if [[ $dev == 1 ]] && ! command -v curl >/dev/null; then want+=(curl); fi
 if (( ${#want[@]} )); then
     if command -v apt-get >/dev/null; then
         sudo=""
