@@ -26,7 +26,6 @@ _HERE = str(Path(__file__).resolve().parent)
 sys.path[:] = [p for p in sys.path if p not in ("", _HERE)]
 
 import argparse
-import asyncio
 import json
 import os
 import random

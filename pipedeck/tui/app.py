@@ -9,12 +9,10 @@ loop render them. Nothing here reads the database on the event loop.
 
 from __future__ import annotations
 
-import logging
 import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Any
 
 from textual.app import App
 from textual.binding import Binding
@@ -35,8 +33,6 @@ from pipedeck.tui.screens.pipeline import PipelineScreen, RunDetailScreen
 from pipedeck.tui.screens.system import SystemScreen
 from pipedeck.tui.screens.templates import TemplatesScreen
 from pipedeck.tui.commands import PipedeckCommands
-
-log = logging.getLogger("pipedeck.tui")
 
 VIEWS = Binding.Group("Views", compact=True)
 ERROR_LOG = "tui-errors.log"

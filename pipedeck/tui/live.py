@@ -75,8 +75,11 @@ class LiveFeed:
             except Exception as exc:  # noqa: BLE001 - a locked or busy database must not kill the feed
                 if self._stop.is_set():
                     return
-                self.app.call_from_thread(self.app.notify, f"live refresh: {exc}", severity="warning",
-                                          timeout=3)
+                try:
+                    self.app.call_from_thread(self.app.notify, f"live refresh: {exc}", severity="warning",
+                                              timeout=3)
+                except RuntimeError:  # the app is shutting down
+                    return
             self.ticks += 1
             self._kick.wait(self.interval)
             self._kick.clear()
