@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from textual.command import CommandPalette
+from textual.command import CommandList, CommandPalette
 from textual.widgets import Input
 
 from pipedeck.queue.procs import pid_alive
@@ -43,7 +43,8 @@ async def test_number_keys_switch_views_and_esc_goes_back(make_app, svc, brand):
         for key, screen_type in (("2", PipelineScreen), ("3", TemplatesScreen), ("4", FreshnessScreen),
                                  ("5", SystemScreen), ("1", BrandsScreen)):
             await pilot.press(key)
-            await wait_for_screen(pilot, app, screen_type)
+            screen = await wait_for_screen(pilot, app, screen_type)
+        await wait_until(pilot, lambda: screen.query_one("#brands").row_count == 1, message="brand list")
         await pilot.press("enter")  # open the brand
         await wait_for_screen(pilot, app, BrandScreen)
         await pilot.press("c")
@@ -88,6 +89,15 @@ async def test_footer_shows_the_screen_keys(make_app, svc, brand):
                          message="footer labels")
 
 
+async def palette_pick(pilot, app, query: str) -> None:
+    """Type into the open palette, wait for the first hit to be the wanted command, choose it."""
+    await pilot.press(*query)
+    hits = app.screen.query_one(CommandList)
+    await wait_until(pilot, lambda: hits.option_count and query in str(hits.get_option_at_index(0).prompt),
+                     message=f"palette hit for {query!r}")
+    await pilot.press("enter")
+
+
 async def test_command_palette_jumps_to_brand_and_competitor_and_queues(make_app, svc, acme):
     app = make_app()
     async with app.run_test(size=(160, 45)) as pilot:
@@ -96,24 +106,18 @@ async def test_command_palette_jumps_to_brand_and_competitor_and_queues(make_app
         await wait_for_screen(pilot, app, PipelineScreen)
         await pilot.press("ctrl+p")
         await wait_for_screen(pilot, app, CommandPalette)
-        await pilot.press(*"Brand: Acme")
-        await pilot.pause(0.3)
-        await pilot.press("enter")
+        await palette_pick(pilot, app, "Brand: Acme")
         screen = await wait_for_screen(pilot, app, BrandScreen)
         assert screen.brand_id == acme["brand"]["id"]
         await pilot.press("ctrl+p")
         await wait_for_screen(pilot, app, CommandPalette)
-        await pilot.press(*"Competitor: Rival")
-        await pilot.pause(0.3)
-        await pilot.press("enter")
+        await palette_pick(pilot, app, "Competitor: Rival")
         screen = await wait_for_screen(pilot, app, CompetitorScreen)
         await wait_until(pilot, lambda: screen.current_competitor()
                          and screen.current_competitor()["id"] == acme["competitor"]["id"])
         await pilot.press("ctrl+p")
         await wait_for_screen(pilot, app, CommandPalette)
-        await pilot.press(*"Queue competitor_scrape for Rival")
-        await pilot.pause(0.3)
-        await pilot.press("enter")
+        await palette_pick(pilot, app, "Queue competitor_scrape for Rival")
         form = await wait_for_screen(pilot, app, JobFormScreen)
         assert form.job_type.key == "competitor_scrape" and form.competitor["id"] == acme["competitor"]["id"]
         await pilot.press("enter")

@@ -44,7 +44,8 @@ def test_a_tour_of_every_screen_makes_no_database_call_on_the_event_loop(make_ap
     async def tour():
         app = make_app()
         async with app.run_test(size=(160, 45)) as pilot:
-            await wait_for_screen(pilot, app, BrandsScreen)
+            brands = await wait_for_screen(pilot, app, BrandsScreen)
+            await wait_until(pilot, lambda: brands.query_one("#brands").row_count == 1, message="brand list")
             await pilot.press("enter")
             await wait_for_screen(pilot, app, BrandScreen)
             await pilot.press("m")
