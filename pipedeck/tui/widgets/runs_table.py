@@ -192,8 +192,16 @@ class RunsTable(Table):
         if not dirty:
             return
         cache = self._cell_render_cache
-        # Cell cache keys start with (row key, column key, ...).
-        for key in [k for k in list(cache.keys()) if (k[0], k[1]) in dirty]:
+        keys = list(cache.keys())
+        # Cell cache keys start with (row key, column key, ...); if a Textual release changes that,
+        # drop every cached render (what update_cell does) rather than show a stale cell.
+        if keys and not all(isinstance(k, tuple) and len(k) > 2 and isinstance(k[0], RowKey)
+                            and isinstance(k[1], ColumnKey) for k in keys[:3]):
+            self._selective = False
+            self._update_count += 1
+            self.refresh()
+            return
+        for key in [k for k in keys if (k[0], k[1]) in dirty]:
             cache.discard(key)
         self._row_renderable_cache.clear()
         self._row_render_cache.clear()
