@@ -319,3 +319,39 @@ def test_worker_stopping_mid_scrape_hands_the_run_back_and_closes_chromium(lib, 
     worker_factory(extra_env=lib.env)
     run = lib.wait(run_id)
     assert len(lib.ads()) == 212 and run["attempts"] == 2
+
+
+def _scrape_failing_first_attempt(lib, **direct_kw) -> int:
+    """A direct scrape whose first attempt fails after its first page (every further page errors
+    until that attempt is recorded failed; the retry then runs clean). Returns the run id."""
+    import threading
+
+    lib.sandbox.set_faults(adlib_graphql_error=100_000)
+    before = lib.svc.database.scalar("SELECT coalesce(max(id), 0) FROM runs")
+
+    def heal():
+        wait_for(lambda: lib.svc.database.scalar(
+            "SELECT count(*) FROM attempts WHERE run_id > ? AND status = 'failed'", (before,)), SCRAPE_TIMEOUT)
+        lib.sandbox.set_faults(adlib_graphql_error=None)
+
+    healer = threading.Thread(target=heal)
+    healer.start()
+    run_id, status = lib.direct(**direct_kw)
+    healer.join()
+    assert status == "succeeded"
+    assert [a["status"] for a in lib.svc.runs.attempts(run_id)] == ["failed", "succeeded"]
+    return run_id
+
+
+def test_counts_describe_the_run_across_its_attempts(lib):
+    """Attempt 1 stores the first page and then fails; the retry's result still counts the whole run."""
+    run_id = _scrape_failing_first_attempt(lib)
+    assert lib.svc.runs.get(run_id)["result"]["new"] == 212 == len(lib.ads())
+    lib.sandbox.set_faults(adlib_generation=1)  # a later crawl: some ads have stopped
+    run_id = _scrape_failing_first_attempt(lib)
+    _, truth, _ = library_ads(lib.sandbox.base_url, 212)
+    stopped_now = {a["ad_archive_id"] for a in truth if not a["is_active"]}
+    stopped_by_run = {a for a, row in lib.ads().items() if row["stopped_run_id"] == run_id}
+    assert stopped_by_run and stopped_by_run <= stopped_now
+    result = lib.svc.runs.get(run_id)["result"]
+    assert result["stopped"] == len(stopped_by_run) and result["new"] == 0 and result["updated"] == 212

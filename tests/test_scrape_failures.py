@@ -85,3 +85,14 @@ def test_browser_killed_mid_scrape_is_a_retryable_failure(lib):
     err = outcome["error"]
     assert isinstance(err, RetryableError) and err.error_type == "BrowserError", repr(err)
     wait_for(lambda: not browser_processes(9200, home), 2.0, message="the rest of Chromium to go")
+
+
+def test_page_that_keeps_loading_on_its_own_is_not_waited_out(lib):
+    """The page's own script may ask for the next cursor before the scraper stops listening to it;
+    that page must then be fetched directly, not waited for until the page timeout."""
+    lib.sandbox.set_faults(adlib_eager=1)
+    batches: list = []
+    report = scrape_ad_library(make_ctx(lib, 9100), lib.url, max_ads=500, on_batch=batches.append,
+                               timeouts=Timeouts(navigation=30.0, page=3.0))
+    assert report.captured == 212 and report.complete
+    assert len({ad["ad_archive_id"] for batch in batches for ad in batch}) == 212

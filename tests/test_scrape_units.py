@@ -109,3 +109,78 @@ def test_no_chromium_errors_say_what_to_do(settings, tmp_path, monkeypatch):
     os.chmod(not_exec, 0o644)
     with pytest.raises(NoChromium, match="not executable"):
         find_chromium(settings.with_(chromium=str(not_exec)))
+
+
+class _StandInPage:
+    """Just enough of a Playwright page for the pager: listeners, and fetches sent from the page."""
+
+    def __init__(self, pages: dict) -> None:
+        self.pages = pages          # cursor -> GraphQL reply body
+        self.listeners: dict = {}
+        self.fetched: list[str] = []
+        self.context = type("Ctx", (), {"browser": type("Browser", (), {"on": lambda *a: None})()})()
+
+    def on(self, event, fn):
+        self.listeners.setdefault(event, []).append(fn)
+
+    def remove_listener(self, event, fn):
+        self.listeners[event].remove(fn)
+
+    def emit(self, event, arg):
+        for fn in list(self.listeners.get(event, [])):
+            fn(arg)
+
+    async def evaluate(self, script, args):
+        import json as _json
+        from urllib.parse import parse_qs as _pq
+
+        cursor = _json.loads(_pq(args[2])["variables"][-1])["cursor"]
+        self.fetched.append(cursor)
+        return [200, self.pages[cursor]]
+
+
+def _request(cursor):
+    import json as _json
+    from urllib.parse import urlencode
+
+    from pipedeck.handlers.adlibrary_scraper import FRIENDLY_NAME
+
+    body = urlencode({"fb_api_req_friendly_name": FRIENDLY_NAME, "variables": _json.dumps({"cursor": cursor})})
+    return type("Req", (), {"method": "POST", "url": "http://x/api/graphql/", "post_data": body,
+                            "headers": {"content-type": "application/x-www-form-urlencoded"}})()
+
+
+def test_a_page_request_seen_just_before_listening_stops_is_fetched_directly():
+    """Regression: the page's own script asked for cursor c2 just before the pager stopped listening
+    to it; c2's reply could then never arrive, and the scrape waited out the page timeout."""
+    import asyncio
+    import json as _json
+
+    from pipedeck.handlers.adlibrary_scraper import GUARD, ScrapeReport, Timeouts, _Pager
+
+    def body(cursor, has_next):
+        edges = [{"node": {"collated_results": [{"ad_archive_id": cursor}]}}]
+        conn = {"count": 2, "edges": edges, "page_info": {"end_cursor": cursor + "+", "has_next_page": has_next}}
+        return GUARD + _json.dumps({"data": {"ad_library_main": {"search_results_connection": conn}}})
+
+    page = _StandInPage({"c1": body("c1", True), "c2": body("c2", False)})
+    pager = _Pager(page, log=lambda *a: None)
+    reply = type("Resp", (), {"status": 200, "request": _request("c1")})()
+
+    async def text():
+        page.emit("request", _request("c2"))  # the page asks for more while we read c1's reply
+        return body("c1", True)
+
+    reply.text = text
+    page.emit("request", _request("c1"))
+    page.emit("response", reply)
+    report = ScrapeReport()
+
+    async def scrape():
+        first = await pager.next_page("c1", Timeouts(navigation=5, page=2), report)
+        second = await asyncio.wait_for(pager.next_page("c2", Timeouts(navigation=5, page=2), report), 1.0)
+        return first, second
+
+    first, second = asyncio.run(scrape())
+    assert first["page_info"]["has_next_page"] and not second["page_info"]["has_next_page"]
+    assert page.fetched == ["c2"]  # fetched directly instead of waiting for a reply that cannot come

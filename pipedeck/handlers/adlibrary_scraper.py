@@ -266,6 +266,9 @@ class _Pager:
             self.page.remove_listener("request", self._on_request)
             self.page.remove_listener("response", self._on_response)
             self.page.remove_listener("requestfailed", self._on_failed)
+            # The page's own script may already have asked for the next cursor; its reply can
+            # no longer reach us, so fetch that page directly instead of waiting it out.
+            self.requested.clear()
 
     def _break(self, why: str) -> None:
         self.broken = self.broken or why

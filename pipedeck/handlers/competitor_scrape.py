@@ -46,9 +46,12 @@ def run(ctx, params: Params) -> dict:
         result["shortfall"] = report.shortfall
         ctx.warning(f"shortfall: the Ad Library counted {reported} ads but its paging ended after "
                     f"{report.captured}; {report.shortfall} were never returned")
-    result.update(new=totals["new"], updated=totals["updated"], stopped=totals["stopped"])
-    if totals["restarted"]:
-        result["restarted"] = totals["restarted"]
+    # Counted from the stored ads, not this attempt's upserts: right however many attempts it took.
+    changes = adlibrary.run_changes(ctx.database, competitor["id"], ctx.run_id)
+    totals.update(changes)
+    result.update(new=changes["new"], updated=report.captured - changes["new"], stopped=changes["stopped"])
+    if changes["restarted"]:
+        result["restarted"] = changes["restarted"]
     missing = 0
     if report.complete and not report.shortfall:
         missing = adlibrary.mark_unseen_inactive(ctx.database, competitor["id"], started)

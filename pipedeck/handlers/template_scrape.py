@@ -41,6 +41,7 @@ def run(ctx, params: Params) -> dict:
         result["shortfall"] = report.shortfall
         ctx.warning(f"shortfall: the Ad Library counted {report.reported} ads but its paging ended after "
                     f"{report.captured}; {report.shortfall} were never returned")
+    totals["new"] = adlibrary.templates_new_in_run(ctx.database, brand_id, ctx.run_id)  # over all attempts
     reviewed = totals["approved"] + totals["rejected"]
     ctx.log(f"{totals['new']} new templates waiting for review"
             + (f"; {reviewed} already reviewed were left as reviewed" if reviewed else ""))

@@ -64,6 +64,8 @@ Ad Library half (PIPEDECK_AD_LIBRARY_URL=http://HOST:PORT):
     adlib_branded         every ad is branded content (a paid partnership)
     adlib_slow=S          each Ad Library page and GraphQL reply waits S seconds
     adlib_stall_after=P   the page's own script stops loading more after P pages
+    adlib_eager=1         once asked for more, the page's own script keeps loading every
+                          further page by itself (an eager infinite scroll)
                           (the "false plateau" scrollers hit); the cursor still works
     adlib_page_size=N     results per page (default 30)
     adlib_graphql_error=N the next N GraphQL replies are errors (HTTP 500)
@@ -530,7 +532,7 @@ PAGE_SCRIPT = r"""
         status.textContent = hasNext ? "" : "End of results";
       })
       .catch(function () { status.textContent = "Something went wrong. Scroll to try again."; })
-      .then(function () { loading = false; if (hasNext && visible(sentinel)) setTimeout(loadMore, 0); });
+      .then(function () { loading = false; if (hasNext && (CFG.eager || visible(sentinel))) setTimeout(loadMore, 0); });
   }
   render(conn.edges);
   if (!hasNext) status.textContent = "End of results";
@@ -581,7 +583,7 @@ def _search_page(req, spec: Spec) -> None:
               "sequence_number": 0}}]]]}}]]]}
     cfg = {"lsd": _lsd_token(), "docId": DOC_ID, "friendlyName": FRIENDLY_NAME, "guard": GUARD,
            "variables": _variables(spec, req.query),
-           "stallAfter": None}
+           "stallAfter": None, "eager": bool(req.state.fault("adlib_eager"))}
     stall = req.state.fault("adlib_stall_after")
     if stall not in (None, False):
         cfg["stallAfter"] = int(stall)

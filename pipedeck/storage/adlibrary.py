@@ -106,13 +106,18 @@ def upsert_competitor_ads(database: Database, competitor_id: int, brand_id: int,
     now = clock()
     ids = [str(ad["ad_archive_id"]) for ad in ads]
     cols = ", ".join(_AD_COLUMNS)
-    marks = ", ".join("?" * (3 + len(_AD_COLUMNS) + 3))
+    marks = ", ".join("?" * (3 + len(_AD_COLUMNS) + 4))
     updates = ", ".join(f"{c} = excluded.{c}" for c in _AD_COLUMNS)
+    # On conflict, competitor_ads.is_active is the stored (old) value, excluded.is_active the new one.
     sql = (f"INSERT INTO competitor_ads (competitor_id, ad_archive_id, brand_id, {cols}, first_seen_at, last_seen_at,"
-           f" last_run_id) VALUES ({marks})"
+           f" last_run_id, first_run_id) VALUES ({marks})"
            f" ON CONFLICT (competitor_id, ad_archive_id) DO UPDATE SET {updates},"
            " brand_id = excluded.brand_id, last_seen_at = excluded.last_seen_at, last_run_id = excluded.last_run_id,"
-           " missing_since = NULL")
+           " missing_since = NULL,"
+           " stopped_run_id = CASE WHEN competitor_ads.is_active = 1 AND excluded.is_active = 0"
+           "   THEN excluded.last_run_id ELSE competitor_ads.stopped_run_id END,"
+           " restarted_run_id = CASE WHEN competitor_ads.is_active = 0 AND excluded.is_active = 1"
+           "   THEN excluded.last_run_id ELSE competitor_ads.restarted_run_id END")
     with database.write() as db:
         conn = db.conn
         before: dict[str, int] = {}
@@ -124,7 +129,7 @@ def upsert_competitor_ads(database: Database, competitor_id: int, brand_id: int,
                 before[ad_id] = active
         rows = []
         for ad_id, ad in zip(ids, ads):
-            rows.append((competitor_id, ad_id, brand_id, *_ad_values(ad), now, now, run_id))
+            rows.append((competitor_id, ad_id, brand_id, *_ad_values(ad), now, now, run_id, run_id))
             if ad_id not in before:
                 stats["new"] += 1
                 continue
@@ -135,6 +140,21 @@ def upsert_competitor_ads(database: Database, competitor_id: int, brand_id: int,
                 stats["restarted"] += 1
         conn.executemany(sql, rows)
     return stats
+
+
+def run_changes(database: Database, competitor_id: int, run_id: int) -> dict[str, int]:
+    """What one run changed in a competitor's ads, counted over all of its attempts:
+    new (first seen by it), stopped (it saw them stop), restarted (it saw them run again)."""
+    row = database.query_one(
+        "SELECT sum(first_run_id = :r) AS new, sum(stopped_run_id = :r) AS stopped,"
+        " sum(restarted_run_id = :r) AS restarted FROM competitor_ads WHERE competitor_id = :c",
+        {"r": run_id, "c": competitor_id})
+    return {k: int(row[k] or 0) for k in ("new", "stopped", "restarted")}
+
+
+def templates_new_in_run(database: Database, brand_id: int, run_id: int) -> int:
+    """Templates a run put into the review queue, over all of its attempts."""
+    return database.scalar("SELECT count(*) FROM templates WHERE brand_id = ? AND run_id = ?", (brand_id, run_id))
 
 
 def mark_unseen_inactive(database: Database, competitor_id: int, seen_since: float, *, clock=time.time) -> int:

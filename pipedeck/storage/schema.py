@@ -200,7 +200,9 @@ def v3_ad_library(conn: sqlite3.Connection) -> None:
     Lists (platforms, image_urls, video_urls) are JSON arrays. ``end_date`` is
     the Ad Library's own; ``missing_since`` is set when a complete scrape no
     longer found an ad that was active (it is marked inactive then, with no
-    end date known), and cleared when the ad shows up again.
+    end date known), and cleared when the ad shows up again. ``first_run_id``,
+    ``stopped_run_id`` and ``restarted_run_id`` say which run first saw an ad,
+    saw it stop, or saw it run again, so a run's counts hold across its attempts.
     """
     _run(conn, """
 CREATE TABLE competitor_ads (
@@ -232,6 +234,9 @@ CREATE TABLE competitor_ads (
     last_seen_at REAL NOT NULL,
     missing_since REAL,
     last_run_id INTEGER,
+    first_run_id INTEGER,
+    stopped_run_id INTEGER,
+    restarted_run_id INTEGER,
     PRIMARY KEY (competitor_id, ad_archive_id)
 ) WITHOUT ROWID;
 CREATE INDEX competitor_ads_active ON competitor_ads (competitor_id, is_active, last_seen_at);
