@@ -354,6 +354,8 @@ class Service:
         names = {b["id"]: b["name"] for b in self.catalog.brands()}
         for ds in self.datasets():
             policy, source = fr.policy_for(stored, 0, ds)
+            if source == "brand policy":  # brand id 0 is the stored default for all brands
+                source = "default policy"
             rows.append({"brand": None, "dataset": ds, "warn_after": policy.warn_after,
                          "stale_after": policy.stale_after, "source": source})
         for (brand_id, ds), policy in sorted(stored.items()):
