@@ -73,7 +73,8 @@ class HelpScreen(ModalScreen[None]):
             yield Static(Text("Keys", style="bold"), classes="dialog-title")
             yield DataTable(id="help-keys", cursor_type="row", show_header=True)
             yield Static(Text(
-                "ctrl+p opens the command palette: jump to any brand or competitor, queue any job type.\n"
+                "ctrl+p opens the command palette: jump to any brand or competitor, queue or schedule any job "
+                "type, edit freshness policies.\n"
                 "Tables: arrows / PgUp / PgDn move, enter opens. Destructive actions always ask first.\n"
                 "Inside a text field, letters type; esc leaves the field.", style="dim"), classes="dialog-detail")
         yield Footer()
@@ -167,14 +168,50 @@ class _FormScreen(ModalScreen[Any]):
         raise NotImplementedError
 
 
+def field_box(label: str, widget, name: str, hint: str = "") -> Vertical:
+    """A labelled input with its inline error line (``#err-<name>``)."""
+    caption = Text(label, style="bold")
+    if hint:
+        caption.append(f"  {hint}", style="dim")
+    return Vertical(Label(caption), widget, Label("", id=f"err-{name}", classes="error"), classes="field")
+
+
 def _field(label: str, widget, name: str, hint: str = "") -> ComposeResult:
-    with Vertical(classes="field"):
-        caption = Text(label, style="bold")
-        if hint:
-            caption.append(f"  {hint}", style="dim")
-        yield Label(caption)
-        yield widget
-        yield Label("", id=f"err-{name}", classes="error")
+    yield field_box(label, widget, name, hint)
+
+
+def param_fields(specs: list[forms.FieldSpec], values: dict, notes: dict[str, str] | None = None) -> list[Vertical]:
+    """One field per param of a job type's model (``#f-<name>``), filled with ``values``."""
+    out = []
+    for spec in specs:
+        value = values.get(spec.name)
+        widget: Any
+        if spec.kind == "boolean":
+            widget = Checkbox(spec.name, bool(value), id=f"f-{spec.name}")
+        elif spec.kind == "enum":
+            widget = Select([(str(c), c) for c in spec.choices], value=value if value in spec.choices
+                            else Select.NULL, allow_blank=not spec.required, id=f"f-{spec.name}")
+        else:
+            widget = Input(forms.display_value(spec, value), id=f"f-{spec.name}",
+                           placeholder=spec.description or spec.name, disabled=spec.readonly)
+        label = spec.name + (notes or {}).get(spec.name, "")
+        hint = " — ".join(p for p in (spec.hint, spec.description) if p)
+        out.append(field_box(label, widget, spec.name, hint))
+    return out
+
+
+def read_params(screen, specs: list[forms.FieldSpec]) -> dict[str, Any]:
+    """What the param fields hold, as typed (``forms.collect`` turns it into params)."""
+    raw: dict[str, Any] = {}
+    for spec in specs:
+        widget = screen.query_one(f"#f-{spec.name}")
+        if isinstance(widget, Checkbox):
+            raw[spec.name] = widget.value
+        elif isinstance(widget, Select):
+            raw[spec.name] = None if widget.is_blank() else widget.value
+        else:
+            raw[spec.name] = widget.value
+    return raw
 
 
 class BrandFormScreen(_FormScreen):
@@ -352,20 +389,8 @@ class JobFormScreen(_FormScreen):
                          classes="dialog-title")
             if jt.description:
                 yield Static(Text(jt.description, style="dim"), classes="dialog-detail")
-            for spec in self.specs:
-                value = self.initial.get(spec.name)
-                widget: Any
-                if spec.kind == "boolean":
-                    widget = Checkbox(spec.name, bool(value), id=f"f-{spec.name}")
-                elif spec.kind == "enum":
-                    widget = Select([(str(c), c) for c in spec.choices], value=value if value in spec.choices
-                                    else Select.NULL, allow_blank=not spec.required, id=f"f-{spec.name}")
-                else:
-                    widget = Input(forms.display_value(spec, value), id=f"f-{spec.name}",
-                                   placeholder=spec.description or spec.name, disabled=spec.readonly)
-                label = spec.name + (" (from the competitor)" if spec.readonly else "")
-                hint = " — ".join(p for p in (spec.hint, spec.description) if p)
-                yield from _field(label, widget, spec.name, hint)
+            yield from param_fields(self.specs, self.initial,
+                                    {s.name: " (from the competitor)" for s in self.specs if s.readonly})
             if not self.specs:
                 yield Static(Text("This job type takes no parameters.", style="dim"))
             yield Checkbox("Run directly in this app (no worker needed; still recorded as a run)",
@@ -386,16 +411,7 @@ class JobFormScreen(_FormScreen):
             first.focus()
 
     def raw_values(self) -> dict[str, Any]:
-        raw: dict[str, Any] = {}
-        for spec in self.specs:
-            widget = self.query_one(f"#f-{spec.name}")
-            if isinstance(widget, Checkbox):
-                raw[spec.name] = widget.value
-            elif isinstance(widget, Select):
-                raw[spec.name] = None if widget.is_blank() else widget.value
-            else:
-                raw[spec.name] = widget.value
-        return raw
+        return read_params(self, self.specs)
 
     def params(self) -> dict:
         params = forms.collect(self.specs, self.raw_values())
