@@ -20,6 +20,7 @@ from textual.reactive import reactive
 
 from pipedeck.config import Settings
 from pipedeck.errors import UserError
+from pipedeck.tui import fmt
 from pipedeck.tui.children import DirectRuns, WorkerChild, pipedeck_env
 from pipedeck.tui.live import LiveFeed
 from pipedeck.tui.messages import (CatalogCache, CatalogChanged, HealthChanged, RunsChanged, RunsReload,
@@ -30,6 +31,8 @@ from pipedeck.tui.screens.competitors import CompetitorScreen
 from pipedeck.tui.screens.freshness import FreshnessScreen
 from pipedeck.tui.screens.modals import ConfirmScreen, HelpScreen, JobFormScreen
 from pipedeck.tui.screens.pipeline import PipelineScreen, RunDetailScreen
+from pipedeck.tui.screens.schedule_forms import PolicyFormScreen, ScheduleFormScreen
+from pipedeck.tui.screens.schedules import SchedulesScreen
 from pipedeck.tui.screens.system import SystemScreen
 from pipedeck.tui.screens.templates import TemplatesScreen
 from pipedeck.tui.commands import PipedeckCommands
@@ -47,6 +50,7 @@ class PipedeckApp(App[int]):
         "templates": TemplatesScreen,
         "freshness": FreshnessScreen,
         "system": SystemScreen,
+        "schedules": SchedulesScreen,
     }
     DEFAULT_MODE = "brands"
     COMMANDS = App.COMMANDS | {PipedeckCommands}
@@ -56,6 +60,7 @@ class PipedeckApp(App[int]):
         Binding("3", "view('templates')", "Templates", group=VIEWS),
         Binding("4", "view('freshness')", "Freshness", group=VIEWS),
         Binding("5", "view('system')", "Workers", group=VIEWS),
+        Binding("6", "view('schedules')", "Schedules", group=VIEWS),
         Binding("escape", "back", "Back"),
         Binding("question_mark", "help", "Help"),
         Binding("p", "toggle_pause", "Pause"),
@@ -166,6 +171,16 @@ class PipedeckApp(App[int]):
     @property
     def worker_alive(self) -> bool:
         return self.status_info.workers_alive > 0
+
+    def reload_all(self) -> None:
+        """After an edit that changes what several screens show (a schedule, a freshness policy): re-read.
+
+        Screens of other views catch up when shown again (their synced rev is behind).
+        """
+        self.on_runs_reload(RunsReload())
+
+    def schedules_edited(self) -> None:
+        self.reload_all()
 
     def refresh_soon(self, catalog: bool = False) -> None:
         """After our own change: refresh now instead of at the next tick."""
@@ -326,6 +341,60 @@ class PipedeckApp(App[int]):
             self.call_from_thread(self._update_status)
         except RuntimeError:
             self._update_status()
+
+    # -- schedules and freshness policies ------------------------------------------
+    def open_schedule_form(self, *, scope: str = "brand", brand_id: int | None = None,
+                           competitor_id: int | None = None, job_type: str | None = None,
+                           schedule_id: int | None = None) -> None:
+        """Add a schedule (job types of ``scope``: brand, competitor or all), or edit ``schedule_id``."""
+        svc = self.service
+
+        def load() -> dict:
+            if schedule_id is not None:
+                schedule = svc.schedule(schedule_id)
+                return {"job_types": [svc.job_type(schedule["job_type"])],
+                        "brands": [svc.catalog.brand(schedule["brand_id"])],
+                        "competitors": [svc.catalog.competitor(schedule["competitor_id"])]
+                        if schedule["competitor_id"] else [], "schedule": schedule}
+            brands = [svc.catalog.brand(brand_id)] if brand_id is not None else svc.catalog.brands()
+            competitors = [svc.catalog.competitor(competitor_id)] if competitor_id is not None \
+                else svc.catalog.competitors(brand_id)
+            types = [jt for jt in svc.job_types() if scope == "all" or jt.scope == scope]
+            return {"job_types": types, "brands": brands, "competitors": competitors, "brand_id": brand_id,
+                    "competitor_id": competitor_id, "job_type": job_type}
+
+        def push(kwargs: dict) -> None:
+            if not kwargs["brands"]:
+                self.notify("add a brand first (view 1, then a)", severity="warning")
+                return
+            self.push_screen(ScheduleFormScreen(**kwargs), self._schedule_saved)
+
+        run_off_loop(self, load, push, group="open-form", exclusive=True)
+
+    def _schedule_saved(self, row: dict | None) -> None:
+        if not row:
+            return
+        when = f"next {fmt.until(row['next_run_at'], self.service.clock())}" if row["active"] else "paused"
+        self.notify(f"schedule #{row['id']} saved: {row['explain']} ({row['tz']}); {when}", timeout=5)
+        self.schedules_edited()
+
+    def open_policy_form(self, *, brand_id: int | None = None, dataset: str | None = None) -> None:
+        svc = self.service
+
+        def load():
+            return svc.datasets(), svc.catalog.brands(), svc.freshness_policies(), svc.freshness()
+
+        def push(data) -> None:
+            datasets, brands, policies, rows = data
+            self.push_screen(PolicyFormScreen(datasets=datasets, brands=brands, policies=policies, freshness=rows,
+                                              dataset=dataset, brand_id=brand_id), self._policy_saved)
+
+        run_off_loop(self, load, push, group="open-form", exclusive=True)
+
+    def _policy_saved(self, saved: bool | None) -> None:
+        if saved:
+            self.notify("freshness policy saved", timeout=3)
+            self.reload_all()
 
     # -- unexpected errors ---------------------------------------------------------
     def _handle_exception(self, error: Exception) -> None:

@@ -107,3 +107,53 @@ _POLICY_NOTE = re.compile(r" \([^()]*policy[^()]*\)")
 def short_reason(reason: str) -> str:
     """A freshness reason without the policy note: 'last success 3 d ago; last attempt failed …'."""
     return _POLICY_NOTE.sub("", reason or "")
+
+
+def _roughly(seconds: float) -> str:
+    seconds = abs(seconds)
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 36 * 3600:
+        return f"{seconds / 3600:.0f} h"
+    return f"{seconds / 86400:.0f} d"
+
+
+def until(ts: float | None, now: float) -> str:
+    """When a schedule fires next: 'in 3 h', 'in 12 min'; 'due 2 min ago' once the time has passed."""
+    if ts is None:
+        return ""
+    if abs(ts - now) < 1:
+        return "now"
+    if ts >= now:
+        return f"in {_roughly(ts - now)}"
+    return f"due {_roughly(now - ts)} ago"
+
+
+def span_input(seconds: float) -> str:
+    """A duration as typed in a form, exactly: 26h, 7d, 90m, 45s (what cli_schedules.parse_span reads)."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
+SCHEDULE_ACTION_STYLE = {
+    "queued": ("▶", "cyan"),
+    "skipped": ("↷", "yellow"),
+    "missed": ("✘", "magenta"),
+    "error": ("✘", "red"),
+}
+
+
+def schedule_action_text(action: str) -> Text:
+    mark, style = SCHEDULE_ACTION_STYLE.get(action, ("?", ""))
+    return Text(f"{mark} {action}", style=style)
+
+
+def schedule_state_text(active: bool) -> Text:
+    return Text("● active", style="green") if active else Text("⏸ paused", style="yellow")
+
+
+MISSED_LABELS = {"skip": "skip", "run_once": "run once"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pipedeck.storage import schedules as schedule_store
 from pipedeck.storage.runs import LogLine
 
 # 2026-03-02 09:00:00 UTC
@@ -100,4 +101,37 @@ def build(svc) -> dict:
             " status) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             ("worker-a:4242:abc123", "worker", "worker-a", 4242, None, 2, "0.1.0", "sqlite", NOW - 48 * HOUR,
              NOW - 1, "running"))
+
+    # Schedules (created at NOW: their next occurrences are fixed) and freshness policies.
+    sync = svc.add_schedule("meta_sync", acme["id"], cron="0 7 * * *", tz="Europe/Berlin", params={"days_back": 14})
+    schedule_store.update(svc.database, sync["id"], NOW, last_run_id=ids["sync_ok"])
+    templates = svc.add_schedule("template_scrape", acme["id"], cron="0 6 * * 1", missed_policy="run_once")
+    svc.pause_schedule(templates["id"])
+    scrape = svc.add_schedule("competitor_scrape", acme["id"], competitor=summit["id"], cron="0 5 * * 1",
+                              params={"max_ads": 200})
+    schedule_store.update(svc.database, scrape["id"], NOW, last_run_id=ids["scrape_ok"])
+    svc.add_schedule("asset_download", bloom["id"], cron="*/30 * * * *", tz="America/New_York")
+    ids.update(schedule_sync=sync["id"], schedule_templates=templates["id"], schedule_scrape=scrape["id"])
+    svc.set_freshness_policy("ad_assets", 3 * 24 * HOUR, 10 * 24 * HOUR)
+    svc.set_freshness_policy("meta_performance", 12 * HOUR, 36 * HOUR, brand=bloom["id"])
     return ids
+
+
+def build_history(svc) -> int:
+    """A schedule with a past: queued, skipped (its run still going), and missed occurrences. Returns its id."""
+    clock = {"t": NOW - 6 * HOUR}
+    svc.clock = lambda: clock["t"]
+    try:
+        sched = svc.add_schedule("meta_sync", "Cobalt Coffee", cron="0 * * * *")
+        for hours_ago in (5, 4):  # 4 h ago the 5 h ago run was still queued: skipped
+            clock["t"] = NOW - hours_ago * HOUR
+            svc.tick(now=clock["t"])
+        run_id = svc.schedule(sched["id"])["last_run_id"]
+        svc.runs.clock = lambda: clock["t"]
+        assert svc.runs.claim(run_id, "worker-a:4242:abc123") is not None
+        svc.runs.finish(run_id, 1, "worker-a:4242:abc123", "succeeded", datasets=("meta_performance",))
+        clock["t"] = NOW - 0.5 * HOUR  # no worker ticked for three hours
+        svc.tick(now=clock["t"])
+    finally:
+        svc.clock = svc.runs.clock = lambda: NOW
+    return sched["id"]

@@ -10,7 +10,8 @@ from textual.widgets import Input
 
 from pipedeck.queue.procs import pid_alive
 from pipedeck.tui.app import PipedeckApp
-from pipedeck.tui.screens import brands, competitors, freshness, modals, pipeline, system, templates
+from pipedeck.tui.screens import (brands, competitors, freshness, modals, pipeline, schedule_forms, schedules,
+                                  system, templates)
 from pipedeck.tui.screens.brands import BrandScreen, BrandsScreen
 from pipedeck.tui.screens.competitors import CompetitorScreen
 from pipedeck.tui.screens.freshness import FreshnessScreen
@@ -23,7 +24,8 @@ from tests.tui.conftest import screen_text, wait_for_screen, wait_until
 SCREENS = [brands.BrandsScreen, brands.BrandScreen, competitors.CompetitorScreen, templates.TemplatesScreen,
            pipeline.PipelineScreen, pipeline.RunDetailScreen, freshness.FreshnessScreen, system.SystemScreen,
            modals.ConfirmScreen, modals.HelpScreen, modals.BrandFormScreen, modals.CompetitorFormScreen,
-           modals.JobFormScreen, PipedeckApp]
+           modals.JobFormScreen, schedules.SchedulesScreen, schedules.ScheduleHistoryScreen,
+           schedule_forms.ScheduleFormScreen, schedule_forms.PolicyFormScreen, PipedeckApp]
 
 
 @pytest.mark.parametrize("cls", SCREENS, ids=lambda c: c.__name__)
@@ -41,7 +43,7 @@ async def test_number_keys_switch_views_and_esc_goes_back(make_app, svc, brand):
     async with app.run_test(size=(160, 45)) as pilot:
         await wait_for_screen(pilot, app, BrandsScreen)
         for key, screen_type in (("2", PipelineScreen), ("3", TemplatesScreen), ("4", FreshnessScreen),
-                                 ("5", SystemScreen), ("1", BrandsScreen)):
+                                 ("5", SystemScreen), ("6", schedules.SchedulesScreen), ("1", BrandsScreen)):
             await pilot.press(key)
             screen = await wait_for_screen(pilot, app, screen_type)
         await wait_until(pilot, lambda: screen.query_one("#brands").row_count == 1, message="brand list")

@@ -8,8 +8,11 @@ import threading
 from pipedeck.storage.db import Database
 from pipedeck.tui.screens.brands import BrandScreen, BrandsScreen
 from pipedeck.tui.screens.competitors import CompetitorScreen
+from pipedeck.tui.screens.freshness import FreshnessScreen
 from pipedeck.tui.screens.modals import ConfirmScreen, JobFormScreen
 from pipedeck.tui.screens.pipeline import PipelineScreen, RunDetailScreen
+from pipedeck.tui.screens.schedule_forms import PolicyFormScreen, ScheduleFormScreen
+from pipedeck.tui.screens.schedules import ScheduleHistoryScreen, SchedulesScreen
 from pipedeck.tui.screens.templates import TemplatesScreen
 from tests.tui.test_tui_catalog import seed_ads
 from tests.tui.test_tui_templates import seed_templates
@@ -22,6 +25,7 @@ def test_a_tour_of_every_screen_makes_no_database_call_on_the_event_loop(make_ap
     failed = svc.queue_one_time_job("Acme", "test_flaky", {"fail_times": 5, "permanent": True}, direct=True)
     svc.execute_direct(failed)
     queued = svc.queue_one_time_job("Acme", "test_sleep", {"seconds": 30})
+    svc.add_schedule("competitor_scrape", "Acme", competitor="Rival", cron="0 5 * * 1")
     loop_thread = threading.main_thread()
     violations: list[str] = []
 
@@ -51,11 +55,37 @@ def test_a_tour_of_every_screen_makes_no_database_call_on_the_event_loop(make_ap
             await pilot.press("m")
             await wait_for_screen(pilot, app, JobFormScreen)
             await pilot.press("enter")
+            brand_screen = await wait_for_screen(pilot, app, BrandScreen)
+            # Schedules: add (typing into the live-checked form), pause, resume, edit, history, remove.
+            await pilot.press("S")
+            await wait_for_screen(pilot, app, ScheduleFormScreen)
+            await pilot.press("ctrl+u", *"*/5 * * * *", "tab", *"Europe/Berlin", "ctrl+s")
+            await wait_for_screen(pilot, app, BrandScreen)
+            schedules = brand_screen.query_one("#schedules")
+            await wait_until(pilot, lambda: schedules.row_count == 2)
+            schedules.move_cursor(row=1)  # the new one (the competitor's stays for the competitor screen)
+            await pilot.press("P")
+            await wait_until(pilot, lambda: any(not s["active"] for s in svc.schedules()))
+            await pilot.press("P", "E")
+            await wait_for_screen(pilot, app, ScheduleFormScreen)
+            await pilot.press("escape", "H")
+            await wait_for_screen(pilot, app, ScheduleHistoryScreen)
+            await pilot.press("escape", "X")
+            await wait_for_screen(pilot, app, ConfirmScreen)
+            await pilot.press("y")
+            await wait_until(pilot, lambda: len(svc.schedules()) == 1)
+            await pilot.press("f")
+            await wait_for_screen(pilot, app, PolicyFormScreen)
+            await pilot.press("ctrl+s")
             await wait_for_screen(pilot, app, BrandScreen)
             await pilot.press("c")
             screen = await wait_for_screen(pilot, app, CompetitorScreen)
             await wait_until(pilot, lambda: screen.query_one("#ads").row_count == 3)
-            await pilot.press("slash", *"rain", "escape")
+            await wait_until(pilot, lambda: screen.query_one("#schedules").row_count == 1)
+            await pilot.press("slash", *"rain", "escape", "H")
+            await wait_for_screen(pilot, app, ScheduleHistoryScreen)
+            await pilot.press("escape")
+            await wait_for_screen(pilot, app, CompetitorScreen)
             await pilot.press("2")
             runs = await wait_for_screen(pilot, app, PipelineScreen)
             table = runs.query_one("#runs")
@@ -74,7 +104,18 @@ def test_a_tour_of_every_screen_makes_no_database_call_on_the_event_loop(make_ap
             templates = await wait_for_screen(pilot, app, TemplatesScreen)
             await wait_until(pilot, lambda: templates.templates)
             await pilot.press("a", "x", "n", "space", "A")
-            await pilot.press("4", "5", "1", "question_mark", "escape")
+            await pilot.press("6")
+            await wait_for_screen(pilot, app, SchedulesScreen)
+            await pilot.press("S")
+            await wait_for_screen(pilot, app, ScheduleFormScreen)
+            await pilot.press("escape", "4")
+            await wait_for_screen(pilot, app, FreshnessScreen)
+            await pilot.press("right", "e")
+            await wait_for_screen(pilot, app, PolicyFormScreen)
+            await pilot.press("escape", "x")
+            await wait_for_screen(pilot, app, ConfirmScreen)
+            await pilot.press("y")
+            await pilot.press("5", "1", "question_mark", "escape")
             await pilot.pause(0.5)
 
     import asyncio

@@ -12,6 +12,7 @@ from textual.worker import WorkerCancelled
 
 from pipedeck.queue.service import Service
 from pipedeck.tui.app import PipedeckApp
+from pipedeck.tui.screens.schedules import ScheduleHistoryScreen
 from tests.tui import snapshot_data
 
 SIZE = (150, 42)
@@ -87,3 +88,23 @@ def test_freshness_matrix(snap_compare, frozen):
 
 def test_workers_and_job_types(snap_compare, frozen):
     assert shoot(snap_compare, frozen[0], "5")
+
+
+def test_schedules_view(snap_compare, frozen):
+    assert shoot(snap_compare, frozen[0], "6")
+
+
+def test_schedule_history(snap_compare, frozen):
+    svc = frozen[0]
+    schedule_id = snapshot_data.build_history(svc)
+    assert shoot(snap_compare, svc, before=lambda app: app.push_screen(ScheduleHistoryScreen(schedule_id)))
+
+
+def test_schedule_form_with_inline_error(snap_compare, frozen):
+    # The default cron explained live; a time zone being typed that does not exist (yet).
+    assert shoot(snap_compare, frozen[0], "enter", "S", "tab", "backspace", "backspace", "backspace", "M", "a", "r", "s")
+
+
+def test_freshness_policy_form(snap_compare, frozen):
+    # Acme's meta_performance: the built-in policy in force, and what it makes of the data.
+    assert shoot(snap_compare, frozen[0], "4", "right", "e")

@@ -14,6 +14,8 @@ from pipedeck.handlers import registry
 from pipedeck.storage.runs import ACTIVE, TERMINAL
 from pipedeck.tui import fmt
 from pipedeck.tui.screens.base import PipedeckScreen
+from pipedeck.tui.screens.schedules import GROUPED_SCHEDULE_BINDINGS, PANEL_KEYS, ScheduleActions
+from pipedeck.tui.widgets.schedules_table import BRAND_COLUMNS, SchedulesTable
 from pipedeck.tui.widgets.table import Table
 from pipedeck.tui.widgets.runs_table import RunsTable
 
@@ -252,11 +254,10 @@ class BrandsScreen(PipedeckScreen):
         return False
 
 
-class BrandScreen(PipedeckScreen):
-    """One brand: freshness per dataset, job actions with forms, and recent runs of each job type.
+class BrandScreen(ScheduleActions, PipedeckScreen):
+    """One brand: freshness per dataset, job actions with forms, its schedules, and recent runs of each job type.
 
-    The body is a column of panels (``panels()``), so later features (schedules)
-    add a panel without reshaping the screen.
+    The body is a column of panels (``panels()``).
     """
 
     BINDINGS = [
@@ -266,8 +267,13 @@ class BrandScreen(PipedeckScreen):
         Binding("q", "pick_job", "Queue…"),
         Binding("c", "competitors", "Competitors"),
         Binding("e", "edit", "Edit brand"),
+        Binding("f", "policy", "Freshness policy"),
         Binding("enter", "open", "Open"),
-    ]
+    ] + GROUPED_SCHEDULE_BINDINGS
+    SCHEDULE_SCOPE = "brand"
+    # Terminals at least this tall show the schedules above the recent runs; shorter ones keep the
+    # recent runs (what people watch) in view and the schedules one scroll down.
+    SCHEDULES_FIRST_FROM_HEIGHT = 36
 
     def __init__(self, brand_id: int) -> None:
         super().__init__()
@@ -277,12 +283,16 @@ class BrandScreen(PipedeckScreen):
 
     def panels(self) -> ComposeResult:
         with Vertical(classes="panel", id="freshness-panel"):
-            yield Static(Text("Freshness", style="bold"), classes="panel-title")
+            yield Static(Text.assemble(("Freshness", "bold"), ("  f edits the policies", "dim")), classes="panel-title")
             yield DataTable(id="freshness", cursor_type="none", show_cursor=False)
         with Vertical(classes="panel", id="actions-panel"):
             yield Static(Text("Actions (q or tab to pick, enter opens the form; m, a, t directly)", style="bold"),
                          classes="panel-title")
             yield OptionList(*self._action_options(), id="actions")
+        with Vertical(classes="panel", id="schedules-panel"):
+            yield Static(Text.assemble(("Schedules", "bold"), (f"  {PANEL_KEYS}", "dim")), classes="panel-title")
+            yield SchedulesTable(BRAND_COLUMNS, clock=self.svc.clock, id="schedules")
+            yield Static("", id="schedule-hint", classes="hint")
         with Vertical(classes="panel", id="recent-panel"):
             yield Static(Text("Last 5 runs of each job type", style="bold"), classes="panel-title")
             yield RunsTable(("type", "id", "status", "age", "took", "summary"), clock=self.svc.clock,
@@ -308,9 +318,24 @@ class BrandScreen(PipedeckScreen):
         table.add_column("DATASET", key="dataset")
         table.add_column("STATE", key="state")
         table.add_column("WHY", key="reason")
+        table.can_focus = False  # no cursor to move: tab goes from the actions to the schedules and the runs
         self.query_one("#recent", RunsTable).focus()
         self.set_interval(15, self._tick_ages)
+        self._arrange(self.app.size.height)
         self.reload()
+
+    def on_resize(self, event) -> None:
+        self._arrange(event.size.height)
+
+    def _arrange(self, height: int) -> None:
+        box = self.query_one("#brand-panels", VerticalScroll)
+        schedules, recent = self.query_one("#schedules-panel"), self.query_one("#recent-panel")
+        first = height >= self.SCHEDULES_FIRST_FROM_HEIGHT
+        if first != (box.children.index(schedules) < box.children.index(recent)):
+            if first:
+                box.move_child(schedules, before=recent)
+            else:
+                box.move_child(schedules, after=recent)
 
     def reload(self) -> None:
         svc, brand_id, types = self.svc, self.brand_id, [jt.key for jt in self.job_types]
@@ -321,13 +346,18 @@ class BrandScreen(PipedeckScreen):
             recent = []
             for key in types:
                 recent += svc.recent_runs(brand_id, key, limit=5)
-            return brand, fresh, recent
+            return brand, fresh, recent, svc.schedules(brand=brand_id)
 
         self.fetch(load, self._loaded)
 
+    def load_schedules(self) -> None:
+        svc, brand_id = self.svc, self.brand_id
+        self.fetch(lambda: svc.schedules(brand=brand_id), self.schedules_shown, group="schedules")
+
     def _loaded(self, data) -> None:
         self.synced_rev = max(self.synced_rev or 0, self.pd.live_rev)
-        self.brand, fresh, recent = data
+        self.brand, fresh, recent, schedules = data
+        self.schedules_shown(schedules)
         b = self.brand
         title = Text.assemble((b["name"], "bold"), "   Meta ad account ",
                               (b["meta_ad_account_id"] or "not set", "cyan" if b["meta_ad_account_id"] else "yellow"),
@@ -342,6 +372,8 @@ class BrandScreen(PipedeckScreen):
         self.query_one("#recent", RunsTable).set_runs(recent)
 
     def runs_changed(self, rows: list[dict]) -> None:
+        if self.schedule_runs_changed(rows):
+            self.load_schedules()
         mine = [r for r in rows if r["brand_id"] == self.brand_id and r["competitor_id"] is None]
         if not mine:
             return
@@ -356,6 +388,8 @@ class BrandScreen(PipedeckScreen):
         now = self.now()
         for run_id in table.run_ids:
             table.patch(table.run(run_id), now)
+        if self.tick_schedules():
+            self.load_schedules()
 
     # -- actions ---------------------------------------------------------------
     def action_queue(self, job_type: str) -> None:
@@ -379,6 +413,9 @@ class BrandScreen(PipedeckScreen):
             if focused.highlighted is not None:
                 self.action_queue(focused.get_option_at_index(focused.highlighted).id)
             return
+        if isinstance(focused, SchedulesTable):
+            self.action_schedule_history()
+            return
         run_id = self.query_one("#recent", RunsTable).current_run_id()
         if run_id is not None:
             self.pd.open_run(run_id)
@@ -386,6 +423,24 @@ class BrandScreen(PipedeckScreen):
     @on(DataTable.RowSelected, "#recent")
     def _run_selected(self) -> None:
         self.action_open()
+
+    @on(DataTable.RowSelected, "#schedules")
+    def _schedule_selected(self) -> None:
+        self.action_schedule_history()
+
+    @on(DataTable.RowHighlighted, "#schedules")
+    def _schedule_highlighted(self) -> None:
+        self.show_schedule_hint()
+
+    # -- schedules and freshness policies ---------------------------------------
+    def schedule_target(self) -> dict:
+        return {"brand_id": self.brand_id}
+
+    def no_schedules_hint(self) -> str:
+        return "No schedules for this brand: S runs a job on a schedule (e.g. meta_sync every morning at 7)."
+
+    def action_policy(self) -> None:
+        self.pd.open_policy_form(brand_id=self.brand_id)
 
     def action_competitors(self) -> None:
         from pipedeck.tui.screens.competitors import CompetitorScreen

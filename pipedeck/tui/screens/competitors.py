@@ -15,6 +15,8 @@ from pipedeck.handlers import registry
 from pipedeck.storage.runs import TERMINAL
 from pipedeck.tui import fmt
 from pipedeck.tui.screens.base import PipedeckScreen
+from pipedeck.tui.screens.schedules import GROUPED_SCHEDULE_BINDINGS, PANEL_KEYS, ScheduleActions
+from pipedeck.tui.widgets.schedules_table import SchedulesTable
 from pipedeck.tui.widgets.table import Table
 from pipedeck.tui.widgets.runs_table import RunsTable
 
@@ -25,14 +27,19 @@ def day(ts: float | None) -> str:
     return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d")
 
 
-class CompetitorScreen(PipedeckScreen):
+# The competitor is the panel's subject: the job type without the competitor's name, no brand.
+COMPETITOR_SCHEDULE_COLUMNS = ("id", "job", "when", "next", "last", "missed")
+
+
+class CompetitorScreen(ScheduleActions, PipedeckScreen):
     BINDINGS = [
         Binding("a", "add", "Add competitor"),
         Binding("e", "edit", "Edit competitor"),
         Binding("s", "scrape", "Scrape"),
         Binding("slash", "search", "Search ads"),
         Binding("enter", "open", "Open run"),
-    ]
+    ] + GROUPED_SCHEDULE_BINDINGS
+    SCHEDULE_SCOPE = "competitor"
 
     def __init__(self, brand_id: int, competitor_id: int | None = None) -> None:
         super().__init__()
@@ -55,6 +62,12 @@ class CompetitorScreen(PipedeckScreen):
                     yield Static(Text("Recent scrapes", style="bold"), classes="panel-title", id="scrapes-title")
                     yield RunsTable(("id", "status", "age", "took", "summary"), clock=self.svc.clock,
                                     id="scrapes")
+                with Vertical(classes="panel", id="competitor-schedules-panel"):
+                    yield Static(Text.assemble(("Schedules", "bold"), (f"  {PANEL_KEYS}", "dim")),
+                                 classes="panel-title", id="schedules-title")
+                    yield SchedulesTable(COMPETITOR_SCHEDULE_COLUMNS, clock=self.svc.clock, show_competitor=False,
+                                         id="schedules")
+                    yield Static("", id="schedule-hint", classes="hint")
                 with Vertical(classes="panel", id="ads-panel"):
                     yield Static(Text("Ads", style="bold"), classes="panel-title", id="ads-title")
                     yield Input(placeholder="search ads: text, title, CTA, link or archive id (esc clears)",
@@ -71,6 +84,7 @@ class CompetitorScreen(PipedeckScreen):
                            ("format", "FORMAT"), ("text", "TEXT"), ("cta", "CTA"), ("id", "ARCHIVE ID")):
             ads.add_column(title, key=key)
         table.focus()
+        self.set_interval(15, self._tick)
         self.reload()
 
     # -- the list ----------------------------------------------------------------
@@ -108,6 +122,7 @@ class CompetitorScreen(PipedeckScreen):
         self.select_id = None
         if not self.competitors:
             self.query_one("#scrapes", RunsTable).set_runs([])
+            self.schedules_shown([])
             self.query_one("#ads", DataTable).clear()
             self.query_one("#ads-title", Static).update(
                 Text("No competitors yet: press a to add one with its Ad Library URL.", style="yellow"))
@@ -143,15 +158,26 @@ class CompetitorScreen(PipedeckScreen):
                 runs += svc.recent_runs(brand_id, key, competitor=comp["id"], limit=5)
             runs.sort(key=lambda r: r["id"], reverse=True)
             ads = svc.competitor_ads(comp["id"], brand_id, search=search or None, limit=500)
-            return comp, runs, ads
+            return comp, runs, ads, svc.schedules(brand=brand_id, competitor=comp["id"])
 
         self.fetch(load, self._selected_loaded, group="selected")
 
+    def load_schedules(self) -> None:
+        comp = self.current_competitor()
+        if comp is None:
+            return
+        svc, brand_id = self.svc, self.brand_id
+        self.fetch(lambda: svc.schedules(brand=brand_id, competitor=comp["id"]), self.schedules_shown,
+                   group="schedules")
+
     def _selected_loaded(self, data) -> None:
-        comp, runs, ads = data
+        comp, runs, ads, schedules = data
         self.query_one("#scrapes-title", Static).update(Text.assemble(("Recent scrapes of ", "bold"),
                                                                       (comp["name"], "bold cyan")))
         self.query_one("#scrapes", RunsTable).set_runs(runs)
+        self.query_one("#schedules-title", Static).update(Text.assemble(
+            ("Schedules of ", "bold"), (comp["name"], "bold cyan"), (f"  {PANEL_KEYS}", "dim")))
+        self.schedules_shown(schedules)
         table = self.query_one("#ads", DataTable)
         table.clear()
         for ad in ads:
@@ -168,6 +194,8 @@ class CompetitorScreen(PipedeckScreen):
             Text.assemble(("Ads ", "bold"), (f"{len(ads)}{more} {what}, {active} active — active first", "dim")))
 
     def runs_changed(self, rows: list[dict]) -> None:
+        if self.schedule_runs_changed(rows):
+            self.load_schedules()
         comp = self.current_competitor()
         mine = [r for r in rows if r["brand_id"] == self.brand_id and r["competitor_id"] is not None]
         if not mine:
@@ -184,6 +212,30 @@ class CompetitorScreen(PipedeckScreen):
             self.reload()  # freshness moved (and the selected competitor's ads with it)
         elif reload_selected:
             self.load_selected()
+
+    def _tick(self) -> None:
+        if self.tick_schedules():
+            self.load_schedules()
+
+    # -- schedules -------------------------------------------------------------------
+    def schedule_target(self) -> dict | None:
+        comp = self.current_competitor()
+        if comp is None:
+            self.notify("add a competitor first (a)", severity="warning")
+            return None
+        return {"brand_id": self.brand_id, "competitor_id": comp["id"]}
+
+    def no_schedules_hint(self) -> str:
+        comp = self.current_competitor()
+        return f"No schedules for {comp['name'] if comp else 'this competitor'}: S scrapes it on a schedule (e.g. weekly)."
+
+    @on(DataTable.RowHighlighted, "#schedules")
+    def _schedule_highlighted(self) -> None:
+        self.show_schedule_hint()
+
+    @on(DataTable.RowSelected, "#schedules")
+    def _schedule_selected(self) -> None:
+        self.action_schedule_history()
 
     # -- actions -------------------------------------------------------------------
     def action_add(self) -> None:

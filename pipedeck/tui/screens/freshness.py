@@ -1,4 +1,4 @@
-"""View 4: the brand × dataset freshness matrix."""
+"""View 4: the brand × dataset freshness matrix, and the freshness policies behind it."""
 
 from __future__ import annotations
 
@@ -6,24 +6,33 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
+from pipedeck.storage import freshness as fr
 from pipedeck.storage.runs import TERMINAL
 from pipedeck.tui import fmt
 from pipedeck.tui.screens.base import PipedeckScreen
+from pipedeck.tui.screens.modals import ConfirmScreen
 from pipedeck.tui.widgets.table import Table
 from pipedeck.tui.screens.brands import DATASET_TITLES, brand_datasets, competitor_datasets, freshness_cell
 
 
 class FreshnessScreen(PipedeckScreen):
     VIEW_TITLE = "Freshness"
-    BINDINGS = [Binding("enter", "open", "Open")]
+    BINDINGS = [
+        Binding("enter", "open", "Open"),
+        Binding("e", "edit_policy", "Edit policy"),
+        Binding("x", "clear_policy", "Clear policy"),
+    ]
 
     def __init__(self) -> None:
         super().__init__()
         self.datasets = brand_datasets() + competitor_datasets()
         self.rows: dict[str, list[dict]] = {}
         self.cells: dict[tuple[str, str], dict] = {}
+        self.policies: list[dict] = []
+        self.brand_ids: dict[str, int] = {}
 
     def compose_body(self) -> ComposeResult:
         yield Static(Text.assemble(("Freshness", "bold"), ("   brand × dataset; competitor datasets per competitor "
@@ -31,20 +40,34 @@ class FreshnessScreen(PipedeckScreen):
                                                            "dim")), classes="title")
         yield Table(id="matrix", cursor_type="cell")
         yield Static("", id="matrix-reason", classes="hint")
+        with Vertical(classes="panel", id="policies-panel"):
+            yield Static(Text.assemble(("Policies", "bold"), ("  when data warns and goes stale · e edit (the "
+                                                              "selected cell's or row's) · x clear · tab switches",
+                                                              "dim")),
+                         classes="panel-title")
+            yield Table(id="policies", cursor_type="row")
 
     def on_mount(self) -> None:
         table = self.query_one("#matrix", DataTable)
         table.add_column("BRAND / COMPETITOR", key="who")
         for ds in self.datasets:
             table.add_column(DATASET_TITLES.get(ds, ds.upper()), key=ds)
+        policies = self.query_one("#policies", DataTable)
+        for key, title in (("brand", "APPLIES TO"), ("dataset", "DATASET"), ("warn", "WARN AFTER"),
+                           ("stale", "STALE AFTER"), ("source", "FROM")):
+            policies.add_column(title, key=key)
         table.focus()
         self.reload()
 
     def reload(self) -> None:
-        self.fetch(self.svc.freshness, self._loaded)
+        svc = self.svc
+        self.fetch(lambda: (svc.freshness(), svc.freshness_policies()), self._loaded)
 
-    def _loaded(self, rows: list[dict]) -> None:
+    def _loaded(self, data) -> None:
+        rows, policies = data
         self.synced_rev = max(self.synced_rev or 0, self.pd.live_rev)
+        self._show_policies(policies)
+        self.brand_ids = {r["brand"]: r["brand_id"] for r in rows}
         now = self.now()
         grouped: dict[str, list[dict]] = {}
         order: list[str] = []
@@ -110,3 +133,74 @@ class FreshnessScreen(PipedeckScreen):
     def runs_changed(self, rows: list[dict]) -> None:
         if any(r["status"] in TERMINAL for r in rows):
             self.reload()
+
+    # -- policies ------------------------------------------------------------------
+    def _show_policies(self, policies: list[dict]) -> None:
+        self.policies = policies
+        table = self.query_one("#policies", DataTable)
+        keep = table.cursor_row
+        table.clear()
+        for p in policies:
+            source_style = {"built-in policy": "dim", "default policy": "", "brand policy": "cyan"}.get(p["source"], "")
+            table.add_row(Text(p["brand"] or "all brands (default)", style="bold" if p["brand"] else ""),
+                          Text(p["dataset"]), Text(fr.span(p["warn_after"])), Text(fr.span(p["stale_after"])),
+                          Text(p["source"], style=source_style), key=f"{p['brand'] or ''}|{p['dataset']}")
+        if table.row_count:
+            table.move_cursor(row=min(max(keep, 0), table.row_count - 1), animate=False)
+
+    def _selected_policy(self) -> dict | None:
+        table = self.query_one("#policies", DataTable)
+        if not table.row_count:
+            return None
+        key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+        return next((p for p in self.policies if f"{p['brand'] or ''}|{p['dataset']}" == key), None)
+
+    def _policy_target(self) -> tuple[str | None, int | None, str | None]:
+        """(dataset, brand id or None for the default, brand name) the e and x keys act on."""
+        if self.focused is self.query_one("#policies", DataTable):
+            p = self._selected_policy()
+            if p is None:
+                return None, None, None
+            return p["dataset"], self.brand_ids.get(p["brand"]) if p["brand"] else None, p["brand"]
+        table = self.query_one("#matrix", DataTable)
+        if not table.row_count:
+            return None, None, None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate)
+        first = self.rows[key.row_key.value][0]
+        dataset = key.column_key.value if key.column_key.value in self.datasets else None
+        return dataset, first["brand_id"], first["brand"]
+
+    def action_edit_policy(self) -> None:
+        dataset, brand_id, _ = self._policy_target()
+        self.pd.open_policy_form(brand_id=brand_id, dataset=dataset)
+
+    def action_clear_policy(self) -> None:
+        dataset, brand_id, brand = self._policy_target()
+        if dataset is None:
+            self.notify("pick a dataset column (or a row of the policies table) first", severity="warning")
+            return
+        stored = next((p for p in self.policies if p["dataset"] == dataset and p["brand"] == (brand if brand_id else None)
+                       and p["source"] != "built-in policy"), None)
+        if stored is None:
+            if brand_id:
+                self.notify(f"{brand} has no {dataset} policy of its own (it follows the default); to clear the "
+                            "default, select it in the policies table (tab)", severity="warning", timeout=6)
+            else:
+                self.notify(f"nothing stored for {dataset}: the built-in policy applies", severity="warning")
+            return
+        default = next(p for p in self.policies if p["dataset"] == dataset and p["brand"] is None)
+        after = (f"It then follows the default for all brands (warns after {fr.span(default['warn_after'])}, stale "
+                 f"after {fr.span(default['stale_after'])})." if brand_id else
+                 f"All brands without their own {dataset} policy then follow the built-in one.")
+        svc = self.svc
+
+        def cleared(_) -> None:
+            self.notify(f"{dataset} policy {'of ' + brand if brand_id else 'default'} cleared", timeout=3)
+            self.pd.reload_all()
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.fetch(lambda: svc.clear_freshness_policy(dataset, brand=brand_id), cleared, group="clear-policy")
+
+        what = f"{brand}'s own {dataset} policy" if brand_id else f"the default {dataset} policy for all brands"
+        self.app.push_screen(ConfirmScreen(f"Clear {what}?", confirm="Clear policy", detail=after), answer)
