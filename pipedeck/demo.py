@@ -2,8 +2,8 @@
 
 Everything lives in a separate demo data dir (never the user's own): brands
 on the sandbox's Meta ad accounts 1001-1003, competitors whose Ad Library
-URLs point at the sandbox, a `pipedeck sandbox --port 0` child and a
-`pipedeck worker` child, both stopped when the app exits.
+URLs point at the sandbox, a few recurring schedules, a `pipedeck sandbox
+--port 0` child and a `pipedeck worker` child, both stopped when the app exits.
 """
 
 from __future__ import annotations
@@ -24,10 +24,20 @@ from pipedeck.urls import page_search_url
 MARKER = ".pipedeck-demo"
 
 DEMO_BRANDS = [
-    # name, Meta ad account (sandbox), Ad Library page id, competitors (name, page id)
-    ("Acme Outdoor", "1001", "100000000001", [("Summit Gear", "200000000011"), ("Trailhead Co", "200000000012")]),
-    ("Bloom Skincare", "1002", "100000000002", [("Glow Labs", "200000000021"), ("Pure Petal", "200000000022")]),
-    ("Cobalt Coffee", "1003", "100000000003", [("Roast Republic", "200000000031")]),
+    # name, Meta ad account (sandbox), Ad Library page id, competitors (name, page id).
+    # The sandbox's Ad Library reads a page id's last four digits as its number of ads.
+    ("Acme Outdoor", "1001", "100000000240", [("Summit Gear", "200000000212"), ("Trailhead Co", "200000000180")]),
+    ("Bloom Skincare", "1002", "100000010180", [("Glow Labs", "200000010090"), ("Pure Petal", "200000010150")]),
+    ("Cobalt Coffee", "1003", "100000020090", [("Roast Republic", "200000020120")]),
+]
+# Recurring jobs: (brand, competitor or None, job type, cron, time zone, missed-run policy).
+DEMO_SCHEDULES = [
+    ("Acme Outdoor", None, "meta_sync", "0 7 * * *", "Europe/Berlin", "skip"),
+    ("Acme Outdoor", None, "template_scrape", "0 6 * * 1", "UTC", "run_once"),
+    ("Acme Outdoor", "Summit Gear", "competitor_scrape", "0 5 * * 1", "UTC", "run_once"),
+    ("Bloom Skincare", None, "meta_sync", "30 7 * * 1-5", "America/New_York", "skip"),
+    # Often enough that its history fills while you look around.
+    ("Cobalt Coffee", None, "asset_download", "*/30 * * * *", "UTC", "skip"),
 ]
 
 
@@ -106,7 +116,7 @@ def seed(settings, *, first_jobs: bool = True) -> dict:
 
     svc = Service(settings)
     origin = settings.ad_library_url
-    created = {"brands": 0, "competitors": 0, "runs": 0}
+    created = {"brands": 0, "competitors": 0, "runs": 0, "schedules": 0}
     try:
         existing = {b["name"]: b for b in svc.catalog.brands()}
         fresh_seed = not existing
@@ -123,6 +133,10 @@ def seed(settings, *, first_jobs: bool = True) -> dict:
                 else:
                     svc.catalog.add_competitor(brand["id"], comp_name, page_search_url(origin, comp_page), origin)
                     created["competitors"] += 1
+        if fresh_seed:
+            for brand_name, comp_name, job_type, cron, tz, missed in DEMO_SCHEDULES:
+                svc.add_schedule(job_type, brand_name, competitor=comp_name, cron=cron, tz=tz, missed_policy=missed)
+                created["schedules"] += 1
         if fresh_seed and first_jobs:
             # Something for the worker to do while the newcomer looks around.
             for name, _, _, competitors in DEMO_BRANDS:
@@ -170,7 +184,7 @@ def run_demo(args) -> int:
             print(f"demo data dir: {home}", flush=True)
             if any(seeded.values()):
                 print(f"seeded {seeded['brands']} brands, {seeded['competitors']} competitors, "
-                      f"queued {seeded['runs']} runs", flush=True)
+                      f"{seeded['schedules']} schedules, queued {seeded['runs']} runs", flush=True)
             for key, value in sandbox.values.items():
                 print(f"{key}={value}", flush=True)
             print(f"worker pid {worker.proc.pid}; Ctrl+C stops the sandbox and the worker", flush=True)

@@ -30,10 +30,10 @@ def test_seed_is_idempotent_and_moves_competitors_to_the_new_sandbox_origin(tmp_
     home = tmp_path / "demo"
     env = {"PIPEDECK_HOME": str(home), "PIPEDECK_AD_LIBRARY_URL": "http://127.0.0.1:4001"}
     first = demo.seed(load_settings(env), first_jobs=False)
-    assert first == {"brands": 3, "competitors": 5, "runs": 0}
+    assert first == {"brands": 3, "competitors": 5, "runs": 0, "schedules": len(demo.DEMO_SCHEDULES)}
     env["PIPEDECK_AD_LIBRARY_URL"] = "http://127.0.0.1:4002"  # the sandbox came back on another port
     again = demo.seed(load_settings(env), first_jobs=False)
-    assert again == {"brands": 0, "competitors": 0, "runs": 0}
+    assert again == {"brands": 0, "competitors": 0, "runs": 0, "schedules": 0}
     svc = Service(load_settings(env))
     try:
         brands = svc.catalog.brands()
@@ -43,6 +43,13 @@ def test_seed_is_idempotent_and_moves_competitors_to_the_new_sandbox_origin(tmp_
         urls = [c["ad_library_url"] for c in svc.catalog.competitors()]
         assert len(urls) == 5 and all(u.startswith("http://127.0.0.1:4002/ads/library/?") for u in urls)
         assert all("view_all_page_id=" in u for u in urls)
+        # The sandbox reads a page id's last four digits as its number of ads: every page has real content.
+        page_ids = [b["ad_library_page_id"] for b in brands] + [u.split("view_all_page_id=")[1].split("&")[0]
+                                                                 for u in urls]
+        assert all(int(p[-4:]) >= 50 for p in page_ids), page_ids
+        schedules = svc.schedules()
+        assert len(schedules) == len(demo.DEMO_SCHEDULES) and all(s["active"] and s["next_run_at"] for s in schedules)
+        assert {s["competitor"] for s in schedules if s["job_type"] == "competitor_scrape"} == {"Summit Gear"}
     finally:
         svc.close()
 
