@@ -310,7 +310,8 @@ async def test_history_shows_queued_skipped_and_missed_events(sim, clock, acme):
         await wait_for_screen(pilot, app, ScheduleHistoryScreen)
         await pilot.press("escape")
         await wait_for_screen(pilot, app, BrandScreen)
-        await wait_until(pilot, lambda: f"last run #{new_run} · queued" in str(screen.query_one("#schedule-hint").content),
+        hint = screen.query_one("#schedule-hint")
+        await wait_until(pilot, lambda: f"last run #{new_run} · queued" in str(hint.content),
                          message="last run on the brand screen")
         assert cell_text(table, sid, "last") == "· queued"
 

@@ -227,7 +227,8 @@ class CompetitorScreen(ScheduleActions, PipedeckScreen):
 
     def no_schedules_hint(self) -> str:
         comp = self.current_competitor()
-        return f"No schedules for {comp['name'] if comp else 'this competitor'}: S scrapes it on a schedule (e.g. weekly)."
+        name = comp["name"] if comp else "this competitor"
+        return f"No schedules for {name}: S scrapes it on a schedule (e.g. weekly)."
 
     @on(DataTable.RowHighlighted, "#schedules")
     def _schedule_highlighted(self) -> None:

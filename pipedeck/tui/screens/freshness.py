@@ -179,7 +179,8 @@ class FreshnessScreen(PipedeckScreen):
         if dataset is None:
             self.notify("pick a dataset column (or a row of the policies table) first", severity="warning")
             return
-        stored = next((p for p in self.policies if p["dataset"] == dataset and p["brand"] == (brand if brand_id else None)
+        owner = brand if brand_id else None
+        stored = next((p for p in self.policies if p["dataset"] == dataset and p["brand"] == owner
                        and p["source"] != "built-in policy"), None)
         if stored is None:
             if brand_id:

@@ -274,9 +274,9 @@ class ScheduleHistoryScreen(ScheduleActions, PipedeckScreen):
                              + (fmt.until(schedule["next_run_at"], now) if schedule["next_run_at"] else "when resumed")
                              + ". Occurrences are queued by a running worker.", style="dim"))
         else:
-            hint.update(Text("Newest first. enter opens the occurrence's run. ▶ queued · ↷ skipped (the previous "
-                             "run was still going) · ✘ missed (no worker was running) · ✘ error (the job no longer "
-                             "validates)", style="dim"))
+            hint.update(Text("Newest first. enter opens the occurrence's run. ▶ queued · ↷ skipped (the "
+                             "previous run was still going) · ✘ missed (no worker was running) · ✘ error (the job "
+                             "no longer validates)", style="dim"))
 
     def current_schedule(self) -> dict | None:
         return self.schedule
