@@ -186,6 +186,7 @@ BAD = [
     (["--cron", "61 * * * *"], "invalid cron expression"),
     (["--cron", "* * *"], "invalid cron expression"),
     (["--cron", "0 7 * * *", "--tz", "Mars/Olympus"], "unknown time zone 'Mars/Olympus'"),
+    (["--cron", "0 7 * * *", "--tz", "Europe"], "unknown time zone 'Europe'"),
     (["--cron", "0 7 * * *", "--set", "days_back=0"], "days_back"),
     (["--cron", "0 7 * * *", "--set", "colour=blue"], "colour: unknown parameter"),
     (["--cron", "0 7 * * *", "--missed", "sometimes"], "unknown missed-run policy"),
@@ -225,3 +226,14 @@ def test_schedule_cli_lifecycle(env):
     assert json.loads(run_cli(env, "schedules", "--json").stdout)[0]["cron"] == "30 6 * * *"
     assert run_cli(env, "schedules", "remove", sid).returncode == 0
     assert json.loads(run_cli(env, "schedules", "--json").stdout) == []
+
+
+def test_a_removed_schedules_id_is_never_reused(sim, clock):
+    """Runs keep pointing at the schedule that queued them, even after it is removed."""
+    first = sim.add_schedule("test_echo", "Acme", cron="*/5 * * * *")
+    clock.t = T0 + 5 * MIN
+    [run_id] = sim.tick(now=clock.t).queued
+    sim.remove_schedule(first["id"])
+    second = sim.add_schedule("test_echo", "Acme", cron="0 * * * *")
+    assert second["id"] != first["id"]
+    assert sim.runs.get(run_id)["schedule_id"] == first["id"]

@@ -41,7 +41,7 @@ MAX_MISSED_EVENTS = 20
 def zone(tz: str) -> ZoneInfo:
     try:
         return ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a tzdata folder such as "Europe"
         raise UserError(f"unknown time zone {tz!r} (use an IANA name such as UTC or Europe/Berlin)") from None
 
 

@@ -32,7 +32,7 @@ CREATE TABLE competitors (
     UNIQUE (brand_id, name)
 );
 CREATE TABLE schedules (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     job_type TEXT NOT NULL,
     brand_id INTEGER NOT NULL REFERENCES brands(id) ON DELETE CASCADE,
     competitor_id INTEGER REFERENCES competitors(id) ON DELETE CASCADE,
