@@ -172,3 +172,27 @@ async def test_brand_screen_shows_freshness_reason_and_recent_runs(make_app, svc
             "echo line" in recent.get_cell(str(ok), "summary").plain
         fresh = screen.query_one("#freshness")
         assert fresh.get_cell("meta_performance", "reason").plain == "never refreshed successfully"
+
+
+async def test_a_key_pressed_while_the_screen_loads_is_not_lost(make_app, svc, brand, monkeypatch):
+    """'a' on the competitor screen before its data arrived used to do nothing at all."""
+    import threading
+
+    from pipedeck.storage.catalog import Catalog
+
+    gate = threading.Event()
+    original = Catalog.competitors
+
+    def slow_competitors(self, *args, **kwargs):
+        gate.wait(5)  # the screen's load is still on its way when the key arrives
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Catalog, "competitors", slow_competitors)
+    app = make_app()
+    async with app.run_test(size=(160, 45)) as pilot:
+        app.open_competitors(brand["id"])
+        await wait_for_screen(pilot, app, CompetitorScreen)
+        await pilot.press("a")
+        assert not isinstance(app.screen, CompetitorFormScreen)
+        gate.set()
+        await wait_for_screen(pilot, app, CompetitorFormScreen)

@@ -58,6 +58,18 @@ class PipedeckScreen(Screen):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.synced_rev: int | None = None
+        self._after_load: list[Callable[[], None]] = []
+
+    def after_load(self, action: Callable[[], None]) -> None:
+        """Run ``action`` once this screen's data has arrived: a key pressed while the
+        screen is still loading is carried out then, not silently dropped."""
+        self._after_load.append(action)
+
+    def loaded(self) -> None:
+        """Subclasses call this at the end of their load handler."""
+        pending, self._after_load = self._after_load, []
+        for action in pending:
+            action()
 
     @property
     def pd(self) -> "PipedeckApp":

@@ -370,6 +370,7 @@ class BrandScreen(ScheduleActions, PipedeckScreen):
             table.add_row(Text(row["dataset"], style="bold"), fmt.freshness_text(row["state"]),
                           fmt.one_line(fmt.short_reason(row["reason"]), 200), key=row["dataset"])
         self.query_one("#recent", RunsTable).set_runs(recent)
+        self.loaded()
 
     def runs_changed(self, rows: list[dict]) -> None:
         if self.schedule_runs_changed(rows):
@@ -451,6 +452,7 @@ class BrandScreen(ScheduleActions, PipedeckScreen):
         from pipedeck.tui.screens.modals import BrandFormScreen
 
         if self.brand is None:
+            self.after_load(self.action_edit)
             return
 
         def saved(brand: dict | None) -> None:

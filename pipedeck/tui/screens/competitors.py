@@ -128,6 +128,7 @@ class CompetitorScreen(ScheduleActions, PipedeckScreen):
                 Text("No competitors yet: press a to add one with its Ad Library URL.", style="yellow"))
         else:
             self.load_selected()
+        self.loaded()
 
     def current_competitor(self) -> dict | None:
         table = self.query_one("#competitors", DataTable)
@@ -242,14 +243,19 @@ class CompetitorScreen(ScheduleActions, PipedeckScreen):
     def action_add(self) -> None:
         from pipedeck.tui.screens.modals import CompetitorFormScreen
 
-        if self.brand is not None:
-            self.app.push_screen(CompetitorFormScreen(self.brand), self._saved)
+        if self.brand is None:
+            self.after_load(self.action_add)
+            return
+        self.app.push_screen(CompetitorFormScreen(self.brand), self._saved)
 
     def action_edit(self) -> None:
         from pipedeck.tui.screens.modals import CompetitorFormScreen
 
+        if self.brand is None:
+            self.after_load(self.action_edit)
+            return
         comp = self.current_competitor()
-        if comp is not None and self.brand is not None:
+        if comp is not None:
             self.app.push_screen(CompetitorFormScreen(self.brand, comp), self._saved)
 
     def _saved(self, comp: dict | None) -> None:
