@@ -17,6 +17,7 @@ from typing import Any, Sequence
 
 from pipedeck import __version__
 from pipedeck.errors import StorageError, UserError
+from pipedeck.timefmt import compact
 
 STATUS_MARK = {"queued": "·", "retrying": "↻", "running": "▶", "cancelling": "⊘", "succeeded": "✔",
                "failed": "✘", "cancelled": "⊘"}
@@ -45,16 +46,7 @@ def ago(ts: float | None, now: float | None = None) -> str:
 
 
 def human_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    seconds = max(0.0, seconds)
-    if seconds < 60:
-        return f"{seconds:.0f}s" if seconds >= 10 else f"{seconds:.1f}s"
-    if seconds < 3600:
-        return f"{seconds // 60:.0f}m"
-    if seconds < 86400 * 2:
-        return f"{seconds // 3600:.0f}h"
-    return f"{seconds // 86400:.0f}d"
+    return compact(seconds)
 
 
 def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:

@@ -10,6 +10,8 @@ import re
 
 from rich.text import Text
 
+from pipedeck.timefmt import compact
+
 STATUS_STYLE = {
     "queued": ("·", "bright_black"),
     "retrying": ("↻", "yellow"),
@@ -34,18 +36,7 @@ def status_text(status: str) -> Text:
 
 def span(seconds: float | None) -> str:
     """Compact span: 4.2s, 12s, 3m, 5h, 2d."""
-    if seconds is None:
-        return ""
-    seconds = max(0.0, seconds)
-    if seconds < 10:
-        return f"{seconds:.1f}s"
-    if seconds < 60:
-        return f"{seconds:.0f}s"
-    if seconds < 3600:
-        return f"{seconds // 60:.0f}m"
-    if seconds < 2 * 86400:
-        return f"{seconds // 3600:.0f}h"
-    return f"{seconds // 86400:.0f}d"
+    return compact(seconds)
 
 
 def ago(ts: float | None, now: float) -> str:
@@ -89,16 +80,7 @@ def progress_label(run: dict) -> str:
 
 def age_short(seconds: float | None) -> str:
     """Tightest span for table cells: 3s, 12m, 5h, 3d."""
-    if seconds is None:
-        return ""
-    seconds = max(0.0, seconds)
-    if seconds < 60:
-        return f"{seconds:.0f}s"
-    if seconds < 3600:
-        return f"{seconds // 60:.0f}m"
-    if seconds < 2 * 86400:
-        return f"{seconds // 3600:.0f}h"
-    return f"{seconds // 86400:.0f}d"
+    return compact(seconds, tenths=False)
 
 
 _POLICY_NOTE = re.compile(r" \([^()]*policy[^()]*\)")
