@@ -81,6 +81,7 @@ class Executor:
         self._active_lock = threading.Lock()
         self._stop = threading.Event()
         self._kick = threading.Event()
+        self._monitor_idle = True
         self._monitor: threading.Thread | None = None
         self._secrets = settings.secrets()
 
@@ -129,7 +130,8 @@ class Executor:
             ctx.request_shutdown()
         with self._active_lock:
             self.active[run_id] = ctx
-        self._kick.set()
+        if self._monitor_idle:  # start flushing and watching for cancel at once, not after the idle sleep
+            self._kick.set()
         self._say(f"run {run_id} {run['job_type']} brand={brand['name']}"
                   f"{' competitor=' + competitor['name'] if competitor else ''}: attempt {attempt}/{run['max_attempts']}")
         outcome, error, retry_at, result = SUCCEEDED, None, None, None
@@ -254,18 +256,25 @@ class Executor:
         while not self._stop.is_set():
             with self._active_lock:
                 busy = bool(self.active)
+            self._monitor_idle = not busy
             self._kick.wait(FLUSH_INTERVAL if busy else min(self.settings.heartbeat_interval, 1.0))
             self._kick.clear()
+            self._monitor_idle = False
             if self._stop.is_set():
                 break
             try:
                 with self._active_lock:
                     items = list(self.active.items())
                 for run_id, ctx in items:
-                    with ctx.flush_lock:  # never after the attempt's final write
+                    # Never after the attempt's final write; a run busy finishing stores its own.
+                    if not ctx.flush_lock.acquire(blocking=False):
+                        continue
+                    try:
                         logs, progress = ctx.drain()
                         if logs or progress:
                             self.runs.flush(run_id, ctx.attempt, logs, progress)
+                    finally:
+                        ctx.flush_lock.release()
                 if items:
                     for run_id in self.runs.cancel_requested([rid for rid, _ in items]):
                         ctx = dict(items).get(run_id)

@@ -53,6 +53,9 @@ class Database:
         # thread workers come and go) are closed instead of piling up.
         self._all: dict[threading.Thread, sqlite3.Connection] = {}
         self._all_lock = threading.Lock()
+        # Threads of this process take turns for the write lock here; begin_write's
+        # polling is then only for writers in other processes.
+        self._write_lock = threading.Lock()
         if migrate:
             from pipedeck.storage.migrations import migrate as run_migrations
 
@@ -140,15 +143,16 @@ class Database:
         if conn.in_transaction:  # nested: join the outer transaction
             yield db
             return
-        self._begin_immediate(conn)
-        try:
-            yield db
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        else:
-            conn.execute("COMMIT")
+        with self._write_lock:
+            self._begin_immediate(conn)
+            try:
+                yield db
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            else:
+                conn.execute("COMMIT")
 
     def _begin_immediate(self, conn: sqlite3.Connection) -> None:
         begin_write(conn, "BEGIN IMMEDIATE", self.busy_timeout)
