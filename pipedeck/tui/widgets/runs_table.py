@@ -206,10 +206,12 @@ class RunsTable(Table):
         self._row_renderable_cache.clear()
         self._row_render_cache.clear()
         self._line_cache.clear()
-        # Repaint only the changed rows' lines; the rest of the screen stays as painted.
-        for row in {row for row, _ in dirty}:
-            if row in self._row_locations:
-                self.refresh_row(self._row_locations.get(row))
+        # Repaint only the band of rows that changed (one region: refresh_row per row costs a
+        # sum over all rows above it, each time); the rest of the screen stays as painted.
+        indexes = [self._row_locations.get(row) for row in {row for row, _ in dirty} if row in self._row_locations]
+        if indexes:
+            band = self._get_row_region(min(indexes)).union(self._get_row_region(max(indexes)))
+            self._refresh_region(band)
 
     def insert_newer(self, runs: list[dict]) -> None:
         """Add runs newer than any shown, keeping newest first and the cursor on its run."""
