@@ -149,13 +149,7 @@ class SchedulesTable(Table):
                    for r in self._rows.values())
 
     def current_id(self) -> int | None:
-        if not self.row_count or self.cursor_row < 0:
-            return None
-        try:
-            key = self.coordinate_to_cell_key((self.cursor_row, 0)).row_key
-        except Exception:  # noqa: BLE001 - cursor outside the rows
-            return None
-        return int(key.value) if key.value is not None else None
+        return self.current_int_key()
 
     def current(self) -> dict | None:
         schedule_id = self.current_id()

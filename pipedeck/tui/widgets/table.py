@@ -21,3 +21,13 @@ class Table(DataTable):
     def action_last_row(self) -> None:
         if self.row_count:
             self.move_cursor(row=self.row_count - 1)
+
+    def current_int_key(self) -> int | None:
+        """The cursor row's key as an int (tables keyed by database ids), or None."""
+        if not self.row_count or self.cursor_row < 0:
+            return None
+        try:
+            key = self.coordinate_to_cell_key((self.cursor_row, 0)).row_key
+        except Exception:  # noqa: BLE001 - cursor outside the rows
+            return None
+        return int(key.value) if key.value is not None else None
