@@ -142,3 +142,13 @@ class SandboxProcess:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+
+
+class Clock:
+    """An injectable clock the test moves by hand (``clock.t = ...``)."""
+
+    def __init__(self, t: float) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t

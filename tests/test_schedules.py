@@ -9,19 +9,11 @@ from datetime import datetime, timezone
 import pytest
 
 from pipedeck.queue.service import Service
-from tests.helpers import run_cli, wait_for
+from tests.helpers import Clock, run_cli, wait_for
 
 # A simulated day well after the real clock, so the real worker's own tick never sees these due.
 T0 = datetime(2036, 3, 2, 0, 0, tzinfo=timezone.utc).timestamp()
 MIN = 60.0
-
-
-class Clock:
-    def __init__(self, t: float) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
 
 
 @pytest.fixture

@@ -18,20 +18,13 @@ from pipedeck.tui.screens.modals import ConfirmScreen, HelpScreen
 from pipedeck.tui.screens.pipeline import RunDetailScreen
 from pipedeck.tui.screens.schedule_forms import PolicyFormScreen, ScheduleFormScreen
 from pipedeck.tui.screens.schedules import ScheduleHistoryScreen, SchedulesScreen
+from tests.helpers import Clock
 from tests.tui.conftest import cell_text, shown_ids, wait_for_screen, wait_until
 from tests.tui.test_tui_app import palette_pick
 
 # A simulated morning far from the real clock, so nothing real is ever due.
 T0 = datetime(2036, 3, 2, 0, 0, tzinfo=timezone.utc).timestamp()
 MIN, HOUR = 60.0, 3600.0
-
-
-class Clock:
-    def __init__(self, t: float) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
 
 
 @pytest.fixture
