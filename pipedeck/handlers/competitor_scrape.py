@@ -27,13 +27,10 @@ def run(ctx, params: Params) -> dict:
         raise PermanentError(f"competitor {params.competitor_id} is not this run's competitor", error_type="NotFound")
     brand_id = ctx.brand["id"]
     started = time.time()
-    totals = {"new": 0, "updated": 0, "stopped": 0, "restarted": 0}
 
     def store(batch: list[dict]) -> None:
-        stats = adlibrary.upsert_competitor_ads(ctx.database, competitor["id"], brand_id,
-                                                [normalise_ad(r) for r in batch], run_id=ctx.run_id)
-        for key, value in stats.items():
-            totals[key] += value
+        adlibrary.upsert_competitor_ads(ctx.database, competitor["id"], brand_id,
+                                        [normalise_ad(r) for r in batch], run_id=ctx.run_id)
 
     report = scrape_ad_library(ctx, params.ad_library_url, max_ads=params.max_ads, on_batch=store)
     reported = report.reported
@@ -48,7 +45,6 @@ def run(ctx, params: Params) -> dict:
                     f"{report.captured}; {report.shortfall} were never returned")
     # Counted from the stored ads, not this attempt's upserts: right however many attempts it took.
     changes = adlibrary.run_changes(ctx.database, competitor["id"], ctx.run_id)
-    totals.update(changes)
     result.update(new=changes["new"], updated=report.captured - changes["new"], stopped=changes["stopped"])
     if changes["restarted"]:
         result["restarted"] = changes["restarted"]
@@ -62,6 +58,6 @@ def run(ctx, params: Params) -> dict:
         ctx.log(f"ads not seen this time were left as they were: the scrape was partial ({why})")
     result["missing_marked_inactive"] = missing
     result["pages"] = report.pages
-    if totals["stopped"]:
-        ctx.log(f"{totals['stopped']} ads stopped running since the last scrape")
+    if changes["stopped"]:
+        ctx.log(f"{changes['stopped']} ads stopped running since the last scrape")
     return result

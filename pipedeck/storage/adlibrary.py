@@ -93,18 +93,16 @@ def _ad_values(ad: dict) -> list:
 
 
 def upsert_competitor_ads(database: Database, competitor_id: int, brand_id: int, ads: list[dict], *,
-                          run_id: int | None = None, clock=time.time) -> dict[str, int]:
+                          run_id: int | None = None, clock=time.time) -> None:
     """Insert or update a competitor's ads by ad_archive_id (normalised records).
 
     first_seen_at stays; last_seen_at, active state, end date and content take
-    the new values. Returns counts: new, updated, stopped (was active, now not),
-    restarted (was inactive, now active).
+    the new values. The run that first saw an ad, saw it stop, or saw it run
+    again is recorded on the ad; :func:`run_changes` counts them for a run.
     """
-    stats = {"new": 0, "updated": 0, "stopped": 0, "restarted": 0}
     if not ads:
-        return stats
+        return
     now = clock()
-    ids = [str(ad["ad_archive_id"]) for ad in ads]
     cols = ", ".join(_AD_COLUMNS)
     marks = ", ".join("?" * (3 + len(_AD_COLUMNS) + 4))
     updates = ", ".join(f"{c} = excluded.{c}" for c in _AD_COLUMNS)
@@ -118,28 +116,10 @@ def upsert_competitor_ads(database: Database, competitor_id: int, brand_id: int,
            "   THEN excluded.last_run_id ELSE competitor_ads.stopped_run_id END,"
            " restarted_run_id = CASE WHEN competitor_ads.is_active = 0 AND excluded.is_active = 1"
            "   THEN excluded.last_run_id ELSE competitor_ads.restarted_run_id END")
+    rows = [(competitor_id, str(ad["ad_archive_id"]), brand_id, *_ad_values(ad), now, now, run_id, run_id)
+            for ad in ads]
     with database.write() as db:
-        conn = db.conn
-        before: dict[str, int] = {}
-        for chunk in _chunks(ids, 500):
-            q = ",".join("?" * len(chunk))
-            for ad_id, active in conn.execute(
-                    f"SELECT ad_archive_id, is_active FROM competitor_ads WHERE competitor_id = ?"
-                    f" AND ad_archive_id IN ({q})", (competitor_id, *chunk)):
-                before[ad_id] = active
-        rows = []
-        for ad_id, ad in zip(ids, ads):
-            rows.append((competitor_id, ad_id, brand_id, *_ad_values(ad), now, now, run_id, run_id))
-            if ad_id not in before:
-                stats["new"] += 1
-                continue
-            stats["updated"] += 1
-            if before[ad_id] and not ad.get("is_active"):
-                stats["stopped"] += 1
-            elif not before[ad_id] and ad.get("is_active"):
-                stats["restarted"] += 1
-        conn.executemany(sql, rows)
-    return stats
+        db.conn.executemany(sql, rows)
 
 
 def run_changes(database: Database, competitor_id: int, run_id: int) -> dict[str, int]:
