@@ -12,7 +12,6 @@ import sqlite3
 import sys
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any, Sequence
 
 from pipedeck import __version__
@@ -542,6 +541,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pipedeck.config import load_settings
 
     parser = build_parser()
+    settings = None
     try:
         args = parser.parse_args(argv)
         settings = load_settings()
@@ -550,11 +550,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         print(f"pipedeck: {exc}", file=sys.stderr)
         return exc.exit_code
-    except sqlite3.DatabaseError as exc:
-        from pipedeck.config import load_settings as _ls
+    except sqlite3.DatabaseError as exc:  # raised only once settings are loaded
         from pipedeck.storage.db import describe_db_error
 
-        path = _safe_db_path(_ls)
+        path = settings.db_path if settings is not None else "pipedeck.db"
         print(f"pipedeck: {describe_db_error(path, exc)}", file=sys.stderr)
         return StorageError.exit_code
     except KeyboardInterrupt:
@@ -562,13 +561,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
-
-
-def _safe_db_path(load) -> Path | str:
-    try:
-        return load().db_path
-    except Exception:
-        return "pipedeck.db"
 
 
 if __name__ == "__main__":
