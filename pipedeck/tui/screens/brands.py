@@ -16,7 +16,7 @@ from pipedeck.tui import fmt
 from pipedeck.tui.screens.base import PipedeckScreen
 from pipedeck.tui.screens.schedules import GROUPED_SCHEDULE_BINDINGS, PANEL_KEYS, ScheduleActions
 from pipedeck.tui.widgets.schedules_table import BRAND_COLUMNS, SchedulesTable
-from pipedeck.tui.widgets.table import Table
+from pipedeck.tui.widgets.table import AlignedTable, Table
 from pipedeck.tui.widgets.runs_table import RunsTable
 
 
@@ -284,7 +284,7 @@ class BrandScreen(ScheduleActions, PipedeckScreen):
     def panels(self) -> ComposeResult:
         with Vertical(classes="panel", id="freshness-panel"):
             yield Static(Text.assemble(("Freshness", "bold"), ("  f edits the policies", "dim")), classes="panel-title")
-            yield DataTable(id="freshness", cursor_type="none", show_cursor=False)
+            yield AlignedTable(id="freshness", cursor_type="none", show_cursor=False)
         with Vertical(classes="panel", id="actions-panel"):
             yield Static(Text("Actions (q or tab to pick, enter opens the form; m, a, t directly)", style="bold"),
                          classes="panel-title")

@@ -18,6 +18,7 @@ from pipedeck.storage.catalog import normalise_ad_account_id, normalise_page_id
 from pipedeck.tui import forms
 from pipedeck.tui.screens.base import run_off_loop
 from pipedeck.urls import page_search_url, validate_ad_library_url
+from pipedeck.tui.widgets.table import AlignedTable
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -71,7 +72,7 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog help"):
             yield Static(Text("Keys", style="bold"), classes="dialog-title")
-            yield DataTable(id="help-keys", cursor_type="row", show_header=True)
+            yield AlignedTable(id="help-keys", cursor_type="row", show_header=True)
             yield Static(Text(
                 "ctrl+p opens the command palette: jump to any brand or competitor, queue or schedule any job "
                 "type, edit freshness policies.\n"

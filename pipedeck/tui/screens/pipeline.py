@@ -18,6 +18,7 @@ from pipedeck.tui import fmt
 from pipedeck.tui.screens.base import PipedeckScreen
 from pipedeck.tui.screens.modals import ConfirmScreen
 from pipedeck.tui.widgets.runs_table import FULL, RunsTable, clock_time
+from pipedeck.tui.widgets.table import AlignedTable
 
 PAGE = 100
 STATUS_CHOICES = [("active", "active"), ("failed", "failed")] + \
@@ -397,7 +398,7 @@ class RunDetailScreen(PipedeckScreen):
         yield Static("", id="run-error")
         with Vertical(classes="panel", id="attempts-panel"):
             yield Static(Text("Attempts", style="bold"), classes="panel-title")
-            yield DataTable(id="attempts", cursor_type="none", show_cursor=False)
+            yield AlignedTable(id="attempts", cursor_type="none", show_cursor=False)
         with Vertical(classes="panel", id="run-log-panel"):
             yield Static(Text("Log (live tail)", style="bold"), classes="panel-title")
             yield Log(id="run-log", max_lines=2000, auto_scroll=True)

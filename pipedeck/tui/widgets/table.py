@@ -1,12 +1,35 @@
-"""DataTable whose enter key is listed in the footer (every key the user can press is shown)."""
+"""The app's DataTables: a header that always matches its columns, and (Table) an enter key in the footer."""
 
 from __future__ import annotations
 
+from typing import Iterable
+
 from textual.binding import Binding
 from textual.widgets import DataTable
+from textual.widgets.data_table import RowKey
 
 
-class Table(DataTable):
+class AlignedTable(DataTable):
+    """A DataTable whose header follows its columns when rows widen them.
+
+    DataTable measures new rows on idle without invalidating its line caches,
+    so a header line painted in between (a frame drawn after ``add_row`` and
+    before the idle handler) kept the old column widths until something else
+    cleared the caches: a header out of line with its rows. Dropping the
+    caches whenever the measured widths change fixes that.
+    """
+
+    def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
+        before = [column.get_render_width(self) for column in self.ordered_columns]
+        super()._update_dimensions(new_rows)
+        if [column.get_render_width(self) for column in self.ordered_columns] != before:
+            self._clear_caches()
+            self.refresh()
+
+
+class Table(AlignedTable):
+    """The tables a user moves through: enter opens the row, and says so in the footer."""
+
     BINDINGS = [
         Binding("enter", "select_cursor", "Open"),
         # Navigation, like the arrows: in the help, not the footer.
