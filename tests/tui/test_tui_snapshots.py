@@ -8,11 +8,14 @@ from __future__ import annotations
 import time
 
 import pytest
-from textual.worker import WorkerCancelled
+from textual.widgets import Input
+from textual.worker import WorkerCancelled, WorkerState
 
 from pipedeck.queue.service import Service
 from pipedeck.tui.app import PipedeckApp
+from pipedeck.tui.screens.base import PipedeckScreen
 from pipedeck.tui.screens.schedules import ScheduleHistoryScreen
+from pipedeck.tui.screens.system import SystemScreen
 from tests.tui import snapshot_data
 
 SIZE = (150, 42)
@@ -31,13 +34,28 @@ def frozen(settings, monkeypatch):
 
 
 async def settle(pilot) -> None:
-    """Let every fetch finish and the screen repaint (there is no live refresh to wait for)."""
-    for _ in range(4):
+    """Wait until every fetch has finished and every screen on the stack has its data.
+
+    A fixed number of pauses is not enough on a loaded machine: a screen pushed by
+    the last key may not have mounted (and started its fetch) yet when the first
+    wait for workers returns, and the next key would then open a modal over a
+    screen that is still empty.
+    """
+    app = pilot.app
+    deadline = time.monotonic() + 15
+    quiet_rounds = 0
+    while quiet_rounds < 3 and time.monotonic() < deadline:
+        for field in app.screen.query(Input):
+            field.cursor_blink = False  # a steady cursor: a blink phase is not part of the picture
         try:
-            await pilot.app.workers.wait_for_complete()
+            await app.workers.wait_for_complete()
         except WorkerCancelled:  # superseded by a newer fetch of the same thing
             pass
         await pilot.pause(0.05)
+        busy = any(w.state in (WorkerState.PENDING, WorkerState.RUNNING) for w in app.workers)
+        loading = any(isinstance(s, PipedeckScreen) and not isinstance(s, SystemScreen) and s.synced_rev is None
+                      for s in app.screen_stack)
+        quiet_rounds = 0 if busy or loading else quiet_rounds + 1
 
 
 def shoot(snap_compare, svc, *keys, before=None):
