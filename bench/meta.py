@@ -15,7 +15,11 @@ The sandbox runs in its own process (`pipedeck sandbox --port 0`) on 127.0.0.1.
    it only downloads. Bytes on both sides are what the sandbox says it sent.
    Also shown: pipedeck's transfer phase alone (from its "downloading" log line
    to its summary line), and curl followed by `sha256sum` of the files (the
-   hashing a content-addressed store has to do, which curl does not).
+   hashing a content-addressed store has to do, which curl does not), and a
+   minimal httpx downloader in this script doing the same work the fast way
+   (4 threads, one pooled client, stream, sha256, write, rename by hash; no
+   checks, no database): what Python with httpx can reach on this machine,
+   so the ratio to it shows how much pipedeck's own code costs.
    Rounds alternate curl and pipedeck; ratios are medians of the per-round ratios. On a shared 2-core
    box the sandbox (Python) and the downloader compete for CPU, so figures move
    with the machine's load.
@@ -147,6 +151,31 @@ def curl_fetch(sandbox: Sandbox, urls: list[str], out_dir: Path) -> tuple[float,
     return took, time.monotonic() - started, sandbox.bytes_sent() - before
 
 
+def minimal_httpx_fetch(urls: list[str], out_dir: Path) -> float:
+    """Seconds for a bare httpx downloader to fetch, hash and store ``urls`` content-addressed."""
+    import concurrent.futures
+    import hashlib
+    import os
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    def fetch(client: httpx.Client, i: int, url: str) -> None:
+        digest = hashlib.sha256()
+        part = out_dir / f"{i}.part"
+        with client.stream("GET", url) as response, open(part, "wb", buffering=0) as out:
+            response.raise_for_status()
+            for chunk in response.iter_raw():
+                digest.update(chunk)
+                out.write(chunk)
+        os.replace(part, out_dir / digest.hexdigest())
+
+    started = time.monotonic()
+    with httpx.Client(limits=httpx.Limits(max_connections=CONCURRENCY), timeout=60) as client, \
+            concurrent.futures.ThreadPoolExecutor(CONCURRENCY) as pool:
+        list(pool.map(lambda iu: fetch(client, *iu), enumerate(urls)))
+    return time.monotonic() - started
+
+
 def transfer_seconds(svc, run: dict) -> float:
     """From the handler's 'downloading ...' line to its summary line: the transfer phase alone."""
     logs = svc.runs.logs(run["id"])
@@ -157,7 +186,7 @@ def transfer_seconds(svc, run: dict) -> float:
 
 def bench_throughput(rounds: int, tmp: Path) -> dict:
     sandbox = Sandbox()
-    ours, transfer, theirs, hashed = {}, {}, {}, {}  # by round
+    ours, transfer, theirs, hashed, minimal = {}, {}, {}, {}, {}  # by round
     files = total_mb = 0
     urls = None
 
@@ -168,6 +197,11 @@ def bench_throughput(rounds: int, tmp: Path) -> dict:
         print(f"  {tag}: curl --parallel   {sent / MB:7.1f} MB in {took:5.2f}s = {theirs[r]:6.1f} MB/s"
               f"   (+ sha256sum: {took_hash:5.2f}s = {hashed[r]:6.1f} MB/s)")
         shutil.rmtree(tmp / f"curl-{r}")
+        before = sandbox.bytes_sent()
+        took = minimal_httpx_fetch(urls, tmp / f"minimal-{r}")
+        minimal[r] = (sandbox.bytes_sent() - before) / MB / took
+        print(f"  {tag}: minimal httpx     {sent / MB:7.1f} MB in {took:5.2f}s = {minimal[r]:6.1f} MB/s")
+        shutil.rmtree(tmp / f"minimal-{r}")
 
     try:
         for r in range(rounds):
@@ -205,6 +239,10 @@ def bench_throughput(rounds: int, tmp: Path) -> dict:
             "transfer_ratio": ratio(transfer, theirs),
             "curl_plus_sha256sum_mb_s": round(median(hashed.values()), 1),
             "ratio_vs_curl_plus_sha256sum": ratio(ours, hashed),
+            "minimal_httpx_mb_s": round(median(minimal.values()), 1),
+            "minimal_httpx_ratio_to_curl": ratio(minimal, theirs),
+            "ratio_vs_minimal_httpx": ratio(ours, minimal),
+            "transfer_ratio_vs_minimal_httpx": ratio(transfer, minimal),
             "throughput_files": files, "throughput_total_mb": round(total_mb, 1)}
 
 
@@ -311,6 +349,9 @@ def main() -> None:
         print(f"  median: pipedeck {result['asset_download_mb_s']} MB/s, curl {result['curl_parallel_mb_s']} MB/s,"
               f" ratio {result['throughput_ratio']} (aim >= 0.8); transfer phase only {result['transfer_ratio']};"
               f" vs curl + sha256sum {result['ratio_vs_curl_plus_sha256sum']}")
+        print(f"  a minimal httpx downloader doing the same hashing reaches {result['minimal_httpx_ratio_to_curl']}"
+              f" of curl; pipedeck reaches {result['ratio_vs_minimal_httpx']} of it"
+              f" (transfer phase {result['transfer_ratio_vs_minimal_httpx']})")
         print("peak worker RSS while downloading one 1 GiB video:")
         result.update(bench_big_video(tmp))
         print(f"  peak {result['peak_rss_1gb_video_mb']} MB (aim <= 150)")
