@@ -182,9 +182,12 @@ def test_media_urls_are_signed_and_expire(sandbox):
     expired = graph_get(sandbox, "act_1003/ads", {"fields": AD_FIELDS, "limit": 3}).json()["data"][0]
     r = httpx.get(expired["creative"]["image_url"])
     assert r.status_code == 403 and r.text == "URL signature expired"
-    sandbox.set_faults(media_url_ttl=None, media_expired=1)
+    sandbox.set_faults(media_url_ttl=None, media_expired=2)
+    other = next(a["creative"]["image_url"] for a in ads[1:] if a["creative"]["image_url"] != url)
     assert httpx.get(url).status_code == 403
-    assert httpx.get(url).status_code == 200  # the fault was for one request
+    assert httpx.get(url).status_code == 200  # fetched again, the file is served: its link expired once
+    assert httpx.get(other).status_code == 403  # the second fault is another file's, whatever the order
+    assert httpx.get(other).status_code == 200
 
 
 def test_rate_limit_faults_carry_usage_headers(sandbox):

@@ -67,7 +67,7 @@ Counted faults take an integer N (the next N matching requests) or ``true`` (all
 ``next_with_token``      put ``access_token`` into ``next`` URLs even if it came in a header
 ``media_slow``           media sent at this many bytes per second
 ``media_truncate``       N media responses close the connection halfway through
-``media_expired``        N media requests answered 403 "URL signature expired"
+``media_expired``        the links of N files have expired: each answers 403 "URL signature expired" once
 ``media_url_ttl``        seconds media URLs stay valid (default 3 days)
 ``media_html``           N image requests get an HTML login page (``text/html``)
 ``media_html_disguised`` N image requests get that HTML labelled ``image/jpeg``
@@ -161,7 +161,7 @@ Graph API half (PIPEDECK_GRAPH_URL=http://HOST:PORT/v25.0, token: see META_ACCES
     insights_revision=K   the last 3 days' numbers change (Meta revising recent data)
     next_with_token       next links carry access_token even when it came in a header
     media_slow=B          media at B bytes/s     media_truncate=N  connection closed halfway
-    media_expired=N       403 "URL signature expired"   media_url_ttl=S  links valid S seconds
+    media_expired=N       links of N files expired (403 once)   media_url_ttl=S  links valid S seconds
     media_html=N          an HTML page where an image is expected (media_html_disguised=N:
                           labelled image/jpeg)   media_error=N  HTTP 503
     large_video_bytes=B   the first video of each account is B bytes; video_bytes=B all others"""
@@ -430,6 +430,22 @@ def video_id(account: str, i: int) -> str:
 # -- fault helpers ---------------------------------------------------------------
 def _fault_value(state, name: str):
     return state.fault(name)
+
+
+def _expire_link(state, path: str) -> bool:
+    """The ``media_expired`` fault: the links of N different files have expired.
+
+    Each such file answers 403 to its first request; fetched again (with the
+    fresh link a client asks the Graph API for), it is served. Counting files,
+    not requests, keeps the fault deterministic with concurrent downloads: a
+    refreshed link can never take the second of two faults meant for two files.
+    """
+    with state.lock:
+        done = state.data.setdefault("cdn:expired_paths", set())
+        if path in done or not _take(state, "media_expired"):
+            return False
+        done.add(path)
+        return True
 
 
 def _take(state, name: str) -> bool:
@@ -1065,7 +1081,7 @@ def serve_media(req) -> None:
     except ValueError:
         req.send(403, b"Bad URL timestamp", "text/plain")
         return
-    if expires < time.time() or _take(state, "media_expired"):
+    if expires < time.time() or _expire_link(state, req.path):
         state.count("cdn:expired")
         req.send(403, b"URL signature expired", "text/plain")
         return
