@@ -19,6 +19,7 @@ from pipedeck.tui.screens.modals import HelpScreen, JobFormScreen
 from pipedeck.tui.screens.pipeline import PipelineScreen
 from pipedeck.tui.screens.system import SystemScreen
 from pipedeck.tui.screens.templates import TemplatesScreen
+from pipedeck.tui.widgets.key_footer import KeyFooter, pack
 from tests.tui.conftest import screen_text, wait_for_screen, wait_until
 
 SCREENS = [brands.BrandsScreen, brands.BrandScreen, competitors.CompetitorScreen, templates.TemplatesScreen,
@@ -81,14 +82,37 @@ async def test_help_lists_the_keys_of_the_screen(make_app, svc, brand):
         await wait_for_screen(pilot, app, PipelineScreen)
 
 
-async def test_footer_shows_the_screen_keys(make_app, svc, brand):
+@pytest.mark.parametrize("width", [200, 80])
+async def test_footer_shows_every_key_of_the_screen_at_any_width(make_app, svc, brand, width):
+    # At 80 columns the brand screen's keys need three lines; none may be cut off.
     app = make_app()
-    async with app.run_test(size=(200, 45)) as pilot:
+    async with app.run_test(size=(width, 45)) as pilot:
         app.open_brand(brand["id"])
-        await wait_for_screen(pilot, app, BrandScreen)
-        labels = ("Meta sync", "Assets", "Templates", "Competitors", "Help", "Quit")
-        await wait_until(pilot, lambda: all(label in screen_text(app).splitlines()[-1] for label in labels),
-                         message="footer labels")
+        screen = await wait_for_screen(pilot, app, BrandScreen)
+        footer = screen.query_one(KeyFooter)
+        labels = [item.description for item in footer.items()]
+        assert {"Meta sync", "Assets", "Templates", "Competitors", "Freshness policy", "Help", "Quit",
+                "Start worker", "Direct"} <= set(labels)
+
+        def footer_lines() -> str:
+            return "\n".join(screen_text(app).splitlines()[-footer.size.height:])
+
+        await wait_until(pilot, lambda: all(label in footer_lines() for label in labels), message="footer labels")
+        assert footer.size.height == len(pack(footer.items(), width)) == (2 if width == 200 else 3)
+
+
+async def test_clicking_a_footer_key_presses_it(make_app, svc, brand):
+    app = make_app()
+    async with app.run_test(size=(120, 45)) as pilot:
+        await wait_for_screen(pilot, app, BrandsScreen)
+        footer = app.screen.query_one(KeyFooter)
+        await wait_until(pilot, lambda: footer.size.height == len(pack(footer.items(), 120)) > 1,
+                         message="footer laid out on two lines")
+        app.clear_notifications()  # a toast (no worker alive) would sit over the footer's right half
+        await pilot.pause()
+        line = screen_text(app).splitlines()[-footer.size.height]
+        await pilot.click(KeyFooter, offset=(line.index("Views") - 2, 0))  # on the "6" of "123456 Views"
+        await wait_for_screen(pilot, app, schedules.SchedulesScreen)
 
 
 async def palette_pick(pilot, app, query: str) -> None:

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Any, Callable
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer
 from textual.worker import get_current_worker
 
 from pipedeck.errors import UserError
+from pipedeck.tui.widgets.key_footer import KeyFooter
 from pipedeck.tui.widgets.status_bar import StatusBar
 
 if TYPE_CHECKING:
@@ -93,7 +93,7 @@ class PipedeckScreen(Screen):
     def compose(self) -> ComposeResult:
         yield StatusBar()
         yield from self.compose_body()
-        yield Footer()
+        yield KeyFooter()
 
     def compose_body(self) -> ComposeResult:
         return iter(())

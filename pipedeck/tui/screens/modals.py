@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, Checkbox, DataTable, Footer, Input, Label, Select, Static
+from textual.widgets import Button, Checkbox, DataTable, Input, Label, Select, Static
 
 from pipedeck.errors import UserError
 from pipedeck.handlers.registry import JobType
@@ -18,6 +18,7 @@ from pipedeck.storage.catalog import normalise_ad_account_id, normalise_page_id
 from pipedeck.tui import forms
 from pipedeck.tui.screens.base import run_off_loop
 from pipedeck.urls import page_search_url, validate_ad_library_url
+from pipedeck.tui.widgets.key_footer import KeyFooter
 from pipedeck.tui.widgets.table import AlignedTable
 
 
@@ -44,7 +45,7 @@ class ConfirmScreen(ModalScreen[bool]):
             with Horizontal(classes="buttons"):
                 yield Button(f"{self.confirm} (y)", id="yes", variant="error")
                 yield Button("No (n)", id="no", variant="primary")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#no", Button).focus()
@@ -78,7 +79,7 @@ class HelpScreen(ModalScreen[None]):
                 "type, edit freshness policies.\n"
                 "Tables: arrows / PgUp / PgDn move, enter opens. Destructive actions always ask first.\n"
                 "Inside a text field, letters type; esc leaves the field.", style="dim"), classes="dialog-detail")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
@@ -238,7 +239,7 @@ class BrandFormScreen(_FormScreen):
             with Horizontal(classes="buttons"):
                 yield Button("Save (ctrl+s)", id="submit", variant="primary")
                 yield Button("Cancel (esc)", id="cancel")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#name", Input).focus()
@@ -307,7 +308,7 @@ class CompetitorFormScreen(_FormScreen):
             with Horizontal(classes="buttons"):
                 yield Button("Save (ctrl+s)", id="submit", variant="primary")
                 yield Button("Cancel (esc)", id="cancel")
-        yield Footer()
+        yield KeyFooter()
 
     def values(self) -> dict[str, str]:
         return {name: self.query_one(f"#{name}", Input).value for name in ("name", "ad_library_url")}
@@ -402,7 +403,7 @@ class JobFormScreen(_FormScreen):
                 yield Button("Queue (enter)" if not self.retry_of else "Retry (enter)", id="submit",
                              variant="primary")
                 yield Button("Cancel (esc)", id="cancel")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.check()

@@ -17,7 +17,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.suggester import SuggestFromList
-from textual.widgets import Button, Checkbox, Footer, Input, Label, Select, Static
+from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from pipedeck.cli_schedules import parse_span
 from pipedeck.errors import UserError
@@ -26,6 +26,7 @@ from pipedeck.queue import scheduler
 from pipedeck.storage import freshness as fr
 from pipedeck.tui import fmt, forms
 from pipedeck.tui.screens.modals import _FormScreen, field_box, param_fields, read_params
+from pipedeck.tui.widgets.key_footer import KeyFooter
 from pipedeck.tui.widgets.schedules_table import local_time
 
 DEFAULT_CRON = "0 7 * * *"
@@ -116,7 +117,7 @@ class ScheduleFormScreen(_FormScreen):
             with Horizontal(classes="buttons"):
                 yield Button("Save (ctrl+s)", id="submit", variant="primary")
                 yield Button("Cancel (esc)", id="cancel")
-        yield Footer()
+        yield KeyFooter()
 
     async def on_mount(self) -> None:
         await self.rebuild_params()
@@ -402,7 +403,7 @@ class PolicyFormScreen(_FormScreen):
             with Horizontal(classes="buttons"):
                 yield Button("Save (ctrl+s)", id="submit", variant="primary")
                 yield Button("Cancel (esc)", id="cancel")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self._fill()
