@@ -8,7 +8,6 @@ each key is still clickable, as in Textual's.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 
 from rich.cells import cell_len
@@ -75,33 +74,21 @@ class KeyFooter(Widget, can_focus=False):
             self.refresh(layout=True)
 
     def items(self) -> list[FooterItem]:
-        """The screen's shown bindings, one item per action; a binding group as one item; the palette last."""
-        by_action: dict[str, list] = defaultdict(list)
+        """The screen's shown bindings, one item per action (its first key); a binding group as one item;
+        the command palette last."""
+        slots: dict[object, list] = {}  # a binding group, or an action -> its (binding, enabled), in order
         palette = None
         for _node, binding, enabled, _tooltip in self.screen.active_bindings.values():
             if binding.key == self.app.COMMAND_PALETTE_BINDING and self.app.ENABLE_COMMAND_PALETTE:
                 palette = (binding, enabled)
             elif binding.show:
-                by_action[binding.action].append((binding, enabled))
-        out: list[FooterItem] = []
-        groups: dict[object, list] = {}
-        for entries in by_action.values():
-            binding, enabled = entries[0]
-            if binding.group is not None:
-                if binding.group not in groups:
-                    groups[binding.group] = []
-                    out.append(binding.group)  # placeholder, filled below
-                groups[binding.group].append((binding, enabled))
-            else:
-                out.append(self._item([binding], binding.description, enabled))
-        items: list[FooterItem] = []
-        for entry in out:
-            if isinstance(entry, FooterItem):
-                items.append(entry)
-                continue
-            members = groups[entry]
-            description = entry.description if len(members) > 1 else members[0][0].description
-            items.append(self._item([b for b, _ in members], description, any(e for _, e in members)))
+                slot = slots.setdefault(binding.group if binding.group is not None else binding.action, [])
+                if all(b.action != binding.action for b, _ in slot):
+                    slot.append((binding, enabled))
+        items = [self._item([b for b, _ in members],
+                            slot.description if len(members) > 1 else members[0][0].description,
+                            any(e for _, e in members))
+                 for slot, members in slots.items()]
         if palette is not None:
             binding, enabled = palette
             items.append(self._item([binding], binding.description or "palette", enabled))
