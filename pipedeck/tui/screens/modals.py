@@ -132,6 +132,13 @@ class _FormScreen(ModalScreen[Any]):
         label.update(Text(message, style="bold red") if message else "")
         label.set_class(bool(message), "visible")
 
+    def form_end(self, submit: str = "Save (ctrl+s)") -> ComposeResult:
+        """The form-wide error line and the submit and cancel buttons, with the ids this class relies on."""
+        yield Label("", id="err-form", classes="error")
+        with Horizontal(classes="buttons"):
+            yield Button(submit, id="submit", variant="primary")
+            yield Button("Cancel (esc)", id="cancel")
+
     def show_form_error(self, message: str) -> None:
         label = self.query_one("#err-form", Label)
         label.update(Text(message, style="bold red"))
@@ -235,10 +242,7 @@ class BrandFormScreen(_FormScreen):
             yield from _field("Ad Library page id", Input(b.get("ad_library_page_id") or "", id="ad_library_page_id",
                                                           placeholder="digits"),
                               "ad_library_page_id", "for template_scrape")
-            yield Label("", id="err-form", classes="error")
-            with Horizontal(classes="buttons"):
-                yield Button("Save (ctrl+s)", id="submit", variant="primary")
-                yield Button("Cancel (esc)", id="cancel")
+            yield from self.form_end()
         yield KeyFooter()
 
     def on_mount(self) -> None:
@@ -304,10 +308,7 @@ class CompetitorFormScreen(_FormScreen):
             yield from _field("Ad Library URL", Input(c.get("ad_library_url", ""), id="ad_library_url",
                                                       placeholder=page_search_url(origin, "123456789")),
                               "ad_library_url", f"on {origin}")
-            yield Label("", id="err-form", classes="error")
-            with Horizontal(classes="buttons"):
-                yield Button("Save (ctrl+s)", id="submit", variant="primary")
-                yield Button("Cancel (esc)", id="cancel")
+            yield from self.form_end()
         yield KeyFooter()
 
     def values(self) -> dict[str, str]:
@@ -398,11 +399,7 @@ class JobFormScreen(_FormScreen):
             yield Checkbox("Run directly in this app (no worker needed; still recorded as a run)",
                            self.app.direct_default, id="direct")
             yield Label("", id="worker-note", classes="note")
-            yield Label("", id="err-form", classes="error")
-            with Horizontal(classes="buttons"):
-                yield Button("Queue (enter)" if not self.retry_of else "Retry (enter)", id="submit",
-                             variant="primary")
-                yield Button("Cancel (esc)", id="cancel")
+            yield from self.form_end("Queue (enter)" if not self.retry_of else "Retry (enter)")
         yield KeyFooter()
 
     def on_mount(self) -> None:

@@ -113,10 +113,7 @@ class ScheduleFormScreen(_FormScreen):
                                    classes="field paused-box")
             yield Static(Text("Params", style="bold"), classes="dialog-detail", id="params-title")
             yield Vertical(id="sched-params")
-            yield Label("", id="err-form", classes="error")
-            with Horizontal(classes="buttons"):
-                yield Button("Save (ctrl+s)", id="submit", variant="primary")
-                yield Button("Cancel (esc)", id="cancel")
+            yield from self.form_end()
         yield KeyFooter()
 
     async def on_mount(self) -> None:
@@ -399,10 +396,7 @@ class PolicyFormScreen(_FormScreen):
                 yield field_box("Stale after", Input("", id="pol-stale", placeholder="e.g. 50h"), "pol-stale",
                                 "longer than warn after")
             yield Static("", id="pol-preview", classes="dialog-detail")
-            yield Label("", id="err-form", classes="error")
-            with Horizontal(classes="buttons"):
-                yield Button("Save (ctrl+s)", id="submit", variant="primary")
-                yield Button("Cancel (esc)", id="cancel")
+            yield from self.form_end()
         yield KeyFooter()
 
     def on_mount(self) -> None:
