@@ -38,7 +38,10 @@ The last line of output is one JSON object.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
+import hashlib
 import json
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -153,10 +156,6 @@ def curl_fetch(sandbox: Sandbox, urls: list[str], out_dir: Path) -> tuple[float,
 
 def minimal_httpx_fetch(urls: list[str], out_dir: Path) -> float:
     """Seconds for a bare httpx downloader to fetch, hash and store ``urls`` content-addressed."""
-    import concurrent.futures
-    import hashlib
-    import os
-
     out_dir.mkdir(parents=True, exist_ok=True)
 
     def fetch(client: httpx.Client, i: int, url: str) -> None:
