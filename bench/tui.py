@@ -87,7 +87,8 @@ def plain_app_class():
     from textual.app import App
     from textual.widgets import DataTable
 
-    from pipedeck.queue.service import Service, log_summary
+    from pipedeck.concepts.summary import log_summary
+    from pipedeck.queue.service import Service
     from pipedeck.config import load_settings
 
     class PlainApp(App):

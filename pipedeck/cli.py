@@ -11,109 +11,26 @@ import os
 import sqlite3
 import sys
 import time
-from datetime import datetime, timezone
-from typing import Any, Sequence
+from datetime import datetime
+from typing import Sequence
 
 from pipedeck import __version__
 from pipedeck.errors import StorageError, UserError
-from pipedeck.timefmt import compact
-
-STATUS_MARK = {"queued": "·", "retrying": "↻", "running": "▶", "cancelling": "⊘", "succeeded": "✔",
-               "failed": "✘", "cancelled": "⊘"}
+from pipedeck.concepts import durations
+from pipedeck.concepts.statuses import status_label
 
 
-class UsageError(UserError):
-    pass
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line, not argparse's usage block
-        raise UsageError(f"{message} (see `{self.prog} --help`)")
-
-
-# -- formatting ----------------------------------------------------------------
-def iso(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def ago(ts: float | None, now: float | None = None) -> str:
-    if ts is None:
-        return "never"
-    return f"{human_duration((now or time.time()) - ts)} ago"
-
-
-def human_duration(seconds: float | None) -> str:
-    return compact(seconds)
-
-
-def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
-    cells = [[("" if v is None else str(v)) for v in row] for row in rows]
-    widths = [len(h) for h in headers]
-    for row in cells:
-        for i, v in enumerate(row):
-            widths[i] = min(max(widths[i], len(v)), 60)
-    def fmt(row):
-        return "  ".join((v if len(v) <= widths[i] else v[: widths[i] - 1] + "…").ljust(widths[i])
-                         for i, v in enumerate(row)).rstrip()
-    return "\n".join([fmt(headers), *(fmt(r) for r in cells)])
-
-
-def run_json(run: dict) -> dict:
-    return {
-        "id": run["id"], "job_type": run["job_type"], "brand": run["brand"], "competitor": run["competitor"],
-        "status": run["status"], "attempts": run["attempts"], "max_attempts": run["max_attempts"],
-        "created_at": iso(run["created_at"]), "started_at": iso(run["started_at"]),
-        "finished_at": iso(run["finished_at"]), "next_attempt_at": iso(run["next_attempt_at"]),
-        "error": (f"{run['error_type']}: {run['error_message']}" if run.get("error_message") else None),
-        "error_type": run["error_type"], "params": run["params"], "direct": bool(run["direct"]),
-        "progress": ({"current": run["progress_current"], "total": run["progress_total"],
-                      "message": run["progress_message"]} if run["progress_current"] is not None else None),
-        "summary": run.get("log_summary") or run.get("summary"), "result": run["result"],
-        "schedule_id": run["schedule_id"], "retry_of": run["retry_of"], "retried_by": run["retried_by"],
-        "worker_id": run["worker_id"],
-    }
-
-
-def parse_sets(pairs: Sequence[str] | None) -> dict:
-    params: dict = {}
-    for pair in pairs or ():
-        key, sep, value = pair.partition("=")
-        key = key.strip()
-        if not sep or not key or not key.replace("_", "").isalnum():
-            raise UsageError(f"malformed --set {pair!r}: expected key=value")
-        value = value.strip()
-        if value[:1] in "[{":
-            try:
-                value = json.loads(value)
-            except ValueError:
-                raise UsageError(f"malformed --set {pair!r}: value is not valid JSON") from None
-        elif value.lower() == "null":
-            value = None
-        params[key] = value
-    return params
-
-
-def emit_json(data: Any) -> None:
-    json.dump(data, sys.stdout, indent=2, ensure_ascii=False, default=str)
-    sys.stdout.write("\n")
+from pipedeck.cli_support import (Parser, UsageError, emit_json, iso, parse_sets, run_json,  # noqa: F401
+                                  service as _service, table)
 
 
 # -- commands ------------------------------------------------------------------
-def _service(settings):
-    from pipedeck.queue.service import Service
-
-    return Service(settings)
-
-
 def cmd_brands(args, settings) -> int:
     svc = _service(settings)
     if args.brands_cmd == "add":
-        brand = svc.catalog.add_brand(args.name, args.meta_ad_account, args.ad_library_page_id)
+        brand = svc.add_brand(args.name, args.meta_ad_account, args.ad_library_page_id)
         print(brand["id"])
     elif args.brands_cmd == "edit":
-        brand = svc.catalog.brand(args.name)
         changes = {}
         if args.rename is not None:
             changes["name"] = args.rename
@@ -123,9 +40,9 @@ def cmd_brands(args, settings) -> int:
             changes["ad_library_page_id"] = args.ad_library_page_id
         if not changes:
             raise UsageError("nothing to change: pass --name, --meta-ad-account or --ad-library-page-id")
-        svc.catalog.update_brand(brand["id"], **changes)
+        svc.edit_brand(args.name, **changes)
     else:
-        brands = svc.catalog.brands()
+        brands = svc.brands()
         if args.json:
             emit_json([{k: b[k] for k in ("id", "name", "meta_ad_account_id", "ad_library_page_id")} for b in brands])
         elif brands:
@@ -139,19 +56,15 @@ def cmd_brands(args, settings) -> int:
 def cmd_competitors(args, settings) -> int:
     svc = _service(settings)
     if args.competitors_cmd == "add":
-        brand = svc.catalog.brand(args.brand)
-        row = svc.catalog.add_competitor(brand["id"], args.name, args.ad_library_url, settings.ad_library_url)
+        row = svc.add_competitor(args.brand, args.name, args.ad_library_url)
         print(row["id"])
     elif args.competitors_cmd == "edit":
-        brand_id = svc.catalog.brand(args.brand)["id"] if args.brand else None
-        row = svc.catalog.competitor(args.name, brand_id=brand_id)
+        row = svc.competitor(args.name, args.brand)
         if args.rename is None and args.ad_library_url is None:
             raise UsageError("nothing to change: pass --name or --ad-library-url")
-        svc.catalog.update_competitor(row["id"], settings.ad_library_url, name=args.rename,
-                                      ad_library_url=args.ad_library_url)
+        svc.edit_competitor(row["id"], name=args.rename, ad_library_url=args.ad_library_url)
     else:
-        brand_id = svc.catalog.brand(args.brand)["id"] if args.brand else None
-        rows = svc.catalog.competitors(brand_id)
+        rows = svc.competitors(args.brand)
         if args.json:
             emit_json([{"id": r["id"], "name": r["name"], "brand": r["brand_name"],
                         "ad_library_url": r["ad_library_url"]} for r in rows])
@@ -172,7 +85,7 @@ def cmd_queue(args, settings) -> int:
     print(run_id, flush=True)
     if args.direct:
         status = svc.execute_direct(run_id, echo=lambda line: print(line, file=sys.stderr, flush=True))
-        run = svc.runs.get(run_id)
+        run = svc.run(run_id)
         if status != "succeeded":
             print(f"pipedeck: run {run_id} {status}"
                   + (f": {run['error_type']}: {run['error_message']}" if run["error_message"] else ""),
@@ -189,9 +102,9 @@ def _run_rows(runs, now):
     rows = []
     for r in runs:
         end = r["finished_at"] or (now if r["started_at"] else None)
-        took = human_duration(end - r["started_at"]) if r["started_at"] and end else ""
-        rows.append((r["id"], f"{STATUS_MARK.get(r['status'], '')} {r['status']}", r["job_type"], r["brand"],
-                     r["competitor"] or "", f"{r['attempts']}/{r['max_attempts']}", ago(r["created_at"], now), took,
+        took = durations.compact(end - r["started_at"]) if r["started_at"] and end else ""
+        rows.append((r["id"], status_label(r['status']), r["job_type"], r["brand"],
+                     r["competitor"] or "", f"{r['attempts']}/{r['max_attempts']}", durations.ago(r["created_at"], now), took,
                      r["log_summary"]))
     return rows
 
@@ -244,7 +157,7 @@ def _runs_show(svc, args) -> int:
     if run["error_message"]:
         print(f"error: {run['error_type']}: {run['error_message']}")
     for a in detail["attempts"]:
-        took = human_duration((a["finished_at"] or time.time()) - a["started_at"])
+        took = durations.took(a["started_at"], a["finished_at"], time.time())
         print(f"  attempt {a['number']}: {a['status']} after {took}"
               + (f" - {a['error_type']}: {a['error_message']}" if a["error_message"] else ""))
     last_id = 0
@@ -254,8 +167,8 @@ def _runs_show(svc, args) -> int:
     if not args.follow:
         return 0
     while True:
-        run = svc.runs.get(args.run_id)
-        for line in svc.runs.logs(args.run_id, after_id=last_id):
+        run = svc.run(args.run_id)
+        for line in svc.run_logs(args.run_id, after_id=last_id):
             _print_log(line)
             last_id = line["id"]
         if run["status"] in ("succeeded", "failed", "cancelled"):
@@ -288,7 +201,7 @@ def cmd_status(args, settings) -> int:
         print("workers: none running (start one with `pipedeck worker`)")
     for w in workers:
         print(f"worker {w['id']}: {'alive' if w['alive'] else 'NOT RESPONDING'},"
-              f" heartbeat {human_duration(w['heartbeat_age'])} ago, {w['threads']} thread(s)")
+              f" heartbeat {durations.compact(w['heartbeat_age'])} ago, {w['threads']} thread(s)")
     return 0
 
 
@@ -353,13 +266,7 @@ def cmd_templates(args, settings) -> int:
         return 0
     status = None if args.status == "all" else args.status
     rows = svc.templates(brand=args.brand, status=status, limit=args.limit)
-    shas = sorted({r["preview_sha256"] for r in rows if r["preview_sha256"]})
-    paths = {}
-    for i in range(0, len(shas), 500):
-        chunk = shas[i:i + 500]
-        for a in svc.database.query(f"SELECT sha256, path FROM assets WHERE sha256 IN ({','.join('?' * len(chunk))})",
-                                    chunk):
-            paths[a["sha256"]] = str(settings.media_dir / a["path"])
+    paths = {sha: str(path) for sha, path in svc.asset_paths([r["preview_sha256"] for r in rows]).items()}
     if args.json:
         emit_json([{"id": r["id"], "brand": r["brand"], "status": r["status"], "ad_archive_id": r["ad_archive_id"],
                     "page_name": r["page_name"], "display_format": r["display_format"], "title": r["title"],

@@ -2,31 +2,13 @@
 
 from __future__ import annotations
 
-import re
 import sys
 
+from pipedeck.concepts.durations import parse as parse_span, words
+from pipedeck import cli_support as cli
 from pipedeck.errors import UserError
 
-_SPAN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d|w)?\s*$", re.I)
-_UNIT = {None: 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-
-
-def parse_span(text: str) -> float:
-    """'26h' -> 93600.0; units s, m, h, d, w (seconds when none)."""
-    m = _SPAN.match(text or "")
-    if not m:
-        raise UserError(f"not a duration: {text!r} (use e.g. 90m, 26h, 7d)")
-    return float(m.group(1)) * _UNIT[(m.group(2) or "").lower() or None]
-
-
-def _cli():
-    from pipedeck import cli
-
-    return cli
-
-
 def _schedule_rows(rows, now):
-    cli = _cli()
     out = []
     for r in rows:
         nxt = cli.iso(r["next_run_at"]) if r["next_run_at"] else "-"
@@ -37,7 +19,6 @@ def _schedule_rows(rows, now):
 
 
 def schedule_json(r: dict) -> dict:
-    cli = _cli()
     return {"id": r["id"], "job_type": r["job_type"], "brand": r["brand"], "competitor": r["competitor"],
             "params": r["params"], "cron": r["cron"], "tz": r["tz"], "explain": r.get("explain"),
             "active": bool(r["active"]), "missed_policy": r["missed_policy"],
@@ -46,8 +27,7 @@ def schedule_json(r: dict) -> dict:
 
 
 def cmd_schedules(args, settings) -> int:
-    cli = _cli()
-    svc = cli._service(settings)
+    svc = cli.service(settings)
     sub = args.schedules_cmd
     if sub == "add":
         row = svc.add_schedule(args.job_type, args.brand, cron=args.cron, tz=args.tz, competitor=args.competitor,
@@ -95,8 +75,7 @@ def cmd_schedules(args, settings) -> int:
 
 
 def cmd_freshness_policy(args, settings) -> int:
-    cli = _cli()
-    svc = cli._service(settings)
+    svc = cli.service(settings)
     if args.policy_cmd == "set":
         svc.set_freshness_policy(args.dataset, parse_span(args.warn), parse_span(args.stale), brand=args.brand)
         print(f"policy for {args.dataset}{' of ' + args.brand if args.brand else ''}: "
@@ -108,25 +87,23 @@ def cmd_freshness_policy(args, settings) -> int:
         print(f"policy for {args.dataset} cleared")
         return 0
     rows = svc.freshness_policies()
-    from pipedeck.storage.freshness import span
 
     if args.json:
         cli.emit_json(rows)
     else:
-        print(cli.table([(r["brand"] or "(all)", r["dataset"], span(r["warn_after"]), span(r["stale_after"]),
+        print(cli.table([(r["brand"] or "(all)", r["dataset"], words(r["warn_after"]), words(r["stale_after"]),
                           r["source"]) for r in rows], ["BRAND", "DATASET", "WARN AFTER", "STALE AFTER", "SOURCE"]))
     return 0
 
 
 def add_schedule_commands(sub) -> None:
-    from pipedeck.cli import Parser
 
     s = sub.add_parser("schedules", help="recurring jobs: list, add, pause, resume, edit, remove, history")
     s.set_defaults(func=cmd_schedules, schedules_cmd=None)
     s.add_argument("--brand")
     s.add_argument("--competitor")
     s.add_argument("--json", action="store_true")
-    ssub = s.add_subparsers(dest="schedules_cmd", parser_class=Parser, metavar="ACTION")
+    ssub = s.add_subparsers(dest="schedules_cmd", parser_class=cli.Parser, metavar="ACTION")
     a = ssub.add_parser("add", help="schedule a job: --cron '0 7 * * *' [--tz Europe/Berlin]")
     a.add_argument("job_type")
     a.add_argument("--brand", required=True)
@@ -156,13 +133,12 @@ def add_schedule_commands(sub) -> None:
 
 
 def add_policy_commands(freshness_parser) -> None:
-    from pipedeck.cli import Parser
 
-    fsub = freshness_parser.add_subparsers(dest="freshness_cmd", parser_class=Parser, metavar="ACTION")
+    fsub = freshness_parser.add_subparsers(dest="freshness_cmd", parser_class=cli.Parser, metavar="ACTION")
     pol = fsub.add_parser("policy", help="when datasets turn warning/stale: list, set, clear")
     pol.set_defaults(func=cmd_freshness_policy, policy_cmd="list")
     pol.add_argument("--json", action="store_true")
-    psub = pol.add_subparsers(dest="policy_cmd", parser_class=Parser, metavar="ACTION")
+    psub = pol.add_subparsers(dest="policy_cmd", parser_class=cli.Parser, metavar="ACTION")
     ps = psub.add_parser("set")
     ps.add_argument("dataset")
     ps.add_argument("--warn", required=True, help="e.g. 26h")

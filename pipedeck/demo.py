@@ -118,20 +118,20 @@ def seed(settings, *, first_jobs: bool = True) -> dict:
     origin = settings.ad_library_url
     created = {"brands": 0, "competitors": 0, "runs": 0, "schedules": 0}
     try:
-        existing = {b["name"]: b for b in svc.catalog.brands()}
+        existing = {b["name"]: b for b in svc.brands()}
         fresh_seed = not existing
         for name, account, page, competitors in DEMO_BRANDS:
-            brand = existing.get(name) or svc.catalog.add_brand(name, account, page)
+            brand = existing.get(name) or svc.add_brand(name, account, page)
             created["brands"] += name not in existing
-            have = {c["name"]: c for c in svc.catalog.competitors(brand["id"])}
+            have = {c["name"]: c for c in svc.competitors(brand["id"])}
             for comp_name, comp_page in competitors:
                 if comp_name in have:
                     current = have[comp_name]["ad_library_url"]
                     moved = _with_origin(current, origin)
                     if moved != current:  # the sandbox listens on a new port each start
-                        svc.catalog.update_competitor(have[comp_name]["id"], origin, ad_library_url=moved)
+                        svc.edit_competitor(have[comp_name]["id"], ad_library_url=moved)
                 else:
-                    svc.catalog.add_competitor(brand["id"], comp_name, page_search_url(origin, comp_page), origin)
+                    svc.add_competitor(brand["id"], comp_name, page_search_url(origin, comp_page))
                     created["competitors"] += 1
         if fresh_seed:
             for brand_name, comp_name, job_type, cron, tz, missed in DEMO_SCHEDULES:

@@ -12,9 +12,11 @@ import time
 
 from pydantic import Field
 
+from pipedeck.concepts.datasets import Dataset, Policy
+from pipedeck.concepts.durations import DAY
 from pipedeck.errors import PermanentError, RetryableError
 from pipedeck.handlers.params import JobParams
-from pipedeck.handlers.registry import JobType, register
+from pipedeck.handlers.registry import JobType, register, register_dataset
 
 
 def record(ctx, event: str) -> None:
@@ -98,6 +100,7 @@ def noop(ctx, params):
     return None
 
 
+register_dataset(Dataset("test_data", "Test data", Policy(1 * DAY, 2 * DAY)), replace=True)
 register(JobType(key="test_echo", emoji="🔊", label="Test: echo lines", params_model=EchoParams, scope="brand",
                  datasets=("test_data",), handler=echo, max_attempts=3), replace=True)
 register(JobType(key="test_sleep", emoji="😴", label="Test: sleep", params_model=SleepParams, scope="brand",

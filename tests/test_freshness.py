@@ -6,7 +6,9 @@ import json
 
 import pytest
 
-from pipedeck.storage.freshness import DEFAULT_POLICIES, HOUR, Policy, assess
+from pipedeck.concepts.datasets import Policy, assess
+from pipedeck.concepts.durations import HOUR
+from pipedeck.handlers import registry
 from tests.helpers import run_cli
 
 NOW = 2_000_000_000.0
@@ -39,8 +41,8 @@ def test_each_combination(success_age, failure_age, state, reason_parts):
 
 
 def test_defaults_match_the_issue():
-    assert DEFAULT_POLICIES["meta_performance"] == Policy(26 * HOUR, 50 * HOUR)
-    assert DEFAULT_POLICIES["competitor_ads"].warn_after == 7 * 24 * HOUR
+    assert registry.dataset("meta_performance").policy == Policy(26 * HOUR, 50 * HOUR)
+    assert registry.dataset("competitor_ads").policy.warn_after == 7 * 24 * HOUR
 
 
 def test_service_rows_and_brand_override(svc, brand):

@@ -85,8 +85,7 @@ def _pick(ctx, kind: str, limit: int, params: Params) -> tuple[list[Source], int
 
 def _known(ctx, src: Source) -> str | None:
     """The stored file of a source another ad of this brand already links to."""
-    return ctx.database.scalar("SELECT sha256 FROM ad_assets WHERE brand_id = ? AND kind = ? AND source_key = ? LIMIT 1",
-                               (ctx.brand["id"], src.kind, src.key))
+    return store.known_asset(ctx.database, ctx.brand["id"], src.kind, src.key)
 
 
 def _image_urls(graph: GraphClient, account: str, hashes: list[str]) -> dict[str, str]:

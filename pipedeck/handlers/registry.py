@@ -1,9 +1,13 @@
 """The one registry of job types.
 
 Each job type is named once here: key, emoji, label, params model (defaults
-and bounds), scope, the datasets a success refreshes, its retry policy and
-its handler. The CLI, the TUI forms, the worker's dispatch and the docs all
-read it. Adding a job type means one handler module and one entry below.
+and bounds), scope, the key that queues it on its brand's or competitor's
+screen, the datasets a success refreshes, its retry policy and its handler.
+Each dataset is named once too: its key, its title on screen and its default
+freshness policy. The CLI, the TUI (forms, keys, columns), the freshness
+view, the worker's dispatch and the docs all read them. Adding a job type
+means one handler module and one entry below (plus a dataset entry if it
+refreshes a new dataset).
 
 Extra job types (tests, benchmarks, site-specific jobs) live in modules named
 by ``PIPEDECK_PLUGINS`` (comma-separated); every process, the worker
@@ -18,6 +22,8 @@ from typing import Any, Callable, Literal
 
 from pydantic import BaseModel, ValidationError
 
+from pipedeck.concepts.datasets import Dataset, Policy
+from pipedeck.concepts.durations import DAY, HOUR
 from pipedeck.errors import InvalidParams, UserError
 from pipedeck.handlers import asset_download, competitor_scrape, meta_sync, template_scrape
 from pipedeck.handlers.params import format_validation_error
@@ -33,6 +39,7 @@ class JobType:
     label: str
     params_model: type[BaseModel]
     scope: Literal["brand", "competitor"]
+    # Keys of the datasets (registered with register_dataset) a success refreshes.
     datasets: tuple[str, ...]
     # "package.module" whose run(ctx, params) does the work, or the callable itself.
     handler: str | Handler
@@ -46,10 +53,18 @@ class JobType:
     prefill: Callable[[dict, dict | None, Any], dict] | None = field(default=None, compare=False)
     # How to supply a required param that is missing, by field name.
     missing_hints: tuple[tuple[str, str], ...] = ()
+    # The key that opens this job's form on its brand's (or competitor's) screen, if any,
+    # and the footer's word for it (default: the label).
+    screen_key: str | None = None
+    short_label: str = ""
 
     @property
     def title(self) -> str:
         return f"{self.emoji} {self.label}"
+
+    @property
+    def key_label(self) -> str:
+        return self.short_label or self.label
 
     def resolve_handler(self) -> Handler | None:
         if callable(self.handler):
@@ -86,11 +101,30 @@ class JobType:
 
 
 _REGISTRY: dict[str, JobType] = {}
+_DATASETS: dict[str, Dataset] = {}
+
+
+def register_dataset(dataset: Dataset, *, replace: bool = False) -> Dataset:
+    if dataset.key in _DATASETS and not replace and _DATASETS[dataset.key] != dataset:
+        raise ValueError(f"dataset {dataset.key!r} is already registered")
+    if not 0 < dataset.policy.warn_after < dataset.policy.stale_after:
+        raise ValueError(f"dataset {dataset.key!r}: its policy needs 0 < warn_after < stale_after")
+    _DATASETS[dataset.key] = dataset
+    return dataset
 
 
 def register(job_type: JobType, *, replace: bool = False) -> JobType:
     if job_type.key in _REGISTRY and not replace and _REGISTRY[job_type.key] != job_type:
         raise ValueError(f"job type {job_type.key!r} is already registered")
+    unknown = [d for d in job_type.datasets if d not in _DATASETS]
+    if unknown:
+        raise ValueError(f"job type {job_type.key!r} names unregistered dataset(s) {', '.join(unknown)}: "
+                         "register_dataset() them first")
+    taken = {jt.screen_key: jt.key for jt in _REGISTRY.values()
+             if jt.screen_key and jt.scope == job_type.scope and jt.key != job_type.key}
+    if job_type.screen_key in taken:
+        raise ValueError(f"job type {job_type.key!r}: screen key {job_type.screen_key!r} is taken by "
+                         f"{taken[job_type.screen_key]}")
     _REGISTRY[job_type.key] = job_type
     return job_type
 
@@ -103,8 +137,23 @@ def get(key: str) -> JobType:
         raise UserError(f"unknown job type {key!r} (known: {known})") from None
 
 
-def all_job_types() -> list[JobType]:
-    return list(_REGISTRY.values())
+def all_job_types(scope: str | None = None) -> list[JobType]:
+    return [jt for jt in _REGISTRY.values() if scope is None or jt.scope == scope]
+
+
+def dataset(key: str) -> Dataset:
+    try:
+        return _DATASETS[key]
+    except KeyError:
+        raise UserError(f"unknown dataset {key!r} (one of {', '.join(d.key for d in datasets())})") from None
+
+
+def datasets(scope: str | None = None) -> list[Dataset]:
+    """Datasets refreshed by the job types (of one scope, if given), in registry order."""
+    keys: list[str] = []
+    for jt in all_job_types(scope):
+        keys += [k for k in jt.datasets if k not in keys]
+    return [_DATASETS[k] for k in keys]
 
 
 _loaded_plugins: set[str] = set()
@@ -135,25 +184,34 @@ def _template_prefill(brand: dict, competitor: dict | None, settings) -> dict:
 
 META_ACCOUNT = ("meta_ad_account_id", "Meta ad account id (--meta-ad-account)")
 
+register_dataset(Dataset("meta_performance", "Performance", Policy(26 * HOUR, 50 * HOUR)))
+register_dataset(Dataset("ad_assets", "Assets", Policy(7 * DAY, 14 * DAY)))
+register_dataset(Dataset("competitor_ads", "Competitor ads", Policy(7 * DAY, 10 * DAY)))
+register_dataset(Dataset("templates", "Templates", Policy(7 * DAY, 14 * DAY)))
+
 register(JobType(
     key="meta_sync", emoji="📊", label="Sync Meta ad performance",
     description="Daily ad-level insights (spend, impressions, clicks, actions) from the Meta Marketing API.",
     params_model=meta_sync.Params, scope="brand", datasets=("meta_performance",),
-    handler="pipedeck.handlers.meta_sync", max_attempts=4, brand_requires=(META_ACCOUNT,)))
+    handler="pipedeck.handlers.meta_sync", max_attempts=4, brand_requires=(META_ACCOUNT,), screen_key="m",
+    short_label="Meta sync"))
 register(JobType(
     key="asset_download", emoji="📥", label="Download ad images & videos",
     description="Images and videos of the brand's ads, stored once each by content hash.",
     params_model=asset_download.Params, scope="brand", datasets=("ad_assets",),
-    handler="pipedeck.handlers.asset_download", max_attempts=3, brand_requires=(META_ACCOUNT,)))
+    handler="pipedeck.handlers.asset_download", max_attempts=3, brand_requires=(META_ACCOUNT,), screen_key="a",
+    short_label="Assets"))
 register(JobType(
     key="competitor_scrape", emoji="🔎", label="Scrape competitor ads",
     description="A competitor's ads from the Meta Ad Library, read with headless Chromium.",
     params_model=competitor_scrape.Params, scope="competitor", datasets=("competitor_ads",),
-    handler="pipedeck.handlers.competitor_scrape", max_attempts=3, prefill=_competitor_prefill))
+    handler="pipedeck.handlers.competitor_scrape", max_attempts=3, prefill=_competitor_prefill, screen_key="s",
+    short_label="Scrape"))
 register(JobType(
     key="template_scrape", emoji="🧩", label="Scrape ad templates",
     description="Ads from an Ad Library search into the template review queue.",
     params_model=template_scrape.Params, scope="brand", datasets=("templates",),
     handler="pipedeck.handlers.template_scrape", max_attempts=3, prefill=_template_prefill,
     missing_hints=(("search_url", "pass --set search_url=URL, or give the brand an Ad Library page id with "
-                                  "`pipedeck brands edit NAME --ad-library-page-id ID`"),)))
+                                  "`pipedeck brands edit NAME --ad-library-page-id ID`"),), screen_key="t",
+    short_label="Templates"))

@@ -81,13 +81,10 @@ def tick(database: Database, settings, now: float, enqueue: Callable[[int], None
         return result
     runs = RunStore(database, clock=lambda: now)
     catalog = Catalog(database)
-    with database.write() as db:
-        conn = db.conn
+    with store.tick(database) as tx:
         for sched in due:
-            current = conn.execute("SELECT active, next_run_at FROM schedules WHERE id = ?", (sched["id"],)).fetchone()
-            if current is None or not current[0] or current[1] != sched["next_run_at"] or current[1] > now:
-                continue  # paused, edited or handled by another worker meanwhile
-            _fire(conn, runs, catalog, settings, sched, now, result)
+            if tx.still_due(sched, now):
+                _fire(tx, runs, catalog, settings, sched, now, result)
     if enqueue is not None:
         for run_id in result.queued:
             try:
@@ -97,14 +94,7 @@ def tick(database: Database, settings, now: float, enqueue: Callable[[int], None
     return result
 
 
-def _event(conn, schedule_id: int, occurrence: float, now: float, action: str, run_id: int | None = None,
-           reason: str | None = None) -> bool:
-    cur = conn.execute("INSERT OR IGNORE INTO schedule_events (schedule_id, occurrence_at, ts, action, run_id, reason)"
-                       " VALUES (?,?,?,?,?,?)", (schedule_id, occurrence, now, action, run_id, reason))
-    return cur.rowcount == 1
-
-
-def _fire(conn, runs: RunStore, catalog: Catalog, settings, sched: dict, now: float, result: TickResult) -> None:
+def _fire(tx: store.Tick, runs: RunStore, catalog: Catalog, settings, sched: dict, now: float, result: TickResult) -> None:
     cron, tz = sched["cron"], sched["tz"]
     occurrences = [sched["next_run_at"]]
     following = next_after(cron, tz, occurrences[-1])
@@ -117,28 +107,27 @@ def _fire(conn, runs: RunStore, catalog: Catalog, settings, sched: dict, now: fl
     unfired = [o for o in occurrences if o != fire_at]
     policy_note = ("queued once on recovery" if sched["missed_policy"] == "run_once" else "skipped")
     for occ in unfired[:MAX_MISSED_EVENTS]:
-        _event(conn, sched["id"], occ, now, "missed", reason=f"no worker was ticking (missed-run policy: {policy_note})")
+        tx.record_event(sched["id"], occ, now, "missed", reason=f"no worker was ticking (missed-run policy: {policy_note})")
     if len(unfired) > MAX_MISSED_EVENTS:
-        _event(conn, sched["id"], unfired[MAX_MISSED_EVENTS], now, "missed",
-               reason=f"{len(unfired) - MAX_MISSED_EVENTS} more occurrences missed up to "
+        tx.record_event(sched["id"], unfired[MAX_MISSED_EVENTS], now, "missed",
+                        reason=f"{len(unfired) - MAX_MISSED_EVENTS} more occurrences missed up to "
                       f"{datetime.fromtimestamp(unfired[-1], zone(tz)).isoformat(timespec='minutes')}")
     result.events += [(sched["id"], "missed")] * len(unfired)
     updates = {"next_run_at": following}
     if fire_at is not None:
-        run_id = _queue_occurrence(conn, runs, catalog, settings, sched, fire_at, now, result)
+        run_id = _queue_occurrence(tx, runs, catalog, settings, sched, fire_at, now, result)
         if run_id is not None:
             updates.update(last_run_id=run_id, last_fired_at=now)
-    sets = ", ".join(f"{k} = ?" for k in updates)
-    conn.execute(f"UPDATE schedules SET {sets}, updated_at = ? WHERE id = ?", (*updates.values(), now, sched["id"]))
+    tx.advance(sched["id"], now, **updates)
 
 
-def _queue_occurrence(conn, runs: RunStore, catalog: Catalog, settings, sched: dict, occurrence: float,
+def _queue_occurrence(tx: store.Tick, runs: RunStore, catalog: Catalog, settings, sched: dict, occurrence: float,
                       now: float, result: TickResult) -> int | None:
     if sched["last_run_id"]:
-        prev = conn.execute("SELECT status FROM runs WHERE id = ?", (sched["last_run_id"],)).fetchone()
-        if prev is not None and prev[0] in ACTIVE:
-            if _event(conn, sched["id"], occurrence, now, "skipped",
-                      reason=f"previous run {sched['last_run_id']} is still {prev[0]}"):
+        previous = tx.run_status(sched["last_run_id"])
+        if previous in ACTIVE:
+            if tx.record_event(sched["id"], occurrence, now, "skipped",
+                               reason=f"previous run {sched['last_run_id']} is still {previous}"):
                 result.events.append((sched["id"], "skipped"))
             return None
     try:
@@ -151,15 +140,14 @@ def _queue_occurrence(conn, runs: RunStore, catalog: Catalog, settings, sched: d
                              competitor=competitor).model_dump(mode="json")
         jt.check_brand(brand)
     except UserError as exc:
-        if _event(conn, sched["id"], occurrence, now, "error", reason=str(exc)):
+        if tx.record_event(sched["id"], occurrence, now, "error", reason=str(exc)):
             result.events.append((sched["id"], "error"))
         return None
-    if not _event(conn, sched["id"], occurrence, now, "queued"):
+    if not tx.record_event(sched["id"], occurrence, now, "queued"):
         return None  # this occurrence was already handled
     run_id = runs.create_run(job_type=jt.key, brand_id=brand["id"], competitor_id=sched["competitor_id"],
                              params=params, max_attempts=jt.max_attempts, schedule_id=sched["id"])
-    conn.execute("UPDATE schedule_events SET run_id = ? WHERE schedule_id = ? AND occurrence_at = ?",
-                 (run_id, sched["id"], occurrence))
+    tx.link_run(sched["id"], occurrence, run_id)
     result.queued.append(run_id)
     result.events.append((sched["id"], "queued"))
     return run_id

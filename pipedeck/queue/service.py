@@ -10,6 +10,9 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
+from pipedeck.concepts import datasets as ds
+from pipedeck.concepts.statuses import check_status
+from pipedeck.concepts.summary import with_summary
 from pipedeck.config import Settings, ensure_home
 from pipedeck.errors import UserError
 from pipedeck.handlers import registry
@@ -17,20 +20,7 @@ from pipedeck.handlers.registry import JobType
 from pipedeck.queue.procs import HOSTNAME, pid_alive
 from pipedeck.storage.catalog import Catalog
 from pipedeck.storage.db import Database
-from pipedeck.storage.runs import ACTIVE, FAILED, TERMINAL, RunStore
-
-
-def log_summary(run: dict) -> str:
-    """One line saying how a run is doing or how it ended."""
-    status = run["status"]
-    if status == "failed" and run.get("error_message"):
-        return f"{run.get('error_type') or 'Error'}: {run['error_message']}"
-    if status == "retrying" and run.get("error_message"):
-        return f"retry {run['failures'] + 1}/{run['max_attempts']} pending after {run['error_message']}"
-    if status == "running" and run.get("progress_total"):
-        msg = f" {run['progress_message']}" if run.get("progress_message") else ""
-        return f"{run['progress_current']:.0f}/{run['progress_total']:.0f}{msg}"
-    return run.get("summary") or run.get("progress_message") or ""
+from pipedeck.storage.runs import FAILED, TERMINAL, RunStore
 
 
 class Service:
@@ -57,6 +47,36 @@ class Service:
         if self._queue is not None:
             self._queue.close()
         self.database.close()
+
+    # -- brands and competitors ------------------------------------------------
+    def brands(self) -> list[dict]:
+        return self.catalog.brands()
+
+    def brand(self, ref: str | int) -> dict:
+        return self.catalog.brand(ref)
+
+    def add_brand(self, name: str, meta_ad_account_id: str | None = None,
+                  ad_library_page_id: str | None = None) -> dict:
+        return self.catalog.add_brand(name, meta_ad_account_id, ad_library_page_id)
+
+    def edit_brand(self, ref: str | int, **changes) -> dict:
+        """Change a brand's name, meta_ad_account_id or ad_library_page_id."""
+        return self.catalog.update_brand(self.catalog.brand(ref)["id"], **changes)
+
+    def competitors(self, brand: str | int | None = None) -> list[dict]:
+        return self.catalog.competitors(self.catalog.brand(brand)["id"] if brand is not None else None)
+
+    def competitor(self, ref: str | int, brand: str | int | None = None) -> dict:
+        return self.catalog.competitor(ref, brand_id=self.catalog.brand(brand)["id"] if brand is not None else None)
+
+    def add_competitor(self, brand: str | int, name: str, ad_library_url: str) -> dict:
+        return self.catalog.add_competitor(self.catalog.brand(brand)["id"], name, ad_library_url,
+                                           self.settings.ad_library_url)
+
+    def edit_competitor(self, ref: str | int, brand: str | int | None = None, **changes) -> dict:
+        """Change a competitor's name or ad_library_url."""
+        competitor = self.competitor(ref, brand)
+        return self.catalog.update_competitor(competitor["id"], self.settings.ad_library_url, **changes)
 
     # -- job types -----------------------------------------------------------
     def job_types(self) -> list[JobType]:
@@ -138,10 +158,8 @@ class Service:
         competitor_id = None
         if competitor is not None:
             competitor_id = self.catalog.competitor(competitor, brand_id=brand_row["id"])["id"]
-        rows = self.runs.list(brand_id=brand_row["id"], job_type=job_type, competitor_id=competitor_id, limit=limit)
-        for row in rows:
-            row["log_summary"] = log_summary(row)
-        return rows
+        return with_summary(self.runs.list(brand_id=brand_row["id"], job_type=job_type,
+                                           competitor_id=competitor_id, limit=limit))
 
     def list_runs(self, *, brand: str | int | None = None, job_type: str | None = None,
                   competitor: str | int | None = None, statuses: list[str] | None = None,
@@ -155,17 +173,30 @@ class Service:
         if competitor is not None:
             competitor_id = self.catalog.competitor(competitor, brand_id=brand_id)["id"]
         for status in statuses or ():
-            if status not in ACTIVE + TERMINAL:
-                raise UserError(f"unknown status {status!r} (one of {', '.join(ACTIVE + TERMINAL)})")
-        rows = self.runs.list(brand_id=brand_id, job_type=job_type, competitor_id=competitor_id,
-                              statuses=statuses, text=text, limit=limit, before_id=before_id)
-        for row in rows:
-            row["log_summary"] = log_summary(row)
-        return rows
+            check_status(status)
+        return with_summary(self.runs.list(brand_id=brand_id, job_type=job_type, competitor_id=competitor_id,
+                                           statuses=statuses, text=text, limit=limit, before_id=before_id))
+
+    def run(self, run_id: int) -> dict:
+        """One run, with its log summary."""
+        return with_summary([self.runs.get(run_id)])[0]
+
+    def run_logs(self, run_id: int, after_id: int = 0, limit: int | None = None,
+                 tail: int | None = None) -> list[dict]:
+        return self.runs.logs(run_id, after_id=after_id, limit=limit, tail=tail)
+
+    def run_attempts(self, run_id: int) -> list[dict]:
+        return self.runs.attempts(run_id)
+
+    def live_rev(self) -> int:
+        """The run store's change counter: runs_changed_since(live_rev()) sees every later change."""
+        return self.runs.max_rev()
+
+    def runs_changed_since(self, rev: int, limit: int = 1000) -> list[dict]:
+        return with_summary(self.runs.changed_since(rev, limit=limit))
 
     def run_detail(self, run_id: int, log_tail: int | None = 200) -> dict:
-        run = self.runs.get(run_id)
-        run["log_summary"] = log_summary(run)
+        run = self.run(run_id)
         return {"run": run, "attempts": self.runs.attempts(run_id),
                 "logs": self.runs.logs(run_id, tail=log_tail) if log_tail else self.runs.logs(run_id)}
 
@@ -320,30 +351,24 @@ class Service:
                               enqueue=self._requeue_quietly)
 
     # -- freshness policies ----------------------------------------------------
-    def datasets(self) -> list[str]:
-        out: list[str] = []
-        for jt in registry.all_job_types():
-            out += [d for d in jt.datasets if d not in out]
-        return out
+    def datasets(self, scope: str | None = None) -> list[ds.Dataset]:
+        return registry.datasets(scope)
 
     def set_freshness_policy(self, dataset: str, warn_after: float, stale_after: float,
                              brand: str | int | None = None) -> None:
-        if dataset not in self.datasets():
-            raise UserError(f"unknown dataset {dataset!r} (one of {', '.join(self.datasets())})")
+        from pipedeck.storage import freshness as fr
+
+        registry.dataset(dataset)
         if not (0 < warn_after < stale_after):
             raise UserError("a freshness policy needs 0 < warn-after < stale-after")
         brand_id = self.catalog.brand(brand)["id"] if brand is not None else 0
-        with self.database.write() as db:
-            db.conn.execute("INSERT INTO freshness_policies (brand_id, dataset, warn_after, stale_after)"
-                            " VALUES (?,?,?,?) ON CONFLICT (brand_id, dataset) DO UPDATE SET"
-                            " warn_after = excluded.warn_after, stale_after = excluded.stale_after",
-                            (brand_id, dataset, warn_after, stale_after))
+        fr.set_policy(self.database, brand_id, dataset, ds.Policy(warn_after, stale_after))
 
     def clear_freshness_policy(self, dataset: str, brand: str | int | None = None) -> bool:
+        from pipedeck.storage import freshness as fr
+
         brand_id = self.catalog.brand(brand)["id"] if brand is not None else 0
-        with self.database.write() as db:
-            return db.conn.execute("DELETE FROM freshness_policies WHERE brand_id = ? AND dataset = ?",
-                                   (brand_id, dataset)).rowcount > 0
+        return fr.clear_policy(self.database, brand_id, dataset)
 
     def freshness_policies(self) -> list[dict]:
         """Built-in defaults plus stored overrides, each with where it comes from."""
@@ -352,17 +377,15 @@ class Service:
         rows = []
         stored = fr.policies(self.database)
         names = {b["id"]: b["name"] for b in self.catalog.brands()}
-        for ds in self.datasets():
-            policy, source = fr.policy_for(stored, 0, ds)
-            if source == "brand policy":  # brand id 0 is the stored default for all brands
-                source = "default policy"
-            rows.append({"brand": None, "dataset": ds, "warn_after": policy.warn_after,
+        for dataset in self.datasets():
+            policy, source = ds.policy_for(stored, 0, dataset)
+            rows.append({"brand": None, "dataset": dataset.key, "warn_after": policy.warn_after,
                          "stale_after": policy.stale_after, "source": source})
-        for (brand_id, ds), policy in sorted(stored.items()):
+        for (brand_id, key), policy in sorted(stored.items()):
             if brand_id:
-                rows.append({"brand": names.get(brand_id, str(brand_id)), "dataset": ds,
+                rows.append({"brand": names.get(brand_id, str(brand_id)), "dataset": key,
                              "warn_after": policy.warn_after, "stale_after": policy.stale_after,
-                             "source": "brand policy"})
+                             "source": ds.BRAND})
         return rows
 
     # -- Ad Library data -----------------------------------------------------
@@ -387,15 +410,20 @@ class Service:
 
         return adlibrary.set_template_status(self.database, list(template_ids), status, clock=self.clock)
 
+    def asset_paths(self, sha256s) -> dict:
+        """Where stored assets (e.g. templates' preview images) live on disk, by content hash; missing files left out."""
+        from pipedeck.storage import meta
+
+        out = {}
+        for sha256, relative in meta.asset_paths(self.database, [s for s in sha256s if s]).items():
+            path = self.settings.media_dir / relative
+            if path.exists():
+                out[sha256] = path
+        return out
+
     def asset_path(self, sha256: str | None):
-        """Where a stored asset (e.g. a template's preview image) lives on disk, or None."""
-        if not sha256:
-            return None
-        row = self.database.query_one("SELECT path FROM assets WHERE sha256 = ?", (sha256,))
-        if row is None:
-            return None
-        path = self.settings.media_dir / row["path"]
-        return path if path.exists() else None
+        """Where a stored asset lives on disk, or None."""
+        return self.asset_paths([sha256]).get(sha256) if sha256 else None
 
     # -- health --------------------------------------------------------------
     def queue_depth(self) -> dict[str, int]:
@@ -426,27 +454,23 @@ def _freshness_rows(service: "Service", brand: str | int | None = None, now: flo
 
     now = service.clock() if now is None else now
     brands = [service.catalog.brand(brand)] if brand is not None else service.catalog.brands()
-    brand_datasets, competitor_datasets = [], []
-    for jt in registry.all_job_types():
-        target = competitor_datasets if jt.scope == "competitor" else brand_datasets
-        for ds in jt.datasets:
-            if ds not in target:
-                target.append(ds)
+    brand_datasets, competitor_datasets = registry.datasets("brand"), registry.datasets("competitor")
     stored = fr.policies(service.database)
     recorded = {(r["brand_id"], r["competitor_id"], r["dataset"]): r for r in service.runs.freshness(
         brands[0]["id"] if brand is not None and brands else None)}
     out = []
     for b in brands:
-        targets = [(None, ds) for ds in brand_datasets]
+        targets = [(None, d) for d in brand_datasets]
         for c in service.catalog.competitors(b["id"]):
-            targets += [(c, ds) for ds in competitor_datasets]
-        for comp, ds in targets:
-            row = recorded.get((b["id"], comp["id"] if comp else 0, ds))
-            policy, source = fr.policy_for(stored, b["id"], ds)
-            state, reason = fr.assess(row, policy, now, source)
+            targets += [(c, d) for d in competitor_datasets]
+        for comp, dataset in targets:
+            row = recorded.get((b["id"], comp["id"] if comp else 0, dataset.key))
+            policy, source = ds.policy_for(stored, b["id"], dataset)
+            state, reason = ds.assess(row, policy, now, source)
             out.append({"brand": b["name"], "brand_id": b["id"], "competitor": comp["name"] if comp else None,
-                        "competitor_id": comp["id"] if comp else None, "dataset": ds, "state": state,
-                        "reason": reason, "warn_after": policy.warn_after, "stale_after": policy.stale_after,
+                        "competitor_id": comp["id"] if comp else None, "dataset": dataset.key,
+                        "title": dataset.title, "state": state, "reason": reason, "source": source,
+                        "warn_after": policy.warn_after, "stale_after": policy.stale_after,
                         "last_success_at": row["last_success_at"] if row else None,
                         "last_success_run_id": row["last_success_run_id"] if row else None,
                         "last_failure_at": row["last_failure_at"] if row else None,

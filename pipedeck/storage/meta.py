@@ -215,3 +215,21 @@ def asset_rows(database: Database, brand_id: int | None = None) -> list[dict]:
     return database.query(
         "SELECT DISTINCT s.* FROM assets s JOIN ad_assets x ON x.sha256 = s.sha256 WHERE x.brand_id = ? "
         "ORDER BY s.sha256", (brand_id,))
+
+
+def asset_paths(database: Database, sha256s: Sequence[str]) -> dict[str, str]:
+    """Where each stored asset lives, relative to the media dir, by content hash."""
+    out: dict[str, str] = {}
+    unique = sorted(set(sha256s))
+    for i in range(0, len(unique), 500):
+        chunk = unique[i:i + 500]
+        for row in database.query(f"SELECT sha256, path FROM assets WHERE sha256 IN ({','.join('?' * len(chunk))})",
+                                  chunk):
+            out[row["sha256"]] = row["path"]
+    return out
+
+
+def known_asset(database: Database, brand_id: int, kind: str, source_key: str) -> str | None:
+    """The content hash of a source another ad of this brand already links to, if any."""
+    return database.scalar("SELECT sha256 FROM ad_assets WHERE brand_id = ? AND kind = ? AND source_key = ? LIMIT 1",
+                           (brand_id, kind, source_key))

@@ -2,16 +2,8 @@
 
 This module is the only writer of the runs, attempts, run_logs, freshness and
 workers tables. The queue, the CLI and the TUI all go through it, so a server
-database could later stand behind the same API.
-
-Lifecycle::
-
-    queued ──claim──▶ running ──▶ succeeded
-      ▲   ╲                 ├──▶ failed            (permanent, or out of attempts)
-      │    ╲cancel          ├──▶ retrying ─(eta)─▶ claimable again
-      │     ▼               ├──▶ cancelling ──▶ cancelled
-      │   cancelled         └──▶ queued            (handed back on worker shutdown,
-      │                                             or recovered after a worker died)
+database could later stand behind the same API. The lifecycle of a run is
+drawn in ``pipedeck.concepts.statuses``.
 """
 
 from __future__ import annotations
@@ -21,16 +13,10 @@ import time
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
+from pipedeck.concepts.statuses import (ACTIVE, CANCELLED, CANCELLING, FAILED, IN_FLIGHT, QUEUED,  # noqa: F401
+                                        RETRYING, RUNNING, STATUSES, SUCCEEDED, TERMINAL, WAITING)
 from pipedeck.errors import NotFound, UserError
 from pipedeck.storage.db import Database
-
-QUEUED, RETRYING, RUNNING, CANCELLING = "queued", "retrying", "running", "cancelling"
-SUCCEEDED, FAILED, CANCELLED = "succeeded", "failed", "cancelled"
-WAITING = (QUEUED, RETRYING)
-IN_FLIGHT = (RUNNING, CANCELLING)
-ACTIVE = WAITING + IN_FLIGHT
-TERMINAL = (SUCCEEDED, FAILED, CANCELLED)
-STATUSES = ACTIVE + TERMINAL
 
 # How early a delayed message may arrive and still be honoured (clock jitter).
 _EARLY_SLACK = 0.5

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
+from typing import Iterator
 
 from pipedeck.errors import NotFound
 from pipedeck.storage.db import Database
@@ -75,3 +77,44 @@ def due(database: Database, now: float, limit: int = 500) -> list[dict]:
 def events(database: Database, schedule_id: int, limit: int = 50) -> list[dict]:
     return database.query("SELECT * FROM schedule_events WHERE schedule_id = ? ORDER BY occurrence_at DESC, id DESC"
                           " LIMIT ?", (schedule_id, limit))
+
+
+class Tick:
+    """The writes of one scheduler tick, in one write transaction (see :func:`tick`)."""
+
+    def __init__(self, conn) -> None:
+        self.conn = conn
+
+    def still_due(self, schedule: dict, now: float) -> bool:
+        """False when the schedule was paused, edited or handled by another worker since it was read."""
+        current = self.conn.execute("SELECT active, next_run_at FROM schedules WHERE id = ?",
+                                    (schedule["id"],)).fetchone()
+        return current is not None and bool(current[0]) and current[1] == schedule["next_run_at"] and current[1] <= now
+
+    def record_event(self, schedule_id: int, occurrence: float, now: float, action: str, run_id: int | None = None,
+                     reason: str | None = None) -> bool:
+        """Record what happened to one occurrence; False if it was already recorded (handled elsewhere)."""
+        cur = self.conn.execute(
+            "INSERT OR IGNORE INTO schedule_events (schedule_id, occurrence_at, ts, action, run_id, reason)"
+            " VALUES (?,?,?,?,?,?)", (schedule_id, occurrence, now, action, run_id, reason))
+        return cur.rowcount == 1
+
+    def link_run(self, schedule_id: int, occurrence: float, run_id: int) -> None:
+        self.conn.execute("UPDATE schedule_events SET run_id = ? WHERE schedule_id = ? AND occurrence_at = ?",
+                          (run_id, schedule_id, occurrence))
+
+    def advance(self, schedule_id: int, now: float, **fields) -> None:
+        """Move the schedule on: next_run_at, and last_run_id / last_fired_at when it fired."""
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        self.conn.execute(f"UPDATE schedules SET {sets}, updated_at = ? WHERE id = ?",
+                          (*fields.values(), now, schedule_id))
+
+    def run_status(self, run_id: int) -> str | None:
+        row = self.conn.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return None if row is None else row[0]
+
+
+@contextmanager
+def tick(database: Database) -> Iterator[Tick]:
+    with database.write() as db:
+        yield Tick(db.conn)

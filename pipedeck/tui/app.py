@@ -18,9 +18,9 @@ from textual.app import App
 from textual.binding import Binding
 from textual.reactive import reactive
 
+from pipedeck.concepts import durations
 from pipedeck.config import Settings
 from pipedeck.errors import UserError
-from pipedeck.tui import fmt
 from pipedeck.tui.children import DirectRuns, WorkerChild, pipedeck_env
 from pipedeck.tui.live import LiveFeed
 from pipedeck.tui.messages import (CatalogCache, CatalogChanged, HealthChanged, RunsChanged, RunsReload,
@@ -104,8 +104,8 @@ class PipedeckApp(App[int]):
         else:
             # Frozen (snapshots): read status and catalog once.
             svc = self.service
-            run_off_loop(self, lambda: (svc.queue_depth(), svc.worker_health(), svc.catalog.brands(),
-                                        svc.catalog.competitors()), self._frozen_loaded, group="frozen")
+            run_off_loop(self, lambda: (svc.queue_depth(), svc.worker_health(), svc.brands(),
+                                        svc.competitors()), self._frozen_loaded, group="frozen")
 
     def _frozen_loaded(self, data) -> None:
         counts, workers, brands, competitors = data
@@ -289,8 +289,8 @@ class PipedeckApp(App[int]):
                       params: dict | None = None, retry_of: int | None = None) -> None:
         # Read the brand (and competitor) fresh, off the loop: the form prefills from them.
         svc = self.service
-        run_off_loop(self, lambda: (svc.catalog.brand(brand_id),
-                                    svc.catalog.competitor(competitor_id) if competitor_id else None),
+        run_off_loop(self, lambda: (svc.brand(brand_id),
+                                    svc.competitor(competitor_id) if competitor_id else None),
                      lambda pair: self._push_job_form(job_type, pair[0], pair[1], params, retry_of),
                      group="open-form", exclusive=True)
 
@@ -353,12 +353,12 @@ class PipedeckApp(App[int]):
             if schedule_id is not None:
                 schedule = svc.schedule(schedule_id)
                 return {"job_types": [svc.job_type(schedule["job_type"])],
-                        "brands": [svc.catalog.brand(schedule["brand_id"])],
-                        "competitors": [svc.catalog.competitor(schedule["competitor_id"])]
+                        "brands": [svc.brand(schedule["brand_id"])],
+                        "competitors": [svc.competitor(schedule["competitor_id"])]
                         if schedule["competitor_id"] else [], "schedule": schedule}
-            brands = [svc.catalog.brand(brand_id)] if brand_id is not None else svc.catalog.brands()
-            competitors = [svc.catalog.competitor(competitor_id)] if competitor_id is not None \
-                else svc.catalog.competitors(brand_id)
+            brands = [svc.brand(brand_id)] if brand_id is not None else svc.brands()
+            competitors = [svc.competitor(competitor_id)] if competitor_id is not None \
+                else svc.competitors(brand_id)
             types = [jt for jt in svc.job_types() if scope == "all" or jt.scope == scope]
             return {"job_types": types, "brands": brands, "competitors": competitors, "brand_id": brand_id,
                     "competitor_id": competitor_id, "job_type": job_type}
@@ -374,7 +374,7 @@ class PipedeckApp(App[int]):
     def _schedule_saved(self, row: dict | None) -> None:
         if not row:
             return
-        when = f"next {fmt.until(row['next_run_at'], self.service.clock())}" if row["active"] else "paused"
+        when = f"next {durations.until(row['next_run_at'], self.service.clock())}" if row["active"] else "paused"
         self.notify(f"schedule #{row['id']} saved: {row['explain']} ({row['tz']}); {when}", timeout=5)
         self.schedules_edited()
 
@@ -382,7 +382,7 @@ class PipedeckApp(App[int]):
         svc = self.service
 
         def load():
-            return svc.datasets(), svc.catalog.brands(), svc.freshness_policies(), svc.freshness()
+            return [d.key for d in svc.datasets()], svc.brands(), svc.freshness_policies(), svc.freshness()
 
         def push(data) -> None:
             datasets, brands, policies, rows = data

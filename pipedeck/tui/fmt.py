@@ -10,50 +10,22 @@ import re
 
 from rich.text import Text
 
-from pipedeck.timefmt import compact
-
-STATUS_STYLE = {
-    "queued": ("·", "bright_black"),
-    "retrying": ("↻", "yellow"),
-    "running": ("▶", "cyan"),
-    "cancelling": ("⊘", "magenta"),
-    "succeeded": ("✔", "green"),
-    "failed": ("✘", "red"),
-    "cancelled": ("⊘", "bright_black"),
-}
-FRESHNESS_STYLE = {
-    "fresh": ("●", "green"),
-    "warning": ("◐", "yellow"),
-    "stale": ("○", "red"),
-    "never": ("–", "bright_black"),
-}
+from pipedeck.concepts import durations
+from pipedeck.concepts.datasets import FRESHNESS_MARKS
+from pipedeck.concepts.statuses import status_mark
 
 
 def status_text(status: str) -> Text:
-    mark, style = STATUS_STYLE.get(status, ("?", ""))
+    mark, style = status_mark(status)
     return Text(f"{mark} {status}", style=style)
 
 
-def span(seconds: float | None) -> str:
-    """Compact span: 4.2s, 12s, 3m, 5h, 2d."""
-    return compact(seconds)
-
-
-def ago(ts: float | None, now: float) -> str:
-    if ts is None:
-        return "never"
-    return f"{span(now - ts)} ago"
-
-
 def run_duration(run: dict, now: float) -> str:
-    if not run.get("started_at"):
-        return ""
-    end = run.get("finished_at") or now
-    return span(end - run["started_at"])
+    return durations.took(run.get("started_at"), run.get("finished_at"), now)
 
 
 def freshness_text(state: str, label: str | None = None) -> Text:
-    mark, style = FRESHNESS_STYLE.get(state, ("?", ""))
+    mark, style = FRESHNESS_MARKS.get(state, ("?", ""))
     return Text(f"{mark} {label if label is not None else state}", style=style)
 
 
@@ -80,7 +52,7 @@ def progress_label(run: dict) -> str:
 
 def age_short(seconds: float | None) -> str:
     """Tightest span for table cells: 3s, 12m, 5h, 3d."""
-    return compact(seconds, tenths=False)
+    return durations.compact(seconds, tenths=False)
 
 
 _POLICY_NOTE = re.compile(r" \([^()]*policy[^()]*\)")
@@ -89,36 +61,6 @@ _POLICY_NOTE = re.compile(r" \([^()]*policy[^()]*\)")
 def short_reason(reason: str) -> str:
     """A freshness reason without the policy note: 'last success 3 d ago; last attempt failed …'."""
     return _POLICY_NOTE.sub("", reason or "")
-
-
-def _roughly(seconds: float) -> str:
-    seconds = abs(seconds)
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 90 * 60:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 36 * 3600:
-        return f"{seconds / 3600:.0f} h"
-    return f"{seconds / 86400:.0f} d"
-
-
-def until(ts: float | None, now: float) -> str:
-    """When a schedule fires next: 'in 3 h', 'in 12 min'; 'due 2 min ago' once the time has passed."""
-    if ts is None:
-        return ""
-    if abs(ts - now) < 1:
-        return "now"
-    if ts >= now:
-        return f"in {_roughly(ts - now)}"
-    return f"due {_roughly(now - ts)} ago"
-
-
-def span_input(seconds: float) -> str:
-    """A duration as typed in a form, exactly: 26h, 7d, 90m, 45s (what cli_schedules.parse_span reads)."""
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    return f"{seconds:g}s"
 
 
 SCHEDULE_ACTION_STYLE = {

@@ -65,8 +65,7 @@ class LiveFeed:
                 if now - last_catalog >= self.catalog_interval or self._catalog_due.is_set():
                     self._catalog_due.clear()
                     last_catalog = now
-                    catalog = self.service.catalog
-                    self._post(CatalogChanged(catalog.brands(), catalog.competitors()))
+                    self._post(CatalogChanged(self.service.brands(), self.service.competitors()))
                 if now - last_health >= self.health_interval:
                     last_health = now
                     self._post(HealthChanged(self.service.queue_depth(), self.service.worker_health()))
@@ -85,21 +84,16 @@ class LiveFeed:
             self._kick.clear()
 
     def _poll_runs(self) -> None:
-        runs = self.service.runs
-        rev = runs.max_rev()
+        rev = self.service.live_rev()
         if self.last_rev is None:
             self.last_rev = rev
             return
         if rev == self.last_rev:
             return
-        rows = runs.changed_since(self.last_rev, limit=MAX_PATCH_ROWS + 1)
+        rows = self.service.runs_changed_since(self.last_rev, limit=MAX_PATCH_ROWS + 1)
         if len(rows) > MAX_PATCH_ROWS:
             self.last_rev = rev
             self._post(RunsReload())
             return
-        from pipedeck.queue.service import log_summary
-
-        for row in rows:
-            row["log_summary"] = log_summary(row)
         self.last_rev = max([rev] + [r["rev"] for r in rows])
         self._post(RunsChanged(rows, self.last_rev))

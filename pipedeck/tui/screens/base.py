@@ -60,6 +60,23 @@ class PipedeckScreen(Screen):
         self.synced_rev: int | None = None
         self._after_load: list[Callable[[], None]] = []
 
+    def bind_job_keys(self, job_types) -> None:
+        """Bind each job type's screen key (from the registry) to ``queue('<job type>')``.
+
+        A key the screen already uses for something else is left to it; the
+        job stays reachable from the screen's action list and the palette.
+        """
+        own = self._bindings.key_to_bindings
+        jobs = {jt.screen_key: [Binding(jt.screen_key, f"queue({jt.key!r})", jt.key_label)]
+                for jt in job_types if jt.screen_key and jt.screen_key not in own}
+        # The screen's jobs lead its own keys in the footer (after the inherited esc).
+        ordered = {key: own[key] for key in own if key == "escape"} | jobs
+        self._bindings.key_to_bindings = ordered | {key: own[key] for key in own if key not in ordered}
+
+    def job_key(self, jt) -> bool:
+        """True when ``jt``'s screen key queues it on this screen."""
+        return any(b.action == f"queue({jt.key!r})" for b in self._bindings.key_to_bindings.get(jt.screen_key or "", ()))
+
     def after_load(self, action: Callable[[], None]) -> None:
         """Run ``action`` once this screen's data has arrived: a key pressed while the
         screen is still loading is carried out then, not silently dropped."""

@@ -10,6 +10,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import DataTable, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
+from pipedeck.concepts.datasets import SEVERITY
 from pipedeck.handlers import registry
 from pipedeck.storage.runs import ACTIVE, TERMINAL
 from pipedeck.tui import fmt
@@ -18,23 +19,6 @@ from pipedeck.tui.screens.schedules import GROUPED_SCHEDULE_BINDINGS, PANEL_KEYS
 from pipedeck.tui.widgets.schedules_table import BRAND_COLUMNS, SchedulesTable
 from pipedeck.tui.widgets.table import AlignedTable, Table
 from pipedeck.tui.widgets.runs_table import RunsTable
-
-
-def brand_datasets() -> list[str]:
-    """Datasets refreshed by brand jobs, in registry order (as Service.freshness lists them)."""
-    out: list[str] = []
-    for jt in registry.all_job_types():
-        if jt.scope == "brand":
-            out += [d for d in jt.datasets if d not in out]
-    return out
-
-
-def competitor_datasets() -> list[str]:
-    out: list[str] = []
-    for jt in registry.all_job_types():
-        if jt.scope == "competitor":
-            out += [d for d in jt.datasets if d not in out]
-    return out
 
 
 def freshness_cell(row: dict | None, now: float) -> Text:
@@ -48,9 +32,6 @@ def freshness_cell(row: dict | None, now: float) -> Text:
     return text
 
 
-WORST = {"never": 3, "stale": 2, "warning": 1, "fresh": 0}
-DATASET_TITLES = {"meta_performance": "PERFORMANCE", "ad_assets": "ASSETS", "templates": "TEMPLATES",
-                  "competitor_ads": "COMPETITOR ADS"}
 
 
 class BrandsScreen(PipedeckScreen):
@@ -69,8 +50,8 @@ class BrandsScreen(PipedeckScreen):
         super().__init__()
         self.brands: list[dict] = []
         self.filter_text = ""
-        self.datasets = brand_datasets()
-        self.comp_datasets = competitor_datasets()
+        self.datasets = registry.datasets("brand")
+        self.comp_datasets = registry.datasets("competitor")
         self._freshness: dict[int, list[dict]] = {}
         self._active: dict[int, int] = {}
         self._competitors: dict[int, int] = {}
@@ -87,8 +68,8 @@ class BrandsScreen(PipedeckScreen):
         table.add_column("BRAND", key="name")
         table.add_column("AD ACCOUNT", key="account")
         table.add_column("PAGE ID", key="page")
-        for ds in self.datasets:
-            table.add_column(DATASET_TITLES.get(ds, ds.upper()), key=ds)
+        for dataset in self.datasets:
+            table.add_column(dataset.column, key=dataset.key)
         if self.comp_datasets:
             table.add_column("COMPETITORS", key="competitors")
         table.add_column("ACTIVE RUNS", key="active")
@@ -100,10 +81,10 @@ class BrandsScreen(PipedeckScreen):
         svc = self.svc
 
         def load():
-            brands = svc.catalog.brands()
+            brands = svc.brands()
             freshness = svc.freshness()
             active = svc.list_runs(statuses=list(ACTIVE), limit=5000)
-            return brands, freshness, active, svc.runs.max_rev()
+            return brands, freshness, active, svc.live_rev()
 
         self.fetch(load, self._loaded)
 
@@ -125,14 +106,14 @@ class BrandsScreen(PipedeckScreen):
         by_ds = {r["dataset"]: r for r in rows if r["competitor_id"] is None}
         cells = [Text(brand["name"], style="bold"), fmt.plain(brand["meta_ad_account_id"] or "–"),
                  fmt.plain(brand["ad_library_page_id"] or "–")]
-        cells += [freshness_cell(by_ds.get(ds), now) for ds in self.datasets]
+        cells += [freshness_cell(by_ds.get(dataset.key), now) for dataset in self.datasets]
         if self.comp_datasets:
             comp_rows = [r for r in rows if r["competitor_id"] is not None]
             names = {r["competitor_id"] for r in comp_rows}
             if not names:
                 cells.append(Text("none", style="dim"))
             else:
-                worst = max(comp_rows, key=lambda r: WORST.get(r["state"], 0))
+                worst = max(comp_rows, key=lambda r: SEVERITY.get(r["state"], 0))
                 behind = len({r["competitor_id"] for r in comp_rows if r["state"] in ("stale", "never")})
                 label = f"{len(names)}" + (f", {behind} behind" if behind else ", all fresh")
                 cells.append(fmt.freshness_text(worst["state"], label))
@@ -261,9 +242,6 @@ class BrandScreen(ScheduleActions, PipedeckScreen):
     """
 
     BINDINGS = [
-        Binding("m", "queue('meta_sync')", "Meta sync"),
-        Binding("a", "queue('asset_download')", "Assets"),
-        Binding("t", "queue('template_scrape')", "Templates"),
         Binding("q", "pick_job", "Queue…"),
         Binding("c", "competitors", "Competitors"),
         Binding("e", "edit", "Edit brand"),
@@ -279,14 +257,16 @@ class BrandScreen(ScheduleActions, PipedeckScreen):
         super().__init__()
         self.brand_id = brand_id
         self.brand: dict | None = None
-        self.job_types = [jt for jt in registry.all_job_types() if jt.scope == "brand"]
+        self.job_types = registry.all_job_types("brand")
+        self.bind_job_keys(self.job_types)
 
     def panels(self) -> ComposeResult:
         with Vertical(classes="panel", id="freshness-panel"):
             yield Static(Text.assemble(("Freshness", "bold"), ("  f edits the policies", "dim")), classes="panel-title")
             yield AlignedTable(id="freshness", cursor_type="none", show_cursor=False)
         with Vertical(classes="panel", id="actions-panel"):
-            yield Static(Text("Actions (q or tab to pick, enter opens the form; m, a, t directly)", style="bold"),
+            direct = ", ".join(jt.screen_key for jt in self.job_types if self.job_key(jt))
+            yield Static(Text(f"Actions (q or tab to pick, enter opens the form; {direct} directly)", style="bold"),
                          classes="panel-title")
             yield OptionList(*self._action_options(), id="actions")
         with Vertical(classes="panel", id="schedules-panel"):
@@ -304,12 +284,11 @@ class BrandScreen(ScheduleActions, PipedeckScreen):
             yield from self.panels()
 
     def _action_options(self) -> list[Option]:
-        keys = {"meta_sync": "m", "asset_download": "a", "template_scrape": "t"}
         out = []
         for jt in self.job_types:
             text = Text.assemble((f"{jt.emoji} {jt.label}", "bold"), (f"  {jt.key}", "dim"))
-            if jt.key in keys:
-                text.append(f"  [{keys[jt.key]}]", style="cyan")
+            if self.job_key(jt):
+                text.append(f"  [{jt.screen_key}]", style="cyan")
             out.append(Option(text, id=jt.key))
         return out
 
@@ -341,7 +320,7 @@ class BrandScreen(ScheduleActions, PipedeckScreen):
         svc, brand_id, types = self.svc, self.brand_id, [jt.key for jt in self.job_types]
 
         def load():
-            brand = svc.catalog.brand(brand_id)
+            brand = svc.brand(brand_id)
             fresh = [r for r in svc.freshness(brand=brand_id) if r["competitor_id"] is None]
             recent = []
             for key in types:

@@ -11,6 +11,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Input, Static
 
+from pipedeck.concepts import durations
 from pipedeck.handlers import registry
 from pipedeck.storage.runs import TERMINAL
 from pipedeck.tui import fmt
@@ -35,7 +36,6 @@ class CompetitorScreen(ScheduleActions, PipedeckScreen):
     BINDINGS = [
         Binding("a", "add", "Add competitor"),
         Binding("e", "edit", "Edit competitor"),
-        Binding("s", "scrape", "Scrape"),
         Binding("slash", "search", "Search ads"),
         Binding("enter", "open", "Open run"),
     ] + GROUPED_SCHEDULE_BINDINGS
@@ -49,7 +49,8 @@ class CompetitorScreen(ScheduleActions, PipedeckScreen):
         self.competitors: list[dict] = []
         self.freshness: dict[int, dict] = {}
         self.search = ""
-        self.job_types = [jt for jt in registry.all_job_types() if jt.scope == "competitor"]
+        self.job_types = registry.all_job_types("competitor")
+        self.bind_job_keys(self.job_types)
 
     def compose_body(self) -> ComposeResult:
         yield Static("", id="competitors-title", classes="title")
@@ -92,8 +93,8 @@ class CompetitorScreen(ScheduleActions, PipedeckScreen):
         svc, brand_id = self.svc, self.brand_id
 
         def load():
-            brand = svc.catalog.brand(brand_id)
-            comps = svc.catalog.competitors(brand_id)
+            brand = svc.brand(brand_id)
+            comps = svc.competitors(brand_id)
             fresh = {r["competitor_id"]: r for r in svc.freshness(brand=brand_id) if r["competitor_id"]}
             return brand, comps, fresh
 
@@ -102,9 +103,10 @@ class CompetitorScreen(ScheduleActions, PipedeckScreen):
     def _loaded(self, data) -> None:
         self.synced_rev = max(self.synced_rev or 0, self.pd.live_rev)
         self.brand, self.competitors, self.freshness = data
+        jobs = "".join(f" · {jt.screen_key} {jt.key_label.lower()}" for jt in self.job_types if self.job_key(jt))
         self.query_one("#competitors-title", Static).update(
             Text.assemble(("Competitors of ", ""), (self.brand["name"], "bold"),
-                          ("   a add · e edit · s scrape · / search ads", "dim")))
+                          (f"   a add · e edit{jobs} · / search ads", "dim")))
         table = self.query_one("#competitors", DataTable)
         keep = self.select_id if self.select_id is not None else (self.current_competitor() or {}).get("id")
         table.clear()
@@ -114,7 +116,7 @@ class CompetitorScreen(ScheduleActions, PipedeckScreen):
             if row is None:
                 fresh = Text("–", style="dim")
             else:
-                label = "never" if row["last_success_at"] is None else fmt.ago(row["last_success_at"], now)
+                label = "never" if row["last_success_at"] is None else durations.ago(row["last_success_at"], now)
                 fresh = fmt.freshness_text(row["state"], label)
             table.add_row(Text(c["name"], style="bold"), fresh, fmt.one_line(c["ad_library_url"], 60), key=str(c["id"]))
         if keep is not None and any(c["id"] == keep for c in self.competitors):
@@ -265,15 +267,12 @@ class CompetitorScreen(ScheduleActions, PipedeckScreen):
             self.pd.refresh_soon(catalog=True)
             self.reload()
 
-    def action_scrape(self) -> None:
+    def action_queue(self, job_type: str) -> None:
         comp = self.current_competitor()
         if comp is None:
             self.notify("add a competitor first (a)", severity="warning")
             return
-        if not self.job_types:
-            self.notify("no competitor job types are registered", severity="error")
-            return
-        self.pd.open_job_form(self.job_types[0].key, self.brand_id, comp["id"])
+        self.pd.open_job_form(job_type, self.brand_id, comp["id"])
 
     def action_open(self) -> None:
         run_id = self.query_one("#scrapes", RunsTable).current_run_id()

@@ -9,13 +9,14 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
-from pipedeck.storage import freshness as fr
+from pipedeck.concepts import durations
+from pipedeck.handlers import registry
 from pipedeck.storage.runs import TERMINAL
 from pipedeck.tui import fmt
 from pipedeck.tui.screens.base import PipedeckScreen
 from pipedeck.tui.screens.modals import ConfirmScreen
 from pipedeck.tui.widgets.table import Table
-from pipedeck.tui.screens.brands import DATASET_TITLES, brand_datasets, competitor_datasets, freshness_cell
+from pipedeck.tui.screens.brands import freshness_cell
 
 
 class FreshnessScreen(PipedeckScreen):
@@ -28,7 +29,8 @@ class FreshnessScreen(PipedeckScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.datasets = brand_datasets() + competitor_datasets()
+        self.datasets = [d.key for d in registry.datasets("brand") + registry.datasets("competitor")]
+        self.titles = {d.key: d.column for d in registry.datasets()}
         self.rows: dict[str, list[dict]] = {}
         self.cells: dict[tuple[str, str], dict] = {}
         self.policies: list[dict] = []
@@ -51,7 +53,7 @@ class FreshnessScreen(PipedeckScreen):
         table = self.query_one("#matrix", DataTable)
         table.add_column("BRAND / COMPETITOR", key="who")
         for ds in self.datasets:
-            table.add_column(DATASET_TITLES.get(ds, ds.upper()), key=ds)
+            table.add_column(self.titles[ds], key=ds)
         policies = self.query_one("#policies", DataTable)
         for key, title in (("brand", "APPLIES TO"), ("dataset", "DATASET"), ("warn", "WARN AFTER"),
                            ("stale", "STALE AFTER"), ("source", "FROM")):
@@ -143,7 +145,7 @@ class FreshnessScreen(PipedeckScreen):
         for p in policies:
             source_style = {"built-in policy": "dim", "default policy": "", "brand policy": "cyan"}.get(p["source"], "")
             table.add_row(Text(p["brand"] or "all brands (default)", style="bold" if p["brand"] else ""),
-                          Text(p["dataset"]), Text(fr.span(p["warn_after"])), Text(fr.span(p["stale_after"])),
+                          Text(p["dataset"]), Text(durations.words(p["warn_after"])), Text(durations.words(p["stale_after"])),
                           Text(p["source"], style=source_style), key=f"{p['brand'] or ''}|{p['dataset']}")
         if table.row_count:
             table.move_cursor(row=min(max(keep, 0), table.row_count - 1), animate=False)
@@ -190,8 +192,8 @@ class FreshnessScreen(PipedeckScreen):
                 self.notify(f"nothing stored for {dataset}: the built-in policy applies", severity="warning")
             return
         default = next(p for p in self.policies if p["dataset"] == dataset and p["brand"] is None)
-        after = (f"It then follows the default for all brands (warns after {fr.span(default['warn_after'])}, stale "
-                 f"after {fr.span(default['stale_after'])})." if brand_id else
+        after = (f"It then follows the default for all brands (warns after {durations.words(default['warn_after'])}, stale "
+                 f"after {durations.words(default['stale_after'])})." if brand_id else
                  f"All brands without their own {dataset} policy then follow the built-in one.")
         svc = self.svc
 

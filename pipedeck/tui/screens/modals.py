@@ -278,15 +278,15 @@ class BrandFormScreen(_FormScreen):
         if self.check():
             return
         values = self.values()
-        catalog = self.app.service.catalog
+        svc = self.app.service
         if self.brand:
             brand_id = self.brand["id"]
-            fn = lambda: catalog.update_brand(brand_id, name=values["name"],  # noqa: E731
-                                              meta_ad_account_id=values["meta_ad_account_id"],
-                                              ad_library_page_id=values["ad_library_page_id"])
+            fn = lambda: svc.edit_brand(brand_id, name=values["name"],  # noqa: E731
+                                        meta_ad_account_id=values["meta_ad_account_id"],
+                                        ad_library_page_id=values["ad_library_page_id"])
         else:
-            fn = lambda: catalog.add_brand(values["name"], values["meta_ad_account_id"],  # noqa: E731
-                                           values["ad_library_page_id"])
+            fn = lambda: svc.add_brand(values["name"], values["meta_ad_account_id"],  # noqa: E731
+                                       values["ad_library_page_id"])
         self.submit_off_loop(fn, self.dismiss)
 
 
@@ -341,15 +341,14 @@ class CompetitorFormScreen(_FormScreen):
         if self.check():
             return
         values = self.values()
-        catalog = self.app.service.catalog
-        origin = self.app.settings.ad_library_url
+        svc = self.app.service
         if self.competitor:
             cid = self.competitor["id"]
-            fn = lambda: catalog.update_competitor(cid, origin, name=values["name"],  # noqa: E731
-                                                   ad_library_url=values["ad_library_url"])
+            fn = lambda: svc.edit_competitor(cid, name=values["name"],  # noqa: E731
+                                             ad_library_url=values["ad_library_url"])
         else:
             bid = self.brand["id"]
-            fn = lambda: catalog.add_competitor(bid, values["name"], values["ad_library_url"], origin)  # noqa: E731
+            fn = lambda: svc.add_competitor(bid, values["name"], values["ad_library_url"])  # noqa: E731
         self.submit_off_loop(fn, self.dismiss)
 
 

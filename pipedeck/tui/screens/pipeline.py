@@ -13,6 +13,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Input, Log, ProgressBar, Select, Static
 
+from pipedeck.concepts import durations
 from pipedeck.storage.runs import ACTIVE, STATUSES, TERMINAL
 from pipedeck.tui import fmt
 from pipedeck.tui.screens.base import PipedeckScreen
@@ -429,15 +430,12 @@ class RunDetailScreen(PipedeckScreen):
         known_attempts = -1 if full else self.attempt_count
 
         def load():
-            run = svc.runs.get(run_id)
-            from pipedeck.queue.service import log_summary
-
-            run["log_summary"] = log_summary(run)
+            run = svc.run(run_id)
             if after:
-                logs = svc.runs.logs(run_id, after_id=after, limit=self.LOG_TAIL * 5)
+                logs = svc.run_logs(run_id, after_id=after, limit=self.LOG_TAIL * 5)
             else:
-                logs = svc.runs.logs(run_id, tail=self.LOG_TAIL)
-            attempts = svc.runs.attempts(run_id) if run["attempts"] != known_attempts or \
+                logs = svc.run_logs(run_id, tail=self.LOG_TAIL)
+            attempts = svc.run_attempts(run_id) if run["attempts"] != known_attempts or \
                 run["status"] in TERMINAL else None
             return run, logs, attempts
 
@@ -477,7 +475,7 @@ class RunDetailScreen(PipedeckScreen):
         for label, value in (
                 ("attempts", f"{run['attempts']}/{run['max_attempts']}" + (f" ({run['failures']} failed)"
                                                                             if run["failures"] else "")),
-                ("created", f"{clock_time(run['created_at'], now)} ({fmt.ago(run['created_at'], now)})"),
+                ("created", f"{clock_time(run['created_at'], now)} ({durations.ago(run['created_at'], now)})"),
                 ("started", clock_time(run["started_at"], now) or "not yet"),
                 ("finished", clock_time(run["finished_at"], now) or "–"),
                 ("took", fmt.run_duration(run, now) or "–"),
@@ -517,7 +515,7 @@ class RunDetailScreen(PipedeckScreen):
             table = self.query_one("#attempts", DataTable)
             table.clear()
             for a in attempts:
-                took = fmt.span((a["finished_at"] or now) - a["started_at"]) if a["started_at"] else ""
+                took = durations.compact((a["finished_at"] or now) - a["started_at"]) if a["started_at"] else ""
                 table.add_row(Text(str(a["number"])), fmt.status_text(a["status"]), fmt.plain(a["worker_id"] or ""),
                               Text(took), fmt.one_line(
                                   f"{a['error_type']}: {a['error_message']}" if a["error_message"] else "", 200),

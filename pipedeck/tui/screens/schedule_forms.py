@@ -19,11 +19,11 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.suggester import SuggestFromList
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
-from pipedeck.cli_schedules import parse_span
+from pipedeck.concepts import durations
 from pipedeck.errors import UserError
 from pipedeck.handlers.registry import JobType
 from pipedeck.queue import scheduler
-from pipedeck.storage import freshness as fr
+from pipedeck.concepts.datasets import Policy, assess
 from pipedeck.tui import fmt, forms
 from pipedeck.tui.screens.modals import _FormScreen, field_box, param_fields, read_params
 from pipedeck.tui.widgets.key_footer import KeyFooter
@@ -287,7 +287,7 @@ class ScheduleFormScreen(_FormScreen):
             if zone_ok:
                 now = self.app.service.clock()
                 nxt = scheduler.next_after(cron, tz, now)
-                line.append(f"  ({tz}); next {local_time(nxt, tz)}, {fmt.until(nxt, now)}", style="cyan")
+                line.append(f"  ({tz}); next {local_time(nxt, tz)}, {durations.until(nxt, now)}", style="cyan")
             explain.update(line)
         if brand is None:
             errors["sched-brand"] = "add a brand first"
@@ -360,7 +360,7 @@ class PolicyFormScreen(_FormScreen):
 
     Shows the policy in force and, as you type, what the new one would make of
     the data: the same states and reasons as `pipedeck freshness` (both come
-    from ``storage.freshness.assess`` through ``Service.freshness``).
+    from ``concepts.datasets.assess`` through ``Service.freshness``).
     Dismisses with True when saved.
     """
 
@@ -425,12 +425,12 @@ class PolicyFormScreen(_FormScreen):
     def _fill(self) -> None:
         policy = self.in_force(self.dataset(), self.scope())
         with self.prevent(Input.Changed):
-            self.query_one("#pol-warn", Input).value = fmt.span_input(policy["warn_after"])
-            self.query_one("#pol-stale", Input).value = fmt.span_input(policy["stale_after"])
+            self.query_one("#pol-warn", Input).value = durations.as_input(policy["warn_after"])
+            self.query_one("#pol-stale", Input).value = durations.as_input(policy["stale_after"])
         where = "for all brands" if not self.scope() else f"for {self.brand_name(self.scope())}"
         self.query_one("#pol-current", Label).update(Text.assemble(
             ("In force ", "dim"), (where, "dim"), (": ", "dim"),
-            f"warns after {fr.span(policy['warn_after'])}, stale after {fr.span(policy['stale_after'])}",
+            f"warns after {durations.words(policy['warn_after'])}, stale after {durations.words(policy['stale_after'])}",
             (f" ({policy['source']})", "dim")))
         self.check()
 
@@ -448,7 +448,7 @@ class PolicyFormScreen(_FormScreen):
         values: list[float | None] = []
         for name in ("pol-warn", "pol-stale"):
             try:
-                value = parse_span(self.query_one(f"#{name}", Input).value)
+                value = durations.parse(self.query_one(f"#{name}", Input).value)
                 if value <= 0:
                     raise UserError("must be longer than 0")
                 values.append(value)
@@ -483,7 +483,7 @@ class PolicyFormScreen(_FormScreen):
         text = Text()
         text.append("With this policy:\n" if rows else "No brand's data follows this policy yet.", style="bold")
         for row in rows[: self.PREVIEW_ROWS]:
-            state, reason = fr.assess(row, fr.Policy(warn, stale), now, source)
+            state, reason = assess(row, Policy(warn, stale), now, source)
             who = row["brand"] + (f" › {row['competitor']}" if row["competitor"] else "")
             text.append(f"  {who}: ", style="bold")
             if state != row["state"]:

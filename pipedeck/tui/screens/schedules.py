@@ -13,6 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
+from pipedeck.concepts import durations
 from pipedeck.tui import fmt
 from pipedeck.tui.screens.base import PipedeckScreen
 from pipedeck.tui.screens.modals import ConfirmScreen
@@ -68,7 +69,7 @@ class ScheduleActions:
 
     def _schedule_toggled(self, row: dict) -> None:
         if row["active"]:
-            self.notify(f"schedule #{row['id']} resumed; next {fmt.until(row['next_run_at'], self.now())}", timeout=4)
+            self.notify(f"schedule #{row['id']} resumed; next {durations.until(row['next_run_at'], self.now())}", timeout=4)
         else:
             self.notify(f"schedule #{row['id']} paused: nothing is queued until you resume it (P)", timeout=4)
         self.pd.schedules_edited()
@@ -228,7 +229,7 @@ class ScheduleHistoryScreen(ScheduleActions, PipedeckScreen):
             statuses = {}
             for run_id in {e["run_id"] for e in events if e["run_id"]}:
                 try:
-                    statuses[run_id] = svc.runs.get(run_id)["status"]
+                    statuses[run_id] = svc.run(run_id)["status"]
                 except Exception:  # noqa: BLE001 - a run removed since
                     pass
             return schedule, events, statuses
@@ -251,7 +252,7 @@ class ScheduleHistoryScreen(ScheduleActions, PipedeckScreen):
         info.append(f"   cron ‘{schedule['cron']}’", style="dim")
         if schedule["active"] and schedule["next_run_at"] is not None:
             info.append(f"   next {local_time(schedule['next_run_at'], schedule['tz'])} "
-                        f"({fmt.until(schedule['next_run_at'], now)})")
+                        f"({durations.until(schedule['next_run_at'], now)})")
         info.append(f"   if missed: {fmt.MISSED_LABELS.get(schedule['missed_policy'], schedule['missed_policy'])}")
         params = " ".join(f"{k}={v}" for k, v in sorted(schedule["params"].items()))
         info.append(f"   params: {params or 'defaults'}", style="dim")
@@ -271,7 +272,7 @@ class ScheduleHistoryScreen(ScheduleActions, PipedeckScreen):
         hint = self.query_one("#history-hint", Static)
         if not events:
             hint.update(Text("Nothing has happened yet: the first occurrence is "
-                             + (fmt.until(schedule["next_run_at"], now) if schedule["next_run_at"] else "when resumed")
+                             + (durations.until(schedule["next_run_at"], now) if schedule["next_run_at"] else "when resumed")
                              + ". Occurrences are queued by a running worker.", style="dim"))
         else:
             hint.update(Text("Newest first. enter opens the occurrence's run. ▶ queued · ↷ skipped (the "

@@ -7,6 +7,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Static
 
+from pipedeck.concepts import durations
 from pipedeck.tui import fmt
 from pipedeck.tui.screens.base import PipedeckScreen
 from pipedeck.tui.widgets.table import Table
@@ -55,7 +56,7 @@ class SystemScreen(PipedeckScreen):
         for w in workers:
             cells = [fmt.plain(w["id"]),
                      Text("● alive", style="green") if w["alive"] else Text("✘ not responding", style="red"),
-                     Text(f"{fmt.span(w['heartbeat_age'])} ago"), Text(str(w["pid"])), Text(str(w["threads"])),
+                     Text(f"{durations.compact(w['heartbeat_age'])} ago"), Text(str(w["pid"])), Text(str(w["threads"])),
                      fmt.plain(w.get("queue") or "")]
             if w["id"] in shown:
                 for column, cell in zip(("id", "state", "beat", "pid", "threads", "queue"), cells):

@@ -12,6 +12,7 @@ from typing import Callable, Iterable
 
 from rich.text import Text
 from textual.message import Message
+from pipedeck.concepts import durations
 from pipedeck.tui.widgets.table import Table
 from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowDoesNotExist, RowKey
 
@@ -96,7 +97,7 @@ class RunsTable(Table):
             elif key == "created":
                 out.append(Text(clock_time(run["created_at"], now)))
             elif key == "age":
-                out.append(Text(fmt.ago(run["created_at"], now)))
+                out.append(Text(durations.ago(run["created_at"], now)))
             elif key == "took":
                 out.append(Text(fmt.run_duration(run, now)))
             elif key == "progress":

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from rich.text import Text
 
+from pipedeck.concepts import durations
 from pipedeck.handlers import registry
 from pipedeck.tui import fmt
 from pipedeck.tui.widgets.table import Table
@@ -54,7 +55,7 @@ def next_text(row: dict, now: float) -> Text:
         return fmt.schedule_state_text(False)
     if row["next_run_at"] is None:
         return Text("–", style="dim")
-    label = fmt.until(row["next_run_at"], now)
+    label = durations.until(row["next_run_at"], now)
     # Passed but not fired: no worker has ticked since (the scheduler runs inside workers).
     return Text(label, style="yellow" if row["next_run_at"] < now else "")
 
@@ -72,7 +73,7 @@ def describe(row: dict, now: float) -> Text:
     text.append_text(job_text(row))
     text.append(f"  cron ‘{row['cron']}’ {row['tz']}", style="")
     if row["active"] and row["next_run_at"] is not None:
-        text.append(f"  next {local_time(row['next_run_at'], row['tz'])} ({fmt.until(row['next_run_at'], now)})")
+        text.append(f"  next {local_time(row['next_run_at'], row['tz'])} ({durations.until(row['next_run_at'], now)})")
     elif not row["active"]:
         text.append("  paused: P resumes at the next occurrence", style="yellow")
     text.append(f"  if missed: {fmt.MISSED_LABELS.get(row['missed_policy'], row['missed_policy'])}")
