@@ -87,6 +87,25 @@ def sandbox(sandbox_session):
 
 
 @pytest.fixture(scope="session")
+def postgres_server():
+    """A PostgreSQL server for the session: started here (tests/postgres_server.py), or the one
+    PIPEDECK_TEST_POSTGRES_URL names."""
+    from tests.postgres_server import PostgresServer
+
+    server = PostgresServer(os.environ.get("PIPEDECK_TEST_POSTGRES_URL") or None)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def postgres_url(postgres_server):
+    """A fresh, empty database on the session's server; dropped after the test."""
+    url = postgres_server.create_database()
+    yield url
+    postgres_server.drop_database(url)
+
+
+@pytest.fixture(scope="session")
 def chromium_path():
     from pipedeck.config import load_settings
 
