@@ -144,6 +144,18 @@ def test_large_sync_request_is_refused_like_meta(sandbox):
     assert r.status_code == 500
     assert r.json()["error"]["code"] == 1 and "reduce the amount of data" in r.json()["error"]["message"]
 
+    # What Meta usually answers: HTTP 400, code 100, subcode 1487534, for ranges over the account's limit.
+    sandbox.set_faults(sync_row_limit=None, sync_days_limit=10)
+    week = graph_get(sandbox, "act_1003/insights", {"level": "ad", "time_increment": "1", "date_preset": "last_7d"})
+    assert week.status_code == 200
+    r = graph_get(sandbox, "act_1003/insights", {"level": "ad", "time_increment": "1", "date_preset": "last_14d"})
+    err = r.json()["error"]
+    assert r.status_code == 400 and (err["code"], err["error_subcode"]) == (100, 1487534)
+    assert err["message"].startswith("Please reduce the amount of data you're asking for")
+    # A bad time range is a bad parameter, not "too much data".
+    r = graph_get(sandbox, "act_1003/insights", {"level": "ad", "time_range": "nonsense"})
+    assert r.json()["error"]["code"] == 100 and "error_subcode" not in r.json()["error"]
+
 
 def test_creatives_images_by_hash_and_video_sources(sandbox):
     ads = graph_get(sandbox, "act_1001/ads", {"fields": AD_FIELDS, "limit": 20}).json()["data"]

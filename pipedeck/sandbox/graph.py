@@ -15,7 +15,9 @@ Endpoints
 - ``GET /act_{id}/insights`` — ``level=ad``, ``time_increment=1|all_days``,
   ``time_range={"since","until"}`` or ``date_preset``, ``fields``, ``limit``, ``after``.
   Synchronous requests over ``sync_row_limit`` rows fail like Meta's
-  "Please reduce the amount of data" (code 1, HTTP 500).
+  "Please reduce the amount of data" (code 1, HTTP 500); with ``sync_days_limit``,
+  those spanning more days fail the way Meta more often says it (HTTP 400, code 100,
+  subcode 1487534).
 - ``POST /act_{id}/insights`` — same parameters, returns ``{"report_run_id"}``;
   ``GET /{report_run_id}`` — ``async_status`` ("Job Not Started", "Job Running",
   "Job Completed", "Job Failed") and ``async_percent_completion``;
@@ -61,6 +63,8 @@ Counted faults take an integer N (the next N matching requests) or ``true`` (all
                          calls are blocked with code 80000
 ``server_error``         N Graph calls fail with HTTP 500 code 2 (transient)
 ``sync_row_limit``       rows a synchronous insights call may return (default 20000)
+``sync_days_limit``      days a synchronous insights call may span; longer ranges fail with
+                         HTTP 400, code 100, subcode 1487534 "Please reduce the amount of data"
 ``report_seconds``       how long an async report takes (default 1.0)
 ``report_fail``          async reports end "Job Failed"
 ``insights_revision``    changes the numbers of the last 3 days (Meta revising recent data)
@@ -157,6 +161,8 @@ Graph API half (PIPEDECK_GRAPH_URL=http://HOST:PORT/v25.0, token: see META_ACCES
                           blocked with 80000 at 100 %
     server_error=N        HTTP 500, code 2 (transient)
     sync_row_limit=R      synchronous insights over R rows: code 1 "reduce the amount of data"
+    sync_days_limit=D     synchronous insights over D days: HTTP 400, code 100, subcode 1487534
+                          "Please reduce the amount of data" (what Meta usually answers)
     report_seconds=S      async reports take S seconds (default 1); report_fail: they fail
     insights_revision=K   the last 3 days' numbers change (Meta revising recent data)
     next_with_token       next links carry access_token even when it came in a header
@@ -789,8 +795,8 @@ def parse_insight_query(params: dict, account: str) -> InsightQuery:
             since = dt.date.fromisoformat(tr["since"])
             until = dt.date.fromisoformat(tr["until"])
         except (ValueError, KeyError, TypeError):
-            raise _bad_param('(#100) param time_range must be a JSON object {"since":"YYYY-MM-DD","until":"YYYY-MM-DD"}',
-                             1487534) from None
+            raise _bad_param('(#100) param time_range must be a JSON object {"since":"YYYY-MM-DD","until":"YYYY-MM-DD"}'
+                             ) from None
     else:
         preset = params.get("date_preset", "last_30d")
         if preset not in DATE_PRESETS:
@@ -798,10 +804,10 @@ def parse_insight_query(params: dict, account: str) -> InsightQuery:
         back, end = DATE_PRESETS[preset]
         since, until = now - dt.timedelta(days=back), now - dt.timedelta(days=end)
     if since > until:
-        raise _bad_param("(#100) time_range: since must be on or before until", 1487534)
+        raise _bad_param("(#100) time_range: since must be on or before until")
     if (now - since).days > MAX_HISTORY_DAYS:
         raise GraphError(400, 3018, "(#3018) The start date of the time range cannot be beyond 37 months from "
-                         "the current date", "OAuthException", 1487534)
+                         "the current date", "OAuthException")
     until = min(until, now)
     fields = parse_fields(params.get("fields"))
     for name in fields:
@@ -859,13 +865,19 @@ def insight_row(state, q: InsightQuery, key: tuple) -> dict:
     return row
 
 
+TOO_MUCH_DATA = "Please reduce the amount of data you're asking for, then retry your request"
+TOO_MUCH_DATA_SUBCODE = 1487534
+
+
 def insights_sync(call: Call, account: str) -> dict:
     q = parse_insight_query(call.params, account)
     keys = insight_keys(q)
     limit = int(_fault_value(call.state, "sync_row_limit") or DEFAULT_SYNC_ROW_LIMIT)
     if len(keys) > limit:
-        raise GraphError(500, 1, "Please reduce the amount of data you're asking for, then retry your request",
-                         "OAuthException", 99, transient=False)
+        raise GraphError(500, 1, TOO_MUCH_DATA, "OAuthException", 99, transient=False)
+    days_limit = _fault_value(call.state, "sync_days_limit")
+    if days_limit and (q.until - q.since).days + 1 > int(days_limit):
+        raise GraphError(400, 100, TOO_MUCH_DATA, "OAuthException", TOO_MUCH_DATA_SUBCODE)
     return call.page(keys, lambda k: insight_row(call.state, q, k))
 
 
