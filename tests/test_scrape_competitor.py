@@ -216,6 +216,19 @@ def test_page_that_stops_loading_is_followed_by_cursor_not_scrolling(lib):
     assert lib.svc.runs.get(run_id)["result"]["pages"] == 8
 
 
+@pytest.mark.parametrize("guarded", [True, False], ids=["with-guard", "no-guard"])
+def test_graphql_replies_holding_several_json_values_are_read(lib, guarded):
+    """Meta may send the data on the first line and further JSON values after it (with or without
+    the for (;;); guard): every page is still read, in one attempt."""
+    lib.sandbox.set_faults(adlib_graphql_lines=True, adlib_graphql_no_guard=not guarded)
+    run_id, status = lib.direct()
+    assert status == "succeeded", lib.logs(run_id)
+    run = lib.svc.runs.get(run_id)
+    assert run["attempts"] == 1 and run["result"]["pages"] == 8
+    assert len(lib.ads()) == 212
+    assert not any("unreadable" in line for line in lib.logs(run_id))
+
+
 @pytest.mark.parametrize("url, why", [
     ("https://evil.example.com/ads/library/?view_all_page_id=212", "not on the Ad Library origin"),
     ("{base}/pages/212/?view_all_page_id=212", "not an Ad Library search"),

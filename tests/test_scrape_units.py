@@ -71,6 +71,18 @@ def test_parse_graphql_body_strips_guard_and_raises_on_errors():
     assert find_connection({"a": [{"b": {"ad_library_main": {"search_results_connection": conn}}}]}) == conn
 
 
+def test_parse_graphql_body_reads_several_json_values_and_takes_the_one_with_data():
+    conn = {"count": 3, "edges": [], "page_info": {"end_cursor": None, "has_next_page": False}}
+    data = json.dumps({"data": {"ad_library_main": {"search_results_connection": conn}}})
+    final = json.dumps({"extensions": {"is_final": True}})
+    for text in (f"for (;;);{data}\n{final}", f"{data}\n{final}\n", f"{final}\r\n{data}", f"for (;;);{data}{final}"):
+        assert parse_graphql_body(text) == conn, text
+    with pytest.raises(RetryableError, match="refused"):
+        parse_graphql_body(f'for (;;);{{"errors": [{{"message": "rate limited"}}]}}\n{final}')
+    with pytest.raises(RetryableError, match="unexpected reply"):
+        parse_graphql_body(f"for (;;);{final}\n{final}")
+
+
 def _executable(path):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("#!/bin/sh\n")

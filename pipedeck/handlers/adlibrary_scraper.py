@@ -193,17 +193,32 @@ def find_connection(obj: Any) -> dict | None:
     return None
 
 
+def json_values(text: str):
+    """Each JSON value in ``text``, in order: Meta may send several, one per line."""
+    decoder = json.JSONDecoder()
+    pos, end = 0, len(text)
+    while True:
+        while pos < end and text[pos].isspace():
+            pos += 1
+        if pos >= end:
+            return
+        value, pos = decoder.raw_decode(text, pos)
+        yield value
+
+
 def parse_graphql_body(text: str) -> dict:
-    """A GraphQL reply: strip Meta's ``for (;;);`` guard, parse, raise on errors."""
+    """A GraphQL reply: strip Meta's ``for (;;);`` guard, take the JSON value that carries the
+    data (a reply may hold several, newline-separated), raise on errors."""
     text = text.lstrip()
     if text.startswith(GUARD):
         text = text[len(GUARD):]
-    try:
-        payload = json.loads(text)
+    try:  # values after the one carrying the data are never decoded
+        payload = next((v for v in json_values(text) if isinstance(v, dict) and (
+            v.get("data") is not None or v.get("errors") or v.get("error"))), None)
     except ValueError:
         raise RetryableError(f"the Ad Library sent an unreadable page of results: {text[:80]!r}",
                              error_type="AdLibraryBadReply") from None
-    if not isinstance(payload, dict):
+    if payload is None:
         raise RetryableError("the Ad Library sent an unexpected reply", error_type="AdLibraryBadReply")
     if payload.get("errors") or payload.get("error"):
         errors = payload.get("errors") or [{"message": payload.get("errorSummary") or payload.get("error")}]

@@ -11,7 +11,9 @@ Paths (the real ones, on the sandbox's single origin):
   (``count``, ``edges[].node.collated_results[]``, ``page_info``), and the
   page's own script POSTs to ``/api/graphql/`` (``AdLibrarySearchPaginationQuery``,
   ``variables`` with the ``cursor``) when the user scrolls near the end,
-  appending the results. Replies start with ``for (;;);``. About 30 ads a page.
+  appending the results. Replies start with ``for (;;);`` (``adlib_graphql_no_guard``:
+  not) and hold one JSON value (``adlib_graphql_lines``: several, one per line, the
+  data first). About 30 ads a page.
 - ``/adlib-cdn/...``: images (PNG) and videos (MP4 bytes) the results point at,
   with signed, expiring query strings like Meta's CDN.
 
@@ -69,6 +71,9 @@ Ad Library half (PIPEDECK_AD_LIBRARY_URL=http://HOST:PORT):
                           (the "false plateau" scrollers hit); the cursor still works
     adlib_page_size=N     results per page (default 30)
     adlib_graphql_error=N the next N GraphQL replies are errors (HTTP 500)
+    adlib_graphql_lines   GraphQL replies hold several JSON values, one per line: the
+                          data, then more (e.g. {"extensions":{"is_final":true}})
+    adlib_graphql_no_guard  GraphQL replies come without the "for (;;);" guard
   Default content mixes images, videos, carousels, DCO, branded content and some
   bodies as JSON-encoded strings."""
 
@@ -527,7 +532,7 @@ PAGE_SCRIPT = r"""
       .then(function (r) { return r.text(); })
       .then(function (t) {
         if (t.indexOf(CFG.guard) === 0) t = t.slice(CFG.guard.length);
-        var c = JSON.parse(t).data.ad_library_main.search_results_connection;
+        var c = JSON.parse(t.split("\n")[0]).data.ad_library_main.search_results_connection;
         render(c.edges); cursor = c.page_info.end_cursor; hasNext = c.page_info.has_next_page;
         status.textContent = hasNext ? "" : "End of results";
       })
@@ -651,9 +656,16 @@ def _graphql(req) -> None:
                  "text/javascript; charset=utf-8")
         return
     conn = connection(spec, req.base_url, offset)
-    req.send(200, GUARD + json.dumps({"data": {"ad_library_main": {"search_results_connection": conn}},
-                                      "extensions": {"is_final": True}}, separators=(",", ":")),
-             "text/javascript; charset=utf-8")
+    data = {"data": {"ad_library_main": {"search_results_connection": conn}}}
+    if state.fault("adlib_graphql_lines"):
+        # Meta streams a reply as several JSON values, one per line: the data, then its extensions.
+        body = "\n".join(json.dumps(v, separators=(",", ":")) for v in (
+            data, {"label": "AdLibrarySearchPaginationQuery$defer$ads", "path": ["ad_library_main"], "data": None},
+            {"extensions": {"is_final": True}}))
+    else:
+        body = json.dumps({**data, "extensions": {"is_final": True}}, separators=(",", ":"))
+    guard = "" if state.fault("adlib_graphql_no_guard") else GUARD
+    req.send(200, guard + body, "text/javascript; charset=utf-8")
 
 
 def _delay(state) -> None:
