@@ -75,6 +75,13 @@ Counted faults take an integer N (the next N matching requests) or ``true`` (all
 ``media_url_ttl``        seconds media URLs stay valid (default 3 days)
 ``media_html``           N image requests get an HTML login page (``text/html``)
 ``media_html_disguised`` N image requests get that HTML labelled ``image/jpeg``
+``media_interstitial``   N image files get a "Security Check Required" page (200 ``text/html``)
+                         on every request (``media_interstitial_tries=K``: on their first K)
+``media_flaky``          N files answer HTTP 503 to their first 3 requests
+                         (``media_flaky_tries=K``: K), then are served
+``media_truncate_expire`` N files are cut halfway through on their first 2 transfers
+                         (``media_truncate_expire_tries=K``: K), and the link each cut
+                         transfer used expires at that moment
 ``media_error``          N media requests answered HTTP 503
 ``large_video_bytes``    the first video of every account is this large (e.g. 314572800)
 ``video_bytes``          every other video is this large
@@ -170,6 +177,11 @@ Graph API half (PIPEDECK_GRAPH_URL=http://HOST:PORT/v25.0, token: see META_ACCES
     media_expired=N       links of N files expired (403 once)   media_url_ttl=S  links valid S seconds
     media_html=N          an HTML page where an image is expected (media_html_disguised=N:
                           labelled image/jpeg)   media_error=N  HTTP 503
+    media_interstitial=N  N image files get a "Security Check Required" HTML page on every
+                          request (media_interstitial_tries=K: on their first K only)
+    media_flaky=N         N files answer HTTP 503 to their first 3 requests (media_flaky_tries=K)
+    media_truncate_expire=N  N files are cut halfway on their first 2 transfers
+                          (media_truncate_expire_tries=K), and each cut link expires at once
     large_video_bytes=B   the first video of each account is B bytes; video_bytes=B all others"""
 
 
@@ -408,7 +420,11 @@ def signed_url(req, media: MediaFile) -> str:
     ttl = _fault_value(req.state, "media_url_ttl")
     expires = int(time.time() + (float(ttl) if ttl is not None else DEFAULT_MEDIA_TTL))
     oe = f"{expires:X}"
-    query = urlencode({"_nc_cat": 1 + media.index % 3, "ccb": "1-7", "_nc_sid": "8bfeb9",
+    with req.state.lock:  # each link handed out is distinct, so one can expire while a fresh one works
+        g = _gdata(req.state)
+        g["links"] = g.get("links", 0) + 1
+        gid = f"{g['links']:x}"
+    query = urlencode({"_nc_cat": 1 + media.index % 3, "ccb": "1-7", "_nc_sid": "8bfeb9", "_nc_gid": gid,
                        "_nc_ht": "scontent.sandbox", "oh": _sign(media.path, oe), "oe": oe})
     return f"{req.base_url}{media.path}?{query}"
 
@@ -451,6 +467,31 @@ def _expire_link(state, path: str) -> bool:
         if path in done or not _take(state, "media_expired"):
             return False
         done.add(path)
+        return True
+
+
+def _link_is_dead(state, link: tuple) -> bool:
+    with state.lock:
+        return link in state.data.get("cdn:dead_links", ())
+
+
+def _file_fault(state, name: str, path: str, default_tries: int | None = None) -> bool:
+    """A fault that picks files, not requests: ``name=N`` affects the first N files requested
+    (``true``: every file), each for its first ``<name>_tries`` requests (default
+    ``default_tries``; None: every request). Deterministic with concurrent downloads."""
+    with state.lock:
+        value = state.faults.get(name)
+        if value is None or value is False or value == 0:
+            return False
+        tries = state.faults.get(f"{name}_tries", default_tries)
+        hits = state.data.setdefault(f"cdn:{name}", {})
+        if path not in hits:
+            if value is not True and len(hits) >= int(value):
+                return False
+            hits[path] = 0
+        if tries is not None and hits[path] >= int(tries):
+            return False
+        hits[path] += 1
         return True
 
 
@@ -1078,6 +1119,12 @@ HTML_LOGIN_PAGE = (b"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"ut
                    b"</body></html>\n")
 
 
+HTML_SECURITY_CHECK = (b"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Security Check "
+                       b"Required</title></head><body><h1>Security Check Required</h1><p>We suspect automated "
+                       b"behavior on your account. Please complete the security check to continue.</p>"
+                       b"</body></html>\n")
+
+
 def serve_media(req) -> None:
     state = req.state
     media = parse_media_path(req.path)
@@ -1093,11 +1140,12 @@ def serve_media(req) -> None:
     except ValueError:
         req.send(403, b"Bad URL timestamp", "text/plain")
         return
-    if expires < time.time() or _expire_link(state, req.path):
+    link = (req.path, oe, req.query.get("_nc_gid", ""))
+    if expires < time.time() or _expire_link(state, req.path) or _link_is_dead(state, link):
         state.count("cdn:expired")
         req.send(403, b"URL signature expired", "text/plain")
         return
-    if _take(state, "media_error"):
+    if _take(state, "media_error") or _file_fault(state, "media_flaky", req.path, default_tries=3):
         state.count("cdn:error")
         req.send(503, b"Service Unavailable", "text/plain")
         return
@@ -1107,16 +1155,23 @@ def serve_media(req) -> None:
             state.count("cdn:html")
             req.send(200, HTML_LOGIN_PAGE, "image/jpeg" if disguised else "text/html; charset=utf-8")
             return
+        if _file_fault(state, "media_interstitial", req.path):
+            state.count("cdn:html")
+            req.send(200, HTML_SECURITY_CHECK, "text/html; charset=utf-8")
+            return
     headers = {"Cache-Control": "max-age=1209600, no-transform", "Accept-Ranges": "none",
                "Last-Modified": "Wed, 01 Jan 2026 00:00:00 GMT", "timing-allow-origin": "*"}
     req.start_stream(200, media.content_type, media.size, headers)
     if req.method == "HEAD":
         return
-    truncate = _take(state, "media_truncate")
+    cut_and_expire = _file_fault(state, "media_truncate_expire", req.path, default_tries=2)
+    truncate = _take(state, "media_truncate") or cut_and_expire
     rate = _fault_value(state, "media_slow")
     sent = _stream(req, media, media.size // 2 if truncate else media.size, float(rate) if rate else None)
     with state.lock:
         state.stats["cdn:bytes"] += sent
+        if cut_and_expire:
+            state.data.setdefault("cdn:dead_links", set()).add(link)
     if truncate:
         state.count("cdn:truncated")
         req.close_connection()
