@@ -243,6 +243,10 @@ def _runs_show(svc, args) -> int:
     print(f"params: {json.dumps(run['params'], sort_keys=True)}")
     if run["error_message"]:
         print(f"error: {run['error_type']}: {run['error_message']}")
+    if run["result"]:
+        print(f"result: {json.dumps(run['result'], sort_keys=True)}")
+        if isinstance(run["result"], dict) and run["result"].get("warning"):
+            print(f"warning: {run['result']['warning']}")
     for a in detail["attempts"]:
         took = human_duration((a["finished_at"] or time.time()) - a["started_at"])
         print(f"  attempt {a['number']}: {a['status']} after {took}"

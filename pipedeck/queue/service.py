@@ -30,7 +30,17 @@ def log_summary(run: dict) -> str:
     if status == "running" and run.get("progress_total"):
         msg = f" {run['progress_message']}" if run.get("progress_message") else ""
         return f"{run['progress_current']:.0f}/{run['progress_total']:.0f}{msg}"
+    warning = result_warning(run.get("result"))
+    if status == "succeeded" and warning:
+        return f"⚠ {warning}"
     return run.get("summary") or run.get("progress_message") or ""
+
+
+def result_warning(result) -> str | None:
+    """The one-line warning a handler put in a run's result (e.g. files it could not fetch)."""
+    if isinstance(result, dict) and isinstance(result.get("warning"), str):
+        return result["warning"]
+    return None
 
 
 class Service:
@@ -444,6 +454,9 @@ def _freshness_rows(service: "Service", brand: str | int | None = None, now: flo
             row = recorded.get((b["id"], comp["id"] if comp else 0, ds))
             policy, source = fr.policy_for(stored, b["id"], ds)
             state, reason = fr.assess(row, policy, now, source)
+            warning = result_warning(row.get("last_success_result")) if row else None
+            if warning:
+                reason += f"; run {row['last_success_run_id']} warned: {warning}"
             out.append({"brand": b["name"], "brand_id": b["id"], "competitor": comp["name"] if comp else None,
                         "competitor_id": comp["id"] if comp else None, "dataset": ds, "state": state,
                         "reason": reason, "warn_after": policy.warn_after, "stale_after": policy.stale_after,
