@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -9,7 +10,7 @@ import pytest
 
 from pipedeck.handlers import media
 from pipedeck.sandbox import graph as sandbox_graph
-from tests.helpers import wait_for
+from tests.helpers import run_cli, wait_for
 from tests.meta_support import (PeakRSS, graph_get, log_text, sha256_file, stored_files, temp_leftovers,
                                 wait_run)
 
@@ -99,24 +100,108 @@ def test_truncated_transfer_leaves_no_partial_file_and_is_retried(svc, settings,
     assert_store_consistent(svc, settings.media_dir)
 
 
-# -- acceptance: HTML where an image was expected -------------------------------------------
-def test_html_instead_of_an_image_is_rejected_and_logged_and_the_run_continues(svc, settings, sandbox, worker_factory):
+# -- HTML where an image was expected: transient, retried with a fresh URL ------------------
+def test_an_html_page_instead_of_an_image_is_retried_with_a_fresh_url(svc, settings, sandbox, worker_factory):
     svc.catalog.add_brand("Cedar", meta_ad_account_id="1003")
     worker_factory(extra_env=sandbox.env())
     # One labelled text/html, one disguised as image/jpeg (caught by looking at the bytes).
     sandbox.set_faults(media_html=1, media_html_disguised=1)
     run = wait_run(svc, svc.queue_one_time_job("Cedar", "asset_download", {"max_images": 8, "max_videos": 2}))
     assert run["status"] == "succeeded", run["error_message"]
-    assert run["result"]["rejected"] == 2
-    assert run["result"]["stored"] == 8
+    assert run["attempts"] == 1 and sandbox.stats()["cdn:html"] == 2
+    assert run["result"]["stored"] == 10 and run["result"]["missing_files"] == 0
+    assert "warning" not in run["result"]
     logs = log_text(svc, run["id"])
-    assert "rejected" in logs and "text/html" in logs and "an HTML page" in logs
+    assert logs.count("got an HTML page instead of the file; fetching a fresh URL") == 2
     files, rows = assert_store_consistent(svc, settings.media_dir)
     assert all(r["content_type"] in ("image/jpeg", "video/mp4") for r in rows.values())
-    assert len(files) == 8
-    # The two rejected images are still missing, so the next run picks them up.
-    retry = wait_run(svc, svc.queue_one_time_job("Cedar", "asset_download", {"max_images": 2, "max_videos": 0}))
-    assert retry["result"]["stored"] == 2
+    assert len(files) == 10
+
+
+def test_a_security_check_page_that_persists_is_retried_a_bounded_number_of_times_and_reported(
+        svc, env, settings, sandbox, worker_factory):
+    """Meta's CDN answers 200 text/html "Security Check Required" for some images: each is asked
+    for again with a fresh URL (bounded); the two that never come are reported where the analyst
+    looks - the run's result, the runs table's summary, `runs show`, the freshness of ad_assets."""
+    svc.catalog.add_brand("Cedar", meta_ad_account_id="1003")
+    worker_factory(extra_env=sandbox.env())
+    # Three images get the page twice, then the real file: all 8 arrive in one attempt.
+    sandbox.set_faults(media_interstitial=3, media_interstitial_tries=2)
+    run = wait_run(svc, svc.queue_one_time_job("Cedar", "asset_download", {"max_images": 8, "max_videos": 0}))
+    assert run["status"] == "succeeded", run["error_message"]
+    assert (run["attempts"], run["result"]["stored"], run["result"]["missing_files"]) == (1, 8, 0)
+    assert sandbox.stats()["cdn:html"] == 6
+
+    # Two images get it on every request: asked for 1 + 3 times each, then reported missing.
+    sandbox.reset()
+    sandbox.set_faults(media_interstitial=2)
+    run = wait_run(svc, svc.queue_one_time_job("Cedar", "asset_download", {"max_images": 6, "max_videos": 0}))
+    assert run["status"] == "succeeded", run["error_message"]
+    result = run["result"]
+    assert sandbox.stats()["cdn:html"] == 2 * (1 + media.MAX_HTML_REFRESHES)
+    assert (result["stored"], result["missing_files"], result["html_pages"]) == (4, 2, 2)
+    assert len(result["missing"]) == 2 and all(m.startswith("image ") for m in result["missing"])
+    assert result["warning"].startswith("2 of 6 files not fetched")
+    assert "HTML page" in result["warning"]
+    listed = {r["id"]: r for r in json.loads(run_cli(env, "runs", "--json").stdout)}
+    assert "2 of 6 files not fetched" in listed[run["id"]]["summary"]
+    table = run_cli(env, "runs").stdout
+    assert any(line.startswith(str(run["id"])) and "not fetched" in line for line in table.splitlines()), table
+    shown = run_cli(env, "runs", "show", str(run["id"])).stdout
+    assert "2 of 6 files not fetched" in shown
+    shown_json = json.loads(run_cli(env, "runs", "show", str(run["id"]), "--json").stdout)
+    assert shown_json["result"]["missing_files"] == 2
+    fresh = {f["dataset"]: f for f in svc.freshness("Cedar")}["ad_assets"]
+    assert fresh["last_success_run_id"] == run["id"] and "2 of 6 files not fetched" in fresh["reason"]
+    assert_store_consistent(svc, settings.media_dir)
+
+    # The next run fetches them once the CDN serves them again; nothing is missing any more.
+    sandbox.reset()
+    again = wait_run(svc, svc.queue_one_time_job("Cedar", "asset_download", {"max_images": 2, "max_videos": 0}))
+    assert (again["status"], again["result"]["stored"], again["result"]["missing_files"]) == ("succeeded", 2, 0)
+    fresh = {f["dataset"]: f for f in svc.freshness("Cedar")}["ad_assets"]
+    assert "not fetched" not in fresh["reason"]
+
+
+# -- caps bound the run, not each attempt ------------------------------------------------------
+def test_a_retry_continues_the_run_within_its_caps_and_the_result_counts_the_whole_run(
+        svc, settings, sandbox, worker_factory):
+    svc.catalog.add_brand("Brightside", meta_ad_account_id="1002")
+    worker_factory(extra_env=sandbox.env())
+    # The first two files requested answer 503 to every try of the first attempt: it fails after
+    # storing the rest; the retry must take only what is left of the caps.
+    sandbox.set_faults(media_flaky=2)
+    run = wait_run(svc, svc.queue_one_time_job("Brightside", "asset_download", {"max_images": 5, "max_videos": 10}),
+                   timeout=90)
+    assert run["status"] == "succeeded", run["error_message"]
+    attempts = svc.runs.attempts(run["id"])
+    assert [a["status"] for a in attempts] == ["failed", "succeeded"]
+    assert attempts[0]["error_type"] == "DownloadsFailed"
+    linked = svc.database.query("SELECT kind, count(DISTINCT source_key) AS n FROM ad_assets GROUP BY kind")
+    assert {r["kind"]: r["n"] for r in linked} == {"image": 5, "video": 10}
+    result = run["result"]
+    assert (result["images"], result["videos"], result["files"]) == (5, 10, 15)
+    files, _ = assert_store_consistent(svc, settings.media_dir)
+    assert result["stored"] == len(files) and result["stored"] + result["deduplicated"] == 15
+    assert result["bytes"] == sum(f.stat().st_size for f in files)
+    assert "earlier attempts of this run stored" in log_text(svc, run["id"])
+
+
+# -- a fresh URL after every failed transfer -------------------------------------------------
+def test_a_fresh_url_after_every_failed_transfer_when_cut_links_expire(svc, settings, sandbox, worker_factory):
+    svc.catalog.add_brand("Cedar", meta_ad_account_id="1003")
+    worker_factory(extra_env=sandbox.env())
+    # Two files are cut halfway on their first two transfers, and the link of each cut transfer
+    # has expired by then: only a fresh URL after each cut gets them in one attempt.
+    sandbox.set_faults(media_truncate_expire=2)
+    run = wait_run(svc, svc.queue_one_time_job("Cedar", "asset_download", {"max_images": 4, "max_videos": 2}))
+    assert run["status"] == "succeeded", run["error_message"]
+    assert run["attempts"] == 1
+    assert sandbox.stats()["cdn:truncated"] == 4 and sandbox.stats().get("cdn:expired", 0) == 0
+    logs = log_text(svc, run["id"])
+    assert logs.count("fetching a fresh URL and retrying") == 4
+    files, _ = assert_store_consistent(svc, settings.media_dir)
+    assert len(files) == run["result"]["stored"] == 6
 
 
 def test_expired_link_is_refreshed_once(svc, settings, sandbox, worker_factory):
@@ -344,6 +429,8 @@ def test_sniffing_recognises_media_and_refuses_markup():
     assert media.sniff(b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR") == "image/png"
     assert media.sniff(b"\x00\x00\x00\x20ftypisom\x00\x00\x02\x00") == "video/mp4"
     assert media.sniff(b"<!DOCTYPE html><html>") is None
-    with pytest.raises(media.MediaRejected, match="an HTML page"):
+    with pytest.raises(media.MediaInterstitial, match="an HTML page"):  # transient: a fresh URL may work
         media._check_head(b"<!DOCTYPE html><html><body>", "image", "image/jpeg", "x")
+    with pytest.raises(media.MediaRejected, match="JSON"):
+        media._check_head(b'{"error": "not an image"}', "image", "image/jpeg", "x")
     assert sandbox_graph.parse_media_path("/cdn/v/t45.1600-4/1001_image_0_10010000_155112_n.jpg").size == 155112
