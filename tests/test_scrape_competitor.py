@@ -203,6 +203,22 @@ def test_stored_content_is_normalised(lib):
     assert kinds >= {"IMAGE", "VIDEO", "CAROUSEL", "json_body", "branded"}
 
 
+def test_dynamic_creative_ads_store_their_cards_copy_not_placeholders(lib):
+    lib.sandbox.set_faults(adlib_dco_placeholders=True)
+    run_id, status = lib.direct(max_ads=160)
+    assert status == "succeeded", lib.logs(run_id)
+    _, truth, _ = library_ads(lib.sandbox.base_url, 212)
+    ads = lib.ads()
+    dco = [a for a in truth[:160] if a["snapshot"]["display_format"] == "DCO"]
+    assert dco, "the default mix has dynamic creative ads"
+    for raw in dco:
+        row, cards = ads[raw["ad_archive_id"]], raw["snapshot"]["cards"]
+        assert row["body"] == "\n\n".join(dict.fromkeys(c["body"] for c in cards))
+        assert row["title"] == cards[0]["title"]
+        assert [c["body"] for c in json.loads(row["cards"])] == [c["body"] for c in cards]
+    assert not [a for a, r in ads.items() if any("{{" in (r[k] or "") for k in ("body", "title", "caption", "link_url"))]
+
+
 def test_page_that_stops_loading_is_followed_by_cursor_not_scrolling(lib):
     # The page's own script loads one more page, then goes quiet while has_next_page is still
     # true (the false plateau); one GraphQL reply is also a server error to get past.

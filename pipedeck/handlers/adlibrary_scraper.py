@@ -132,13 +132,43 @@ def _unique(values) -> list[str]:
     return out
 
 
+# Dynamic creative (DCO) ads carry templates such as {{product.name}} in their own fields.
+_PLACEHOLDER = re.compile(r"\{\{[^{}]*\}\}")
+
+
+def has_placeholder(text: str | None) -> bool:
+    return bool(text) and bool(_PLACEHOLDER.search(text))
+
+
+def _copy(value: Any) -> str | None:
+    """Cleaned text, or None when it is (or holds) a template placeholder: never stored as copy."""
+    text = clean_text(value)
+    return None if has_placeholder(text) else text
+
+
+def card_copy(card: dict) -> dict:
+    """The copy of one card (carousel or dynamic creative), placeholders dropped."""
+    return {"title": _copy(card.get("title")), "body": _copy(body_text(card.get("body"))),
+            "link_description": _copy(card.get("link_description")), "caption": _copy(card.get("caption")),
+            "cta_text": _copy(card.get("cta_text")),
+            "link_url": None if has_placeholder(card.get("link_url")) else (card.get("link_url") or None)}
+
+
 def normalise_ad(raw: dict) -> dict:
-    """One Ad Library result as the flat record both jobs store."""
+    """One Ad Library result as the flat record both jobs store.
+
+    A dynamic creative ad's own body, title and link are templates
+    (``{{product.name}}``); its real copy is in its cards. Every card's copy is
+    kept (``cards``, in order); a templated field takes the cards' copy instead
+    (the body: every card's body, in order; the others: the first card's), and
+    no placeholder is ever stored.
+    """
     snap = raw.get("snapshot") or {}
     cards = [c for c in (snap.get("cards") or []) if isinstance(c, dict)]
     images = [i for i in (snap.get("images") or []) if isinstance(i, dict)]
     videos = [v for v in (snap.get("videos") or []) if isinstance(v, dict)]
-    first_card = cards[0] if cards else {}
+    copies = [card_copy(c) for c in cards]
+    first_card = copies[0] if copies else {}
     image_urls = _unique([i.get("original_image_url") or i.get("resized_image_url") for i in images]
                          + [c.get("original_image_url") or c.get("resized_image_url") for c in cards])
     video_urls = _unique([v.get("video_hd_url") or v.get("video_sd_url") for v in videos]
@@ -151,6 +181,14 @@ def normalise_ad(raw: dict) -> dict:
         platforms = [platforms]
     end_date = _unix(raw.get("end_date"))
     is_active = bool(raw.get("is_active"))
+    body = body_text(snap.get("body"))
+    if has_placeholder(body):  # a dynamic creative's template: its copy is every card's
+        body = "\n\n".join(_unique([c["body"] for c in copies])) or None
+    elif body is None:
+        body = first_card.get("body")
+    link_url = snap.get("link_url")
+    if has_placeholder(link_url):
+        link_url = None
     return {
         "ad_archive_id": str(raw["ad_archive_id"]),
         "page_id": str(raw.get("page_id") or snap.get("page_id") or "") or None,
@@ -158,18 +196,19 @@ def normalise_ad(raw: dict) -> dict:
         "is_active": is_active,
         "start_date": _unix(raw.get("start_date")),
         "end_date": None if is_active else end_date,
-        "body": body_text(snap.get("body")) or body_text(first_card.get("body")),
-        "title": clean_text(snap.get("title")) or clean_text(first_card.get("title")),
-        "caption": clean_text(snap.get("caption")) or clean_text(first_card.get("caption")),
-        "cta_text": clean_text(snap.get("cta_text")) or clean_text(first_card.get("cta_text")),
-        "cta_type": snap.get("cta_type") or first_card.get("cta_type"),
-        "link_url": (snap.get("link_url") or first_card.get("link_url") or None),
+        "body": body,
+        "title": _copy(snap.get("title")) or first_card.get("title"),
+        "caption": _copy(snap.get("caption")) or first_card.get("caption"),
+        "cta_text": _copy(snap.get("cta_text")) or first_card.get("cta_text"),
+        "cta_type": snap.get("cta_type") or (cards[0].get("cta_type") if cards else None),
+        "link_url": link_url or first_card.get("link_url") or None,
         "display_format": snap.get("display_format"),
         "platforms": [str(p).upper() for p in platforms],
         "image_urls": image_urls,
         "video_urls": video_urls,
         "preview_image_url": (image_urls or previews or [None])[0],
         "card_count": len(cards),
+        "cards": copies,
         "branded_content": bool(branded),
         "branded_partner": clean_text(branded.get("page_name")) if isinstance(branded, dict) else None,
         "collation_id": str(raw["collation_id"]) if raw.get("collation_id") else None,
