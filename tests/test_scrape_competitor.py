@@ -120,6 +120,12 @@ def test_max_ads_50_stores_exactly_50_direct_through_the_cli(lib):
     logs = lib.logs(run_id)
     assert any("captured 50 of 212 reported" in line for line in logs), logs
     assert lib.svc.runs.get(run_id)["direct"] == 1
+    # Stopped by max_ads: the structured result says so, not only a log line.
+    shown = json.loads(run_cli(lib.env, "runs", "show", str(run_id), "--json").stdout)
+    assert (shown["result"]["captured"], shown["result"]["reported"], shown["result"]["truncated"]) == (50, 212, True)
+    # A scrape that read everything is not truncated.
+    full_id, status = lib.direct()
+    assert status == "succeeded" and lib.svc.runs.get(full_id)["result"]["truncated"] is False
 
 
 def test_count_above_what_paging_returns_succeeds_with_the_shortfall_recorded(lib, worker_factory):

@@ -95,6 +95,8 @@ def test_rejected_template_is_not_downloaded_or_reopened_by_a_new_scrape(tenv, s
     rejected = svc.templates("Acme", "rejected")
     assert [t["id"] for t in rejected] == [first[0]["id"]] and rejected[0]["preview_sha256"] is None
     assert "captured 10 of 40 reported (stopped at max_ads=10)" in [l["message"] for l in svc.runs.logs(run_id)]
+    shown = cli_json(env, "runs", "show", str(run_id))
+    assert (shown["result"]["captured"], shown["result"]["reported"], shown["result"]["truncated"]) == (10, 40, True)
 
 
 def test_dynamic_creative_templates_show_the_cards_copy_never_a_placeholder(tenv, sandbox):
