@@ -434,3 +434,39 @@ def test_sniffing_recognises_media_and_refuses_markup():
     with pytest.raises(media.MediaRejected, match="JSON"):
         media._check_head(b'{"error": "not an image"}', "image", "image/jpeg", "x")
     assert sandbox_graph.parse_media_path("/cdn/v/t45.1600-4/1001_image_0_10010000_155112_n.jpg").size == 155112
+
+
+# -- archived ads' media -----------------------------------------------------------------------
+def test_include_archived_fetches_archived_ads_media_too(svc, env, settings, sandbox, worker_factory):
+    """Meta's /ads leaves ARCHIVED ads out unless effective_status asks for them: their insights
+    are synced, their media never downloaded, unless include_archived is set."""
+    svc.catalog.add_brand("Brightside", meta_ad_account_id="1002")
+    worker_factory(extra_env=sandbox.env())
+    sandbox.set_faults(ads_archived_hidden=True)
+    everything = graph_get(sandbox, "act_1002/ads", {"fields": "id,effective_status", "limit": 500,
+                                                    "effective_status": json.dumps(["ACTIVE", "PAUSED", "ARCHIVED"])})
+    archived = {a["id"] for a in everything.json()["data"] if a["effective_status"] == "ARCHIVED"}
+    assert len(archived) == 3
+    caps = {"max_images": 100, "max_videos": 100}
+    run = wait_run(svc, svc.queue_one_time_job("Brightside", "asset_download", caps))
+    assert run["status"] == "succeeded", run["error_message"]
+    assert run["params"]["include_archived"] is False
+    linked = {r["ad_id"] for r in svc.database.query("SELECT ad_id FROM ad_assets")}
+    assert len(linked) == 60 - 3 and not linked & archived
+
+    queued = run_cli(env, "queue", "asset_download", "--brand", "Brightside", "--set", "include_archived=true",
+                     *(f"--set={k}={v}" for k, v in caps.items()))
+    assert queued.returncode == 0, queued.stderr
+    run = wait_run(svc, int(queued.stdout.split()[0]))
+    assert run["status"] == "succeeded", run["error_message"]
+    linked = {r["ad_id"] for r in svc.database.query("SELECT ad_id FROM ad_assets")}
+    assert archived <= linked and len(linked) == 60
+    assert_store_consistent(svc, settings.media_dir)
+
+
+def test_include_archived_is_a_listed_param_defaulting_to_false(env):
+    listed = json.loads(run_cli(env, "job-types", "--json").stdout)
+    assets = next(t for t in listed if t["key"] == "asset_download")
+    assert assets["defaults"]["include_archived"] is False
+    assert assets["params_schema"]["properties"]["include_archived"]["type"] == "boolean"
+    assert "include_archived=False" in run_cli(env, "job-types").stdout

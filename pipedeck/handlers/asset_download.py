@@ -1,6 +1,7 @@
 """asset_download: ad images and videos from Meta, stored content-addressed.
 
-1. Lists the brand's ads with their creatives (Graph API) and upserts them.
+1. Lists the brand's ads with their creatives (Graph API) and upserts them;
+   with ``include_archived``, archived ads too (``/ads`` leaves them out unless asked).
 2. Picks the ads whose image / video is not stored yet (optionally only the
    given ``ad_ids``, or ads whose name contains ``product``), grouped by source
    (image hash, video id) so a shared image is fetched once; takes up to
@@ -46,6 +47,8 @@ class Params(JobParams):
     max_images: int = Field(40, ge=0, le=2000, description="most images to download this run")
     ad_ids: list[str] | None = Field(None, description="only these Meta ad ids (comma-separated)")
     product: str | None = Field(None, max_length=200, description="only ads whose name contains this text")
+    include_archived: bool = Field(False, description="also archived ads' media (Meta lists archived ads only "
+                                                      "when asked)")
 
     @field_validator("ad_ids", mode="before")
     @classmethod
@@ -112,7 +115,7 @@ def run(ctx, params: Params) -> dict:
     # A retry continues the run: what its earlier attempts stored counts against the caps.
     earlier = store.run_media(ctx.database, brand_id, ctx.run_id)
     with GraphClient(ctx) as graph:
-        ads = sync_ads(ctx, graph, account)
+        ads = sync_ads(ctx, graph, account, include_archived=params.include_archived)
         if params.ad_ids:
             known = {a["ad_id"] for a in ads}
             missing = [a for a in params.ad_ids if a not in known]

@@ -71,10 +71,21 @@ def ad_record(ad: dict) -> dict:
             "thumbnail_url": creative.get("thumbnail_url")}
 
 
-def sync_ads(ctx, graph: GraphClient, account: str) -> list[dict]:
-    """All ads of the account with their creatives, upserted into meta_ads. Returns the records."""
+# Every effective status but DELETED: asking for ARCHIVED means naming all the others too.
+STATUSES_WITH_ARCHIVED = ("ACTIVE", "PAUSED", "PENDING_REVIEW", "DISAPPROVED", "PREAPPROVED", "PENDING_BILLING_INFO",
+                          "CAMPAIGN_PAUSED", "ADSET_PAUSED", "IN_PROCESS", "WITH_ISSUES", "ARCHIVED")
+
+
+def sync_ads(ctx, graph: GraphClient, account: str, *, include_archived: bool = False) -> list[dict]:
+    """All ads of the account with their creatives, upserted into meta_ads. Returns the records.
+
+    Meta's ``/ads`` leaves ARCHIVED ads out unless ``effective_status`` asks for them.
+    """
     records: list[dict] = []
-    for page in graph.pages(f"act_{account}/ads", {"fields": AD_FIELDS, "limit": ADS_PAGE_LIMIT}):
+    query = {"fields": AD_FIELDS, "limit": ADS_PAGE_LIMIT}
+    if include_archived:
+        query["effective_status"] = list(STATUSES_WITH_ARCHIVED)
+    for page in graph.pages(f"act_{account}/ads", query):
         batch = [ad_record(ad) for ad in page if ad.get("id")]
         if batch:
             store.upsert_ads(ctx.database, ctx.brand["id"], account, batch)

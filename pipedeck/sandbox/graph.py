@@ -69,6 +69,8 @@ Counted faults take an integer N (the next N matching requests) or ``true`` (all
 ``report_fail``          async reports end "Job Failed"
 ``insights_revision``    changes the numbers of the last 3 days (Meta revising recent data)
 ``next_with_token``      put ``access_token`` into ``next`` URLs even if it came in a header
+``ads_archived_hidden``  ``/act_{id}/ads`` leaves ARCHIVED ads out unless ``effective_status``
+                         asks for them, as Meta does (``effective_status`` is always honoured)
 ``media_slow``           media sent at this many bytes per second
 ``media_truncate``       N media responses close the connection halfway through
 ``media_expired``        the links of N files have expired: each answers 403 "URL signature expired" once
@@ -98,6 +100,7 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
+import itertools
 import json
 import math
 import re
@@ -173,6 +176,8 @@ Graph API half (PIPEDECK_GRAPH_URL=http://HOST:PORT/v25.0, token: see META_ACCES
     report_seconds=S      async reports take S seconds (default 1); report_fail: they fail
     insights_revision=K   the last 3 days' numbers change (Meta revising recent data)
     next_with_token       next links carry access_token even when it came in a header
+    ads_archived_hidden   /act_ID/ads leaves ARCHIVED ads out unless effective_status=[...]
+                          asks for them, as Meta does (1 ad in 17 is archived)
     media_slow=B          media at B bytes/s     media_truncate=N  connection closed halfway
     media_expired=N       links of N files expired (403 once)   media_url_ttl=S  links valid S seconds
     media_html=N          an HTML page where an image is expected (media_html_disguised=N:
@@ -416,14 +421,14 @@ def _sign(path: str, oe: str) -> str:
     return "00_" + hmac.new(_SECRET, f"{path}|{oe}".encode(), hashlib.sha256).hexdigest()[:40]
 
 
+_link_numbers = itertools.count(1)  # never reset, so links stay distinct across sandbox resets
+
+
 def signed_url(req, media: MediaFile) -> str:
     ttl = _fault_value(req.state, "media_url_ttl")
     expires = int(time.time() + (float(ttl) if ttl is not None else DEFAULT_MEDIA_TTL))
     oe = f"{expires:X}"
-    with req.state.lock:  # each link handed out is distinct, so one can expire while a fresh one works
-        g = _gdata(req.state)
-        g["links"] = g.get("links", 0) + 1
-        gid = f"{g['links']:x}"
+    gid = f"{next(_link_numbers):x}"  # each link handed out is distinct: one can expire while a fresh one works
     query = urlencode({"_nc_cat": 1 + media.index % 3, "ccb": "1-7", "_nc_sid": "8bfeb9", "_nc_gid": gid,
                        "_nc_ht": "scontent.sandbox", "oh": _sign(media.path, oe), "oe": oe})
     return f"{req.base_url}{media.path}?{query}"
@@ -758,10 +763,27 @@ def _ad_obj(call: Call, account: str, i: int, fields: dict) -> dict:
     return out
 
 
+EFFECTIVE_STATUSES = ("ACTIVE", "PAUSED", "DELETED", "PENDING_REVIEW", "DISAPPROVED", "PREAPPROVED",
+                      "PENDING_BILLING_INFO", "CAMPAIGN_PAUSED", "ARCHIVED", "ADSET_PAUSED", "IN_PROCESS",
+                      "WITH_ISSUES")
+
+
 def ads(call: Call, account: str) -> dict:
     fields = parse_fields(call.params.get("fields"))
     _check_fields(fields, AD_FIELDS, "Ad")
-    return call.page(list(range(ACCOUNTS[account][1])), lambda i: _ad_obj(call, account, i, fields))
+    indexes = list(range(ACCOUNTS[account][1]))
+    raw = call.params.get("effective_status")
+    if raw:
+        try:
+            wanted = json.loads(raw)
+        except ValueError:
+            wanted = None
+        if not isinstance(wanted, list) or not all(w in EFFECTIVE_STATUSES for w in wanted):
+            raise _bad_param(f"(#100) Param effective_status[0] must be one of {{{', '.join(EFFECTIVE_STATUSES)}}}")
+        indexes = [i for i in indexes if ad_status(i) in wanted]
+    elif _fault_value(call.state, "ads_archived_hidden"):
+        indexes = [i for i in indexes if ad_status(i) != "ARCHIVED"]  # what Meta leaves out unless asked
+    return call.page(indexes, lambda i: _ad_obj(call, account, i, fields))
 
 
 def adimages(call: Call, account: str) -> dict:
