@@ -351,35 +351,118 @@ def test_a_stored_file_left_short_is_replaced_by_the_complete_one(media_ctx, set
     assert temp_leftovers(settings.media_dir) == []
 
 
-def test_media_from_hosts_that_are_not_media_hosts_is_refused(media_ctx, settings):
+class FakeImageServer:
+    """An HTTP server on 127.0.0.1 (another port than the sandbox) answering every GET with a
+    JPEG, or with a redirect to ``location``; counts what it was asked."""
+
+    def __init__(self, location: str | None = None) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        outer = self
+        self.requests = 0
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                outer.requests += 1
+                if location:
+                    self.send_response(302)
+                    self.send_header("Location", location)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                body = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(256)) * 8
+                self.send_response(200)
+                self.send_header("Content-Type", "image/jpeg")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.origin = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def fake_server():
+    servers = []
+
+    def start(location=None):
+        servers.append(FakeImageServer(location))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def test_media_from_hosts_that_are_not_media_hosts_is_refused(media_ctx, settings, fake_server):
     """A poisoned reply cannot point the worker at internal addresses, directly or by redirect."""
-    import threading
-    from http.server import BaseHTTPRequestHandler, HTTPServer
-
-    with pytest.raises(media.MediaRejected, match="169.254.169.254 is not a media host"):
+    with pytest.raises(media.MediaRejected, match="http://169.254.169.254 is not a media origin"):
         media.download_one(media_ctx, "http://169.254.169.254/latest/meta-data/iam", kind="image")
-
-    class Redirect(BaseHTTPRequestHandler):
-        def do_GET(self):
-            self.send_response(302)
-            self.send_header("Location", "http://metadata.internal/secret")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Redirect)  # 127.0.0.1 is the Graph host here, so allowed
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        assert "127.0.0.1" in media.allowed_media_hosts(media_ctx.settings)
-        with pytest.raises(media.MediaRejected, match="metadata.internal is not a media host"):
-            media.download_one(media_ctx, f"http://127.0.0.1:{server.server_port}/img.jpg", kind="image")
-    finally:
-        server.shutdown()
+    redirector = fake_server("http://metadata.internal/secret")
+    allowed = media_ctx.settings.with_(media_hosts=(redirector.origin,))  # the redirecting server itself is allowed
+    ctx = Ctx(allowed, media_ctx.database)
+    with pytest.raises(media.MediaRejected, match="http://metadata.internal is not a media origin"):
+        media.download_one(ctx, f"{redirector.origin}/img.jpg", kind="image")
+    assert redirector.requests == 1
     assert stored_files(settings.media_dir) == [] and temp_leftovers(settings.media_dir) == []
-    assert "scontent-ams2-1.xx.fbcdn.net" and media.check_media_host(
-        "https://scontent-ams2-1.xx.fbcdn.net/v/t45/abc.jpg?oh=1", media.allowed_media_hosts(settings)) is None
+    origins = media.allowed_media_origins(settings)
+    assert media.check_media_url("https://scontent-ams2-1.xx.fbcdn.net/v/t45/abc.jpg?oh=1", origins) is None
+
+
+def test_media_allow_list_matches_scheme_host_and_port(media_ctx, sandbox):
+    origins = media.allowed_media_origins(media_ctx.settings)
+    port = sandbox.graph_url.split(":")[2].split("/")[0]
+    other = int(port) + 1 if int(port) < 65535 else int(port) - 1
+    media.check_media_url(f"http://127.0.0.1:{port}/cdn/v/x.jpg", origins)  # the Graph API's own origin
+    for url in (f"http://127.0.0.1:{other}/cdn/v/x.jpg", f"https://127.0.0.1:{port}/x.jpg", "http://127.0.0.1/x.jpg",
+                "http://scontent.xx.fbcdn.net/v/x.jpg", "https://scontent.xx.fbcdn.net:8443/v/x.jpg",
+                "https://fbcdn.net.evil.example/x.jpg", "ftp://127.0.0.1/x.jpg"):
+        with pytest.raises(media.MediaRejected):
+            media.check_media_url(url, origins)
+    media.check_media_url("https://video.xx.fbcdn.net/v/x.mp4", origins)
+    media.check_media_url("https://scontent.cdninstagram.com:443/v/x.jpg", origins)
+    extra = media.allowed_media_origins(media_ctx.settings.with_(media_hosts=("mirror.example", "http://10.0.0.5:8080")))
+    media.check_media_url("https://img.mirror.example/x.jpg", extra)
+    media.check_media_url("http://10.0.0.5:8080/x.jpg", extra)
+    with pytest.raises(media.MediaRejected):
+        media.check_media_url("http://10.0.0.5:8081/x.jpg", extra)
+
+
+def test_a_poisoned_reply_pointing_at_another_port_is_not_fetched(svc, settings, sandbox, worker_factory, fake_server):
+    """The Graph API on 127.0.0.1:P names media on 127.0.0.1:Q: same host, another port, refused."""
+    svc.catalog.add_brand("Cedar", meta_ad_account_id="1003")
+    worker_factory(extra_env=sandbox.env())
+    poison = fake_server()
+    sandbox.set_faults(media_origin=poison.origin)
+    run = wait_run(svc, svc.queue_one_time_job("Cedar", "asset_download", {"max_images": 3, "max_videos": 1}))
+    assert run["status"] == "succeeded" and run["attempts"] == 1, run["error_message"]
+    assert poison.requests == 0
+    assert run["result"]["stored"] == 0 and run["result"]["missing_files"] == 4
+    assert "is not a media origin" in log_text(svc, run["id"])
+    assert stored_files(settings.media_dir) == []
+
+
+@pytest.mark.parametrize("target", ["ftp://127.0.0.1/x.jpg", "file:///etc/passwd", "poison"])
+def test_a_redirect_off_the_allow_list_is_permanent_not_retried(svc, settings, sandbox, worker_factory, fake_server,
+                                                              target):
+    svc.catalog.add_brand("Cedar", meta_ad_account_id="1003")
+    worker_factory(extra_env=sandbox.env())
+    poison = fake_server()
+    sandbox.set_faults(media_redirect=f"{poison.origin}/x.jpg" if target == "poison" else target)
+    run = wait_run(svc, svc.queue_one_time_job("Cedar", "asset_download", {"max_images": 2, "max_videos": 1}))
+    assert run["status"] == "succeeded" and run["attempts"] == 1, run["error_message"]
+    assert sandbox.stats()["cdn:redirect"] == 3  # one request per file: refused at once, never retried
+    assert poison.requests == 0
+    assert (run["result"]["rejected"], run["result"]["missing_files"]) == (3, 3)
+    assert stored_files(settings.media_dir) == []
 
 
 def test_download_one_size_cap_and_kind_check(media_ctx, settings, sandbox):

@@ -277,33 +277,81 @@ def _finalise(tmp: Path, final: Path, size: int) -> bool:
 
 
 # -- one download ------------------------------------------------------------
-# Where Meta serves ad media from; anything else in a Graph or Ad Library reply is refused.
+# Where Meta serves ad media from (https, port 443, these domains and their subdomains);
+# anything else in a Graph or Ad Library reply is refused.
 META_MEDIA_HOSTS = ("fbcdn.net", "fbsbx.com", "facebook.com", "facebook.net", "cdninstagram.com")
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-def allowed_media_hosts(settings) -> tuple[str, ...]:
-    """Meta's CDNs, the configured Graph API and Ad Library hosts (the sandbox), and PIPEDECK_MEDIA_HOSTS."""
-    hosts = list(META_MEDIA_HOSTS) + list(getattr(settings, "media_hosts", ()))
+@dataclass(frozen=True)
+class MediaOrigin:
+    """Scheme, host and port media may come from; ``subdomains``: the host's subdomains too."""
+
+    scheme: str
+    host: str
+    port: int
+    subdomains: bool = False
+
+    def admits(self, scheme: str, host: str, port: int) -> bool:
+        if (scheme, port) != (self.scheme, self.port):
+            return False
+        return host == self.host or (self.subdomains and host.endswith("." + self.host))
+
+
+def _url_origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:  # a port that is not a number
+        return scheme, (parts.hostname or "").rstrip("."), -1
+    return scheme, (parts.hostname or "").lower().rstrip("."), port or DEFAULT_PORTS.get(scheme)
+
+
+def _parse_media_host(entry: str) -> MediaOrigin | None:
+    """A PIPEDECK_MEDIA_HOSTS entry: ``scheme://host[:port]`` (that origin exactly) or a bare
+    ``host`` (https on 443, the host and its subdomains)."""
+    entry = entry.strip()
+    if "://" not in entry:
+        host = entry.lower().strip(".")
+        return MediaOrigin("https", host, 443, subdomains=True) if host else None
+    scheme, host, port = _url_origin(entry)
+    if scheme not in DEFAULT_PORTS or not host or port is None or port < 0:
+        return None
+    return MediaOrigin(scheme, host, port)
+
+
+def allowed_media_origins(settings) -> tuple[MediaOrigin, ...]:
+    """Meta's CDNs over https, the configured Graph API and Ad Library origins (the sandbox), and
+    PIPEDECK_MEDIA_HOSTS."""
+    origins = [MediaOrigin("https", host, 443, subdomains=True) for host in META_MEDIA_HOSTS]
     for base in (settings.graph_url, settings.ad_library_url):
-        if urlsplit(base).hostname:
-            hosts.append(urlsplit(base).hostname)
-    return tuple(dict.fromkeys(h.lower().strip(".") for h in hosts))
+        scheme, host, port = _url_origin(base)
+        if scheme in DEFAULT_PORTS and host and port:
+            origins.append(MediaOrigin(scheme, host, port))
+    origins += [o for o in map(_parse_media_host, getattr(settings, "media_hosts", ())) if o is not None]
+    return tuple(dict.fromkeys(origins))
 
 
-def check_media_host(url: str, allowed: tuple[str, ...]) -> None:
-    """Refuse URLs (and redirects) to hosts that are not media hosts: a poisoned reply must
-    not be able to point the worker at internal addresses."""
-    host = (urlsplit(url).hostname or "").lower().rstrip(".")
-    if not any(host == a or host.endswith("." + a) for a in allowed):
-        raise MediaRejected(f"{safe_url(url)}: {host or 'no host'} is not a media host "
-                            "(Meta's CDNs; add others to PIPEDECK_MEDIA_HOSTS)")
+def check_media_url(url: str, allowed: tuple[MediaOrigin, ...]) -> None:
+    """Refuse URLs (and redirects) whose scheme, host and port are not a media origin's: a
+    poisoned reply must not be able to point the worker at internal addresses or other ports.
+    Raises :class:`MediaRejected` (permanent: asking again would only be refused again)."""
+    scheme, host, port = _url_origin(url)
+    if scheme not in DEFAULT_PORTS:
+        raise MediaRejected(f"{safe_url(url)}: {scheme or 'no scheme'} is not a media URL scheme (http or https only)")
+    if not any(o.admits(scheme, host, port) for o in allowed):
+        shown = f"{scheme}://{host}" + (f":{port}" if port != DEFAULT_PORTS[scheme] else "")
+        raise MediaRejected(f"{safe_url(url)}: {shown if host else 'no host'} is not a media origin "
+                            "(Meta's CDNs over https, the Graph API and Ad Library origins; add others to "
+                            "PIPEDECK_MEDIA_HOSTS)")
 
 
-def new_client(timeout: float = 30.0, allowed_hosts: tuple[str, ...] | None = None) -> httpx.Client:
+def new_client(timeout: float = 30.0, allowed: tuple[MediaOrigin, ...] | None = None) -> httpx.Client:
     """An httpx client for media: no credentials, identity encoding, redirects followed."""
     hooks = {}
-    if allowed_hosts is not None:  # checked on every request, redirects included
-        hooks["request"] = [lambda request: check_media_host(str(request.url), allowed_hosts)]
+    if allowed is not None:  # checked on every request, each redirect included, before it is sent
+        hooks["request"] = [lambda request: check_media_url(str(request.url), allowed)]
     return httpx.Client(timeout=httpx.Timeout(timeout, connect=10.0), follow_redirects=True, verify=ssl_context(),
                         event_hooks=hooks,
                         headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
@@ -323,11 +371,11 @@ def download_one(ctx, url: str, *, kind: str = "image", max_bytes: int | None = 
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     if not url or not url.startswith(("http://", "https://")):
         raise MediaRejected(f"not a downloadable URL: {safe_url(url or '')!r}")
-    allowed = allowed_media_hosts(ctx.settings)
-    check_media_host(url, allowed)
+    allowed = allowed_media_origins(ctx.settings)
+    check_media_url(url, allowed)
     limit = max_bytes if max_bytes is not None else DEFAULT_MAX_BYTES[kind]
     own_client = client is None
-    client = client or new_client(allowed_hosts=allowed)
+    client = client or new_client(allowed=allowed)
     try:
         attempt = 0
         while True:
@@ -461,7 +509,7 @@ def download_many(ctx, jobs: list[DownloadJob], *, concurrency: int = 4,
     results: list = [None] * len(jobs)
     if not jobs:
         return results
-    client = new_client(allowed_hosts=allowed_media_hosts(ctx.settings))
+    client = new_client(allowed=allowed_media_origins(ctx.settings))
 
     def one(job: DownloadJob):
         url = job.url

@@ -85,13 +85,18 @@ Counted faults take an integer N (the next N matching requests) or ``true`` (all
                          (``media_truncate_expire_tries=K``: K), and the link each cut
                          transfer used expires at that moment
 ``media_error``          N media requests answered HTTP 503
+``media_origin``         media links in Graph replies point at this origin (e.g.
+                         ``http://127.0.0.1:8799``) instead of the sandbox: a poisoned reply
+``media_redirect``       every media request is answered 302 to this URL (e.g. ``ftp://...``
+                         or another host)
 ``large_video_bytes``    the first video of every account is this large (e.g. 314572800)
 ``video_bytes``          every other video is this large
 =======================  ==========================================================
 
 Counters (``GET /__sandbox/stats``): ``graph <route>``, ``graph:rate_limited``,
 ``graph:blocked``, ``graph:server_error``, ``graph:token_rejected``, ``cdn:ok``,
-``cdn:truncated``, ``cdn:expired``, ``cdn:html``, ``cdn:bytes`` (not a request count).
+``cdn:truncated``, ``cdn:expired``, ``cdn:html``, ``cdn:error``, ``cdn:redirect``, ``cdn:bytes``
+(not a request count).
 """
 
 from __future__ import annotations
@@ -187,6 +192,8 @@ Graph API half (PIPEDECK_GRAPH_URL=http://HOST:PORT/v25.0, token: see META_ACCES
     media_flaky=N         N files answer HTTP 503 to their first 3 requests (media_flaky_tries=K)
     media_truncate_expire=N  N files are cut halfway on their first 2 transfers
                           (media_truncate_expire_tries=K), and each cut link expires at once
+    media_origin=URL      media links in replies point at URL's origin (a poisoned reply)
+    media_redirect=URL    every media request is redirected (302) to URL (ftp://..., another host)
     large_video_bytes=B   the first video of each account is B bytes; video_bytes=B all others"""
 
 
@@ -431,7 +438,8 @@ def signed_url(req, media: MediaFile) -> str:
     gid = f"{next(_link_numbers):x}"  # each link handed out is distinct: one can expire while a fresh one works
     query = urlencode({"_nc_cat": 1 + media.index % 3, "ccb": "1-7", "_nc_sid": "8bfeb9", "_nc_gid": gid,
                        "_nc_ht": "scontent.sandbox", "oh": _sign(media.path, oe), "oe": oe})
-    return f"{req.base_url}{media.path}?{query}"
+    origin = _fault_value(req.state, "media_origin")  # a poisoned reply: links to somewhere else
+    return f"{str(origin).rstrip('/') if origin else req.base_url}{media.path}?{query}"
 
 
 def image_file(account: str, img: int) -> MediaFile:
@@ -1152,6 +1160,11 @@ def serve_media(req) -> None:
     media = parse_media_path(req.path)
     if media is None or req.method not in ("GET", "HEAD"):
         req.send(404, b"Not Found", "text/plain")
+        return
+    redirect = _fault_value(state, "media_redirect")
+    if redirect:
+        state.count("cdn:redirect")
+        req.send(302, b"", "text/plain", {"Location": str(redirect)})
         return
     oh, oe = req.query.get("oh", ""), req.query.get("oe", "")
     if not oh or not oe or not hmac.compare_digest(oh, _sign(req.path, oe)):
