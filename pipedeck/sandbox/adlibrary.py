@@ -69,9 +69,9 @@ Ad Library half (PIPEDECK_AD_LIBRARY_URL=http://HOST:PORT):
     adlib_branded         every ad is branded content (a paid partnership)
     adlib_slow=S          each Ad Library page and GraphQL reply waits S seconds
     adlib_stall_after=P   the page's own script stops loading more after P pages
+                          (the "false plateau" scrollers hit); the cursor still works
     adlib_eager=1         once asked for more, the page's own script keeps loading every
                           further page by itself (an eager infinite scroll)
-                          (the "false plateau" scrollers hit); the cursor still works
     adlib_page_size=N     results per page (default 30)
     adlib_graphql_error=N the next N GraphQL replies are errors (HTTP 500)
     adlib_graphql_lines   GraphQL replies hold several JSON values, one per line: the
