@@ -156,6 +156,10 @@ def _runs_show(svc, args) -> int:
     print(f"params: {json.dumps(run['params'], sort_keys=True)}")
     if run["error_message"]:
         print(f"error: {run['error_type']}: {run['error_message']}")
+    if run["result"]:
+        print(f"result: {json.dumps(run['result'], sort_keys=True)}")
+        if isinstance(run["result"], dict) and run["result"].get("warning"):
+            print(f"warning: {run['result']['warning']}")
     for a in detail["attempts"]:
         took = durations.took(a["started_at"], a["finished_at"], time.time())
         print(f"  attempt {a['number']}: {a['status']} after {took}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -9,7 +10,7 @@ import pytest
 
 from pipedeck.handlers import media
 from pipedeck.sandbox import graph as sandbox_graph
-from tests.helpers import wait_for
+from tests.helpers import run_cli, wait_for
 from tests.meta_support import (PeakRSS, graph_get, log_text, sha256_file, stored_files, temp_leftovers,
                                 wait_run)
 
@@ -99,24 +100,108 @@ def test_truncated_transfer_leaves_no_partial_file_and_is_retried(svc, settings,
     assert_store_consistent(svc, settings.media_dir)
 
 
-# -- acceptance: HTML where an image was expected -------------------------------------------
-def test_html_instead_of_an_image_is_rejected_and_logged_and_the_run_continues(svc, settings, sandbox, worker_factory):
+# -- HTML where an image was expected: transient, retried with a fresh URL ------------------
+def test_an_html_page_instead_of_an_image_is_retried_with_a_fresh_url(svc, settings, sandbox, worker_factory):
     svc.catalog.add_brand("Cedar", meta_ad_account_id="1003")
     worker_factory(extra_env=sandbox.env())
     # One labelled text/html, one disguised as image/jpeg (caught by looking at the bytes).
     sandbox.set_faults(media_html=1, media_html_disguised=1)
     run = wait_run(svc, svc.queue_one_time_job("Cedar", "asset_download", {"max_images": 8, "max_videos": 2}))
     assert run["status"] == "succeeded", run["error_message"]
-    assert run["result"]["rejected"] == 2
-    assert run["result"]["stored"] == 8
+    assert run["attempts"] == 1 and sandbox.stats()["cdn:html"] == 2
+    assert run["result"]["stored"] == 10 and run["result"]["missing_files"] == 0
+    assert "warning" not in run["result"]
     logs = log_text(svc, run["id"])
-    assert "rejected" in logs and "text/html" in logs and "an HTML page" in logs
+    assert logs.count("got an HTML page instead of the file; fetching a fresh URL") == 2
     files, rows = assert_store_consistent(svc, settings.media_dir)
     assert all(r["content_type"] in ("image/jpeg", "video/mp4") for r in rows.values())
-    assert len(files) == 8
-    # The two rejected images are still missing, so the next run picks them up.
-    retry = wait_run(svc, svc.queue_one_time_job("Cedar", "asset_download", {"max_images": 2, "max_videos": 0}))
-    assert retry["result"]["stored"] == 2
+    assert len(files) == 10
+
+
+def test_a_security_check_page_that_persists_is_retried_a_bounded_number_of_times_and_reported(
+        svc, env, settings, sandbox, worker_factory):
+    """Meta's CDN answers 200 text/html "Security Check Required" for some images: each is asked
+    for again with a fresh URL (bounded); the two that never come are reported where the analyst
+    looks - the run's result, the runs table's summary, `runs show`, the freshness of ad_assets."""
+    svc.catalog.add_brand("Cedar", meta_ad_account_id="1003")
+    worker_factory(extra_env=sandbox.env())
+    # Three images get the page twice, then the real file: all 8 arrive in one attempt.
+    sandbox.set_faults(media_interstitial=3, media_interstitial_tries=2)
+    run = wait_run(svc, svc.queue_one_time_job("Cedar", "asset_download", {"max_images": 8, "max_videos": 0}))
+    assert run["status"] == "succeeded", run["error_message"]
+    assert (run["attempts"], run["result"]["stored"], run["result"]["missing_files"]) == (1, 8, 0)
+    assert sandbox.stats()["cdn:html"] == 6
+
+    # Two images get it on every request: asked for 1 + 3 times each, then reported missing.
+    sandbox.reset()
+    sandbox.set_faults(media_interstitial=2)
+    run = wait_run(svc, svc.queue_one_time_job("Cedar", "asset_download", {"max_images": 6, "max_videos": 0}))
+    assert run["status"] == "succeeded", run["error_message"]
+    result = run["result"]
+    assert sandbox.stats()["cdn:html"] == 2 * (1 + media.MAX_HTML_REFRESHES)
+    assert (result["stored"], result["missing_files"], result["html_pages"]) == (4, 2, 2)
+    assert len(result["missing"]) == 2 and all(m.startswith("image ") for m in result["missing"])
+    assert result["warning"].startswith("2 of 6 files not fetched")
+    assert "HTML page" in result["warning"]
+    listed = {r["id"]: r for r in json.loads(run_cli(env, "runs", "--json").stdout)}
+    assert "2 of 6 files not fetched" in listed[run["id"]]["summary"]
+    table = run_cli(env, "runs").stdout
+    assert any(line.startswith(str(run["id"])) and "not fetched" in line for line in table.splitlines()), table
+    shown = run_cli(env, "runs", "show", str(run["id"])).stdout
+    assert "2 of 6 files not fetched" in shown
+    shown_json = json.loads(run_cli(env, "runs", "show", str(run["id"]), "--json").stdout)
+    assert shown_json["result"]["missing_files"] == 2
+    fresh = {f["dataset"]: f for f in svc.freshness("Cedar")}["ad_assets"]
+    assert fresh["last_success_run_id"] == run["id"] and "2 of 6 files not fetched" in fresh["reason"]
+    assert_store_consistent(svc, settings.media_dir)
+
+    # The next run fetches them once the CDN serves them again; nothing is missing any more.
+    sandbox.reset()
+    again = wait_run(svc, svc.queue_one_time_job("Cedar", "asset_download", {"max_images": 2, "max_videos": 0}))
+    assert (again["status"], again["result"]["stored"], again["result"]["missing_files"]) == ("succeeded", 2, 0)
+    fresh = {f["dataset"]: f for f in svc.freshness("Cedar")}["ad_assets"]
+    assert "not fetched" not in fresh["reason"]
+
+
+# -- caps bound the run, not each attempt ------------------------------------------------------
+def test_a_retry_continues_the_run_within_its_caps_and_the_result_counts_the_whole_run(
+        svc, settings, sandbox, worker_factory):
+    svc.catalog.add_brand("Brightside", meta_ad_account_id="1002")
+    worker_factory(extra_env=sandbox.env())
+    # The first two files requested answer 503 to every try of the first attempt: it fails after
+    # storing the rest; the retry must take only what is left of the caps.
+    sandbox.set_faults(media_flaky=2)
+    run = wait_run(svc, svc.queue_one_time_job("Brightside", "asset_download", {"max_images": 5, "max_videos": 10}),
+                   timeout=90)
+    assert run["status"] == "succeeded", run["error_message"]
+    attempts = svc.runs.attempts(run["id"])
+    assert [a["status"] for a in attempts] == ["failed", "succeeded"]
+    assert attempts[0]["error_type"] == "DownloadsFailed"
+    linked = svc.database.query("SELECT kind, count(DISTINCT source_key) AS n FROM ad_assets GROUP BY kind")
+    assert {r["kind"]: r["n"] for r in linked} == {"image": 5, "video": 10}
+    result = run["result"]
+    assert (result["images"], result["videos"], result["files"]) == (5, 10, 15)
+    files, _ = assert_store_consistent(svc, settings.media_dir)
+    assert result["stored"] == len(files) and result["stored"] + result["deduplicated"] == 15
+    assert result["bytes"] == sum(f.stat().st_size for f in files)
+    assert "earlier attempts of this run stored" in log_text(svc, run["id"])
+
+
+# -- a fresh URL after every failed transfer -------------------------------------------------
+def test_a_fresh_url_after_every_failed_transfer_when_cut_links_expire(svc, settings, sandbox, worker_factory):
+    svc.catalog.add_brand("Cedar", meta_ad_account_id="1003")
+    worker_factory(extra_env=sandbox.env())
+    # Two files are cut halfway on their first two transfers, and the link of each cut transfer
+    # has expired by then: only a fresh URL after each cut gets them in one attempt.
+    sandbox.set_faults(media_truncate_expire=2)
+    run = wait_run(svc, svc.queue_one_time_job("Cedar", "asset_download", {"max_images": 4, "max_videos": 2}))
+    assert run["status"] == "succeeded", run["error_message"]
+    assert run["attempts"] == 1
+    assert sandbox.stats()["cdn:truncated"] == 4 and sandbox.stats().get("cdn:expired", 0) == 0
+    logs = log_text(svc, run["id"])
+    assert logs.count("fetching a fresh URL and retrying") == 4
+    files, _ = assert_store_consistent(svc, settings.media_dir)
+    assert len(files) == run["result"]["stored"] == 6
 
 
 def test_expired_link_is_refreshed_once(svc, settings, sandbox, worker_factory):
@@ -266,35 +351,118 @@ def test_a_stored_file_left_short_is_replaced_by_the_complete_one(media_ctx, set
     assert temp_leftovers(settings.media_dir) == []
 
 
-def test_media_from_hosts_that_are_not_media_hosts_is_refused(media_ctx, settings):
+class FakeImageServer:
+    """An HTTP server on 127.0.0.1 (another port than the sandbox) answering every GET with a
+    JPEG, or with a redirect to ``location``; counts what it was asked."""
+
+    def __init__(self, location: str | None = None) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        outer = self
+        self.requests = 0
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                outer.requests += 1
+                if location:
+                    self.send_response(302)
+                    self.send_header("Location", location)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                body = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(256)) * 8
+                self.send_response(200)
+                self.send_header("Content-Type", "image/jpeg")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.origin = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def fake_server():
+    servers = []
+
+    def start(location=None):
+        servers.append(FakeImageServer(location))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def test_media_from_hosts_that_are_not_media_hosts_is_refused(media_ctx, settings, fake_server):
     """A poisoned reply cannot point the worker at internal addresses, directly or by redirect."""
-    import threading
-    from http.server import BaseHTTPRequestHandler, HTTPServer
-
-    with pytest.raises(media.MediaRejected, match="169.254.169.254 is not a media host"):
+    with pytest.raises(media.MediaRejected, match="http://169.254.169.254 is not a media origin"):
         media.download_one(media_ctx, "http://169.254.169.254/latest/meta-data/iam", kind="image")
-
-    class Redirect(BaseHTTPRequestHandler):
-        def do_GET(self):
-            self.send_response(302)
-            self.send_header("Location", "http://metadata.internal/secret")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Redirect)  # 127.0.0.1 is the Graph host here, so allowed
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        assert "127.0.0.1" in media.allowed_media_hosts(media_ctx.settings)
-        with pytest.raises(media.MediaRejected, match="metadata.internal is not a media host"):
-            media.download_one(media_ctx, f"http://127.0.0.1:{server.server_port}/img.jpg", kind="image")
-    finally:
-        server.shutdown()
+    redirector = fake_server("http://metadata.internal/secret")
+    allowed = media_ctx.settings.with_(media_hosts=(redirector.origin,))  # the redirecting server itself is allowed
+    ctx = Ctx(allowed, media_ctx.database)
+    with pytest.raises(media.MediaRejected, match="http://metadata.internal is not a media origin"):
+        media.download_one(ctx, f"{redirector.origin}/img.jpg", kind="image")
+    assert redirector.requests == 1
     assert stored_files(settings.media_dir) == [] and temp_leftovers(settings.media_dir) == []
-    assert "scontent-ams2-1.xx.fbcdn.net" and media.check_media_host(
-        "https://scontent-ams2-1.xx.fbcdn.net/v/t45/abc.jpg?oh=1", media.allowed_media_hosts(settings)) is None
+    origins = media.allowed_media_origins(settings)
+    assert media.check_media_url("https://scontent-ams2-1.xx.fbcdn.net/v/t45/abc.jpg?oh=1", origins) is None
+
+
+def test_media_allow_list_matches_scheme_host_and_port(media_ctx, sandbox):
+    origins = media.allowed_media_origins(media_ctx.settings)
+    port = sandbox.graph_url.split(":")[2].split("/")[0]
+    other = int(port) + 1 if int(port) < 65535 else int(port) - 1
+    media.check_media_url(f"http://127.0.0.1:{port}/cdn/v/x.jpg", origins)  # the Graph API's own origin
+    for url in (f"http://127.0.0.1:{other}/cdn/v/x.jpg", f"https://127.0.0.1:{port}/x.jpg", "http://127.0.0.1/x.jpg",
+                "http://scontent.xx.fbcdn.net/v/x.jpg", "https://scontent.xx.fbcdn.net:8443/v/x.jpg",
+                "https://fbcdn.net.evil.example/x.jpg", "ftp://127.0.0.1/x.jpg"):
+        with pytest.raises(media.MediaRejected):
+            media.check_media_url(url, origins)
+    media.check_media_url("https://video.xx.fbcdn.net/v/x.mp4", origins)
+    media.check_media_url("https://scontent.cdninstagram.com:443/v/x.jpg", origins)
+    extra = media.allowed_media_origins(media_ctx.settings.with_(media_hosts=("mirror.example", "http://10.0.0.5:8080")))
+    media.check_media_url("https://img.mirror.example/x.jpg", extra)
+    media.check_media_url("http://10.0.0.5:8080/x.jpg", extra)
+    with pytest.raises(media.MediaRejected):
+        media.check_media_url("http://10.0.0.5:8081/x.jpg", extra)
+
+
+def test_a_poisoned_reply_pointing_at_another_port_is_not_fetched(svc, settings, sandbox, worker_factory, fake_server):
+    """The Graph API on 127.0.0.1:P names media on 127.0.0.1:Q: same host, another port, refused."""
+    svc.catalog.add_brand("Cedar", meta_ad_account_id="1003")
+    worker_factory(extra_env=sandbox.env())
+    poison = fake_server()
+    sandbox.set_faults(media_origin=poison.origin)
+    run = wait_run(svc, svc.queue_one_time_job("Cedar", "asset_download", {"max_images": 3, "max_videos": 1}))
+    assert run["status"] == "succeeded" and run["attempts"] == 1, run["error_message"]
+    assert poison.requests == 0
+    assert run["result"]["stored"] == 0 and run["result"]["missing_files"] == 4
+    assert "is not a media origin" in log_text(svc, run["id"])
+    assert stored_files(settings.media_dir) == []
+
+
+@pytest.mark.parametrize("target", ["ftp://127.0.0.1/x.jpg", "file:///etc/passwd", "poison"])
+def test_a_redirect_off_the_allow_list_is_permanent_not_retried(svc, settings, sandbox, worker_factory, fake_server,
+                                                              target):
+    svc.catalog.add_brand("Cedar", meta_ad_account_id="1003")
+    worker_factory(extra_env=sandbox.env())
+    poison = fake_server()
+    sandbox.set_faults(media_redirect=f"{poison.origin}/x.jpg" if target == "poison" else target)
+    run = wait_run(svc, svc.queue_one_time_job("Cedar", "asset_download", {"max_images": 2, "max_videos": 1}))
+    assert run["status"] == "succeeded" and run["attempts"] == 1, run["error_message"]
+    assert sandbox.stats()["cdn:redirect"] == 3  # one request per file: refused at once, never retried
+    assert poison.requests == 0
+    assert (run["result"]["rejected"], run["result"]["missing_files"]) == (3, 3)
+    assert stored_files(settings.media_dir) == []
 
 
 def test_download_one_size_cap_and_kind_check(media_ctx, settings, sandbox):
@@ -344,6 +512,44 @@ def test_sniffing_recognises_media_and_refuses_markup():
     assert media.sniff(b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR") == "image/png"
     assert media.sniff(b"\x00\x00\x00\x20ftypisom\x00\x00\x02\x00") == "video/mp4"
     assert media.sniff(b"<!DOCTYPE html><html>") is None
-    with pytest.raises(media.MediaRejected, match="an HTML page"):
+    with pytest.raises(media.MediaInterstitial, match="an HTML page"):  # transient: a fresh URL may work
         media._check_head(b"<!DOCTYPE html><html><body>", "image", "image/jpeg", "x")
+    with pytest.raises(media.MediaRejected, match="JSON"):
+        media._check_head(b'{"error": "not an image"}', "image", "image/jpeg", "x")
     assert sandbox_graph.parse_media_path("/cdn/v/t45.1600-4/1001_image_0_10010000_155112_n.jpg").size == 155112
+
+
+# -- archived ads' media -----------------------------------------------------------------------
+def test_include_archived_fetches_archived_ads_media_too(svc, env, settings, sandbox, worker_factory):
+    """Meta's /ads leaves ARCHIVED ads out unless effective_status asks for them: their insights
+    are synced, their media never downloaded, unless include_archived is set."""
+    svc.catalog.add_brand("Brightside", meta_ad_account_id="1002")
+    worker_factory(extra_env=sandbox.env())
+    sandbox.set_faults(ads_archived_hidden=True)
+    everything = graph_get(sandbox, "act_1002/ads", {"fields": "id,effective_status", "limit": 500,
+                                                    "effective_status": json.dumps(["ACTIVE", "PAUSED", "ARCHIVED"])})
+    archived = {a["id"] for a in everything.json()["data"] if a["effective_status"] == "ARCHIVED"}
+    assert len(archived) == 3
+    caps = {"max_images": 100, "max_videos": 100}
+    run = wait_run(svc, svc.queue_one_time_job("Brightside", "asset_download", caps))
+    assert run["status"] == "succeeded", run["error_message"]
+    assert run["params"]["include_archived"] is False
+    linked = {r["ad_id"] for r in svc.database.query("SELECT ad_id FROM ad_assets")}
+    assert len(linked) == 60 - 3 and not linked & archived
+
+    queued = run_cli(env, "queue", "asset_download", "--brand", "Brightside", "--set", "include_archived=true",
+                     *(f"--set={k}={v}" for k, v in caps.items()))
+    assert queued.returncode == 0, queued.stderr
+    run = wait_run(svc, int(queued.stdout.split()[0]))
+    assert run["status"] == "succeeded", run["error_message"]
+    linked = {r["ad_id"] for r in svc.database.query("SELECT ad_id FROM ad_assets")}
+    assert archived <= linked and len(linked) == 60
+    assert_store_consistent(svc, settings.media_dir)
+
+
+def test_include_archived_is_a_listed_param_defaulting_to_false(env):
+    listed = json.loads(run_cli(env, "job-types", "--json").stdout)
+    assets = next(t for t in listed if t["key"] == "asset_download")
+    assert assets["defaults"]["include_archived"] is False
+    assert assets["params_schema"]["properties"]["include_archived"]["type"] == "boolean"
+    assert "include_archived=False" in run_cli(env, "job-types").stdout

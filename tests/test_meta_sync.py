@@ -178,6 +178,45 @@ def test_long_range_uses_an_async_report(svc, sandbox, monkeypatch):
     assert "switching to an asynchronous report" in log_text(direct, rid)
 
 
+def _direct_service(sandbox, svc, monkeypatch):
+    for k, v in sandbox.env().items():
+        monkeypatch.setenv(k, v)
+    from pipedeck.config import load_settings
+    from pipedeck.queue.service import Service
+
+    return Service(load_settings(), database=svc.database)
+
+
+@pytest.mark.parametrize("report_fails", [False, True], ids=["async-report", "split-range"])
+def test_reduce_the_amount_of_data_as_code_100_subcode_1487534_still_ends_with_every_row(
+        svc, sandbox, monkeypatch, report_fails):
+    """Meta's usual answer to a too-big synchronous request is HTTP 400, code 100/1487534 (not code 1).
+    The sync asks with an async report instead; when the report fails too, it splits the range."""
+    direct = _direct_service(sandbox, svc, monkeypatch)
+    b = direct.catalog.add_brand("Cedar", meta_ad_account_id="1003")
+    sandbox.set_faults(sync_days_limit=10, report_seconds=0.2, report_fail=report_fails)
+    rid = direct.queue_one_time_job("Cedar", "meta_sync", {"days_back": 20}, direct=True)
+    assert direct.execute_direct(rid) == "succeeded", direct.runs.get(rid)["error_message"]
+    run = direct.runs.get(rid)
+    assert run["attempts"] == 1
+    stats = sandbox.stats()
+    sandbox.set_faults(sync_days_limit=None)  # so the truth below can be read in one synchronous range
+    until = sandbox_graph.today()
+    served = all_insight_rows(sandbox, "1003", (until - dt.timedelta(days=19)).isoformat(), until.isoformat())
+    stored = insight_rows(direct, b["id"])
+    assert len(served) == 25 * 20
+    assert set(stored) == {(r["ad_id"], r["date_start"]) for r in served}
+    assert run["result"]["rows"] == 500 and run["result"]["inserted"] == 500
+    logs = log_text(direct, rid)
+    assert "switching to an asynchronous report" in logs
+    if report_fails:
+        assert run["result"]["mode"] == "split"
+        assert "splitting" in logs
+    else:
+        assert run["result"]["mode"] == "async"
+        assert stats["graph POST /act_{id}/insights"] == 1
+
+
 # -- bad input, queue-time checks -------------------------------------------------------
 def test_brand_without_ad_account_is_refused_at_queue_time(svc):
     svc.catalog.add_brand("NoAccount")

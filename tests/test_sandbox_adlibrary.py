@@ -179,3 +179,18 @@ def test_sandbox_help_documents_sizes_and_variants():
     for word in ("view_all_page_id", "last four digits", "adlib_generation", "adlib_count_extra",
                  "adlib_json_body", "adlib_format", "adlib_branded", "adlib_slow", "adlib_stall_after"):
         assert word in out
+
+
+def test_graphql_replies_can_hold_several_json_values_with_or_without_the_guard(sandbox):
+    with browser_client(sandbox.base_url) as client:
+        conn = first_connection(client.get(search_url(sandbox.base_url, 212)).text)
+        cursor = conn["page_info"]["end_cursor"]
+        sandbox.set_faults(adlib_graphql_lines=True)
+        text = graphql_page(client, cursor, 212).text
+        assert text.startswith(GUARD)
+        values = [json.loads(line) for line in text[len(GUARD):].splitlines()]
+        assert len(values) == 3 and values[-1] == {"extensions": {"is_final": True}}
+        assert len(values[0]["data"]["ad_library_main"]["search_results_connection"]["edges"]) > 0
+        sandbox.set_faults(adlib_graphql_no_guard=True)
+        text = graphql_page(client, cursor, 212).text
+        assert text.startswith('{"data":') and len(text.splitlines()) == 3

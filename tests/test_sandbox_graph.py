@@ -144,6 +144,18 @@ def test_large_sync_request_is_refused_like_meta(sandbox):
     assert r.status_code == 500
     assert r.json()["error"]["code"] == 1 and "reduce the amount of data" in r.json()["error"]["message"]
 
+    # What Meta usually answers: HTTP 400, code 100, subcode 1487534, for ranges over the account's limit.
+    sandbox.set_faults(sync_row_limit=None, sync_days_limit=10)
+    week = graph_get(sandbox, "act_1003/insights", {"level": "ad", "time_increment": "1", "date_preset": "last_7d"})
+    assert week.status_code == 200
+    r = graph_get(sandbox, "act_1003/insights", {"level": "ad", "time_increment": "1", "date_preset": "last_14d"})
+    err = r.json()["error"]
+    assert r.status_code == 400 and (err["code"], err["error_subcode"]) == (100, 1487534)
+    assert err["message"].startswith("Please reduce the amount of data you're asking for")
+    # A bad time range is a bad parameter, not "too much data".
+    r = graph_get(sandbox, "act_1003/insights", {"level": "ad", "time_range": "nonsense"})
+    assert r.json()["error"]["code"] == 100 and "error_subcode" not in r.json()["error"]
+
 
 def test_creatives_images_by_hash_and_video_sources(sandbox):
     ads = graph_get(sandbox, "act_1001/ads", {"fields": AD_FIELDS, "limit": 20}).json()["data"]
@@ -248,6 +260,34 @@ def test_media_faults_truncate_html_and_slow(sandbox):
     assert time.monotonic() - started >= 0.2  # ~0.25 s at that rate; proves the bytes were paced
     stats = sandbox.stats()
     assert stats["cdn:truncated"] == 1 and stats["cdn:html"] == 2
+
+
+def test_per_file_media_faults_pick_files_not_requests(sandbox):
+    ads = graph_get(sandbox, "act_1003/ads", {"fields": AD_FIELDS, "limit": 10}).json()["data"]
+    photos = [a["creative"]["image_url"] for a in ads if a["creative"]["object_type"] == "PHOTO"]
+    first, second = photos[0], next(u for u in photos if u.split("?")[0] != photos[0].split("?")[0])
+    # A security check page on every request of one file; other files are served.
+    sandbox.set_faults(media_interstitial=1)
+    for _ in range(3):
+        r = httpx.get(first)
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+        assert b"Security Check Required" in r.content
+    assert httpx.get(second).headers["content-type"] == "image/jpeg"
+    sandbox.reset()
+    # 503 to the first two requests of one file, then served.
+    sandbox.set_faults(media_flaky=1, media_flaky_tries=2)
+    assert [httpx.get(first).status_code for _ in range(3)] == [503, 503, 200]
+    assert httpx.get(second).status_code == 200
+    sandbox.reset()
+    # Cut halfway, and the link used expires with the cut; a fresh link (another _nc_gid) works.
+    sandbox.set_faults(media_truncate_expire=1, media_truncate_expire_tries=1)
+    with pytest.raises(httpx.RemoteProtocolError):
+        httpx.get(first)
+    assert httpx.get(first).status_code == 403
+    fresh = graph_get(sandbox, "act_1003/ads", {"fields": AD_FIELDS, "limit": 10}).json()["data"]
+    fresh_url = next(a["creative"]["image_url"] for a in fresh if a["creative"].get("image_url", "").split("?")[0]
+                     == first.split("?")[0])
+    assert fresh_url != first and httpx.get(fresh_url).status_code == 200
 
 
 def test_large_video_fault_serves_a_300mb_file_streamed(sandbox):

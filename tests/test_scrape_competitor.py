@@ -120,6 +120,12 @@ def test_max_ads_50_stores_exactly_50_direct_through_the_cli(lib):
     logs = lib.logs(run_id)
     assert any("captured 50 of 212 reported" in line for line in logs), logs
     assert lib.svc.runs.get(run_id)["direct"] == 1
+    # Stopped by max_ads: the structured result says so, not only a log line.
+    shown = json.loads(run_cli(lib.env, "runs", "show", str(run_id), "--json").stdout)
+    assert (shown["result"]["captured"], shown["result"]["reported"], shown["result"]["truncated"]) == (50, 212, True)
+    # A scrape that read everything is not truncated.
+    full_id, status = lib.direct()
+    assert status == "succeeded" and lib.svc.runs.get(full_id)["result"]["truncated"] is False
 
 
 def test_count_above_what_paging_returns_succeeds_with_the_shortfall_recorded(lib, worker_factory):
@@ -203,6 +209,22 @@ def test_stored_content_is_normalised(lib):
     assert kinds >= {"IMAGE", "VIDEO", "CAROUSEL", "json_body", "branded"}
 
 
+def test_dynamic_creative_ads_store_their_cards_copy_not_placeholders(lib):
+    lib.sandbox.set_faults(adlib_dco_placeholders=True)
+    run_id, status = lib.direct(max_ads=160)
+    assert status == "succeeded", lib.logs(run_id)
+    _, truth, _ = library_ads(lib.sandbox.base_url, 212)
+    ads = lib.ads()
+    dco = [a for a in truth[:160] if a["snapshot"]["display_format"] == "DCO"]
+    assert dco, "the default mix has dynamic creative ads"
+    for raw in dco:
+        row, cards = ads[raw["ad_archive_id"]], raw["snapshot"]["cards"]
+        assert row["body"] == "\n\n".join(dict.fromkeys(c["body"] for c in cards))
+        assert row["title"] == cards[0]["title"]
+        assert [c["body"] for c in json.loads(row["cards"])] == [c["body"] for c in cards]
+    assert not [a for a, r in ads.items() if any("{{" in (r[k] or "") for k in ("body", "title", "caption", "link_url"))]
+
+
 def test_page_that_stops_loading_is_followed_by_cursor_not_scrolling(lib):
     # The page's own script loads one more page, then goes quiet while has_next_page is still
     # true (the false plateau); one GraphQL reply is also a server error to get past.
@@ -214,6 +236,19 @@ def test_page_that_stops_loading_is_followed_by_cursor_not_scrolling(lib):
     assert "captured 212 of 212 reported" in logs
     assert any("HTTP 500" in line and "asking again" in line for line in logs), logs
     assert lib.svc.runs.get(run_id)["result"]["pages"] == 8
+
+
+@pytest.mark.parametrize("guarded", [True, False], ids=["with-guard", "no-guard"])
+def test_graphql_replies_holding_several_json_values_are_read(lib, guarded):
+    """Meta may send the data on the first line and further JSON values after it (with or without
+    the for (;;); guard): every page is still read, in one attempt."""
+    lib.sandbox.set_faults(adlib_graphql_lines=True, adlib_graphql_no_guard=not guarded)
+    run_id, status = lib.direct()
+    assert status == "succeeded", lib.logs(run_id)
+    run = lib.svc.runs.get(run_id)
+    assert run["attempts"] == 1 and run["result"]["pages"] == 8
+    assert len(lib.ads()) == 212
+    assert not any("unreadable" in line for line in lib.logs(run_id))
 
 
 @pytest.mark.parametrize("url, why", [

@@ -95,6 +95,33 @@ def test_rejected_template_is_not_downloaded_or_reopened_by_a_new_scrape(tenv, s
     rejected = svc.templates("Acme", "rejected")
     assert [t["id"] for t in rejected] == [first[0]["id"]] and rejected[0]["preview_sha256"] is None
     assert "captured 10 of 40 reported (stopped at max_ads=10)" in [l["message"] for l in svc.runs.logs(run_id)]
+    shown = cli_json(env, "runs", "show", str(run_id))
+    assert (shown["result"]["captured"], shown["result"]["reported"], shown["result"]["truncated"]) == (10, 40, True)
+
+
+def test_dynamic_creative_templates_show_the_cards_copy_never_a_placeholder(tenv, sandbox):
+    """DCO ads carry {{product.name}}-style templates in snapshot.body/title; the real copy is in
+    snapshot.cards[]. The review queue shows (and stores) every card's copy, in order."""
+    svc, env = tenv
+    sandbox.set_faults(adlib_format="DCO", adlib_dco_placeholders=True)
+    run_id = svc.queue_one_time_job("Acme", "template_scrape", {"max_ads": 12}, direct=True)
+    assert svc.execute_direct(run_id) == "succeeded"
+    _, truth, _ = library_ads(sandbox.base_url, 20040)
+    truth = {a["ad_archive_id"]: a for a in truth}
+    listed = cli_json(env, "templates", "list", "--brand", "Acme")
+    assert len(listed) == 12
+    stored = {t["ad_archive_id"]: t for t in svc.templates("Acme")}
+    for t in listed:
+        snap = truth[t["ad_archive_id"]]["snapshot"]
+        assert "{{" in json.dumps(snap["body"]) and "{{" in snap["title"]  # the data shape is on
+        cards = snap["cards"]
+        assert t["body"] == "\n\n".join(dict.fromkeys(c["body"] for c in cards))
+        assert t["title"] == cards[0]["title"]
+        assert not any("{{" in (t[k] or "") for k in ("body", "title", "cta_text", "link_url"))
+        copies = json.loads(stored[t["ad_archive_id"]]["cards"])
+        assert [(c["title"], c["body"], c["link_description"]) for c in copies] == [
+            (c["title"], c["body"], c["link_description"]) for c in cards]
+        assert all(c["link_description"] for c in copies)
 
 
 def test_template_cli_refuses_bad_input_with_one_line(tenv):

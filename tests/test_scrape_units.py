@@ -71,6 +71,18 @@ def test_parse_graphql_body_strips_guard_and_raises_on_errors():
     assert find_connection({"a": [{"b": {"ad_library_main": {"search_results_connection": conn}}}]}) == conn
 
 
+def test_parse_graphql_body_reads_several_json_values_and_takes_the_one_with_data():
+    conn = {"count": 3, "edges": [], "page_info": {"end_cursor": None, "has_next_page": False}}
+    data = json.dumps({"data": {"ad_library_main": {"search_results_connection": conn}}})
+    final = json.dumps({"extensions": {"is_final": True}})
+    for text in (f"for (;;);{data}\n{final}", f"{data}\n{final}\n", f"{final}\r\n{data}", f"for (;;);{data}{final}"):
+        assert parse_graphql_body(text) == conn, text
+    with pytest.raises(RetryableError, match="refused"):
+        parse_graphql_body(f'for (;;);{{"errors": [{{"message": "rate limited"}}]}}\n{final}')
+    with pytest.raises(RetryableError, match="unexpected reply"):
+        parse_graphql_body(f"for (;;);{final}\n{final}")
+
+
 def _executable(path):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("#!/bin/sh\n")
@@ -184,3 +196,18 @@ def test_a_page_request_seen_just_before_listening_stops_is_fetched_directly():
     first, second = asyncio.run(scrape())
     assert first["page_info"]["has_next_page"] and not second["page_info"]["has_next_page"]
     assert page.fetched == ["c2"]  # fetched directly instead of waiting for a reply that cannot come
+
+
+def test_normalise_dynamic_creative_takes_every_cards_copy_and_drops_placeholders():
+    ad = normalise_ad(_raw(display_format="DCO", body={"text": "{{product.name}}"}, title="{{product.brand}}",
+                           link_url="{{product.url}}", caption=None, cards=[
+        {"body": "First copy", "title": "First", "link_description": "Ships free", "link_url": "https://a.example/1"},
+        {"body": json.dumps({"text": "Second copy"}), "title": "Second", "link_description": "{{product.price}}"},
+    ]))
+    assert ad["body"] == "First copy\n\nSecond copy"
+    assert (ad["title"], ad["link_url"]) == ("First", "https://a.example/1")
+    assert [(c["title"], c["body"], c["link_description"]) for c in ad["cards"]] == [
+        ("First", "First copy", "Ships free"), ("Second", "Second copy", None)]
+    # A template with no cards to fill it: nothing, rather than the raw placeholder.
+    bare = normalise_ad(_raw(body={"text": "Buy {{product.name}} today"}, title="{{product.name}}"))
+    assert bare["body"] is None and bare["title"] is None and bare["cards"] == []

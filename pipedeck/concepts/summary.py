@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipedeck.concepts.statuses import FAILED, RETRYING, RUNNING
+from pipedeck.concepts.statuses import FAILED, RETRYING, RUNNING, SUCCEEDED
 
 
 def log_summary(run: dict) -> str:
@@ -14,7 +14,17 @@ def log_summary(run: dict) -> str:
     if status == RUNNING and run.get("progress_total"):
         msg = f" {run['progress_message']}" if run.get("progress_message") else ""
         return f"{run['progress_current']:.0f}/{run['progress_total']:.0f}{msg}"
+    warning = result_warning(run.get("result"))
+    if status == SUCCEEDED and warning:
+        return f"⚠ {warning}"
     return run.get("summary") or run.get("progress_message") or ""
+
+
+def result_warning(result) -> str | None:
+    """The one-line warning a handler put in a run's result (e.g. files it could not fetch)."""
+    if isinstance(result, dict) and isinstance(result.get("warning"), str):
+        return result["warning"]
+    return None
 
 
 def with_summary(runs: list[dict]) -> list[dict]:

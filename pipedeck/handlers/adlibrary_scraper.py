@@ -132,13 +132,43 @@ def _unique(values) -> list[str]:
     return out
 
 
+# Dynamic creative (DCO) ads carry templates such as {{product.name}} in their own fields.
+_PLACEHOLDER = re.compile(r"\{\{[^{}]*\}\}")
+
+
+def has_placeholder(text: str | None) -> bool:
+    return bool(text) and bool(_PLACEHOLDER.search(text))
+
+
+def _copy(value: Any) -> str | None:
+    """Cleaned text, or None when it is (or holds) a template placeholder: never stored as copy."""
+    text = clean_text(value)
+    return None if has_placeholder(text) else text
+
+
+def card_copy(card: dict) -> dict:
+    """The copy of one card (carousel or dynamic creative), placeholders dropped."""
+    return {"title": _copy(card.get("title")), "body": _copy(body_text(card.get("body"))),
+            "link_description": _copy(card.get("link_description")), "caption": _copy(card.get("caption")),
+            "cta_text": _copy(card.get("cta_text")),
+            "link_url": None if has_placeholder(card.get("link_url")) else (card.get("link_url") or None)}
+
+
 def normalise_ad(raw: dict) -> dict:
-    """One Ad Library result as the flat record both jobs store."""
+    """One Ad Library result as the flat record both jobs store.
+
+    A dynamic creative ad's own body, title and link are templates
+    (``{{product.name}}``); its real copy is in its cards. Every card's copy is
+    kept (``cards``, in order); a templated field takes the cards' copy instead
+    (the body: every card's body, in order; the others: the first card's), and
+    no placeholder is ever stored.
+    """
     snap = raw.get("snapshot") or {}
     cards = [c for c in (snap.get("cards") or []) if isinstance(c, dict)]
     images = [i for i in (snap.get("images") or []) if isinstance(i, dict)]
     videos = [v for v in (snap.get("videos") or []) if isinstance(v, dict)]
-    first_card = cards[0] if cards else {}
+    copies = [card_copy(c) for c in cards]
+    first_card = copies[0] if copies else {}
     image_urls = _unique([i.get("original_image_url") or i.get("resized_image_url") for i in images]
                          + [c.get("original_image_url") or c.get("resized_image_url") for c in cards])
     video_urls = _unique([v.get("video_hd_url") or v.get("video_sd_url") for v in videos]
@@ -151,6 +181,14 @@ def normalise_ad(raw: dict) -> dict:
         platforms = [platforms]
     end_date = _unix(raw.get("end_date"))
     is_active = bool(raw.get("is_active"))
+    body = body_text(snap.get("body"))
+    if has_placeholder(body):  # a dynamic creative's template: its copy is every card's
+        body = "\n\n".join(_unique([c["body"] for c in copies])) or None
+    elif body is None:
+        body = first_card.get("body")
+    link_url = snap.get("link_url")
+    if has_placeholder(link_url):
+        link_url = None
     return {
         "ad_archive_id": str(raw["ad_archive_id"]),
         "page_id": str(raw.get("page_id") or snap.get("page_id") or "") or None,
@@ -158,18 +196,19 @@ def normalise_ad(raw: dict) -> dict:
         "is_active": is_active,
         "start_date": _unix(raw.get("start_date")),
         "end_date": None if is_active else end_date,
-        "body": body_text(snap.get("body")) or body_text(first_card.get("body")),
-        "title": clean_text(snap.get("title")) or clean_text(first_card.get("title")),
-        "caption": clean_text(snap.get("caption")) or clean_text(first_card.get("caption")),
-        "cta_text": clean_text(snap.get("cta_text")) or clean_text(first_card.get("cta_text")),
-        "cta_type": snap.get("cta_type") or first_card.get("cta_type"),
-        "link_url": (snap.get("link_url") or first_card.get("link_url") or None),
+        "body": body,
+        "title": _copy(snap.get("title")) or first_card.get("title"),
+        "caption": _copy(snap.get("caption")) or first_card.get("caption"),
+        "cta_text": _copy(snap.get("cta_text")) or first_card.get("cta_text"),
+        "cta_type": snap.get("cta_type") or (cards[0].get("cta_type") if cards else None),
+        "link_url": link_url or first_card.get("link_url") or None,
         "display_format": snap.get("display_format"),
         "platforms": [str(p).upper() for p in platforms],
         "image_urls": image_urls,
         "video_urls": video_urls,
         "preview_image_url": (image_urls or previews or [None])[0],
         "card_count": len(cards),
+        "cards": copies,
         "branded_content": bool(branded),
         "branded_partner": clean_text(branded.get("page_name")) if isinstance(branded, dict) else None,
         "collation_id": str(raw["collation_id"]) if raw.get("collation_id") else None,
@@ -193,17 +232,32 @@ def find_connection(obj: Any) -> dict | None:
     return None
 
 
+def json_values(text: str):
+    """Each JSON value in ``text``, in order: Meta may send several, one per line."""
+    decoder = json.JSONDecoder()
+    pos, end = 0, len(text)
+    while True:
+        while pos < end and text[pos].isspace():
+            pos += 1
+        if pos >= end:
+            return
+        value, pos = decoder.raw_decode(text, pos)
+        yield value
+
+
 def parse_graphql_body(text: str) -> dict:
-    """A GraphQL reply: strip Meta's ``for (;;);`` guard, parse, raise on errors."""
+    """A GraphQL reply: strip Meta's ``for (;;);`` guard, take the JSON value that carries the
+    data (a reply may hold several, newline-separated), raise on errors."""
     text = text.lstrip()
     if text.startswith(GUARD):
         text = text[len(GUARD):]
-    try:
-        payload = json.loads(text)
+    try:  # values after the one carrying the data are never decoded
+        payload = next((v for v in json_values(text) if isinstance(v, dict) and (
+            v.get("data") is not None or v.get("errors") or v.get("error"))), None)
     except ValueError:
         raise RetryableError(f"the Ad Library sent an unreadable page of results: {text[:80]!r}",
                              error_type="AdLibraryBadReply") from None
-    if not isinstance(payload, dict):
+    if payload is None:
         raise RetryableError("the Ad Library sent an unexpected reply", error_type="AdLibraryBadReply")
     if payload.get("errors") or payload.get("error"):
         errors = payload.get("errors") or [{"message": payload.get("errorSummary") or payload.get("error")}]

@@ -1,20 +1,25 @@
 """asset_download: ad images and videos from Meta, stored content-addressed.
 
-1. Lists the brand's ads with their creatives (Graph API) and upserts them.
+1. Lists the brand's ads with their creatives (Graph API) and upserts them;
+   with ``include_archived``, archived ads too (``/ads`` leaves them out unless asked).
 2. Picks the ads whose image / video is not stored yet (optionally only the
    given ``ad_ids``, or ads whose name contains ``product``), grouped by source
    (image hash, video id) so a shared image is fetched once; takes up to
-   ``max_images`` images and ``max_videos`` videos.
+   ``max_images`` images and ``max_videos`` videos for the whole run: a retry
+   continues the run, so what its earlier attempts stored counts against them.
 3. Resolves URLs: images by hash (``/act_{id}/adimages?hashes=[...]``, the
    creative's ``image_url`` as fallback), videos by id (``/{video_id}?fields=source``).
 4. Downloads through :mod:`pipedeck.handlers.media` (streamed, size-capped,
    content-checked, content-addressed, deduplicated by hash) with bounded
-   concurrency; an expired link is refreshed once; progress per file.
+   concurrency; a fresh URL is asked for after every failed try (expired link,
+   failed transfer, an HTML page where the file should be); progress per file.
 
-A file rejected as not-media (e.g. an HTML page where an image was expected)
-is logged and skipped; the run goes on. Files that still fail to transfer
-after retries fail the run as retryable: the next attempt downloads only
-what is still missing.
+A file that cannot be fetched (Meta's CDN keeps sending an HTML page, it is
+not media, Meta gives no URL) is logged and skipped; the run goes on and ends
+succeeded with ``missing_files`` and a ``warning`` in its result, so it never
+looks complete. Files that still fail to transfer after retries fail the run
+as retryable: the next attempt downloads only what is still missing. The
+result describes the whole run, over all of its attempts.
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ from pipedeck.storage import meta as store
 
 CONCURRENCY = 4
 HASHES_PER_CALL = 50
+# Files not fetched that the result names (it counts them all).
+MISSING_LISTED = 20
 
 
 class Params(JobParams):
@@ -40,6 +47,8 @@ class Params(JobParams):
     max_images: int = Field(40, ge=0, le=2000, description="most images to download this run")
     ad_ids: list[str] | None = Field(None, description="only these Meta ad ids (comma-separated)")
     product: str | None = Field(None, max_length=200, description="only ads whose name contains this text")
+    include_archived: bool = Field(False, description="also archived ads' media (Meta lists archived ads only "
+                                                      "when asked)")
 
     @field_validator("ad_ids", mode="before")
     @classmethod
@@ -83,11 +92,6 @@ def _pick(ctx, kind: str, limit: int, params: Params) -> tuple[list[Source], int
     return sources[:limit], len(sources)
 
 
-def _known(ctx, src: Source) -> str | None:
-    """The stored file of a source another ad of this brand already links to."""
-    return store.known_asset(ctx.database, ctx.brand["id"], src.kind, src.key)
-
-
 def _image_urls(graph: GraphClient, account: str, hashes: list[str]) -> dict[str, str]:
     urls: dict[str, str] = {}
     for i in range(0, len(hashes), HASHES_PER_CALL):
@@ -108,39 +112,47 @@ def run(ctx, params: Params) -> dict:
     brand_id = ctx.brand["id"]
     started = time.monotonic()
     media.sweep_stale_temp(ctx.settings)
+    # A retry continues the run: what its earlier attempts stored counts against the caps.
+    earlier = store.run_media(ctx.database, brand_id, ctx.run_id)
     with GraphClient(ctx) as graph:
-        ads = sync_ads(ctx, graph, account)
+        ads = sync_ads(ctx, graph, account, include_archived=params.include_archived)
         if params.ad_ids:
             known = {a["ad_id"] for a in ads}
             missing = [a for a in params.ad_ids if a not in known]
             if missing:
                 ctx.log(f"{len(missing)} requested ad id(s) are not in ad account {account}: "
                         f"{', '.join(missing[:10])}", "warning")
-        images, images_waiting = _pick(ctx, "image", params.max_images, params)
-        videos, videos_waiting = _pick(ctx, "video", params.max_videos, params)
+        image_cap = max(0, params.max_images - earlier["images"])
+        video_cap = max(0, params.max_videos - earlier["videos"])
+        images, images_waiting = _pick(ctx, "image", image_cap, params)
+        videos, videos_waiting = _pick(ctx, "video", video_cap, params)
         scope = ""
         if params.ad_ids or params.product:
             scope = " matching " + " and ".join(
                 p for p in ((f"ad ids {','.join(params.ad_ids)}" if params.ad_ids else ""),
                             (f"product {params.product!r}" if params.product else "")) if p)
+        carried = ""
+        if earlier["images"] or earlier["videos"]:
+            carried = (f"; earlier attempts of this run stored {earlier['images']} image(s) and "
+                       f"{earlier['videos']} video(s), leaving {image_cap} of max_images={params.max_images} "
+                       f"and {video_cap} of max_videos={params.max_videos}")
         ctx.log(f"{len(ads)} ads in account {account}; {images_waiting} image(s) and {videos_waiting} video(s)"
-                f"{scope} not stored yet; downloading {len(images)} image(s) and {len(videos)} video(s)")
+                f"{scope} not stored yet{carried}; downloading {len(images)} image(s) and {len(videos)} video(s)")
 
         linked_existing = 0
         todo: list[Source] = []
         for src in images + videos:
-            sha = _known(ctx, src)
+            sha = store.stored_source(ctx.database, brand_id, src.kind, src.key)
             if sha:
-                for ad_id in src.ad_ids:
-                    store.link_ad_asset(ctx.database, ad_id=ad_id, kind=src.kind, source_key=src.key,
-                                        brand_id=brand_id, sha256=sha)
+                store.link_ad_assets(ctx.database, ad_ids=src.ad_ids, kind=src.kind, source_key=src.key,
+                                     brand_id=brand_id, sha256=sha, run_id=ctx.run_id)
                 linked_existing += 1
             else:
                 todo.append(src)
 
         image_urls = _image_urls(graph, account, [s.key for s in todo if s.kind == "image" and s.fallback_url != s.key])
         jobs: list[media.DownloadJob] = []
-        unresolved = 0
+        not_fetched: list[tuple[Source, str]] = []  # (source, why), this attempt
         for src in todo:
             ctx.check_cancelled()
             if src.kind == "image":
@@ -150,13 +162,13 @@ def run(ctx, params: Params) -> dict:
                 url = ""  # looked up on the download threads, overlapping with transfers
                 refresh = (lambda s=src: _video_url(graph, s.key))
             if not url and src.kind == "image":
-                unresolved += 1
+                not_fetched.append((src, "no URL"))
                 ctx.log(f"{src.kind} {src.key}: Meta gave no URL for it; skipped", "warning")
                 continue
             jobs.append(media.DownloadJob(url, src.kind, key=src.key, refresh=refresh, extra={"source": src}))
 
         total = len(jobs)
-        counts = {"stored": 0, "deduplicated": 0, "rejected": 0, "failed": 0, "bytes": 0, "unresolved": unresolved}
+        counts = {"stored": 0, "deduplicated": 0, "failed": 0, "bytes": 0}
         done = 0
         token_error: list[BaseException] = []
         ctx.progress(0, total, f"0 of {total} files")
@@ -166,18 +178,20 @@ def run(ctx, params: Params) -> dict:
             done += 1
             src: Source = job.extra["source"]
             if isinstance(outcome, media.StoredAsset):
-                for ad_id in src.ad_ids:
-                    store.link_ad_asset(ctx.database, ad_id=ad_id, kind=src.kind, source_key=src.key,
-                                        brand_id=brand_id, sha256=outcome.sha256)
+                store.link_ad_assets(ctx.database, ad_ids=src.ad_ids, kind=src.kind, source_key=src.key,
+                                     brand_id=brand_id, sha256=outcome.sha256, run_id=ctx.run_id)
                 counts["stored" if outcome.created else "deduplicated"] += 1
                 counts["bytes"] += outcome.size if outcome.created else 0
                 note = "stored" if outcome.created else "already stored (same content)"
                 ctx.log(f"{src.kind} {src.key}: {note}, {outcome.size / 1e6:.1f} MB, sha256 {outcome.sha256[:12]}")
             elif isinstance(outcome, media.NoURL):
-                counts["unresolved"] += 1
+                not_fetched.append((src, "no URL"))
                 ctx.log(f"{src.kind} {src.key}: Meta gave no URL for it; skipped", "warning")
+            elif isinstance(outcome, media.MediaInterstitial):
+                not_fetched.append((src, "HTML page"))
+                ctx.log(f"{src.kind} {src.key} not fetched: {outcome}", "warning")
             elif isinstance(outcome, media.MediaRejected):
-                counts["rejected"] += 1
+                not_fetched.append((src, "rejected"))
                 ctx.log(f"{src.kind} {src.key} rejected: {outcome}", "warning")
             elif isinstance(outcome, TokenRejected):
                 token_error.append(outcome)
@@ -190,13 +204,27 @@ def run(ctx, params: Params) -> dict:
         media.download_many(ctx, jobs, concurrency=CONCURRENCY, on_result=on_result)
     if token_error:
         raise token_error[0]
+    why = {reason: sum(1 for _, r in not_fetched if r == reason) for reason in ("HTML page", "rejected", "no URL")}
     summary = (f"{counts['stored']} new file(s) ({counts['bytes'] / 1e6:.1f} MB), {counts['deduplicated']} "
-               f"already stored, {linked_existing} linked to files stored earlier, {counts['rejected']} rejected, "
-               f"{counts['failed']} failed, {counts['unresolved']} without URL in {time.monotonic() - started:.1f}s")
+               f"already stored, {linked_existing} linked to files stored earlier, {why['rejected']} rejected, "
+               f"{why['HTML page']} HTML instead of media, {counts['failed']} failed, {why['no URL']} without URL "
+               f"in {time.monotonic() - started:.1f}s")
     if counts["failed"]:
         raise RetryableError(f"{counts['failed']} of {total} downloads failed; {summary}",
                              error_type="DownloadsFailed")
     ctx.log(summary)
-    return {"images": len(images), "videos": len(videos), "files": total, "stored": counts["stored"],
-            "deduplicated": counts["deduplicated"], "linked_existing": linked_existing,
-            "rejected": counts["rejected"], "unresolved": counts["unresolved"], "bytes": counts["bytes"]}
+    whole = store.run_media(ctx.database, brand_id, ctx.run_id)  # the whole run, all attempts
+    result = {"images": whole["images"], "videos": whole["videos"], "files": whole["images"] + whole["videos"],
+              "stored": whole["stored"], "deduplicated": whole["deduplicated"],
+              "linked_existing": whole["linked_existing"], "rejected": why["rejected"],
+              "unresolved": why["no URL"], "bytes": whole["bytes"], "missing_files": len(not_fetched)}
+    if not_fetched:
+        result["html_pages"] = why["HTML page"]
+        result["missing"] = [f"{src.kind} {src.key}" for src, _ in not_fetched[:MISSING_LISTED]]
+        parts = [f"{n} {label}" for n, label in ((why["HTML page"], "kept getting an HTML page instead of the file"),
+                                                 (why["rejected"], "rejected as not media"),
+                                                 (why["no URL"], "had no URL from Meta")) if n]
+        result["warning"] = (f"{len(not_fetched)} of {result['files'] + len(not_fetched)} files not fetched "
+                             f"({', '.join(parts)}); the next run tries them again")
+        ctx.warning(result["warning"])
+    return result

@@ -6,7 +6,12 @@ system Chromium or Chrome on PATH.
 
 :func:`launched_browser` guarantees the browser is gone when the block ends,
 however it ends (success, error, cancellation): it closes the browser, stops
-Playwright's driver and, should Chromium outlive both, kills it by pid. Every
+Playwright's driver and, should Chromium outlive both, kills it by pid.
+
+The browser renders third-party ads, so it gets as little as possible: a
+minimal environment (:func:`browser_env`: no token, no passwords, no database
+URL) and Chromium's own sandbox wherever it can run (not as root; where it
+cannot start, pipedeck says so once in its log and runs without). Every
 process of the browser carries ``PIPEDECK_BROWSER_RUN=<run id>`` in its
 environment, so an operator (or a test) can tell which run a Chromium belongs to.
 """
@@ -20,6 +25,7 @@ import os
 import shutil
 import signal
 import sys
+import threading
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, AsyncIterator
@@ -33,10 +39,20 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("pipedeck.browser")
 
-# Flags for headless Chromium in containers and CI: no sandbox (often unavailable
-# without user namespaces), no GPU, nothing phoning home, /tmp instead of a small /dev/shm.
-CHROMIUM_ARGS = ("--no-sandbox", "--disable-gpu", "--disable-background-networking",
+# Flags for headless Chromium in containers and CI: no GPU, nothing phoning home, /tmp
+# instead of a small /dev/shm. Chromium's own sandbox is decided per launch (see launched_browser).
+CHROMIUM_ARGS = ("--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage")
+# The only variables the browser (which renders third-party ads) gets from pipedeck's environment:
+# what Chromium needs to run, find fonts, a temp dir and a locale. Never the token, passwords or
+# database URLs. PIPEDECK_HOME only says which data dir the browser belongs to.
+BROWSER_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TMP", "TEMP", "DISPLAY",
+               "WAYLAND_DISPLAY", "XDG_RUNTIME_DIR", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME",
+               "XDG_DATA_DIRS", "FONTCONFIG_FILE", "FONTCONFIG_PATH", "LD_LIBRARY_PATH", "SYSTEMROOT", "WINDIR",
+               "LOCALAPPDATA", "APPDATA", "PROGRAMFILES", "PIPEDECK_HOME")
+# Proxies the browser may need to reach the Ad Library; passed without any user:password part.
+PROXY_ENV = ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY",
+             "NO_PROXY")
 SYSTEM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 RUN_MARKER_ENV = "PIPEDECK_BROWSER_RUN"
 NO_CHROMIUM = ("no Chromium found: install it (e.g. `apt install chromium` or `playwright install chromium`) "
@@ -127,6 +143,51 @@ def require_chromium(settings: "Settings") -> str:
     return path
 
 
+def browser_env(environ: dict[str, str] | None = None, run_id: int | None = None) -> dict[str, str]:
+    """The minimal environment Chromium is started with (see BROWSER_ENV): no secrets."""
+    environ = os.environ if environ is None else environ
+    env = {k: v for k, v in environ.items() if k in BROWSER_ENV or k.startswith("LC_")}
+    for name in PROXY_ENV:
+        if environ.get(name):
+            env[name] = _without_userinfo(environ[name])
+    if run_id is not None:
+        env[RUN_MARKER_ENV] = str(run_id)
+    return env
+
+
+def _without_userinfo(value: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return ""
+    if "@" not in parts.netloc:
+        return value
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+
+
+def sandbox_blocker() -> str | None:
+    """Why Chromium's own sandbox cannot run here, or None when it can be tried."""
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        return "pipedeck runs as root, and Chromium refuses its sandbox to root"
+    return None
+
+
+_said_no_sandbox = False
+_said_lock = threading.Lock()
+
+
+def _say_no_sandbox(why: str) -> None:
+    """Log, once per process, that Chromium runs without its sandbox and why."""
+    global _said_no_sandbox
+    with _said_lock:
+        first, _said_no_sandbox = not _said_no_sandbox, True
+    if first:
+        log.warning("Chromium runs without its sandbox: %s; run pipedeck as an ordinary user (with user namespaces "
+                    "or Chromium's setuid sandbox available) to keep it on", why)
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -172,27 +233,43 @@ async def launched_browser(settings: "Settings", *, run_id: int | None = None, h
     from playwright.async_api import Error as PlaywrightError
     from playwright.async_api import async_playwright
 
-    env = dict(os.environ)
-    if run_id is not None:
-        env[RUN_MARKER_ENV] = str(run_id)
+    env = browser_env(run_id=run_id)
+    blocker = sandbox_blocker()
+    if blocker:
+        _say_no_sandbox(blocker)
     manager = async_playwright()
     playwright = await manager.__aenter__()
     browser = None
     pid = None
+
+    async def launch(sandboxed: bool):
+        return await playwright.chromium.launch(executable_path=executable, headless=headless,
+                                                args=list(CHROMIUM_ARGS), env=env, chromium_sandbox=sandboxed,
+                                                timeout=launch_timeout * 1000)
+
     try:
         try:
-            browser = await playwright.chromium.launch(executable_path=executable, headless=headless,
-                                                       args=list(CHROMIUM_ARGS), env=env,
-                                                       timeout=launch_timeout * 1000)
+            try:
+                browser = await launch(sandboxed=blocker is None)
+            except PlaywrightError as exc:
+                if blocker is not None or "sandbox" not in str(exc).lower():
+                    raise
+                # No user namespaces and no setuid helper here: the sandbox cannot start.
+                _say_no_sandbox(f"it could not start here ({_first_line(exc)})")
+                browser = await launch(sandboxed=False)
         except PlaywrightError as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise NoChromium(f"Chromium at {executable} did not start ({first}); install a working Chromium "
-                             "or set PIPEDECK_CHROMIUM to one") from None
+            raise NoChromium(f"Chromium at {executable} did not start ({_first_line(exc)}); install a working "
+                             "Chromium or set PIPEDECK_CHROMIUM to one") from None
         pid = await _browser_pid(browser)
         yield browser
     finally:
         # A cancelled task still runs this to the end (the scraper cancels it once, then waits).
         await _shutdown(manager, browser, pid, close_timeout)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 async def _shutdown(manager, browser, pid: int | None, close_timeout: float) -> None:

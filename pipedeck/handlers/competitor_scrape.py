@@ -38,7 +38,7 @@ def run(ctx, params: Params) -> dict:
     if report.truncated:
         line += f" (stopped at max_ads={params.max_ads})"
     ctx.log(line)
-    result = {"captured": report.captured, "reported": reported}
+    result = {"captured": report.captured, "reported": reported, "truncated": report.truncated}
     if report.shortfall:
         result["shortfall"] = report.shortfall
         ctx.warning(f"shortfall: the Ad Library counted {reported} ads but its paging ended after "

@@ -21,7 +21,8 @@
                                              to the queue (:class:`GraphRateLimited`, retry_after)
   HTTP 5xx, code 1, 2, ``is_transient``      retried ``TRANSIENT_RETRIES`` times here, then
                                              :class:`GraphTransientError` (the queue retries)
-  code 1 "reduce the amount of data"          :class:`TooMuchData` — ask with an async report
+  100/1487534, or code 1 "reduce the amount   :class:`TooMuchData` — ask with an async report
+  of data"                                    or for a smaller time range
   network errors                              retried here, then :class:`GraphTransientError`
   ========================================  ===========================================
 """
@@ -41,6 +42,8 @@ from pipedeck.handlers.httpclient import ssl_context
 RATE_LIMIT_CODES = frozenset({4, 17, 32, 613, *range(80000, 80015)})
 TOKEN_CODES = frozenset({190, 102, 104})
 TRANSIENT_CODES = frozenset({1, 2})
+# Meta's "Please reduce the amount of data you're asking for": code 100 with this subcode (or, older, code 1).
+TOO_MUCH_DATA_SUBCODE = 1487534
 TRANSIENT_RETRIES = 3
 NETWORK_RETRIES = 2
 # Longest rate-limit wait spent inside the run; longer waits go back to the queue.
@@ -243,7 +246,7 @@ class GraphClient:
                 self._wait(wait, f"rate limited by Meta ({summary}); usage {usage:.0f}% "
                                  f"({source or 'no usage header'}); {why}; waiting {wait:.1f}s before retrying")
                 continue
-            if code == 1 and "reduce the amount of data" in (err.get("message") or "").lower():
+            if _is_too_much_data(code, subcode, err.get("message")):
                 raise TooMuchData(f"Meta asks for less data per request ({summary})", code=code, subcode=subcode,
                                   status=response.status_code, error_type="MetaTooMuchData")
             if response.status_code >= 500 or code in TRANSIENT_CODES or err.get("is_transient"):
@@ -293,6 +296,13 @@ class GraphClient:
         with self._lock:
             self.waited += seconds
         self.ctx.sleep(seconds)
+
+
+def _is_too_much_data(code, subcode, message) -> bool:
+    """Meta asking for less data per request: not a bad parameter, whatever the code says."""
+    if code == 100 and subcode == TOO_MUCH_DATA_SUBCODE:
+        return True
+    return code in (1, 100) and "reduce the amount of data" in str(message or "").lower()
 
 
 def _param(value: Any) -> str:

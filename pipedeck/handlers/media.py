@@ -12,8 +12,9 @@ same guarantees:
 - a size cap (``Content-Length`` checked before reading, bytes counted while
   reading), and a content check: the declared type must not be HTML/text/JSON
   and the first bytes must be an image (JPEG, PNG, GIF, WebP) or a video
-  (MP4/MOV, WebM) as asked — an HTML login page served with ``200`` and
-  ``image/jpeg`` is rejected;
+  (MP4/MOV, WebM) as asked — an HTML page served with ``200`` (a CDN's
+  security check or expired-link page, even labelled ``image/jpeg``) is never
+  stored, and is retried with a fresh URL;
 - deduplicated by content hash (same bytes from another URL: one file, one row);
 - cancel-aware: ``ctx.check_cancelled()`` between chunks, so a cancel or a
   worker shutdown stops a transfer within one chunk;
@@ -33,7 +34,7 @@ Stable API (other handlers call it from synchronous code)::
     media.link_ad_asset(ctx.database, ad_id=..., kind="image", source_key=image_hash,
                         brand_id=ctx.brand["id"], sha256=asset.sha256)
 
-    # several files with bounded concurrency, one expired-URL refresh each
+    # several files with bounded concurrency, a fresh URL after every failed try
     # (url="" : ask refresh() for the first URL too, on the download thread):
     results = media.download_many(ctx, [media.DownloadJob(url, "video", key=video_id,
                                                           refresh=lambda: fresh_url)], concurrency=4,
@@ -46,10 +47,12 @@ retries=2, record=True)``: ``ctx`` is the handler's RunContext (it uses
 Transfer failures (truncated body, reset connection, 5xx) are retried
 ``retries`` times, each logged. Raises:
 
-- :class:`MediaRejected` (a PermanentError): not media of that kind, HTML
-  body, over the size cap, or a 4xx that is not an expiry;
+- :class:`MediaRejected` (a PermanentError): not media of that kind, over the
+  size cap, a host that is not a media host, or a 4xx that is not an expiry;
+- :class:`MediaInterstitial` (a RetryableError): an HTML page where the file
+  should be — get a fresh URL and call again;
 - :class:`MediaExpired` (a RetryableError): the signed URL expired — get a
-  fresh URL and call again (``download_many`` does this once per job);
+  fresh URL and call again (``download_many`` does both);
 - :class:`MediaTransferError` (a RetryableError): still failing after retries;
 - ``RunCancelled`` / ``WorkerShuttingDown`` from the context.
 
@@ -79,6 +82,8 @@ from pipedeck.storage import meta as meta_store
 KINDS = ("image", "video")
 DEFAULT_MAX_BYTES = {"image": 50 * 1024 * 1024, "video": 4 * 1024 * 1024 * 1024}
 MAX_PARALLEL_DOWNLOADS = 8
+# Fresh URLs asked for, per file, when the CDN keeps sending an HTML page instead of it.
+MAX_HTML_REFRESHES = 3
 TMP_DIRNAME = ".tmp"
 # Temp files older than this are leftovers of a killed process and are swept.
 STALE_TEMP_AGE = 6 * 3600
@@ -103,6 +108,14 @@ class MediaExpired(RetryableError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, error_type="MediaExpired")
+
+
+class MediaInterstitial(RetryableError):
+    """The CDN answered with an HTML page (a security check, an expired-link page) where the
+    file should be: not the file's fault, so ask for a fresh URL and try again."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, error_type="MediaInterstitial")
 
 
 class MediaTransferError(RetryableError):
@@ -181,6 +194,9 @@ def _declared_type(response: httpx.Response) -> str:
 
 
 def _check_declared(declared: str, kind: str, where: str) -> None:
+    if declared in ("text/html", "application/xhtml+xml"):
+        raise MediaInterstitial(f"{where}: expected {'an' if kind == 'image' else 'a'} {kind} but the server sent "
+                                f"an HTML page ({declared}: a security check or an expired link, not media)")
     if declared.startswith(("text/", "application/json", "application/xhtml", "application/xml")):
         raise MediaRejected(f"{where}: expected {'an' if kind == 'image' else 'a'} {kind} but the server sent "
                             f"{declared} (an error or login page, not media)")
@@ -194,6 +210,9 @@ def _check_head(head: bytes, kind: str, declared: str, where: str) -> str:
     if found is None or not found.startswith(f"{kind}/"):
         text = _looks_like_text(head)
         what = text or (f"{found}" if found else "unrecognised bytes")
+        if text == "an HTML page":
+            raise MediaInterstitial(f"{where}: expected {'an' if kind == 'image' else 'a'} {kind} but the body is "
+                                    f"an HTML page (declared {declared or 'no type'})")
         raise MediaRejected(f"{where}: expected {'an' if kind == 'image' else 'a'} {kind} but the body is {what}"
                             f" (declared {declared or 'no type'})")
     return found
@@ -258,33 +277,81 @@ def _finalise(tmp: Path, final: Path, size: int) -> bool:
 
 
 # -- one download ------------------------------------------------------------
-# Where Meta serves ad media from; anything else in a Graph or Ad Library reply is refused.
+# Where Meta serves ad media from (https, port 443, these domains and their subdomains);
+# anything else in a Graph or Ad Library reply is refused.
 META_MEDIA_HOSTS = ("fbcdn.net", "fbsbx.com", "facebook.com", "facebook.net", "cdninstagram.com")
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-def allowed_media_hosts(settings) -> tuple[str, ...]:
-    """Meta's CDNs, the configured Graph API and Ad Library hosts (the sandbox), and PIPEDECK_MEDIA_HOSTS."""
-    hosts = list(META_MEDIA_HOSTS) + list(getattr(settings, "media_hosts", ()))
+@dataclass(frozen=True)
+class MediaOrigin:
+    """Scheme, host and port media may come from; ``subdomains``: the host's subdomains too."""
+
+    scheme: str
+    host: str
+    port: int
+    subdomains: bool = False
+
+    def admits(self, scheme: str, host: str, port: int) -> bool:
+        if (scheme, port) != (self.scheme, self.port):
+            return False
+        return host == self.host or (self.subdomains and host.endswith("." + self.host))
+
+
+def _url_origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:  # a port that is not a number
+        return scheme, (parts.hostname or "").rstrip("."), -1
+    return scheme, (parts.hostname or "").lower().rstrip("."), port or DEFAULT_PORTS.get(scheme)
+
+
+def _parse_media_host(entry: str) -> MediaOrigin | None:
+    """A PIPEDECK_MEDIA_HOSTS entry: ``scheme://host[:port]`` (that origin exactly) or a bare
+    ``host`` (https on 443, the host and its subdomains)."""
+    entry = entry.strip()
+    if "://" not in entry:
+        host = entry.lower().strip(".")
+        return MediaOrigin("https", host, 443, subdomains=True) if host else None
+    scheme, host, port = _url_origin(entry)
+    if scheme not in DEFAULT_PORTS or not host or port is None or port < 0:
+        return None
+    return MediaOrigin(scheme, host, port)
+
+
+def allowed_media_origins(settings) -> tuple[MediaOrigin, ...]:
+    """Meta's CDNs over https, the configured Graph API and Ad Library origins (the sandbox), and
+    PIPEDECK_MEDIA_HOSTS."""
+    origins = [MediaOrigin("https", host, 443, subdomains=True) for host in META_MEDIA_HOSTS]
     for base in (settings.graph_url, settings.ad_library_url):
-        if urlsplit(base).hostname:
-            hosts.append(urlsplit(base).hostname)
-    return tuple(dict.fromkeys(h.lower().strip(".") for h in hosts))
+        scheme, host, port = _url_origin(base)
+        if scheme in DEFAULT_PORTS and host and port:
+            origins.append(MediaOrigin(scheme, host, port))
+    origins += [o for o in map(_parse_media_host, getattr(settings, "media_hosts", ())) if o is not None]
+    return tuple(dict.fromkeys(origins))
 
 
-def check_media_host(url: str, allowed: tuple[str, ...]) -> None:
-    """Refuse URLs (and redirects) to hosts that are not media hosts: a poisoned reply must
-    not be able to point the worker at internal addresses."""
-    host = (urlsplit(url).hostname or "").lower().rstrip(".")
-    if not any(host == a or host.endswith("." + a) for a in allowed):
-        raise MediaRejected(f"{safe_url(url)}: {host or 'no host'} is not a media host "
-                            "(Meta's CDNs; add others to PIPEDECK_MEDIA_HOSTS)")
+def check_media_url(url: str, allowed: tuple[MediaOrigin, ...]) -> None:
+    """Refuse URLs (and redirects) whose scheme, host and port are not a media origin's: a
+    poisoned reply must not be able to point the worker at internal addresses or other ports.
+    Raises :class:`MediaRejected` (permanent: asking again would only be refused again)."""
+    scheme, host, port = _url_origin(url)
+    if scheme not in DEFAULT_PORTS:
+        raise MediaRejected(f"{safe_url(url)}: {scheme or 'no scheme'} is not a media URL scheme (http or https only)")
+    if not any(o.admits(scheme, host, port) for o in allowed):
+        shown = f"{scheme}://{host}" + (f":{port}" if port != DEFAULT_PORTS[scheme] else "")
+        raise MediaRejected(f"{safe_url(url)}: {shown if host else 'no host'} is not a media origin "
+                            "(Meta's CDNs over https, the Graph API and Ad Library origins; add others to "
+                            "PIPEDECK_MEDIA_HOSTS)")
 
 
-def new_client(timeout: float = 30.0, allowed_hosts: tuple[str, ...] | None = None) -> httpx.Client:
+def new_client(timeout: float = 30.0, allowed: tuple[MediaOrigin, ...] | None = None) -> httpx.Client:
     """An httpx client for media: no credentials, identity encoding, redirects followed."""
     hooks = {}
-    if allowed_hosts is not None:  # checked on every request, redirects included
-        hooks["request"] = [lambda request: check_media_host(str(request.url), allowed_hosts)]
+    if allowed is not None:  # checked on every request, each redirect included, before it is sent
+        hooks["request"] = [lambda request: check_media_url(str(request.url), allowed)]
     return httpx.Client(timeout=httpx.Timeout(timeout, connect=10.0), follow_redirects=True, verify=ssl_context(),
                         event_hooks=hooks,
                         headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
@@ -304,11 +371,11 @@ def download_one(ctx, url: str, *, kind: str = "image", max_bytes: int | None = 
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     if not url or not url.startswith(("http://", "https://")):
         raise MediaRejected(f"not a downloadable URL: {safe_url(url or '')!r}")
-    allowed = allowed_media_hosts(ctx.settings)
-    check_media_host(url, allowed)
+    allowed = allowed_media_origins(ctx.settings)
+    check_media_url(url, allowed)
     limit = max_bytes if max_bytes is not None else DEFAULT_MAX_BYTES[kind]
     own_client = client is None
-    client = client or new_client(allowed_hosts=allowed)
+    client = client or new_client(allowed=allowed)
     try:
         attempt = 0
         while True:
@@ -330,7 +397,8 @@ def download_one(ctx, url: str, *, kind: str = "image", max_bytes: int | None = 
                 ctx.sleep(delay)
         if record:
             meta_store.record_asset(ctx.database, sha256=asset.sha256, path=asset.relpath,
-                                    content_type=asset.content_type, size=asset.size)
+                                    content_type=asset.content_type, size=asset.size,
+                                    run_id=getattr(ctx, "run_id", None))
         return asset
     finally:
         if own_client:
@@ -430,14 +498,18 @@ def download_many(ctx, jobs: list[DownloadJob], *, concurrency: int = 4,
     """Download ``jobs`` with at most ``concurrency`` at a time.
 
     Per-job outcomes (a StoredAsset or the exception) are returned in job order
-    and passed to ``on_result`` in the calling thread as they finish. An
-    expired URL is refreshed once through ``job.refresh``. Cancellation stops
-    every transfer within a chunk, removes their temp files and raises.
+    and passed to ``on_result`` in the calling thread as they finish. A job with
+    ``refresh`` gets a fresh URL after every failed try: after a failed transfer
+    (up to ``retries`` times; a signed URL may expire while a transfer fails), an
+    HTML page where the file should be (up to ``MAX_HTML_REFRESHES`` times), and
+    an expired link (once in a row: a fresh link that is expired at once will not
+    get better). Cancellation stops every transfer within a chunk, removes their
+    temp files and raises.
     """
     results: list = [None] * len(jobs)
     if not jobs:
         return results
-    client = new_client(allowed_hosts=allowed_media_hosts(ctx.settings))
+    client = new_client(allowed=allowed_media_origins(ctx.settings))
 
     def one(job: DownloadJob):
         url = job.url
@@ -446,20 +518,41 @@ def download_many(ctx, jobs: list[DownloadJob], *, concurrency: int = 4,
             url = job.refresh()
             if not url:
                 raise NoURL(f"{job.kind} {job.key}: no URL for it")
-        refreshed = False
+        if job.refresh is None:
+            return download_one(ctx, url, kind=job.kind, max_bytes=job.max_bytes, client=client,
+                                retries=retries, record=record)
+        name = f"{job.kind} {job.key or safe_url(url)}"
+        failed_transfers = html_pages = expired_in_a_row = 0
         while True:
             try:
                 return download_one(ctx, url, kind=job.kind, max_bytes=job.max_bytes, client=client,
-                                    retries=retries, record=record)
+                                    retries=0, record=record)
             except MediaExpired:
-                if refreshed or job.refresh is None:
+                expired_in_a_row += 1
+                if expired_in_a_row > 1:
                     raise
-                refreshed = True
-                ctx.log(f"{job.kind} {job.key or safe_url(url)}: link expired; fetching a fresh URL", "warning")
-                fresh = job.refresh()
-                if not fresh:
+                ctx.log(f"{name}: link expired; fetching a fresh URL", "warning")
+            except MediaInterstitial as exc:
+                html_pages += 1
+                expired_in_a_row = 0
+                if html_pages > MAX_HTML_REFRESHES:
+                    raise MediaInterstitial(f"{exc} (still so after {MAX_HTML_REFRESHES} fresh URLs)") from None
+                ctx.log(f"{name}: got an HTML page instead of the file; fetching a fresh URL "
+                        f"(try {html_pages + 1} of {MAX_HTML_REFRESHES + 1})", "warning")
+            except MediaTransferError as exc:
+                failed_transfers += 1
+                expired_in_a_row = 0
+                if failed_transfers > retries:
                     raise
-                url = fresh
+                delay = exc.retry_after if exc.retry_after is not None else min(4.0, 0.25 * 2 ** (failed_transfers - 1))
+                ctx.log(f"{job.kind} download failed ({exc}); fetching a fresh URL and retrying in {delay:.2f}s "
+                        f"(attempt {failed_transfers + 1} of {retries + 1})", "warning")
+                ctx.sleep(delay)
+            ctx.check_cancelled()
+            fresh = job.refresh()
+            if not fresh:
+                raise NoURL(f"{name}: Meta gave no fresh URL for it")
+            url = fresh
 
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="media")
     stop: BaseException | None = None
@@ -493,7 +586,8 @@ def download_many(ctx, jobs: list[DownloadJob], *, concurrency: int = 4,
     return results
 
 
-def link_ad_asset(database, *, ad_id: str, kind: str, source_key: str, brand_id: int, sha256: str) -> None:
+def link_ad_asset(database, *, ad_id: str, kind: str, source_key: str, brand_id: int, sha256: str,
+                  run_id: int | None = None) -> None:
     """Record that a Meta ad uses a stored file (re-exported from storage.meta for callers of this module)."""
     meta_store.link_ad_asset(database, ad_id=ad_id, kind=kind, source_key=source_key, brand_id=brand_id,
-                             sha256=sha256)
+                             sha256=sha256, run_id=run_id)

@@ -4,7 +4,8 @@ For the brand's ad account: the ads (names, status, creative), then one
 insights row per ad per day over ``days_back`` days ending today in the
 account's time zone (``level=ad``, ``time_increment=1``). Ranges up to
 ``ASYNC_AFTER_DAYS`` are read synchronously, page by page; longer ranges (or
-when Meta asks for less data) through an asynchronous report. Every page is
+when Meta asks for less data) through an asynchronous report, and a range
+whose report fails is split in two (see :class:`InsightsSync`). Every page is
 upserted by (ad id, date), so re-running duplicates nothing and picks up
 Meta's revisions of recent days. Throttling and error mapping live in
 :mod:`pipedeck.handlers.graph_client`.
@@ -70,10 +71,21 @@ def ad_record(ad: dict) -> dict:
             "thumbnail_url": creative.get("thumbnail_url")}
 
 
-def sync_ads(ctx, graph: GraphClient, account: str) -> list[dict]:
-    """All ads of the account with their creatives, upserted into meta_ads. Returns the records."""
+# Every effective status but DELETED: asking for ARCHIVED means naming all the others too.
+STATUSES_WITH_ARCHIVED = ("ACTIVE", "PAUSED", "PENDING_REVIEW", "DISAPPROVED", "PREAPPROVED", "PENDING_BILLING_INFO",
+                          "CAMPAIGN_PAUSED", "ADSET_PAUSED", "IN_PROCESS", "WITH_ISSUES", "ARCHIVED")
+
+
+def sync_ads(ctx, graph: GraphClient, account: str, *, include_archived: bool = False) -> list[dict]:
+    """All ads of the account with their creatives, upserted into meta_ads. Returns the records.
+
+    Meta's ``/ads`` leaves ARCHIVED ads out unless ``effective_status`` asks for them.
+    """
     records: list[dict] = []
-    for page in graph.pages(f"act_{account}/ads", {"fields": AD_FIELDS, "limit": ADS_PAGE_LIMIT}):
+    query = {"fields": AD_FIELDS, "limit": ADS_PAGE_LIMIT}
+    if include_archived:
+        query["effective_status"] = list(STATUSES_WITH_ARCHIVED)
+    for page in graph.pages(f"act_{account}/ads", query):
         batch = [ad_record(ad) for ad in page if ad.get("id")]
         if batch:
             store.upsert_ads(ctx.database, ctx.brand["id"], account, batch)
@@ -90,40 +102,94 @@ def run(ctx, params: Params) -> dict:
         since = until - dt.timedelta(days=params.days_back - 1)
         ads = sync_ads(ctx, graph, account)
         ctx.log(f"ad account {account}: {len(ads)} ads; syncing daily insights {since} to {until} ({zone})")
-        expected = max(1, len(ads) * params.days_back)
-        query = {"level": "ad", "time_increment": 1, "fields": INSIGHT_FIELDS,
-                 "time_range": {"since": since.isoformat(), "until": until.isoformat()}}
-        totals = store.UpsertCounts()
-        received = 0
-
-        def store_pages(pages) -> None:
-            nonlocal received
-            for page in pages:
-                counts = store.store_insights_page(ctx.database, ctx.brand["id"], account, page)
-                totals.add(counts)
-                received += len(page)
-                ctx.progress(received, max(expected, received), f"{received} ad-day rows stored")
-                ctx.check_cancelled()
-
-        mode = "async" if params.days_back > ASYNC_AFTER_DAYS else "sync"
-        if mode == "sync":
-            try:
-                store_pages(graph.pages(f"act_{account}/insights", {**query, "limit": PAGE_LIMIT}))
-            except TooMuchData:
-                ctx.log("Meta asked for less data per request; switching to an asynchronous report", "warning")
-                mode = "async"
-        if mode == "async":
-            report_id = run_report(ctx, graph, account, query)
-            store_pages(graph.pages(f"{report_id}/insights", {"limit": PAGE_LIMIT}))
-        ctx.progress(received, received, f"{received} ad-day rows stored")
+        sync = InsightsSync(ctx, graph, account, expected=max(1, len(ads) * params.days_back))
+        sync.fetch(since, until)
+        ctx.progress(sync.received, sync.received, f"{sync.received} ad-day rows stored")
         waited = graph.waited
         calls = graph.calls
+    totals, received = sync.totals, sync.received
+    unchanged = max(0, received - totals.inserted - totals.updated)
     ctx.log(f"stored {received} ad-day rows for {len(ads)} ads: {totals.inserted} new, {totals.updated} changed, "
-            f"{totals.unchanged} unchanged ({calls} API calls, {waited:.1f}s waiting on Meta's limits, "
+            f"{unchanged} unchanged ({calls} API calls, {waited:.1f}s waiting on Meta's limits, "
             f"{time.monotonic() - started:.1f}s)")
-    return {"ads": len(ads), "rows": received, "inserted": totals.inserted, "updated": totals.updated,
-            "unchanged": totals.unchanged, "since": since.isoformat(), "until": until.isoformat(), "mode": mode,
-            "api_calls": calls, "throttle_wait_s": round(waited, 1)}
+    result = {"ads": len(ads), "rows": received, "inserted": totals.inserted, "updated": totals.updated,
+              "unchanged": unchanged, "since": since.isoformat(), "until": until.isoformat(), "mode": sync.mode,
+              "api_calls": calls, "throttle_wait_s": round(waited, 1)}
+    if sync.ranges > 1:
+        result["ranges"] = sync.ranges
+    return result
+
+
+class ReportFailed(RetryableError):
+    """Meta's asynchronous report ended failed (often: still too much data for one report)."""
+
+
+class InsightsSync:
+    """Daily insights of one account over a date range, stored page by page.
+
+    Ranges up to ASYNC_AFTER_DAYS are read synchronously; longer ones, or any
+    that Meta says is too much data for one request, through an asynchronous
+    report; a range whose report fails too is split in two and each half read
+    the same way, down to single days. Rows are upserted by (ad id, date), so a
+    range read again after a failure part-way stores nothing twice.
+    """
+
+    def __init__(self, ctx, graph: GraphClient, account: str, *, expected: int) -> None:
+        self.ctx, self.graph, self.account, self.expected = ctx, graph, account, expected
+        self.totals = store.UpsertCounts()
+        self.received = 0
+        self.ranges = 0
+        self.modes: set[str] = set()
+
+    @property
+    def mode(self) -> str:
+        if self.ranges > 1:
+            return "split"
+        return next(iter(self.modes), "sync")
+
+    def query(self, since: dt.date, until: dt.date) -> dict:
+        return {"level": "ad", "time_increment": 1, "fields": INSIGHT_FIELDS,
+                "time_range": {"since": since.isoformat(), "until": until.isoformat()}}
+
+    def store_pages(self, pages) -> None:
+        ctx = self.ctx
+        for page in pages:
+            counts = store.store_insights_page(ctx.database, ctx.brand["id"], self.account, page)
+            self.totals.add(counts)
+            self.received += len(page)
+            ctx.progress(self.received, max(self.expected, self.received), f"{self.received} ad-day rows stored")
+            ctx.check_cancelled()
+
+    def fetch(self, since: dt.date, until: dt.date) -> None:
+        ctx = self.ctx
+        days = (until - since).days + 1
+        received_before = self.received
+        if days <= ASYNC_AFTER_DAYS:
+            try:
+                self.store_pages(self.graph.pages(f"act_{self.account}/insights",
+                                                  {**self.query(since, until), "limit": PAGE_LIMIT}))
+                self.ranges += 1
+                self.modes.add("sync")
+                return
+            except TooMuchData:
+                self.received = received_before  # the range is read again below; count its rows once
+                ctx.log(f"Meta asked for less data per request ({since} to {until}, {days} days); "
+                        "switching to an asynchronous report", "warning")
+        try:
+            report_id = run_report(ctx, self.graph, self.account, self.query(since, until))
+            self.store_pages(self.graph.pages(f"{report_id}/insights", {"limit": PAGE_LIMIT}))
+            self.ranges += 1
+            self.modes.add("async")
+            return
+        except (ReportFailed, TooMuchData) as exc:
+            if days == 1:
+                raise
+            self.received = received_before
+            middle = since + dt.timedelta(days=days // 2 - 1)
+            ctx.log(f"{exc}; splitting {since} to {until} into {since} to {middle} and "
+                    f"{middle + dt.timedelta(days=1)} to {until}", "warning")
+        self.fetch(since, middle)
+        self.fetch(middle + dt.timedelta(days=1), until)
 
 
 def run_report(ctx, graph: GraphClient, account: str, query: dict) -> str:
@@ -144,8 +210,8 @@ def run_report(ctx, graph: GraphClient, account: str, query: dict) -> str:
             ctx.log(f"report {report_id} ready")
             return report_id
         if state in ("Job Failed", "Job Skipped"):
-            raise RetryableError(f"Meta's asynchronous report {report_id} ended {state!r} at {pct}%",
-                                 error_type="MetaReportFailed")
+            raise ReportFailed(f"Meta's asynchronous report {report_id} ended {state!r} at {pct}%",
+                               error_type="MetaReportFailed")
         if time.monotonic() > deadline:
             raise RetryableError(f"Meta's asynchronous report {report_id} not ready after "
                                  f"{REPORT_TIMEOUT / 60:.0f} min ({state}, {pct}%)", error_type="MetaReportTimeout")

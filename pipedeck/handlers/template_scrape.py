@@ -36,7 +36,7 @@ def run(ctx, params: Params) -> dict:
     if report.truncated:
         line += f" (stopped at max_ads={params.max_ads})"
     ctx.log(line)
-    result = {"captured": report.captured, "reported": report.reported}
+    result = {"captured": report.captured, "reported": report.reported, "truncated": report.truncated}
     if report.shortfall:
         result["shortfall"] = report.shortfall
         ctx.warning(f"shortfall: the Ad Library counted {report.reported} ads but its paging ended after "

@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from pipedeck.concepts import datasets as ds
 from pipedeck.concepts.statuses import check_status
-from pipedeck.concepts.summary import with_summary
+from pipedeck.concepts.summary import result_warning, with_summary
 from pipedeck.config import Settings, ensure_home
 from pipedeck.errors import UserError
 from pipedeck.handlers import registry
@@ -467,6 +467,9 @@ def _freshness_rows(service: "Service", brand: str | int | None = None, now: flo
             row = recorded.get((b["id"], comp["id"] if comp else 0, dataset.key))
             policy, source = ds.policy_for(stored, b["id"], dataset)
             state, reason = ds.assess(row, policy, now, source)
+            warning = result_warning(row.get("last_success_result")) if row else None
+            if warning:
+                reason += f"; run {row['last_success_run_id']} warned: {warning}"
             out.append({"brand": b["name"], "brand_id": b["id"], "competitor": comp["name"] if comp else None,
                         "competitor_id": comp["id"] if comp else None, "dataset": dataset.key,
                         "title": dataset.title, "state": state, "reason": reason, "source": source,

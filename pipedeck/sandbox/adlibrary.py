@@ -11,7 +11,9 @@ Paths (the real ones, on the sandbox's single origin):
   (``count``, ``edges[].node.collated_results[]``, ``page_info``), and the
   page's own script POSTs to ``/api/graphql/`` (``AdLibrarySearchPaginationQuery``,
   ``variables`` with the ``cursor``) when the user scrolls near the end,
-  appending the results. Replies start with ``for (;;);``. About 30 ads a page.
+  appending the results. Replies start with ``for (;;);`` (``adlib_graphql_no_guard``:
+  not) and hold one JSON value (``adlib_graphql_lines``: several, one per line, the
+  data first). About 30 ads a page.
 - ``/adlib-cdn/...``: images (PNG) and videos (MP4 bytes) the results point at,
   with signed, expiring query strings like Meta's CDN.
 
@@ -61,17 +63,26 @@ Ad Library half (PIPEDECK_AD_LIBRARY_URL=http://HOST:PORT):
                           rest were removed); count agrees
     adlib_json_body       every ad's snapshot.body is a JSON-encoded string
     adlib_format=F        every ad is IMAGE, VIDEO, CAROUSEL (cards) or DCO
+    adlib_dco_placeholders  dynamic creative (DCO) ads as Meta shows them: snapshot.body,
+                          title and link_description are templates ({{product.name}}),
+                          the real copy is in snapshot.cards[] (body, title, link_description)
     adlib_branded         every ad is branded content (a paid partnership)
     adlib_slow=S          each Ad Library page and GraphQL reply waits S seconds
     adlib_stall_after=P   the page's own script stops loading more after P pages
+                          (the "false plateau" scrollers hit); the cursor still works
     adlib_eager=1         once asked for more, the page's own script keeps loading every
                           further page by itself (an eager infinite scroll)
-                          (the "false plateau" scrollers hit); the cursor still works
     adlib_page_size=N     results per page (default 30)
     adlib_graphql_error=N the next N GraphQL replies are errors (HTTP 500)
+    adlib_graphql_lines   GraphQL replies hold several JSON values, one per line: the
+                          data, then more (e.g. {"extensions":{"is_final":true}})
+    adlib_graphql_no_guard  GraphQL replies come without the "for (;;);" guard
   Default content mixes images, videos, carousels, DCO, branded content and some
   bodies as JSON-encoded strings."""
 
+DCO_BODY = "{{product.name}}"
+DCO_TITLE = "{{product.brand}} | {{product.name}}"
+DCO_LINK_DESCRIPTION = "{{product.description}}"
 PLATFORMS = ("FACEBOOK", "INSTAGRAM", "AUDIENCE_NETWORK", "MESSENGER", "THREADS")
 FORMATS = ("IMAGE", "VIDEO", "CAROUSEL", "DCO")
 CTAS = (("Shop Now", "SHOP_NOW"), ("Learn More", "LEARN_MORE"), ("Sign Up", "SIGN_UP"),
@@ -114,6 +125,7 @@ class Spec:
     count_extra: int = 0
     limit: int | None = None
     json_body: bool = False
+    dco_placeholders: bool = False
     format: str | None = None
     branded: bool = False
     page_size: int = PAGE_SIZE
@@ -129,6 +141,7 @@ class Spec:
             count_extra=int(faults.get("adlib_count_extra") or 0),
             limit=int(limit) if limit not in (None, False) else None,
             json_body=bool(faults.get("adlib_json_body")),
+            dco_placeholders=bool(faults.get("adlib_dco_placeholders")),
             format=fmt if fmt in FORMATS else None,
             branded=bool(faults.get("adlib_branded")),
             page_size=max(1, int(faults.get("adlib_page_size") or PAGE_SIZE)))
@@ -221,6 +234,13 @@ def _make_ad(spec: Spec, index: int, page_id: int, base: str) -> dict:
         branded = {"page_id": str(partner), "page_name": f"{rng.choice(BRAND_WORDS)} Creator",
                    "page_profile_uri": f"https://www.facebook.com/{partner}", "is_paid_partnership": True}
     platforms = [p for p in PLATFORMS if rng.random() < (0.9 if p in ("FACEBOOK", "INSTAGRAM") else 0.35)]
+    link_description = rng.choice(DETAILS).format(pct=10) if rng.random() < 0.5 else None
+    if fmt == "DCO" and spec.dco_placeholders:
+        # Dynamic creative as Meta shows it: the ad's own fields are the template, the cards the copy.
+        text, title, link_description = DCO_BODY, DCO_TITLE, DCO_LINK_DESCRIPTION
+        body = json.dumps({"text": text}) if isinstance(body, str) else {"text": text}
+        for c, card in enumerate(cards):
+            card["link_description"] = random.Random(_h("dco", key, index, c)).choice(DETAILS).format(pct=15)
     return {
         "ad_archive_id": ad_id,
         "ad_id": None,
@@ -258,7 +278,7 @@ def _make_ad(spec: Spec, index: int, page_id: int, base: str) -> dict:
             "display_format": fmt,
             "extra_images": [], "extra_links": [], "extra_texts": [], "extra_videos": [],
             "images": images,
-            "link_description": rng.choice(DETAILS).format(pct=10) if rng.random() < 0.5 else None,
+            "link_description": link_description,
             "link_url": link,
             "page_categories": ["Shopping & retail"],
             "page_id": str(page_id),
@@ -527,7 +547,7 @@ PAGE_SCRIPT = r"""
       .then(function (r) { return r.text(); })
       .then(function (t) {
         if (t.indexOf(CFG.guard) === 0) t = t.slice(CFG.guard.length);
-        var c = JSON.parse(t).data.ad_library_main.search_results_connection;
+        var c = JSON.parse(t.split("\n")[0]).data.ad_library_main.search_results_connection;
         render(c.edges); cursor = c.page_info.end_cursor; hasNext = c.page_info.has_next_page;
         status.textContent = hasNext ? "" : "End of results";
       })
@@ -651,9 +671,16 @@ def _graphql(req) -> None:
                  "text/javascript; charset=utf-8")
         return
     conn = connection(spec, req.base_url, offset)
-    req.send(200, GUARD + json.dumps({"data": {"ad_library_main": {"search_results_connection": conn}},
-                                      "extensions": {"is_final": True}}, separators=(",", ":")),
-             "text/javascript; charset=utf-8")
+    data = {"data": {"ad_library_main": {"search_results_connection": conn}}}
+    if state.fault("adlib_graphql_lines"):
+        # Meta streams a reply as several JSON values, one per line: the data, then its extensions.
+        body = "\n".join(json.dumps(v, separators=(",", ":")) for v in (
+            data, {"label": "AdLibrarySearchPaginationQuery$defer$ads", "path": ["ad_library_main"], "data": None},
+            {"extensions": {"is_final": True}}))
+    else:
+        body = json.dumps({**data, "extensions": {"is_final": True}}, separators=(",", ":"))
+    guard = "" if state.fault("adlib_graphql_no_guard") else GUARD
+    req.send(200, guard + body, "text/javascript; charset=utf-8")
 
 
 def _delay(state) -> None:

@@ -15,7 +15,9 @@ Endpoints
 - ``GET /act_{id}/insights`` — ``level=ad``, ``time_increment=1|all_days``,
   ``time_range={"since","until"}`` or ``date_preset``, ``fields``, ``limit``, ``after``.
   Synchronous requests over ``sync_row_limit`` rows fail like Meta's
-  "Please reduce the amount of data" (code 1, HTTP 500).
+  "Please reduce the amount of data" (code 1, HTTP 500); with ``sync_days_limit``,
+  those spanning more days fail the way Meta more often says it (HTTP 400, code 100,
+  subcode 1487534).
 - ``POST /act_{id}/insights`` — same parameters, returns ``{"report_run_id"}``;
   ``GET /{report_run_id}`` — ``async_status`` ("Job Not Started", "Job Running",
   "Job Completed", "Job Failed") and ``async_percent_completion``;
@@ -61,24 +63,40 @@ Counted faults take an integer N (the next N matching requests) or ``true`` (all
                          calls are blocked with code 80000
 ``server_error``         N Graph calls fail with HTTP 500 code 2 (transient)
 ``sync_row_limit``       rows a synchronous insights call may return (default 20000)
+``sync_days_limit``      days a synchronous insights call may span; longer ranges fail with
+                         HTTP 400, code 100, subcode 1487534 "Please reduce the amount of data"
 ``report_seconds``       how long an async report takes (default 1.0)
 ``report_fail``          async reports end "Job Failed"
 ``insights_revision``    changes the numbers of the last 3 days (Meta revising recent data)
 ``next_with_token``      put ``access_token`` into ``next`` URLs even if it came in a header
+``ads_archived_hidden``  ``/act_{id}/ads`` leaves ARCHIVED ads out unless ``effective_status``
+                         asks for them, as Meta does (``effective_status`` is always honoured)
 ``media_slow``           media sent at this many bytes per second
 ``media_truncate``       N media responses close the connection halfway through
 ``media_expired``        the links of N files have expired: each answers 403 "URL signature expired" once
 ``media_url_ttl``        seconds media URLs stay valid (default 3 days)
 ``media_html``           N image requests get an HTML login page (``text/html``)
 ``media_html_disguised`` N image requests get that HTML labelled ``image/jpeg``
+``media_interstitial``   N image files get a "Security Check Required" page (200 ``text/html``)
+                         on every request (``media_interstitial_tries=K``: on their first K)
+``media_flaky``          N files answer HTTP 503 to their first 3 requests
+                         (``media_flaky_tries=K``: K), then are served
+``media_truncate_expire`` N files are cut halfway through on their first 2 transfers
+                         (``media_truncate_expire_tries=K``: K), and the link each cut
+                         transfer used expires at that moment
 ``media_error``          N media requests answered HTTP 503
+``media_origin``         media links in Graph replies point at this origin (e.g.
+                         ``http://127.0.0.1:8799``) instead of the sandbox: a poisoned reply
+``media_redirect``       every media request is answered 302 to this URL (e.g. ``ftp://...``
+                         or another host)
 ``large_video_bytes``    the first video of every account is this large (e.g. 314572800)
 ``video_bytes``          every other video is this large
 =======================  ==========================================================
 
 Counters (``GET /__sandbox/stats``): ``graph <route>``, ``graph:rate_limited``,
 ``graph:blocked``, ``graph:server_error``, ``graph:token_rejected``, ``cdn:ok``,
-``cdn:truncated``, ``cdn:expired``, ``cdn:html``, ``cdn:bytes`` (not a request count).
+``cdn:truncated``, ``cdn:expired``, ``cdn:html``, ``cdn:error``, ``cdn:redirect``, ``cdn:bytes``
+(not a request count).
 """
 
 from __future__ import annotations
@@ -87,6 +105,7 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
+import itertools
 import json
 import math
 import re
@@ -157,13 +176,24 @@ Graph API half (PIPEDECK_GRAPH_URL=http://HOST:PORT/v25.0, token: see META_ACCES
                           blocked with 80000 at 100 %
     server_error=N        HTTP 500, code 2 (transient)
     sync_row_limit=R      synchronous insights over R rows: code 1 "reduce the amount of data"
+    sync_days_limit=D     synchronous insights over D days: HTTP 400, code 100, subcode 1487534
+                          "Please reduce the amount of data" (what Meta usually answers)
     report_seconds=S      async reports take S seconds (default 1); report_fail: they fail
     insights_revision=K   the last 3 days' numbers change (Meta revising recent data)
     next_with_token       next links carry access_token even when it came in a header
+    ads_archived_hidden   /act_ID/ads leaves ARCHIVED ads out unless effective_status=[...]
+                          asks for them, as Meta does (1 ad in 17 is archived)
     media_slow=B          media at B bytes/s     media_truncate=N  connection closed halfway
     media_expired=N       links of N files expired (403 once)   media_url_ttl=S  links valid S seconds
     media_html=N          an HTML page where an image is expected (media_html_disguised=N:
                           labelled image/jpeg)   media_error=N  HTTP 503
+    media_interstitial=N  N image files get a "Security Check Required" HTML page on every
+                          request (media_interstitial_tries=K: on their first K only)
+    media_flaky=N         N files answer HTTP 503 to their first 3 requests (media_flaky_tries=K)
+    media_truncate_expire=N  N files are cut halfway on their first 2 transfers
+                          (media_truncate_expire_tries=K), and each cut link expires at once
+    media_origin=URL      media links in replies point at URL's origin (a poisoned reply)
+    media_redirect=URL    every media request is redirected (302) to URL (ftp://..., another host)
     large_video_bytes=B   the first video of each account is B bytes; video_bytes=B all others"""
 
 
@@ -398,13 +428,18 @@ def _sign(path: str, oe: str) -> str:
     return "00_" + hmac.new(_SECRET, f"{path}|{oe}".encode(), hashlib.sha256).hexdigest()[:40]
 
 
+_link_numbers = itertools.count(1)  # never reset, so links stay distinct across sandbox resets
+
+
 def signed_url(req, media: MediaFile) -> str:
     ttl = _fault_value(req.state, "media_url_ttl")
     expires = int(time.time() + (float(ttl) if ttl is not None else DEFAULT_MEDIA_TTL))
     oe = f"{expires:X}"
-    query = urlencode({"_nc_cat": 1 + media.index % 3, "ccb": "1-7", "_nc_sid": "8bfeb9",
+    gid = f"{next(_link_numbers):x}"  # each link handed out is distinct: one can expire while a fresh one works
+    query = urlencode({"_nc_cat": 1 + media.index % 3, "ccb": "1-7", "_nc_sid": "8bfeb9", "_nc_gid": gid,
                        "_nc_ht": "scontent.sandbox", "oh": _sign(media.path, oe), "oe": oe})
-    return f"{req.base_url}{media.path}?{query}"
+    origin = _fault_value(req.state, "media_origin")  # a poisoned reply: links to somewhere else
+    return f"{str(origin).rstrip('/') if origin else req.base_url}{media.path}?{query}"
 
 
 def image_file(account: str, img: int) -> MediaFile:
@@ -445,6 +480,31 @@ def _expire_link(state, path: str) -> bool:
         if path in done or not _take(state, "media_expired"):
             return False
         done.add(path)
+        return True
+
+
+def _link_is_dead(state, link: tuple) -> bool:
+    with state.lock:
+        return link in state.data.get("cdn:dead_links", ())
+
+
+def _file_fault(state, name: str, path: str, default_tries: int | None = None) -> bool:
+    """A fault that picks files, not requests: ``name=N`` affects the first N files requested
+    (``true``: every file), each for its first ``<name>_tries`` requests (default
+    ``default_tries``; None: every request). Deterministic with concurrent downloads."""
+    with state.lock:
+        value = state.faults.get(name)
+        if value is None or value is False or value == 0:
+            return False
+        tries = state.faults.get(f"{name}_tries", default_tries)
+        hits = state.data.setdefault(f"cdn:{name}", {})
+        if path not in hits:
+            if value is not True and len(hits) >= int(value):
+                return False
+            hits[path] = 0
+        if tries is not None and hits[path] >= int(tries):
+            return False
+        hits[path] += 1
         return True
 
 
@@ -711,10 +771,27 @@ def _ad_obj(call: Call, account: str, i: int, fields: dict) -> dict:
     return out
 
 
+EFFECTIVE_STATUSES = ("ACTIVE", "PAUSED", "DELETED", "PENDING_REVIEW", "DISAPPROVED", "PREAPPROVED",
+                      "PENDING_BILLING_INFO", "CAMPAIGN_PAUSED", "ARCHIVED", "ADSET_PAUSED", "IN_PROCESS",
+                      "WITH_ISSUES")
+
+
 def ads(call: Call, account: str) -> dict:
     fields = parse_fields(call.params.get("fields"))
     _check_fields(fields, AD_FIELDS, "Ad")
-    return call.page(list(range(ACCOUNTS[account][1])), lambda i: _ad_obj(call, account, i, fields))
+    indexes = list(range(ACCOUNTS[account][1]))
+    raw = call.params.get("effective_status")
+    if raw:
+        try:
+            wanted = json.loads(raw)
+        except ValueError:
+            wanted = None
+        if not isinstance(wanted, list) or not all(w in EFFECTIVE_STATUSES for w in wanted):
+            raise _bad_param(f"(#100) Param effective_status[0] must be one of {{{', '.join(EFFECTIVE_STATUSES)}}}")
+        indexes = [i for i in indexes if ad_status(i) in wanted]
+    elif _fault_value(call.state, "ads_archived_hidden"):
+        indexes = [i for i in indexes if ad_status(i) != "ARCHIVED"]  # what Meta leaves out unless asked
+    return call.page(indexes, lambda i: _ad_obj(call, account, i, fields))
 
 
 def adimages(call: Call, account: str) -> dict:
@@ -789,8 +866,8 @@ def parse_insight_query(params: dict, account: str) -> InsightQuery:
             since = dt.date.fromisoformat(tr["since"])
             until = dt.date.fromisoformat(tr["until"])
         except (ValueError, KeyError, TypeError):
-            raise _bad_param('(#100) param time_range must be a JSON object {"since":"YYYY-MM-DD","until":"YYYY-MM-DD"}',
-                             1487534) from None
+            raise _bad_param('(#100) param time_range must be a JSON object {"since":"YYYY-MM-DD","until":"YYYY-MM-DD"}'
+                             ) from None
     else:
         preset = params.get("date_preset", "last_30d")
         if preset not in DATE_PRESETS:
@@ -798,10 +875,10 @@ def parse_insight_query(params: dict, account: str) -> InsightQuery:
         back, end = DATE_PRESETS[preset]
         since, until = now - dt.timedelta(days=back), now - dt.timedelta(days=end)
     if since > until:
-        raise _bad_param("(#100) time_range: since must be on or before until", 1487534)
+        raise _bad_param("(#100) time_range: since must be on or before until")
     if (now - since).days > MAX_HISTORY_DAYS:
         raise GraphError(400, 3018, "(#3018) The start date of the time range cannot be beyond 37 months from "
-                         "the current date", "OAuthException", 1487534)
+                         "the current date", "OAuthException")
     until = min(until, now)
     fields = parse_fields(params.get("fields"))
     for name in fields:
@@ -859,13 +936,19 @@ def insight_row(state, q: InsightQuery, key: tuple) -> dict:
     return row
 
 
+TOO_MUCH_DATA = "Please reduce the amount of data you're asking for, then retry your request"
+TOO_MUCH_DATA_SUBCODE = 1487534
+
+
 def insights_sync(call: Call, account: str) -> dict:
     q = parse_insight_query(call.params, account)
     keys = insight_keys(q)
     limit = int(_fault_value(call.state, "sync_row_limit") or DEFAULT_SYNC_ROW_LIMIT)
     if len(keys) > limit:
-        raise GraphError(500, 1, "Please reduce the amount of data you're asking for, then retry your request",
-                         "OAuthException", 99, transient=False)
+        raise GraphError(500, 1, TOO_MUCH_DATA, "OAuthException", 99, transient=False)
+    days_limit = _fault_value(call.state, "sync_days_limit")
+    if days_limit and (q.until - q.since).days + 1 > int(days_limit):
+        raise GraphError(400, 100, TOO_MUCH_DATA, "OAuthException", TOO_MUCH_DATA_SUBCODE)
     return call.page(keys, lambda k: insight_row(call.state, q, k))
 
 
@@ -1066,11 +1149,22 @@ HTML_LOGIN_PAGE = (b"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"ut
                    b"</body></html>\n")
 
 
+HTML_SECURITY_CHECK = (b"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Security Check "
+                       b"Required</title></head><body><h1>Security Check Required</h1><p>We suspect automated "
+                       b"behavior on your account. Please complete the security check to continue.</p>"
+                       b"</body></html>\n")
+
+
 def serve_media(req) -> None:
     state = req.state
     media = parse_media_path(req.path)
     if media is None or req.method not in ("GET", "HEAD"):
         req.send(404, b"Not Found", "text/plain")
+        return
+    redirect = _fault_value(state, "media_redirect")
+    if redirect:
+        state.count("cdn:redirect")
+        req.send(302, b"", "text/plain", {"Location": str(redirect)})
         return
     oh, oe = req.query.get("oh", ""), req.query.get("oe", "")
     if not oh or not oe or not hmac.compare_digest(oh, _sign(req.path, oe)):
@@ -1081,11 +1175,12 @@ def serve_media(req) -> None:
     except ValueError:
         req.send(403, b"Bad URL timestamp", "text/plain")
         return
-    if expires < time.time() or _expire_link(state, req.path):
+    link = (req.path, oe, req.query.get("_nc_gid", ""))
+    if expires < time.time() or _expire_link(state, req.path) or _link_is_dead(state, link):
         state.count("cdn:expired")
         req.send(403, b"URL signature expired", "text/plain")
         return
-    if _take(state, "media_error"):
+    if _take(state, "media_error") or _file_fault(state, "media_flaky", req.path, default_tries=3):
         state.count("cdn:error")
         req.send(503, b"Service Unavailable", "text/plain")
         return
@@ -1095,16 +1190,23 @@ def serve_media(req) -> None:
             state.count("cdn:html")
             req.send(200, HTML_LOGIN_PAGE, "image/jpeg" if disguised else "text/html; charset=utf-8")
             return
+        if _file_fault(state, "media_interstitial", req.path):
+            state.count("cdn:html")
+            req.send(200, HTML_SECURITY_CHECK, "text/html; charset=utf-8")
+            return
     headers = {"Cache-Control": "max-age=1209600, no-transform", "Accept-Ranges": "none",
                "Last-Modified": "Wed, 01 Jan 2026 00:00:00 GMT", "timing-allow-origin": "*"}
     req.start_stream(200, media.content_type, media.size, headers)
     if req.method == "HEAD":
         return
-    truncate = _take(state, "media_truncate")
+    cut_and_expire = _file_fault(state, "media_truncate_expire", req.path, default_tries=2)
+    truncate = _take(state, "media_truncate") or cut_and_expire
     rate = _fault_value(state, "media_slow")
     sent = _stream(req, media, media.size // 2 if truncate else media.size, float(rate) if rate else None)
     with state.lock:
         state.stats["cdn:bytes"] += sent
+        if cut_and_expire:
+            state.data.setdefault("cdn:dead_links", set()).add(link)
     if truncate:
         state.count("cdn:truncated")
         req.close_connection()

@@ -77,14 +77,14 @@ def set_template_status(database: Database, template_ids: list[int], status: str
 _AD_COLUMNS = ("page_id", "page_name", "is_active", "start_date", "end_date", "body", "title", "caption", "cta_text",
                "cta_type", "link_url", "display_format", "platforms", "image_urls", "video_urls",
                "preview_image_url", "card_count", "branded_content", "branded_partner", "collation_id",
-               "collation_count")
+               "collation_count", "cards")
 
 
 def _ad_values(ad: dict) -> list:
     out = []
     for col in _AD_COLUMNS:
         value = ad.get(col)
-        if col in ("platforms", "image_urls", "video_urls"):
+        if col in ("platforms", "image_urls", "video_urls", "cards"):
             value = json.dumps(list(value or []))
         elif col in ("is_active", "branded_content"):
             value = 1 if value else 0
@@ -153,7 +153,7 @@ def mark_unseen_inactive(database: Database, competitor_id: int, seen_since: flo
 
 
 _TEMPLATE_COLUMNS = ("page_id", "page_name", "body", "title", "caption", "cta_text", "link_url", "display_format",
-                     "platforms", "is_active", "start_date", "end_date", "image_url", "video_url")
+                     "platforms", "is_active", "start_date", "end_date", "image_url", "video_url", "cards")
 
 
 def upsert_templates(database: Database, brand_id: int, ads: list[dict], *, search_url: str,
@@ -189,8 +189,8 @@ def upsert_templates(database: Database, brand_id: int, ads: list[dict], *, sear
         for ad_id, ad in zip(ids, ads):
             values = []
             for col in _TEMPLATE_COLUMNS:
-                if col == "platforms":
-                    values.append(json.dumps(list(ad.get("platforms") or [])))
+                if col in ("platforms", "cards"):
+                    values.append(json.dumps(list(ad.get(col) or [])))
                 elif col == "is_active":
                     values.append(1 if ad.get("is_active") else 0)
                 elif col == "image_url":

@@ -7,10 +7,11 @@ Writers (each one short ``BEGIN IMMEDIATE`` transaction):
 - :func:`upsert_insights` — one row per (ad id, date); a re-sync updates a row
   only when one of its values changed, so ``updated_at`` says when Meta
   revised it. Returns how many rows were inserted and updated.
-- :func:`record_asset` — a stored media file (content hash → path), once.
-- :func:`link_ad_asset` — which ad uses which stored file.
+- :func:`record_asset` — a stored media file (content hash → path), once, with the run that stored it.
+- :func:`link_ad_asset` / :func:`link_ad_assets` — which ads use which stored file, linked by which run.
 
-Readers: :func:`ads_without_media`, :func:`insight_count`, :func:`asset_rows`.
+Readers: :func:`ads_without_media`, :func:`stored_source`, :func:`run_media`, :func:`insight_count`,
+:func:`asset_rows`.
 """
 
 from __future__ import annotations
@@ -163,24 +164,65 @@ def _count_range(conn, brand_id: int, first: str, last: str) -> int:
 
 
 def record_asset(database: Database, *, sha256: str, path: str, content_type: str, size: int,
-                 clock=time.time) -> bool:
-    """Record a stored media file; returns False when that content was already recorded."""
+                 run_id: int | None = None, clock=time.time) -> bool:
+    """Record a stored media file (and the run that first stored it); False when that content was already recorded."""
     with database.write() as db:
         cur = db.conn.execute(
-            "INSERT INTO assets (sha256, path, content_type, size, created_at) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT (sha256) DO NOTHING", (sha256, path, content_type, size, clock()))
+            "INSERT INTO assets (sha256, path, content_type, size, created_at, run_id) VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (sha256) DO NOTHING", (sha256, path, content_type, size, clock(), run_id))
         return cur.rowcount == 1
 
 
 def link_ad_asset(database: Database, *, ad_id: str, kind: str, source_key: str, brand_id: int, sha256: str,
-                  clock=time.time) -> None:
-    """Say that ad ``ad_id`` uses stored file ``sha256`` as its ``kind`` (image/video) from ``source_key``."""
+                  run_id: int | None = None, clock=time.time) -> None:
+    """Say that ad ``ad_id`` uses stored file ``sha256`` as its ``kind`` (image/video) from ``source_key``,
+    linked by run ``run_id``."""
+    link_ad_assets(database, ad_ids=[ad_id], kind=kind, source_key=source_key, brand_id=brand_id, sha256=sha256,
+                   run_id=run_id, clock=clock)
+
+
+def link_ad_assets(database: Database, *, ad_ids: Sequence[str], kind: str, source_key: str, brand_id: int,
+                   sha256: str, run_id: int | None = None, clock=time.time) -> None:
+    """:func:`link_ad_asset` for every ad that uses the same source, in one transaction."""
+    now = clock()
     with database.write() as db:
-        db.conn.execute(
-            "INSERT INTO ad_assets (ad_id, kind, source_key, brand_id, sha256, downloaded_at) VALUES (?, ?, ?, ?, ?, ?) "
+        db.conn.executemany(
+            "INSERT INTO ad_assets (ad_id, kind, source_key, brand_id, sha256, downloaded_at, run_id)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (ad_id, kind, source_key) DO UPDATE SET sha256 = excluded.sha256, "
-            "downloaded_at = excluded.downloaded_at, brand_id = excluded.brand_id",
-            (str(ad_id), kind, str(source_key), brand_id, sha256, clock()))
+            "downloaded_at = excluded.downloaded_at, brand_id = excluded.brand_id, run_id = excluded.run_id",
+            [(str(ad_id), kind, str(source_key), brand_id, sha256, now, run_id) for ad_id in ad_ids])
+
+
+def stored_source(database: Database, brand_id: int, kind: str, source_key: str) -> str | None:
+    """The sha256 of the file an ad of this brand already has for this source (image hash, video id)."""
+    return database.scalar("SELECT sha256 FROM ad_assets WHERE brand_id = ? AND kind = ? AND source_key = ? LIMIT 1",
+                           (brand_id, kind, str(source_key)))
+
+
+def run_media(database: Database, brand_id: int, run_id: int) -> dict[str, int]:
+    """What one run has given the brand's ads, over all of its attempts.
+
+    ``images`` / ``videos``: sources (image hashes, video ids) it linked to a stored file;
+    ``linked_existing``: of those, sources stored by an earlier run that it linked to more
+    ads; ``stored`` / ``bytes``: files it stored first; ``deduplicated``: sources it
+    downloaded whose content was already stored (by an earlier run or another source).
+    """
+    row = database.query_one(
+        "WITH src AS (SELECT kind, source_key, min(sha256) AS sha256 FROM ad_assets"
+        "  WHERE brand_id = :b AND run_id = :r GROUP BY kind, source_key),"
+        " tagged AS (SELECT kind, sha256, EXISTS (SELECT 1 FROM ad_assets y WHERE y.brand_id = :b"
+        "  AND y.kind = src.kind AND y.source_key = src.source_key AND y.run_id IS NOT :r) AS earlier FROM src)"
+        " SELECT coalesce(sum(kind = 'image'), 0) AS images, coalesce(sum(kind = 'video'), 0) AS videos,"
+        " coalesce(sum(earlier), 0) AS linked_existing, coalesce(sum(NOT earlier), 0) AS downloaded FROM tagged",
+        {"b": brand_id, "r": run_id})
+    stored = database.query_one(
+        "SELECT count(*) AS n, coalesce(sum(size), 0) AS bytes FROM assets a WHERE a.run_id = :r AND EXISTS"
+        " (SELECT 1 FROM ad_assets x WHERE x.sha256 = a.sha256 AND x.brand_id = :b AND x.run_id = :r)",
+        {"b": brand_id, "r": run_id})
+    return {"images": row["images"], "videos": row["videos"], "linked_existing": row["linked_existing"],
+            "stored": stored["n"], "bytes": stored["bytes"],
+            "deduplicated": max(0, row["downloaded"] - stored["n"])}
 
 
 def ads_without_media(database: Database, brand_id: int, kind: str, *, ad_ids: Sequence[str] | None = None,
@@ -227,9 +269,3 @@ def asset_paths(database: Database, sha256s: Sequence[str]) -> dict[str, str]:
                                   chunk):
             out[row["sha256"]] = row["path"]
     return out
-
-
-def known_asset(database: Database, brand_id: int, kind: str, source_key: str) -> str | None:
-    """The content hash of a source another ad of this brand already links to, if any."""
-    return database.scalar("SELECT sha256 FROM ad_assets WHERE brand_id = ? AND kind = ? AND source_key = ? LIMIT 1",
-                           (brand_id, kind, source_key))

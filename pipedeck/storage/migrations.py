@@ -23,6 +23,7 @@ MIGRATIONS: list[tuple[int, str, Step]] = [
     (2, "meta: ads, daily insights, assets", schema.v2_meta),
     (3, "ad library: competitor ads, templates", schema.v3_ad_library),
     (4, "schedules history and freshness policies", schema.v4_schedules),
+    (5, "media by run, Ad Library card copy", schema.v5_run_media_and_cards),
 ]
 LATEST = MIGRATIONS[-1][0]
 

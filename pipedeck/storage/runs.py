@@ -426,8 +426,15 @@ class RunStore:
         return counts
 
     def freshness(self, brand_id: int | None = None) -> list[dict]:
-        sql = ("SELECT f.*, b.name AS brand, c.name AS competitor FROM freshness f JOIN brands b ON b.id = f.brand_id"
-               " LEFT JOIN competitors c ON c.id = f.competitor_id")
+        """Freshness rows, each with the result of its last successful run (``last_success_result``)."""
+        sql = ("SELECT f.*, b.name AS brand, c.name AS competitor, r.result AS last_success_result"
+               " FROM freshness f JOIN brands b ON b.id = f.brand_id"
+               " LEFT JOIN competitors c ON c.id = f.competitor_id LEFT JOIN runs r ON r.id = f.last_success_run_id")
         if brand_id is not None:
-            return self.database.query(sql + " WHERE f.brand_id = ? ORDER BY f.dataset", (brand_id,))
-        return self.database.query(sql + " ORDER BY b.name, f.dataset")
+            rows = self.database.query(sql + " WHERE f.brand_id = ? ORDER BY f.dataset", (brand_id,))
+        else:
+            rows = self.database.query(sql + " ORDER BY b.name, f.dataset")
+        for row in rows:
+            if isinstance(row["last_success_result"], str):
+                row["last_success_result"] = json.loads(row["last_success_result"])
+        return rows

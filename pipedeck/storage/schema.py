@@ -292,3 +292,17 @@ CREATE TABLE freshness_policies (
     PRIMARY KEY (brand_id, dataset)
 ) WITHOUT ROWID
 """)
+
+
+def v5_run_media_and_cards(conn: sqlite3.Connection) -> None:
+    """Which run stored each media file and linked it to an ad (so a retry counts what
+    earlier attempts of the same run stored against its caps), and the copy of every
+    card of an Ad Library ad (a JSON array, in order; a dynamic-creative ad's real copy)."""
+    _run(conn, """
+ALTER TABLE assets ADD COLUMN run_id INTEGER;
+ALTER TABLE ad_assets ADD COLUMN run_id INTEGER;
+CREATE INDEX assets_run ON assets (run_id) WHERE run_id IS NOT NULL;
+CREATE INDEX ad_assets_run ON ad_assets (run_id) WHERE run_id IS NOT NULL;
+ALTER TABLE competitor_ads ADD COLUMN cards TEXT;
+ALTER TABLE templates ADD COLUMN cards TEXT
+""")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from textual.widgets import Button, Input, Label
+from textual.widgets import Button, Checkbox, Input, Label
 
 from pipedeck.tui.screens.brands import BrandScreen
 from pipedeck.tui.screens.competitors import CompetitorScreen
@@ -83,6 +83,23 @@ async def test_queue_brand_job_with_edited_values(make_app, svc, acme, job_type,
         for key, value in expected.items():
             assert run["params"][key] == value
         await assert_in_runs_table(pilot, app, run["id"], job_type)
+
+
+async def test_asset_download_form_offers_include_archived(make_app, svc, acme):
+    app = make_app()
+    async with app.run_test(size=(160, 45)) as pilot:
+        app.open_brand(acme["brand"]["id"])
+        screen = await wait_for_screen(pilot, app, BrandScreen)
+        await wait_until(pilot, lambda: screen.brand, message="brand loaded")
+        form = await open_form(pilot, app, BRAND_KEYS["asset_download"])
+        box = form.query_one("#f-include_archived", Checkbox)
+        assert box.value is False
+        box.value = True
+        await pilot.pause()
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: not isinstance(app.screen, JobFormScreen), message="form closes")
+        (run,) = svc.list_runs(job_type="asset_download")
+        assert run["params"]["include_archived"] is True
 
 
 @pytest.mark.parametrize("max_ads", [None, "40"])
