@@ -447,6 +447,12 @@ class Service:
     def live_workers(self) -> list[dict]:
         return [w for w in self.worker_health() if w["alive"]]
 
+    def database_status(self) -> dict:
+        """Engine, file, schema version and rows per table (`pipedeck db status`)."""
+        from pipedeck.storage.status import database_status
+
+        return database_status(self.database)
+
 
 def _freshness_rows(service: "Service", brand: str | int | None = None, now: float | None = None) -> list[dict]:
     """Every (brand, competitor, dataset) with its state and reason; the CLI and TUI both use this."""
