@@ -11,6 +11,7 @@ import time
 import pytest
 
 from tests.clirunner import invoke, plain
+from tests.helpers import wait_for
 
 TITLE = "\x1b]0;pwned\x07"          # OSC 0: retitle the terminal
 CLIPBOARD = "\x1b]52;c;cm0gLXJm\x07"  # OSC 52: write the clipboard
@@ -179,3 +180,16 @@ def test_runs_help_lists_its_actions(home):
     text = invoke("runs", "--help", env={"COLUMNS": "100"}).stdout
     commands = text[text.index("Commands"):]
     assert [w for w in ("show", "retry", "cancel") if re.search(rf"│ {w}\s", commands)] == ["show", "retry", "cancel"]
+
+
+def test_a_workers_lines_show_outside_text_not_obey_it(seeded, svc, worker_factory):
+    conn = sqlite3.connect(seeded / "pipedeck.db")
+    with conn:
+        conn.execute("UPDATE brands SET name = ? WHERE name = 'Acme'", (f"Acme{TITLE}",))
+    conn.close()
+    run_id = svc.queue_one_time_job(f"Acme{TITLE}", "test_echo", {"lines": 1})
+    worker = worker_factory()
+    wait_for(lambda: svc.run(run_id)["status"] == "succeeded", 20)
+    wait_for(lambda: f"run {run_id} succeeded" in worker.output(), 10)
+    out = worker.output()
+    assert "brand=Acme␛]0;pwned␇" in out and raw_escapes(out) == []

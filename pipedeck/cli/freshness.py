@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from pipedeck.cli.base import Command, Group, pass_service, state
-from pipedeck.cli.output import Cell, Column, Output, iso, output_options
+from pipedeck.cli.output import Cell, Column, Output, echo, iso, output_options
 from pipedeck.concepts.datasets import FRESHNESS_MARKS
 from pipedeck.concepts.durations import parse as parse_span, words
 from pipedeck.errors import UserError
@@ -73,7 +73,7 @@ def list_(svc, output: Output) -> None:
 def set_(svc, dataset: str, warn: str, stale: str, brand: str | None) -> None:
     """Set when a dataset turns warning and stale (units s, m, h, d, w)."""
     svc.set_freshness_policy(dataset, parse_span(warn), parse_span(stale), brand=brand)
-    click.echo(f"policy for {dataset}{' of ' + brand if brand else ''}: warn after {warn}, stale after {stale}")
+    echo(f"policy for {dataset}{' of ' + brand if brand else ''}: warn after {warn}, stale after {stale}")
 
 
 @policy.command("clear", cls=Command)
@@ -84,4 +84,4 @@ def clear(svc, dataset: str, brand: str | None) -> None:
     """Remove a stored policy (the built-in one applies again)."""
     if not svc.clear_freshness_policy(dataset, brand=brand):
         raise UserError(f"no stored policy for {dataset}{' of brand ' + brand if brand else ''}")
-    click.echo(f"policy for {dataset} cleared")
+    echo(f"policy for {dataset} cleared")

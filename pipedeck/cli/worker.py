@@ -21,7 +21,8 @@ def worker(settings, ctx: click.Context, threads: int, grace: float, verbose: bo
     from pipedeck.queue.worker import WorkerDaemon, configure_logging
 
     configure_logging(settings, verbose=verbose)
-    daemon = WorkerDaemon(settings, threads=threads, grace=grace, echo=lambda line: click.echo(line))
+    # Its lines carry brand names and handlers' log lines (Meta's words): shown, never obeyed.
+    daemon = WorkerDaemon(settings, threads=threads, grace=grace, echo=lambda line: echo(line))
     ctx.exit(daemon.run())
 
 
