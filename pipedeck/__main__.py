@@ -1,5 +1,3 @@
-import sys
+from pipedeck.cli import cli
 
-from pipedeck.cli import main
-
-sys.exit(main())
+cli(prog_name="pipedeck")

@@ -10,14 +10,36 @@ worker whether another attempt could help.
 
 from __future__ import annotations
 
+from pipedeck.concepts.text import visible
+
+# A message longer than this is cut in the middle; a word (an echoed value, a URL) longer than
+# WORD_LIMIT is cut at its end. A 10 kB value typed by mistake must not come back as a 10 kB line.
+LINE_LIMIT = 400
+WORD_LIMIT = 200
+
+
+def one_line(text: object) -> str:
+    """``text`` as one short line: whitespace collapsed, long words and long lines cut, control characters shown."""
+    words = [w if len(w) <= WORD_LIMIT else w[: WORD_LIMIT - 1] + "…" for w in str(text).split()]
+    line = " ".join(words)
+    if len(line) > LINE_LIMIT:
+        line = line[: LINE_LIMIT - 100] + " … " + line[-97:]
+    return visible(line)
+
+
+def shown(value: object, limit: int = 60) -> str:
+    """A value quoted for an error message, cut to ``limit`` characters: ``'abc…'``."""
+    text = str(value)
+    return repr(text if len(text) <= limit else text[: limit - 1] + "…")
+
 
 class UserError(Exception):
     """Bad input or an unusable environment, explained in one line."""
 
     exit_code = 2
 
-    def __str__(self) -> str:  # keep it to one line whatever was passed in
-        return " ".join(str(self.args[0] if self.args else "").split())
+    def __str__(self) -> str:  # keep it to one short line whatever was passed in
+        return one_line(self.args[0] if self.args else "")
 
 
 class NotFound(UserError):

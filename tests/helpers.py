@@ -51,7 +51,7 @@ class WorkerProcess:
 
     def __init__(self, env: dict[str, str], *args: str) -> None:
         self.log_path = Path(env["PIPEDECK_HOME"]) / f"worker-{time.monotonic_ns()}.out"
-        Path(env["PIPEDECK_HOME"]).mkdir(parents=True, exist_ok=True)
+        Path(env["PIPEDECK_HOME"]).mkdir(mode=0o700, parents=True, exist_ok=True)  # as pipedeck makes it
         self._out = open(self.log_path, "w")
         self.proc = subprocess.Popen([sys.executable, "-m", "pipedeck", "worker", *args], env=env,
                                      stdout=self._out, stderr=subprocess.STDOUT, cwd=REPO,

@@ -1,4 +1,9 @@
-"""The CLI contract: verbs, --json, and one-line errors that write nothing."""
+"""The CLI contract: verbs, --json, and one-line errors that write nothing.
+
+In-process through click's CliRunner (tests/clirunner.py); a real `pipedeck worker`
+subprocess where a worker is the point. The entry point as a real process is in
+test_cli_process.py, every verb's bad input in test_cli_bad_input.py.
+"""
 
 from __future__ import annotations
 
@@ -8,26 +13,17 @@ import sqlite3
 
 import pytest
 
-from tests.helpers import run_cli, wait_for
-
-
-def one_line_error(proc):
-    assert proc.returncode != 0, proc.stdout + proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("pipedeck: ")
-    assert "Traceback" not in proc.stderr
-    return lines[0]
+from tests.clirunner import invoke, one_line_error
+from tests.helpers import wait_for
 
 
 @pytest.fixture
-def seeded(env):
-    assert run_cli(env, "brands", "add", "Acme", "--meta-ad-account", "act_1001",
-                   "--ad-library-page-id", "5001").returncode == 0
-    assert run_cli(env, "brands", "add", "NoAccount").returncode == 0
-    assert run_cli(env, "competitors", "add", "Rival", "--brand", "Acme", "--ad-library-url",
-                   "https://www.facebook.com/ads/library/?view_all_page_id=77").returncode == 0
-    return env
+def seeded(home):
+    assert invoke("brands", "add", "Acme", "--meta-ad-account", "act_1001", "--ad-library-page-id", "5001").returncode == 0
+    assert invoke("brands", "add", "NoAccount").returncode == 0
+    assert invoke("competitors", "add", "Rival", "--brand", "Acme", "--ad-library-url",
+                  "https://www.facebook.com/ads/library/?view_all_page_id=77").returncode == 0
+    return home
 
 
 def db_digest(home):
@@ -41,146 +37,217 @@ def db_digest(home):
     return h.hexdigest()
 
 
-def test_queue_prints_run_id_and_listings_take_json(seeded, home):
-    proc = run_cli(seeded, "queue", "test_echo", "--brand", "acme", "--set", "lines=4")
-    assert proc.returncode == 0, proc.stderr
-    run_id = int(proc.stdout.strip())
-    assert "no worker is running" in proc.stderr  # says so, still queued
-    runs = json.loads(run_cli(seeded, "runs", "--json").stdout)
+def show(run_id) -> dict:
+    result = invoke("runs", "show", str(run_id), "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_queue_prints_run_id_and_listings_take_json(seeded):
+    result = invoke("queue", "test_echo", "--brand", "acme", "--set", "lines=4")
+    assert result.returncode == 0, result.stderr
+    run_id = int(result.stdout.strip())
+    assert "no worker is running" in result.stderr  # says so, still queued
+    runs = json.loads(invoke("runs", "--json").stdout)
     assert runs[0]["id"] == run_id
     for key in ("id", "job_type", "brand", "competitor", "status", "attempts", "created_at", "started_at",
                 "finished_at", "error"):
         assert key in runs[0]
     assert runs[0]["status"] == "queued" and runs[0]["brand"] == "Acme"
-    assert json.loads(run_cli(seeded, "runs", "show", str(run_id), "--json").stdout)["params"] == {"lines": 4, "pause": 0.0}
-    brands = json.loads(run_cli(seeded, "brands", "list", "--json").stdout)
+    assert show(run_id)["params"] == {"lines": 4, "pause": 0.0}
+    brands = json.loads(invoke("brands", "list", "--json").stdout)
     assert [b["name"] for b in brands] == ["Acme", "NoAccount"] and brands[0]["meta_ad_account_id"] == "1001"
-    comps = json.loads(run_cli(seeded, "competitors", "list", "--brand", "Acme", "--json").stdout)
+    assert json.loads(invoke("brands", "--json").stdout) == brands
+    comps = json.loads(invoke("competitors", "list", "--brand", "Acme", "--json").stdout)
     assert comps[0]["name"] == "Rival"
+    assert json.loads(invoke("competitors", "--brand", "Acme", "--json").stdout) == comps
+
+
+def test_listings_take_csv_too(seeded):
+    invoke("queue", "test_echo", "--brand", "Acme")
+    lines = invoke("runs", "--csv").stdout.splitlines()
+    assert lines[0].startswith("id,job_type,brand,competitor,status,")
+    assert lines[1].startswith("1,test_echo,Acme,,queued,")
+    assert invoke("brands", "--csv").stdout.splitlines() == [
+        "id,name,meta_ad_account_id,ad_library_page_id", "1,Acme,1001,5001", "2,NoAccount,,"]
 
 
 def test_competitor_queue_fills_params_from_record(seeded):
-    proc = run_cli(seeded, "queue", "competitor_scrape", "--brand", "Acme", "--competitor", "Rival")
-    assert proc.returncode == 0, proc.stderr
-    shown = json.loads(run_cli(seeded, "runs", "show", proc.stdout.strip(), "--json").stdout)
+    result = invoke("queue", "competitor_scrape", "--brand", "Acme", "--competitor", "Rival")
+    assert result.returncode == 0, result.stderr
+    shown = show(result.stdout.strip())
     assert shown["competitor"] == "Rival"
     assert shown["params"]["ad_library_url"].endswith("view_all_page_id=77")
     assert shown["params"]["max_ads"] == 500
 
 
-BAD_INPUT = [
-    (["queue", "nope", "--brand", "Acme"], "unknown job type 'nope'"),
-    (["queue", "test_echo", "--brand", "Ghost"], "unknown brand 'Ghost'"),
-    (["queue", "competitor_scrape", "--brand", "Acme", "--competitor", "Ghost"], "unknown competitor 'Ghost'"),
-    (["queue", "asset_download", "--brand", "Acme", "--set", "max_images=100000"], "max_images"),
-    (["queue", "asset_download", "--brand", "Acme", "--set", "max_videos=many"], "max_videos"),
-    (["queue", "asset_download", "--brand", "Acme", "--set", "colour=red"], "colour: unknown parameter"),
-    (["queue", "template_scrape", "--brand", "NoAccount"], "search_url: required"),
-    (["queue", "asset_download", "--brand", "Acme", "--set", "max_images"], "malformed --set"),
-    (["queue", "asset_download", "--brand", "Acme", "--set", "=3"], "malformed --set"),
-    (["queue", "competitor_scrape", "--brand", "Acme"], "competitor job"),
-    (["queue", "meta_sync", "--brand", "NoAccount"], "Meta ad account id"),
-    (["queue", "test_echo", "--brand", "Acme", "--competitor", "Rival"], "takes no competitor"),
-    (["runs", "show", "999"], "unknown run 999"),
-    (["runs", "--status", "weird"], "unknown status"),
-    (["brands", "add", "Acme"], "already exists"),
-    (["brands", "add", "X", "--meta-ad-account", "abc"], "must be digits"),
-    (["competitors", "add", "Y", "--brand", "Acme", "--ad-library-url", "https://evil.example/ads/library/?q=x"],
-     "not on the Ad Library origin"),
-    (["queue"], "required"),
-]
+def test_brands_and_competitors_edit(seeded):
+    assert invoke("brands", "edit", "Acme", "--name", "Acme Outdoor", "--meta-ad-account", "act_42").returncode == 0
+    assert invoke("competitors", "edit", "Rival", "--brand", "Acme Outdoor", "--name", "Rival Co").returncode == 0
+    brands = {b["name"]: b for b in json.loads(invoke("brands", "--json").stdout)}
+    assert brands["Acme Outdoor"]["meta_ad_account_id"] == "42"
+    assert [c["name"] for c in json.loads(invoke("competitors", "--json").stdout)] == ["Rival Co"]
 
 
-@pytest.mark.parametrize("args,expected", BAD_INPUT, ids=[" ".join(a[:3]) for a, _ in BAD_INPUT])
-def test_bad_input_is_one_line_and_writes_nothing(seeded, home, args, expected):
-    before = db_digest(home)
-    line = one_line_error(run_cli(seeded, *args))
-    assert expected in line
-    assert db_digest(home) == before
+def test_templates_review_verbs(seeded, svc):
+    from pipedeck.storage.adlibrary import upsert_templates
+
+    brand_id = svc.brand("Acme")["id"]
+    upsert_templates(svc.database, brand_id, [{"ad_archive_id": str(n), "page_name": "Page", "body": f"ad {n}"}
+                                              for n in (1, 2, 3)], search_url="https://www.facebook.com/ads/library/")
+    listed = json.loads(invoke("templates", "--json").stdout)
+    assert [t["status"] for t in listed] == ["pending"] * 3
+    ids = [t["id"] for t in listed]
+    assert invoke("templates", "approve", str(ids[0]), str(ids[1])).stdout.strip() == "approved 2 template(s)"
+    assert invoke("templates", "reject", str(ids[2])).stdout.strip() == "rejected 1 template(s)"
+    assert [t["status"] for t in json.loads(invoke("templates", "list", "--status", "all", "--json").stdout)] == [
+        "approved", "approved", "rejected"]
+    assert "no pending templates" in invoke("templates").stderr
 
 
-def test_unwritable_data_dir(env, tmp_path):
+def test_unwritable_data_dir(home, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
-    line = one_line_error(run_cli({**env, "PIPEDECK_HOME": str(blocker / "home")}, "brands", "list"))
+    line = one_line_error(invoke("brands", "list", env={"PIPEDECK_HOME": str(blocker / "home")}))
     assert "not writable" in line and str(blocker) in line
 
 
-def test_corrupt_database(env, home):
-    home.mkdir(parents=True)
+def test_corrupt_database(home):
+    home.mkdir(mode=0o700, parents=True)
     (home / "pipedeck.db").write_bytes(b"garbage" * 500)
-    line = one_line_error(run_cli(env, "runs"))
+    line = one_line_error(invoke("runs"))
     assert "corrupt" in line
     assert (home / "pipedeck.db").read_bytes() == b"garbage" * 500
 
 
-def test_newer_schema_database(env, home):
-    assert run_cli(env, "brands", "list").returncode == 0
+def test_newer_schema_database(home):
+    assert invoke("brands", "list").returncode == 0
     conn = sqlite3.connect(home / "pipedeck.db")
     conn.execute("PRAGMA user_version = 999")
     conn.close()
-    line = one_line_error(run_cli(env, "queue", "test_echo", "--brand", "Acme"))
+    line = one_line_error(invoke("queue", "test_echo", "--brand", "Acme"))
     assert "newer" in line and "999" in line
 
 
-def test_locked_database_gives_one_line(seeded, home):
-    conn = sqlite3.connect(home / "pipedeck.db", isolation_level=None)
+def test_locked_database_gives_one_line(seeded):
+    conn = sqlite3.connect(seeded / "pipedeck.db", isolation_level=None)
     conn.execute("BEGIN EXCLUSIVE")
     try:
-        proc = run_cli({**seeded, "PIPEDECK_BUSY_TIMEOUT": "0.5"}, "queue", "test_echo", "--brand", "Acme")
-        line = one_line_error(proc)
+        line = one_line_error(invoke("queue", "test_echo", "--brand", "Acme", env={"PIPEDECK_BUSY_TIMEOUT": "0.5"}))
         assert "locked" in line
     finally:
         conn.execute("ROLLBACK")
         conn.close()
-    runs = json.loads(run_cli(seeded, "runs", "--json").stdout)
-    assert runs == []
+    assert json.loads(invoke("runs", "--json").stdout) == []
 
 
-def test_queue_direct_runs_in_foreground(seeded, home):
-    proc = run_cli(seeded, "queue", "test_flaky", "--brand", "Acme", "--set", "fail_times=1", "--direct")
-    assert proc.returncode == 0, proc.stderr
-    run_id = proc.stdout.strip()
-    shown = json.loads(run_cli(seeded, "runs", "show", run_id, "--json").stdout)
+def test_queue_direct_runs_in_foreground(seeded):
+    result = invoke("queue", "test_flaky", "--brand", "Acme", "--set", "fail_times=1", "--direct")
+    assert result.returncode == 0, result.stderr
+    shown = show(result.stdout.strip())
     assert shown["status"] == "succeeded" and shown["attempts"] == 2 and shown["direct"] is True
-    failing = run_cli(seeded, "queue", "test_flaky", "--brand", "Acme", "--set", "permanent=true", "--direct")
+    failing = invoke("queue", "test_flaky", "--brand", "Acme", "--set", "permanent=true", "--direct")
     assert failing.returncode == 1 and "failed: MetaBadParameter" in failing.stderr
 
 
 def test_retry_and_cancel_verbs(seeded, worker_factory):
-    queued = run_cli(seeded, "queue", "test_sleep", "--brand", "Acme", "--set", "seconds=30").stdout.strip()
-    proc = run_cli(seeded, "runs", "cancel", queued)
-    assert proc.returncode == 0 and "cancelled" in proc.stdout
-    one_line_error(run_cli(seeded, "runs", "cancel", queued))
-    new = run_cli(seeded, "runs", "retry", queued, "--set", "seconds=0.1")
+    queued = invoke("queue", "test_sleep", "--brand", "Acme", "--set", "seconds=30").stdout.strip()
+    result = invoke("runs", "cancel", queued)
+    assert result.returncode == 0 and "cancelled" in result.stdout
+    one_line_error(invoke("runs", "cancel", queued))
+    new = invoke("runs", "retry", queued, "--set", "seconds=0.1")
     assert new.returncode == 0, new.stderr
     worker_factory()
-    wait_for(lambda: json.loads(run_cli(seeded, "runs", "show", new.stdout.strip(), "--json").stdout)["status"]
-             == "succeeded", 20, interval=0.2)
-    old = json.loads(run_cli(seeded, "runs", "show", queued, "--json").stdout)
+    wait_for(lambda: show(new.stdout.strip())["status"] == "succeeded", 20, interval=0.2)
+    old = show(queued)
     assert old["retried_by"] == int(new.stdout) and old["status"] == "cancelled"
-    status = json.loads(run_cli(seeded, "status", "--json").stdout)
+    status = json.loads(invoke("status", "--json").stdout)
     assert status["workers"][0]["alive"] is True
 
 
 def test_runs_show_follow_streams_until_done(seeded, worker_factory):
     worker_factory()
-    run_id = run_cli(seeded, "queue", "test_echo", "--brand", "Acme", "--set", "lines=3",
-                     "--set", "pause=0.2").stdout.strip()
-    proc = run_cli(seeded, "runs", "show", run_id, "--follow", timeout=30)
-    assert proc.returncode == 0, proc.stderr
-    assert "echo line 3 of 3" in proc.stdout and f"run {run_id} succeeded" in proc.stdout
+    run_id = invoke("queue", "test_echo", "--brand", "Acme", "--set", "lines=3", "--set", "pause=0.2").stdout.strip()
+    result = invoke("runs", "show", run_id, "--follow")
+    assert result.returncode == 0, result.stderr
+    assert "echo line 3 of 3" in result.stdout and f"run {run_id} succeeded" in result.stdout
 
 
 def test_dead_worker_is_reported(seeded, worker_factory):
     w = worker_factory()
-    status = json.loads(run_cli(seeded, "status", "--json").stdout)
+    status = json.loads(invoke("status", "--json").stdout)
     assert [x["alive"] for x in status["workers"]] == [True]
     w.kill()  # SIGKILL: it never gets to say it stopped
-    status = json.loads(run_cli(seeded, "status", "--json").stdout)
+    status = json.loads(invoke("status", "--json").stdout)
     assert [x["alive"] for x in status["workers"]] == [False]
-    text = run_cli(seeded, "status").stdout
-    assert "NOT RESPONDING" in text
-    proc = run_cli(seeded, "queue", "test_echo", "--brand", "Acme")
-    assert proc.returncode == 0 and proc.stdout.strip().isdigit()
-    assert "no worker is running" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert "NOT RESPONDING" in invoke("status").stdout
+    result = invoke("queue", "test_echo", "--brand", "Acme")
+    assert result.returncode == 0 and result.stdout.strip().isdigit()
+    assert "no worker is running" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_schedules_and_freshness_policy_verbs(seeded):
+    added = invoke("schedules", "add", "test_echo", "--brand", "Acme", "--cron", "0 7 * * 1-5", "--tz", "Europe/Berlin")
+    assert added.returncode == 0, added.stderr
+    schedule_id = added.stdout.strip()
+    assert "At 07:00 on Monday through Friday" in added.stderr
+    assert invoke("schedules", "pause", schedule_id).stdout.strip() == f"schedule {schedule_id} paused"
+    assert "resumed; next" in invoke("schedules", "resume", schedule_id).stdout
+    edited = invoke("schedules", "edit", schedule_id, "--cron", "30 6 * * *", "--set", "lines=2")
+    assert edited.returncode == 0 and "At 06:30" in edited.stdout
+    listed = json.loads(invoke("schedules", "list", "--json").stdout)
+    assert listed[0]["cron"] == "30 6 * * *" and listed[0]["params"] == {"lines": 2}
+    assert "no history yet" in invoke("schedules", "history", schedule_id).stderr
+    assert invoke("schedules", "remove", schedule_id).returncode == 0
+    assert json.loads(invoke("schedules", "--json").stdout) == []
+
+    assert invoke("freshness", "policy", "set", "test_data", "--warn", "2h", "--stale", "3h").returncode == 0
+    policies = json.loads(invoke("freshness", "policy", "--json").stdout)
+    assert {"brand": None, "dataset": "test_data", "warn_after": 7200.0, "stale_after": 10800.0,
+            "source": "default policy"} in policies
+    assert invoke("freshness", "policy", "clear", "test_data").returncode == 0
+    states = {(r["brand"], r["dataset"]): r["state"] for r in json.loads(invoke("freshness", "--json").stdout)}
+    assert states[("Acme", "test_data")] == "never"
+
+
+def test_token_set_stores_it_owner_only_and_status_says_where_from(home):
+    assert "not set" in invoke("token").stdout
+    result = invoke("token", "set", input="tok_abc123\n")
+    assert result.returncode == 0, result.stderr
+    path = home / "credentials.json"
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert json.loads(path.read_text()) == {"meta_access_token": "tok_abc123"}
+    assert invoke("token", "status").stdout.strip() == "token: set (credentials file)"
+    assert invoke("token", env={"META_ACCESS_TOKEN": "tok_env"}).stdout.strip() == "token: set (META_ACCESS_TOKEN)"
+    assert "tok_abc123" not in invoke("token").stdout
+
+
+def test_db_status_shows_engine_schema_path_and_row_counts(seeded):
+    info = json.loads(invoke("db", "status", "--json").stdout)
+    assert info["engine"] == "sqlite" and info["path"] == str(seeded / "pipedeck.db")
+    assert info["schema_version"] == info["latest_schema_version"] >= 4
+    assert info["tables"]["brands"] == 2 and info["tables"]["competitors"] == 1 and info["tables"]["runs"] == 0
+    text = invoke("db").stdout
+    assert f"path: {seeded / 'pipedeck.db'}" in text and "schema version: " in text
+    assert any(line.split() == ["brands", "2"] for line in text.splitlines())
+
+
+def test_job_types_lists_the_registry(home):
+    listed = {t["key"]: t for t in json.loads(invoke("job-types", "--json").stdout)}
+    assert listed["asset_download"]["defaults"] == {"max_videos": 20, "max_images": 40, "ad_ids": None, "product": None,
+                                                   "include_archived": False}
+    assert "properties" in listed["meta_sync"]["params_schema"]
+    assert "test_echo" in invoke("job-types").stdout  # the plugin of PIPEDECK_PLUGINS
+
+
+def test_bare_pipedeck_opens_the_app_and_help_lists_the_verbs(home, monkeypatch):
+    opened = []
+    monkeypatch.setattr("pipedeck.tui.app.run_tui", lambda settings: opened.append(settings.home) or 0)
+    assert invoke().returncode == 0 and opened == [home]
+    text = invoke("--help").stdout
+    for verb in ("brands", "competitors", "queue", "runs", "schedules", "freshness", "templates", "job-types",
+                 "status", "worker", "demo", "sandbox", "token", "db", "tui"):
+        assert f" {verb} " in text, verb
+    runs_help = invoke("runs", "--help", env={"COLUMNS": "120"}).stdout
+    for action in ("show", "retry", "cancel"):
+        assert f"│ {action} " in runs_help, action

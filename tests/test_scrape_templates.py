@@ -128,8 +128,8 @@ def test_template_cli_refuses_bad_input_with_one_line(tenv):
     svc, env = tenv
     for args, expected in [
         (("templates", "approve", "999"), "no template with id 999"),
-        (("templates", "reject", "abc"), "invalid int value"),
-        (("templates", "list", "--status", "maybe"), "invalid choice"),
+        (("templates", "reject", "abc"), "'abc' is not a template id"),
+        (("templates", "list", "--status", "maybe"), "'maybe' is not one of"),
         (("templates", "--brand", "Nobody"), "Nobody"),
         (("queue", "template_scrape", "--brand", "Acme", "--set", "max_ads=0"), "max_ads"),
         (("queue", "template_scrape", "--brand", "Acme", "--set", "search_url=https://www.facebook.com/ads/library/?q=x"),

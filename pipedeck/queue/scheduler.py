@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cronsim import CronSim, CronSimError
 
-from pipedeck.errors import UserError
+from pipedeck.errors import UserError, shown
 from pipedeck.handlers import registry
 from pipedeck.storage import schedules as store
 from pipedeck.storage.catalog import Catalog
@@ -45,16 +45,32 @@ def zone(tz: str) -> ZoneInfo:
         raise UserError(f"unknown time zone {tz!r} (use an IANA name such as UTC or Europe/Berlin)") from None
 
 
+# The named macros, as the five fields they stand for (cronsim reads only fields).
+CRON_MACROS = {"@hourly": "0 * * * *", "@daily": "0 0 * * *", "@midnight": "0 0 * * *", "@weekly": "0 0 * * 0",
+               "@monthly": "0 0 1 * *", "@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *"}
+CRON_FIELDS = "minute hour day-of-month month day-of-week"
+
+
 def check_cron(cron: str, tz: str) -> str:
-    """Validate a cron expression; returns its plain-English explanation."""
+    """Validate a five-field cron expression; returns its plain-English explanation.
+
+    cronsim also reads a sixth (seconds) field, which would fire every second: refused here.
+    """
     cron = " ".join(cron.split())
+    if cron.lower() in CRON_MACROS:
+        raise UserError(f"cron macros are not supported; write {cron.lower()} as {CRON_MACROS[cron.lower()]!r}")
+    fields = len(cron.split(" ")) if cron else 0
+    if fields != 5:
+        # Worded as cronsim words its own errors ("Bad minute"), which forms and tests show.
+        raise UserError(f"invalid cron expression {shown(cron)}: Wrong number of fields ({fields}); "
+                        f"use five ({CRON_FIELDS}), e.g. '0 7 * * 1-5'")
     try:
         sim = CronSim(cron, datetime.now(zone(tz)))
         next(sim)
     except CronSimError as exc:
-        raise UserError(f"invalid cron expression {cron!r}: {exc}") from None
+        raise UserError(f"invalid cron expression {shown(cron)}: {exc}") from None
     except StopIteration:
-        raise UserError(f"cron expression {cron!r} never matches") from None
+        raise UserError(f"cron expression {shown(cron)} never matches") from None
     try:
         return sim.explain()
     except Exception:  # explain() is best effort for unusual expressions

@@ -8,32 +8,47 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Callable
 
 from pipedeck.concepts import datasets as ds
 from pipedeck.concepts.statuses import check_status
 from pipedeck.concepts.summary import result_warning, with_summary
 from pipedeck.config import Settings, ensure_home
 from pipedeck.errors import UserError
-from pipedeck.handlers import registry
-from pipedeck.handlers.registry import JobType
 from pipedeck.queue.procs import HOSTNAME, pid_alive
 from pipedeck.storage.catalog import Catalog
 from pipedeck.storage.db import Database
 from pipedeck.storage.runs import FAILED, TERMINAL, RunStore
 
+if TYPE_CHECKING:
+    from pipedeck.handlers.registry import JobType
+
 
 class Service:
     def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time,
-                 database: Database | None = None) -> None:
+                 database: Database | None = None, lazy_registry: bool = False) -> None:
+        """``lazy_registry`` leaves the job-type registry (and the plugins) to the first method that
+        needs it; by default it is loaded now, since the TUI's screens read it directly."""
         self.settings = settings
         self.clock = clock
         ensure_home(settings)
-        registry.load_plugins(settings.plugins)
+        if not lazy_registry:
+            self.registry  # noqa: B018 - import it and the plugins now
         self.database = database or Database(settings.db_path, busy_timeout=settings.busy_timeout)
         self.catalog = Catalog(self.database, clock=clock)
         self.runs = RunStore(self.database, clock=clock)
         self._queue = None
+
+    @cached_property
+    def registry(self):
+        """The job-type registry, with the plugins loaded. It imports every handler with its HTTP and
+        browser libraries, which listing runs or brands does not need (that import was most of a
+        CLI start-up): see ``lazy_registry``."""
+        from pipedeck.handlers import registry
+
+        registry.load_plugins(self.settings.plugins)
+        return registry
 
     @property
     def queue(self):
@@ -80,16 +95,16 @@ class Service:
 
     # -- job types -----------------------------------------------------------
     def job_types(self) -> list[JobType]:
-        return registry.all_job_types()
+        return self.registry.all_job_types()
 
     def job_type(self, key: str) -> JobType:
-        return registry.get(key)
+        return self.registry.get(key)
 
     # -- queueing ------------------------------------------------------------
     def prepare(self, brand: str | int, job_type: str, params: dict | None = None,
                 competitor: str | int | None = None) -> tuple[JobType, dict, dict | None, dict]:
         """Validate everything about a job without writing: (job type, brand, competitor, params)."""
-        jt = registry.get(job_type)
+        jt = self.registry.get(job_type)
         brand_row = self.catalog.brand(brand)
         params = dict(params or {})
         competitor_row = None
@@ -154,7 +169,7 @@ class Service:
     def recent_runs(self, brand: str | int, job_type: str, competitor: str | int | None = None,
                     limit: int = 5) -> list[dict]:
         brand_row = self.catalog.brand(brand)
-        registry.get(job_type)
+        self.registry.get(job_type)
         competitor_id = None
         if competitor is not None:
             competitor_id = self.catalog.competitor(competitor, brand_id=brand_row["id"])["id"]
@@ -168,7 +183,7 @@ class Service:
         """Runs newest first; ``before_id`` pages back (runs with a smaller id)."""
         brand_id = self.catalog.brand(brand)["id"] if brand is not None else None
         if job_type is not None:
-            registry.get(job_type)
+            self.registry.get(job_type)
         competitor_id = None
         if competitor is not None:
             competitor_id = self.catalog.competitor(competitor, brand_id=brand_id)["id"]
@@ -352,13 +367,13 @@ class Service:
 
     # -- freshness policies ----------------------------------------------------
     def datasets(self, scope: str | None = None) -> list[ds.Dataset]:
-        return registry.datasets(scope)
+        return self.registry.datasets(scope)
 
     def set_freshness_policy(self, dataset: str, warn_after: float, stale_after: float,
                              brand: str | int | None = None) -> None:
         from pipedeck.storage import freshness as fr
 
-        registry.dataset(dataset)
+        self.registry.dataset(dataset)
         if not (0 < warn_after < stale_after):
             raise UserError("a freshness policy needs 0 < warn-after < stale-after")
         brand_id = self.catalog.brand(brand)["id"] if brand is not None else 0
@@ -447,6 +462,12 @@ class Service:
     def live_workers(self) -> list[dict]:
         return [w for w in self.worker_health() if w["alive"]]
 
+    def database_status(self) -> dict:
+        """Engine, file, schema version and rows per table (`pipedeck db status`)."""
+        from pipedeck.storage.status import database_status
+
+        return database_status(self.database)
+
 
 def _freshness_rows(service: "Service", brand: str | int | None = None, now: float | None = None) -> list[dict]:
     """Every (brand, competitor, dataset) with its state and reason; the CLI and TUI both use this."""
@@ -454,7 +475,7 @@ def _freshness_rows(service: "Service", brand: str | int | None = None, now: flo
 
     now = service.clock() if now is None else now
     brands = [service.catalog.brand(brand)] if brand is not None else service.catalog.brands()
-    brand_datasets, competitor_datasets = registry.datasets("brand"), registry.datasets("competitor")
+    brand_datasets, competitor_datasets = service.registry.datasets("brand"), service.registry.datasets("competitor")
     stored = fr.policies(service.database)
     recorded = {(r["brand_id"], r["competitor_id"], r["dataset"]): r for r in service.runs.freshness(
         brands[0]["id"] if brand is not None and brands else None)}

@@ -6,11 +6,20 @@ import re
 import sqlite3
 import time
 
+from pipedeck.concepts.text import control_characters
 from pipedeck.errors import NotFound, UserError
 from pipedeck.storage.db import Database
 from pipedeck.urls import validate_ad_library_url
 
 _DIGITS = re.compile(r"^\d{1,30}$")
+_ID = re.compile(r"^[0-9]{1,19}$")
+MAX_ID = 2**63 - 1  # SQLite's INTEGER; a larger number names no row (and would raise OverflowError)
+
+
+def _as_id(ref: str) -> int | None:
+    """A reference typed as digits, as a row id; None when it is not one (or past SQLite's range)."""
+    text = ref.strip()
+    return int(text) if _ID.match(text) and int(text) <= MAX_ID else None
 
 
 def _clean_name(name: str, what: str) -> str:
@@ -19,6 +28,9 @@ def _clean_name(name: str, what: str) -> str:
         raise UserError(f"{what} name must not be empty")
     if len(name) > 100:
         raise UserError(f"{what} name is longer than 100 characters")
+    found = control_characters(name)
+    if found:  # an escape sequence in a name would reach every terminal that lists it
+        raise UserError(f"{what} name must not contain control characters (found {' '.join(dict.fromkeys(found))})")
     return name
 
 
@@ -86,8 +98,10 @@ class Catalog:
 
     def brand(self, ref: int | str) -> dict:
         """A brand by id or by (case-insensitive) name."""
-        if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit() and not self._brand_named(ref)):
-            row = self.database.query_one("SELECT * FROM brands WHERE id = ?", (int(ref),))
+        as_id = ref if isinstance(ref, int) else _as_id(ref) if isinstance(ref, str) else None
+        if as_id is not None and not (isinstance(ref, str) and self._brand_named(ref)):
+            row = (self.database.query_one("SELECT * FROM brands WHERE id = ?", (as_id,))
+                   if 0 < as_id <= MAX_ID else None)
         else:
             row = self._brand_named(str(ref))
         if row is None:
@@ -145,7 +159,9 @@ class Catalog:
     def competitor(self, ref: int | str, brand_id: int | None = None) -> dict:
         """A competitor by id, or by name within a brand (or across brands when unambiguous)."""
         base = ("SELECT c.*, b.name AS brand_name FROM competitors c JOIN brands b ON b.id = c.brand_id")
-        if isinstance(ref, int):
+        if isinstance(ref, int) and not 0 < ref <= MAX_ID:
+            rows = []
+        elif isinstance(ref, int):
             if brand_id is None:
                 rows = self.database.query(base + " WHERE c.id = ?", (ref,))
             else:
@@ -156,9 +172,10 @@ class Catalog:
                 rows = self.database.query(base + " WHERE c.name = ? COLLATE NOCASE", (name,))
             else:
                 rows = self.database.query(base + " WHERE c.name = ? COLLATE NOCASE AND c.brand_id = ?", (name, brand_id))
-            if not rows and name.isdigit():
+            as_id = _as_id(name)
+            if not rows and as_id is not None:
                 rows = self.database.query(base + " WHERE c.id = ?" + (" AND c.brand_id = ?" if brand_id else ""),
-                                           (int(name), brand_id) if brand_id else (int(name),))
+                                           (as_id, brand_id) if brand_id else (as_id,))
         if len(rows) > 1:
             brands = ", ".join(r["brand_name"] for r in rows)
             raise UserError(f"competitor {str(ref)!r} exists for several brands ({brands}); pass --brand")

@@ -1,0 +1,17 @@
+"""`pipedeck tui` (what bare `pipedeck` runs): the terminal app on the configured data dir."""
+
+from __future__ import annotations
+
+import click
+
+from pipedeck.cli.base import Command, pass_settings
+
+
+@click.command("tui", cls=Command)
+@click.pass_context
+@pass_settings
+def tui(settings, ctx: click.Context) -> None:
+    """Open the terminal app (what bare `pipedeck` does)."""
+    from pipedeck.tui.app import run_tui
+
+    ctx.exit(run_tui(settings))
