@@ -109,3 +109,26 @@ def test_a_failing_service_manager_is_one_line_with_what_to_run(env, tmp_path):
 def test_unknown_platforms_are_refused_in_one_line():
     with pytest.raises(UserError, match="knows systemd .* and launchd"):
         units.platform_kind("win32")
+
+
+def test_the_cli_prints_installs_and_removes_the_unit(tmp_path, monkeypatch):
+    from tests.clirunner import invoke
+
+    config = tmp_path / "config"
+    for key in list(os.environ):
+        if key.startswith("PIPEDECK_") or key == "META_ACCESS_TOKEN":
+            monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
+    monkeypatch.setenv("PIPEDECK_HOME", str(tmp_path / "data"))
+    monkeypatch.setenv("META_ACCESS_TOKEN", "EAAB-token-value")
+    shown = invoke("worker", "install", "--print")
+    assert shown.returncode == 0 and "[Service]" in shown.stdout and "EAAB-token-value" not in shown.stdout
+    assert not (config / "systemd").exists()  # --print installs nothing
+    done = invoke("worker", "install", "--no-start")
+    unit_path = config / "systemd" / "user" / units.UNIT_NAME
+    assert done.returncode == 0 and unit_path.exists() and f"wrote {unit_path}" in done.stdout
+    assert "not started; run: systemctl --user daemon-reload" in done.stdout
+    gone = invoke("worker", "uninstall", "--no-stop")
+    assert gone.returncode == 0 and not unit_path.exists()
+    again = invoke("worker", "uninstall", "--no-stop")
+    assert again.returncode != 0 and again.stderr.strip().startswith("pipedeck: no worker service installed")

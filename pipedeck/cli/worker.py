@@ -4,19 +4,30 @@ from __future__ import annotations
 
 import click
 
-from pipedeck.cli.base import Command, Count, Seconds, pass_service, pass_settings
+from click_default_group import DefaultGroup
+
+from pipedeck.cli.base import Command, Count, Group, Seconds, pass_service, pass_settings
 from pipedeck.cli.output import echo, emit_json, iso, json_option
 from pipedeck.concepts import durations
 
 
-@click.command("worker", cls=Command)
+class WorkerGroup(DefaultGroup, Group):
+    """``pipedeck worker`` runs the worker; ``worker install|uninstall`` make it a system service."""
+
+
+@click.group("worker", cls=WorkerGroup, default="run", default_if_no_args=True)
+def worker() -> None:
+    """Run the queue worker in the foreground (the default), or install it as a system service."""
+
+
+@worker.command("run", cls=Command)
 @click.option("-w", "--threads", type=Count(1, 64), default=2, show_default=True, help="jobs run at once.")
 @click.option("--grace", type=Seconds(0, 3600), default=10.0, show_default=True,
               help="seconds to let running jobs finish on stop.")
 @click.option("-v", "--verbose", is_flag=True, help="Log debug lines too.")
 @click.pass_context
 @pass_settings
-def worker(settings, ctx: click.Context, threads: int, grace: float, verbose: bool) -> None:
+def run(settings, ctx: click.Context, threads: int, grace: float, verbose: bool) -> None:
     """Run the queue worker (huey consumer) in the foreground; SIGTERM or ctrl+c stops it cleanly."""
     from pipedeck.queue.worker import WorkerDaemon, configure_logging
 
@@ -24,6 +35,41 @@ def worker(settings, ctx: click.Context, threads: int, grace: float, verbose: bo
     # Its lines carry brand names and handlers' log lines (Meta's words): shown, never obeyed.
     daemon = WorkerDaemon(settings, threads=threads, grace=grace, echo=lambda line: echo(line))
     ctx.exit(daemon.run())
+
+
+def _unit(settings):
+    import os
+
+    from pipedeck.queue import unit
+
+    return unit.build(os.environ, settings.home)
+
+
+@worker.command("install", cls=Command)
+@click.option("--print", "print_only", is_flag=True, help="Show the unit; install nothing.")
+@click.option("--no-start", is_flag=True, help="Write the unit but do not enable or start it.")
+@pass_settings
+def install(settings, print_only: bool, no_start: bool) -> None:
+    """Install the worker as a service (systemd user unit; launchd agent on macOS), with this shell's settings."""
+    from pipedeck.queue import unit as units
+
+    unit = _unit(settings)
+    if print_only:
+        click.echo(unit.shown(), nl=False)
+        return
+    for line in units.install(unit, start=not no_start):
+        echo(line)
+
+
+@worker.command("uninstall", cls=Command)
+@click.option("--no-stop", is_flag=True, help="Remove the unit without stopping the service first.")
+@pass_settings
+def uninstall(settings, no_stop: bool) -> None:
+    """Stop the worker service and remove its unit."""
+    from pipedeck.queue import unit as units
+
+    for line in units.uninstall(_unit(settings), stop=not no_stop):
+        echo(line)
 
 
 @click.command("status", cls=Command)
