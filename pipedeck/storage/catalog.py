@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import re
-import sqlite3
 import time
 
-from pipedeck.errors import NotFound, UserError
+from pipedeck.errors import NotFound, StorageConflict, UserError
 from pipedeck.storage.db import Database
 from pipedeck.urls import validate_ad_library_url
 
@@ -60,7 +59,7 @@ class Catalog:
                     "INSERT INTO brands (name, meta_ad_account_id, ad_library_page_id, created_at, updated_at)"
                     " VALUES (?, ?, ?, ?, ?)", (name, account, page, now, now))
                 brand_id = cur.lastrowid
-        except sqlite3.IntegrityError:
+        except StorageConflict:
             raise UserError(f"brand {name!r} already exists") from None
         return self.brand(brand_id)
 
@@ -80,7 +79,7 @@ class Catalog:
             try:
                 with self.database.write() as db:
                     db.conn.execute(f"UPDATE brands SET {sets} WHERE id = ?", (*changes.values(), brand_id))
-            except sqlite3.IntegrityError:
+            except StorageConflict:
                 raise UserError(f"brand {changes['name']!r} already exists") from None
         return self.brand(brand_id)
 
@@ -117,7 +116,7 @@ class Catalog:
                     "INSERT INTO competitors (brand_id, name, ad_library_url, created_at, updated_at)"
                     " VALUES (?, ?, ?, ?, ?)", (brand_id, name, url, now, now))
                 competitor_id = cur.lastrowid
-        except sqlite3.IntegrityError:
+        except StorageConflict:
             raise UserError(f"competitor {name!r} already exists for this brand") from None
         return self.competitor(competitor_id)
 
@@ -138,7 +137,7 @@ class Catalog:
             try:
                 with self.database.write() as db:
                     db.conn.execute(f"UPDATE competitors SET {sets} WHERE id = ?", (*changes.values(), competitor_id))
-            except sqlite3.IntegrityError:
+            except StorageConflict:
                 raise UserError(f"competitor {changes['name']!r} already exists for brand {current['brand_name']!r}") from None
         return self.competitor(competitor_id)
 

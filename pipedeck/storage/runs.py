@@ -261,9 +261,9 @@ class RunStore:
         if not run_ids:
             return set()
         marks = ",".join("?" * len(run_ids))
-        rows = self.database.conn.execute(
-            f"SELECT id FROM runs WHERE id IN ({marks}) AND cancel_requested = 1", tuple(run_ids)).fetchall()
-        return {r[0] for r in rows}
+        rows = self.database.query(f"SELECT id FROM runs WHERE id IN ({marks}) AND cancel_requested = 1",
+                                   tuple(run_ids))
+        return {r["id"] for r in rows}
 
     # -- workers and recovery ---------------------------------------------------
     def register_worker(self, worker_id: str, *, kind: str, host: str, pid: int, proc_start: str | None,
@@ -355,12 +355,12 @@ class RunStore:
         handed to the workers (and stops being direct).
         """
         now = self.clock()
-        rows = self.database.conn.execute(
+        rows = self.database.query(
             "SELECT id FROM runs WHERE status IN ('queued', 'retrying')"
             " AND ((direct = 0 AND updated_at < :q AND coalesce(next_attempt_at, 0) < :q)"
             "   OR (direct = 1 AND updated_at < :d AND coalesce(next_attempt_at, 0) < :d)) ORDER BY id",
-            {"q": now - older_than, "d": now - direct_older_than}).fetchall()
-        return [r[0] for r in rows]
+            {"q": now - older_than, "d": now - direct_older_than})
+        return [r["id"] for r in rows]
 
     def resent(self, run_ids: Sequence[int]) -> None:
         """Note that these waiting runs were re-sent to the queue (they now belong to the workers)."""
@@ -432,11 +432,11 @@ class RunStore:
         return self.database.scalar("SELECT coalesce(max(rev), 0) FROM runs")
 
     def counts(self) -> dict[str, int]:
-        rows = self.database.conn.execute(
-            "SELECT status, count(*) FROM runs WHERE status IN ('queued','retrying','running','cancelling')"
-            " GROUP BY status").fetchall()
+        rows = self.database.query(
+            "SELECT status, count(*) AS n FROM runs WHERE status IN ('queued','retrying','running','cancelling')"
+            " GROUP BY status")
         counts = {s: 0 for s in ACTIVE}
-        counts.update(dict(rows))
+        counts.update({r["status"]: r["n"] for r in rows})
         return counts
 
     def freshness(self, brand_id: int | None = None) -> list[dict]:
