@@ -93,3 +93,8 @@ class RunCancelled(Exception):
 class WorkerShuttingDown(Exception):
     """Raised inside a handler when its worker is stopping and hands the run back."""
 
+
+class LeaseLost(Exception):
+    """Raised inside a handler when its attempt no longer holds the run's lease
+    (the run was recovered and handed to another attempt): stop at once; nothing
+    this attempt writes is accepted any more."""

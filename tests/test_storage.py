@@ -160,6 +160,8 @@ def test_a_damaged_table_is_database_corrupt_with_what_to_do(tmp_path):
     assert isinstance(err.value.__cause__, sqlite3.DatabaseError)
     text = str(err.value)
     assert "\n" not in text and str(path) in text and ".recover" in text
+    with pytest.raises(DatabaseCorrupt, match=r"\.recover"):
+        RunStore(db).check_integrity()
 
 
 # -- only our own files ----------------------------------------------------------------

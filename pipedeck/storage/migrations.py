@@ -29,6 +29,7 @@ MIGRATIONS: list[tuple[int, str, Step]] = [
     (2, "meta: ads, daily insights, assets", schema.v2_meta),
     (3, "ad library: competitor ads, templates", schema.v3_ad_library),
     (4, "schedules history and freshness policies", schema.v4_schedules),
+    (6, "run leases: attempt token and expiry", schema.v6_leases),
 ]
 LATEST = MIGRATIONS[-1][0]
 
