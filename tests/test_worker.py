@@ -248,3 +248,16 @@ def test_sigint_right_after_start_from_a_script_stops_the_worker(svc, brand, hom
     assert "SIGINT" in w.output()
     assert svc.live_workers() == []
 
+
+def test_wake_directory_is_removed_when_the_last_worker_closes(svc, brand, home, worker_factory):
+    from pipedeck.queue.wake import wake_dir_for
+
+    wake_dir = wake_dir_for(home / "queue.db")
+    killed = worker_factory()
+    kept = worker_factory()
+    assert len(list(wake_dir.glob("*.sock"))) == 2
+    killed.kill()  # leaves its socket behind
+    run_id = svc.queue_one_time_job("Acme", "test_echo", {"lines": 1})
+    wait_for(lambda: svc.runs.get(run_id)["status"] == "succeeded", 15, message="a run")
+    assert kept.stop() == 0
+    assert not wake_dir.exists()
