@@ -92,6 +92,8 @@ class PipedeckApp(App[int]):
         self.direct_default = direct_default
         self.crash_log: Path | None = None
         self.crash_error: BaseException | None = None
+        # A damaged database, met by a thread worker: the app exits and run_tui says so in one line.
+        self.fatal_error: UserError | None = None
         self._mode_history: list[str] = []
         # Template previews are drawn with coloured half blocks; with 16 colours a placeholder is clearer.
         self.image_previews: bool | None = None
@@ -405,7 +407,7 @@ class PipedeckApp(App[int]):
         super()._handle_exception(error)
 
 
-def write_crash_log(settings: Settings, error: BaseException) -> Path | None:
+def write_crash_log(settings: Settings, error: BaseException, headline: str = "pipedeck TUI crashed") -> Path | None:
     try:
         from pipedeck.handlers.context import redact
 
@@ -415,7 +417,7 @@ def write_crash_log(settings: Settings, error: BaseException) -> Path | None:
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
         text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
         with open(path, "a") as f:
-            f.write(f"--- {stamp} pipedeck TUI crashed: {type(error).__name__}: {error}\n")
+            f.write(f"--- {stamp} {headline}: {type(error).__name__}: {error}\n")
             f.write(redact(text, settings.secrets()))
         return path
     except OSError:
@@ -438,6 +440,9 @@ def run_tui(settings: Settings, *, worker_env: dict[str, str] | None = None,
     finally:
         app.shutdown_children()
         service.close()
+    if app.fatal_error is not None:
+        print(f"pipedeck: {app.fatal_error}", file=sys.stderr)
+        return app.fatal_error.exit_code
     if app.crash_error is not None:
         where = f" (traceback in {app.crash_log})" if app.crash_log else ""
         error = app.crash_error
