@@ -61,29 +61,29 @@ class HeldLease:
         self.lease = lease
         self.seconds = seconds
         self._renew = renew
-        self.lost = threading.Event()
+        self.lost = False  # set once, by any thread, never cleared
         self._sure_until = since + seconds * _SURE_SHARE
 
     def renewed(self, sent_at: float) -> None:
         self._sure_until = max(self._sure_until, sent_at + self.seconds * _SURE_SHARE)
 
     def mark_lost(self) -> None:
-        self.lost.set()
+        self.lost = True
 
     def guard(self, conn) -> None:
         """The fence of ``ctx.database`` writes: runs inside each write transaction."""
-        if self.lost.is_set():
+        if self.lost:
             raise LeaseLost(f"run {self.lease.run_id}: attempt {self.lease.attempt} no longer holds the run")
         try:
             check_lease(conn, self.lease)
         except LeaseLost:
-            self.lost.set()
+            self.lost = True
             raise
 
     def check(self, pause: Callable[[float], None]) -> None:
         """Raise LeaseLost once the lease is gone; ``pause(s)`` waits between tries while the
         database cannot answer (and may raise to stop waiting)."""
-        if self.lost.is_set():
+        if self.lost:
             raise LeaseLost(f"run {self.lease.run_id}: attempt {self.lease.attempt} no longer holds the run")
         if lease_clock() < self._sure_until:
             return
@@ -100,7 +100,7 @@ class HeldLease:
             if held:
                 self.renewed(sent)
                 return
-            self.lost.set()
+            self.lost = True
             raise LeaseLost(f"run {self.lease.run_id}: attempt {self.lease.attempt} no longer holds the run")
 
 
@@ -137,7 +137,7 @@ class RunContext:
     # -- the lease -------------------------------------------------------------
     @property
     def lease_lost(self) -> bool:
-        return self.lease is not None and self.lease.lost.is_set()
+        return self.lease is not None and self.lease.lost
 
     def check_lease(self) -> None:
         """Raise LeaseLost when this attempt no longer holds its run (every ctx call does this first)."""

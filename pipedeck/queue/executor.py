@@ -218,7 +218,7 @@ class Executor:
             else:
                 why = "" if retryable else " (not retryable)"
                 ctx.note(f"attempt {attempt} failed{why}: {error_type}: {message}", "error")
-        if held.lost.is_set():
+        if held.lost:
             # Another attempt holds the run now: whatever this one did or buffered is dropped.
             with self._active_lock:
                 self.active.pop(run_id, None)

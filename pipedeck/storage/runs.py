@@ -26,10 +26,10 @@ is known to be gone.
 from __future__ import annotations
 
 import json
+import os
 import time
-import uuid
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Iterable, NamedTuple, Sequence
 
 from pipedeck.errors import LeaseLost, NotFound, UserError
 from pipedeck.storage.db import NOW_SQL, Database
@@ -80,8 +80,7 @@ def _decode(row: dict | None) -> dict | None:
     return row
 
 
-@dataclass(frozen=True)
-class Lease:
+class Lease(NamedTuple):
     """An attempt's hold on its run: the run, the attempt number and the token only it knows."""
 
     run_id: int
@@ -150,7 +149,7 @@ class RunStore:
         """Atomically move a waiting run to running under a new lease. None if it is not
         claimable (already claimed, cancelled, finished, or its retry is not due yet)."""
         now = self.clock()
-        token = uuid.uuid4().hex
+        token = os.urandom(16).hex()
         with self.database.write() as db:
             conn = db.conn
             try:
