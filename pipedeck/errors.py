@@ -51,9 +51,33 @@ class InvalidParams(UserError):
 
 
 class StorageError(UserError):
-    """The database file is unusable (corrupt, newer schema, unwritable)."""
+    """The database file is unusable (corrupt, newer schema, unwritable).
+
+    Storage raises only this family, never a raw ``sqlite3`` error; the
+    driver's error is kept as ``__cause__`` for the logs.
+    """
 
     exit_code = 4
+
+
+class DatabaseLocked(StorageError):
+    """Another process held the write lock past the busy timeout; trying again later can work."""
+
+
+class DatabaseUnwritable(StorageError):
+    """The file cannot be written: read-only, disk full, an I/O error."""
+
+
+class DatabaseCorrupt(StorageError):
+    """The file is damaged; nothing should keep using it until it is recovered."""
+
+
+class NotOurDatabase(StorageError):
+    """The file at the database path belongs to another program; it is left untouched."""
+
+
+class StorageConflict(StorageError):
+    """A write broke a uniqueness or reference rule of the schema."""
 
 
 class HandlerError(Exception):
@@ -90,3 +114,9 @@ class RunCancelled(Exception):
 
 class WorkerShuttingDown(Exception):
     """Raised inside a handler when its worker is stopping and hands the run back."""
+
+
+class LeaseLost(Exception):
+    """Raised inside a handler when its attempt no longer holds the run's lease
+    (the run was recovered and handed to another attempt): stop at once; nothing
+    this attempt writes is accepted any more."""

@@ -56,8 +56,9 @@ def env(home):
 def worker_factory(env):
     started: list[WorkerProcess] = []
 
-    def start(*args: str, extra_env: dict | None = None, ready: bool = True) -> WorkerProcess:
-        proc = WorkerProcess({**env, **(extra_env or {})}, *args)
+    def start(*args: str, extra_env: dict | None = None, ready: bool = True,
+              prefix: tuple[str, ...] = ()) -> WorkerProcess:
+        proc = WorkerProcess({**env, **(extra_env or {})}, *args, prefix=prefix)
         started.append(proc)
         return proc.wait_ready() if ready else proc
 

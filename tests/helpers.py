@@ -49,11 +49,12 @@ def run_cli(env: dict[str, str], *args: str, input: str | None = None, timeout: 
 class WorkerProcess:
     """A real `pipedeck worker` subprocess on a test data dir."""
 
-    def __init__(self, env: dict[str, str], *args: str) -> None:
+    def __init__(self, env: dict[str, str], *args: str, prefix: tuple[str, ...] = ()) -> None:
         self.log_path = Path(env["PIPEDECK_HOME"]) / f"worker-{time.monotonic_ns()}.out"
         Path(env["PIPEDECK_HOME"]).mkdir(mode=0o700, parents=True, exist_ok=True)  # as pipedeck makes it
         self._out = open(self.log_path, "w")
-        self.proc = subprocess.Popen([sys.executable, "-m", "pipedeck", "worker", *args], env=env,
+        # ``prefix`` runs the worker through another command that execs it (same pid), e.g. unshare.
+        self.proc = subprocess.Popen([*prefix, sys.executable, "-m", "pipedeck", "worker", *args], env=env,
                                      stdout=self._out, stderr=subprocess.STDOUT, cwd=REPO,
                                      start_new_session=True)
         self.pid = self.proc.pid

@@ -108,3 +108,104 @@ def test_retry_not_claimable_before_due_and_cancel_semantics(tmp_path):
     assert runs.finish(run_id, 1, "w1", "succeeded") is None
     with pytest.raises(UserError, match="already ended"):
         runs.request_cancel(run_id)
+
+
+# -- pipedeck's own errors, never a raw sqlite3 one ------------------------------------
+def test_a_lock_held_past_the_busy_timeout_is_database_locked(tmp_path):
+    from pipedeck.errors import DatabaseLocked
+    from pipedeck.storage.catalog import Catalog
+
+    db = Database(tmp_path / "p.db", busy_timeout=0.2)
+    brand = Catalog(db).add_brand("A")
+    holder = sqlite3.connect(tmp_path / "p.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(DatabaseLocked) as err:
+            RunStore(db).create_run(job_type="x", brand_id=brand["id"], competitor_id=None, params={},
+                                    max_attempts=1)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert isinstance(err.value, StorageError)
+    assert isinstance(err.value.__cause__, sqlite3.OperationalError)
+    assert "locked" in str(err.value) and str(tmp_path / "p.db") in str(err.value)
+    assert RunStore(db).list() == []  # nothing was half-written
+
+
+def corrupt_table(path, table: str) -> None:
+    """Overwrite the root page of ``table`` with garbage: the file opens, but reading the table fails."""
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = ?", (table,)).fetchone()[0]
+    conn.close()
+    with open(path, "r+b") as f:
+        f.seek((root - 1) * page_size)
+        f.write(b"\xde\xad\xbe\xef" * (page_size // 4))
+
+
+def test_a_damaged_table_is_database_corrupt_with_what_to_do(tmp_path):
+    from pipedeck.errors import DatabaseCorrupt
+
+    path = tmp_path / "p.db"
+    db = Database(path)
+    db.conn.execute("INSERT INTO brands (name, created_at, updated_at) VALUES ('A', 0, 0)")
+    runs = RunStore(db)
+    run_id = runs.create_run(job_type="x", brand_id=1, competitor_id=None, params={}, max_attempts=1)
+    db.close()
+    corrupt_table(path, "runs")
+    db = Database(path)  # the header and schema are fine: opening works
+    with pytest.raises(DatabaseCorrupt) as err:
+        RunStore(db).get(run_id)
+    assert isinstance(err.value.__cause__, sqlite3.DatabaseError)
+    text = str(err.value)
+    assert "\n" not in text and str(path) in text and ".recover" in text
+    with pytest.raises(DatabaseCorrupt, match=r"\.recover"):
+        RunStore(db).check_integrity()
+
+
+# -- only our own files ----------------------------------------------------------------
+def side_files(path):
+    return sorted(p.name for p in path.parent.iterdir() if p.name != path.name)
+
+
+@pytest.mark.parametrize("make", [
+    pytest.param(lambda c: c.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)"), id="another-app"),
+    pytest.param(lambda c: c.execute("CREATE TABLE runs (id INTEGER PRIMARY KEY, pace REAL)"), id="clashing-runs"),
+    pytest.param(lambda c: (schema.v1_core(c), c.execute("PRAGMA user_version = 1"),
+                            c.execute("PRAGMA application_id = 1234")), id="our-tables-another-app-id"),
+])
+def test_a_foreign_sqlite_file_is_refused_untouched(tmp_path, make):
+    from pipedeck.errors import NotOurDatabase
+
+    path = tmp_path / "pipedeck.db"
+    conn = sqlite3.connect(path)
+    with conn:
+        make(conn)
+    conn.close()
+    before, files = digest(path), side_files(path)
+    with pytest.raises(NotOurDatabase) as err:
+        Database(path)
+    assert "not a pipedeck database" in str(err.value) and str(path) in str(err.value)
+    assert digest(path) == before and side_files(path) == files  # no migration, no WAL switch
+    assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+
+
+def test_our_files_are_marked_and_an_unmarked_pipedeck_file_still_opens(tmp_path):
+    fresh = Database(tmp_path / "new.db")
+    assert fresh.scalar("PRAGMA application_id") == migrations.APPLICATION_ID
+    fresh.close()
+    path = tmp_path / "v4.db"
+    conn = sqlite3.connect(path)
+    with conn:
+        for step in (schema.v1_core, schema.v2_meta, schema.v3_ad_library, schema.v4_schedules):
+            step(conn)
+        conn.execute("PRAGMA user_version = 4")
+        conn.execute("INSERT INTO brands (name, created_at, updated_at) VALUES ('Legacy', 0, 0)")
+    conn.close()
+    db = Database(path)
+    assert db.scalar("PRAGMA application_id") == migrations.APPLICATION_ID
+    assert migrations.current_version(db.conn) == migrations.LATEST
+    assert db.query("SELECT name FROM brands") == [{"name": "Legacy"}]
+    db.close()
+    Database(path).close()  # and opens again, now by its mark

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 from collections import Counter, defaultdict
 
@@ -78,25 +79,6 @@ def test_sigkill_out_of_attempts_fails_as_interrupted(svc, brand, worker_factory
     assert "interrupted" in run["error_message"] and "attempt 2 of 2" in run["error_message"]
     assert [a["status"] for a in svc.runs.attempts(run_id)] == ["interrupted", "interrupted"]
     assert svc.runs.counts()["running"] == 0
-
-
-def test_stale_heartbeat_is_recovered_by_a_live_worker(svc, brand, worker_factory):
-    """A worker that stops heartbeating (SIGSTOP: frozen, pid still alive) is taken over."""
-    frozen = worker_factory()
-    run_id = svc.queue_one_time_job("Acme", "test_sleep", {"seconds": 1.0})
-    wait_for(lambda: svc.runs.get(run_id)["status"] == "running", 10, message="run to start")
-    frozen.signal(signal.SIGSTOP)
-    try:
-        worker_factory()
-        wait_for(lambda: svc.runs.get(run_id)["status"] == "succeeded", 30, message="takeover to succeed")
-        attempts = svc.runs.attempts(run_id)
-        assert attempts[0]["status"] == "interrupted" and "no heartbeat" in attempts[0]["error_message"]
-    finally:
-        frozen.signal(signal.SIGCONT)
-    # The thawed worker finishes its stale attempt but must not overwrite the outcome.
-    wait_for(lambda: "no longer ours" in frozen.output(), 10, message="thawed worker to give up the run")
-    assert svc.runs.get(run_id)["status"] == "succeeded"
-    assert [a["status"] for a in svc.runs.attempts(run_id)] == ["interrupted", "succeeded"]
 
 
 def test_retryable_twice_then_succeeds_with_three_attempts(svc, brand, home, worker):
@@ -223,3 +205,59 @@ def test_ctrl_c_in_direct_mode_cancels_the_run(svc, brand):
     run = svc.runs.get(run_id)
     assert run["status"] == "cancelled"
     assert svc.runs.attempts(run_id)[0]["status"] == "cancelled"
+
+
+def test_worker_on_a_damaged_database_stops_with_one_line_and_leaves_the_queue(svc, brand, home, worker_factory):
+    from tests.test_storage import corrupt_table
+
+    run_ids = [svc.queue_one_time_job("Acme", "test_echo", {"lines": 1}) for _ in range(3)]
+    assert svc.queue.pending() == 3
+    svc.database.close()
+    corrupt_table(home / "pipedeck.db", "runs")
+    w = worker_factory(ready=False)
+    assert w.proc.wait(timeout=30) == 4
+    lines = [line for line in w.output().splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    assert str(home / "pipedeck.db") in lines[0] and ".recover" in lines[0] and "Traceback" not in lines[0]
+    assert svc.queue.pending() == 3  # no message consumed or discarded
+    assert not read_executions(home) and run_ids
+
+
+def test_sigint_right_after_start_from_a_script_stops_the_worker(svc, brand, home, worker_factory):
+    """A script's background job starts with SIGINT ignored; the worker takes it over at once."""
+    import sqlite3
+
+    db_file = home / "pipedeck.db"
+    holder = sqlite3.connect(db_file, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # the worker waits at its first write, early in its start
+    try:
+        w = worker_factory(ready=False, prefix=("sh", "-c", 'trap "" INT; exec "$@"', "sh"))
+
+        def opened_database():
+            try:
+                return any(os.path.realpath(f"/proc/{w.pid}/fd/{fd}") == str(db_file)
+                           for fd in os.listdir(f"/proc/{w.pid}/fd"))
+            except OSError:
+                return False
+        wait_for(opened_database, 20, message="the worker to open the database")
+        w.signal(signal.SIGINT)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert w.proc.wait(timeout=20) == 0
+    assert "SIGINT" in w.output()
+    assert svc.live_workers() == []
+
+
+def test_wake_directory_is_removed_when_the_last_worker_closes(svc, brand, home, worker_factory):
+    from pipedeck.queue.wake import wake_dir_for
+
+    wake_dir = wake_dir_for(home / "queue.db")
+    killed = worker_factory()
+    kept = worker_factory()
+    assert len(list(wake_dir.glob("*.sock"))) == 2
+    killed.kill()  # leaves its socket behind
+    run_id = svc.queue_one_time_job("Acme", "test_echo", {"lines": 1})
+    wait_for(lambda: svc.runs.get(run_id)["status"] == "succeeded", 15, message="a run")
+    assert kept.stop() == 0
+    assert not wake_dir.exists()

@@ -229,7 +229,7 @@ class RootGroup(DefaultGroup, Group):
         try:
             return super().invoke(ctx)
         except sqlite3.DatabaseError as exc:  # storage wraps most; this is the net under it
-            from pipedeck.storage.db import describe_db_error
+            from pipedeck.storage.errors import describe_db_error
 
             found = ctx.find_object(State)
             path = found.settings.db_path if found is not None else "pipedeck.db"

@@ -18,14 +18,15 @@ from pydantic import ValidationError
 
 import pipedeck
 from pipedeck.config import Settings
-from pipedeck.errors import (HandlerError, PermanentError, RetryableError, RunCancelled, UserError,
+from pipedeck.errors import (DatabaseCorrupt, DatabaseLocked, DatabaseUnwritable, HandlerError, LeaseLost,
+                             PermanentError, RetryableError, RunCancelled, StorageError, UserError,
                              WorkerShuttingDown)
 from pipedeck.handlers import registry
-from pipedeck.handlers.context import RunContext, redact
+from pipedeck.handlers.context import HeldLease, RunContext, lease_clock, redact
 from pipedeck.queue.procs import HOSTNAME, new_worker_id, proc_start
 from pipedeck.storage.catalog import Catalog
 from pipedeck.storage.db import Database
-from pipedeck.storage.runs import CANCELLED, FAILED, QUEUED, RETRYING, SUCCEEDED, RunStore
+from pipedeck.storage.runs import CANCELLED, FAILED, QUEUED, RETRYING, SUCCEEDED, Lease, RunStore
 
 log = logging.getLogger("pipedeck.executor")
 
@@ -38,6 +39,8 @@ def classify(exc: BaseException) -> tuple[bool, str, str, float | None]:
     """(retryable, error_type, message, retry_after) for a handler's exception."""
     if isinstance(exc, RetryableError):
         return True, exc.error_type, str(exc), exc.retry_after
+    if isinstance(exc, (DatabaseLocked, DatabaseUnwritable)):  # a held lock or a full disk can pass
+        return True, type(exc).__name__, str(exc), None
     if isinstance(exc, HandlerError):
         return False, exc.error_type, str(exc), None
     if isinstance(exc, UserError):
@@ -58,12 +61,14 @@ def classify(exc: BaseException) -> tuple[bool, str, str, float | None]:
     return False, type(exc).__name__, f"unexpected error: {type(exc).__name__}: {exc}", None
 
 
+
 class Executor:
     def __init__(self, *, settings: Settings, database: Database, worker_id: str | None = None,
                  kind: str = "worker", threads: int = 1, queue_description: str = "",
                  echo: Callable[[str], None] | None = None,
                  on_requeue: Callable[[int, float | None], None] | None = None,
-                 maintenance: Callable[[], None] | None = None, maintenance_interval: float = 5.0) -> None:
+                 maintenance: Callable[[], None] | None = None, maintenance_interval: float = 5.0,
+                 on_fatal: Callable[[StorageError], None] | None = None) -> None:
         self.settings = settings
         self.database = database
         self.runs = RunStore(database)
@@ -76,9 +81,15 @@ class Executor:
         self.on_requeue = on_requeue
         self.maintenance = maintenance
         self.maintenance_interval = maintenance_interval
+        # Called when the database turns out to be damaged: the process should stop using it.
+        self.on_fatal = on_fatal
+        # An attempt's lease lasts as long as the stale limit; the heartbeat renews it.
+        self.lease_seconds = settings.stale_after
         self.shutdown_event = threading.Event()
         self.active: dict[int, RunContext] = {}
         self._active_lock = threading.Lock()
+        # Runs whose handler is done and whose end is being written (retried until it lands).
+        self._ending: set[int] = set()
         self._stop = threading.Event()
         self._kick = threading.Event()
         self._monitor_idle = True
@@ -110,22 +121,44 @@ class Executor:
         if self.echo is not None:
             self.echo(redact(text, self._secrets))
 
+    def _fatal(self, exc: StorageError) -> None:
+        log.warning("%s", exc, exc_info=exc)  # the traceback for worker.log; the person gets one line
+        if self.on_fatal is not None:
+            self.on_fatal(exc)
+
     # -- running one attempt -------------------------------------------------
     def execute(self, run_id: int) -> str | None:
         """Run one attempt of ``run_id`` if it can be claimed. Returns the new status."""
-        claim = self.runs.claim(run_id, self.worker_id)
+        claimed_at = lease_clock()
+        try:
+            claim = self.runs.claim(run_id, self.worker_id, lease_seconds=self.lease_seconds)
+        except StorageError as exc:
+            # The queue message is spent: send it again so the run is not left to the orphan sweep.
+            if self.on_requeue:
+                self.on_requeue(run_id, None if isinstance(exc, DatabaseCorrupt) else 1.0)
+            if isinstance(exc, DatabaseCorrupt):
+                self._fatal(exc)
+            else:
+                self._say(f"run {run_id}: could not claim it ({exc}); sent back to the queue")
+            return None
         if claim is None:
             return None
-        run, attempt = claim.run, claim.attempt
+        run, attempt, lease = claim.run, claim.attempt, claim.lease
+        held = HeldLease(lease, self.lease_seconds, lambda: self.runs.renew(lease, self.lease_seconds),
+                         since=claimed_at)
         started = time.monotonic()
         try:
             brand = self.catalog.brand(run["brand_id"])
             competitor = self.catalog.competitor(run["competitor_id"]) if run["competitor_id"] else None
+        except DatabaseCorrupt as exc:
+            self._fatal(exc)
+            return self._finish(run, attempt, None, "handed_back", lease=lease, started=started, quiet=True)
         except UserError as exc:
-            return self._finish(run, attempt, None, FAILED, error=("NotFound", str(exc)), started=started)
+            return self._finish(run, attempt, None, FAILED, error=("NotFound", str(exc)), lease=lease,
+                                started=started)
         ctx = RunContext(run_id=run_id, attempt=attempt, job_type=run["job_type"], brand=brand,
                          competitor=competitor, settings=self.settings, database=self.database,
-                         max_attempts=run["max_attempts"], shutdown_event=None, echo=self.echo)
+                         max_attempts=run["max_attempts"], shutdown_event=None, echo=self.echo, lease=held)
         if self.shutdown_event.is_set():
             ctx.request_shutdown()
         with self._active_lock:
@@ -147,21 +180,27 @@ class Executor:
             ctx.check_cancelled()
             returned = handler(ctx, params)
             result = {**ctx.result, **(returned or {})}
+        except LeaseLost:
+            held.mark_lost()
         except RunCancelled:
             outcome = CANCELLED
-            ctx.log("cancelled", "warning")
+            ctx.note("cancelled", "warning")
         except WorkerShuttingDown:
             outcome = "handed_back"
-            ctx.log("worker shutting down: run handed back to the queue", "warning")
+            ctx.note("worker shutting down: run handed back to the queue", "warning")
         except KeyboardInterrupt as exc:
             # Ctrl-C during a direct run: the person asked it to stop.
             interrupted = exc
             outcome = CANCELLED
-            ctx.log("interrupted (Ctrl-C)", "warning")
+            ctx.note("interrupted (Ctrl-C)", "warning")
         except SystemExit as exc:
             interrupted = exc
             outcome = "handed_back"
-            ctx.log("process exiting: run handed back to the queue", "warning")
+            ctx.note("process exiting: run handed back to the queue", "warning")
+        except DatabaseCorrupt as exc:
+            self._fatal(exc)
+            outcome = "handed_back"
+            ctx.note("the database is damaged: run handed back to the queue", "error")
         except Exception as exc:  # noqa: BLE001 - everything a handler raises ends the attempt
             retryable, error_type, message, retry_after = classify(exc)
             message = redact(message, self._secrets)
@@ -175,36 +214,71 @@ class Executor:
             elif retryable and failures < run["max_attempts"]:
                 delay = retry_after if retry_after is not None else (job_type.backoff(failures) if job_type else 2.0)
                 retry_at = time.time() + delay
-                ctx.log(f"attempt {attempt} failed ({error_type}: {message}); retrying in {delay:.0f}s", "warning")
+                ctx.note(f"attempt {attempt} failed ({error_type}: {message}); retrying in {delay:.0f}s", "warning")
             else:
                 why = "" if retryable else " (not retryable)"
-                ctx.log(f"attempt {attempt} failed{why}: {error_type}: {message}", "error")
+                ctx.note(f"attempt {attempt} failed{why}: {error_type}: {message}", "error")
+        if held.lost:
+            # Another attempt holds the run now: whatever this one did or buffered is dropped.
+            with self._active_lock:
+                self.active.pop(run_id, None)
+            self._say(f"run {run_id}: attempt {attempt} lost its lease (the run was recovered elsewhere);"
+                      " stopped it, nothing of it was written")
+            if interrupted is not None:
+                raise interrupted
+            return None
         if outcome == SUCCEEDED and result:
-            ctx.log(_result_line(result))
+            ctx.note(_result_line(result))
+        self._ending.add(run_id)
         try:
             status = self._finish(run, attempt, ctx, outcome, error=error, retry_at=retry_at, result=result,
-                                  started=started, datasets=job_type.datasets if job_type else ())
+                                  lease=lease, started=started, datasets=job_type.datasets if job_type else ())
         finally:
+            self._ending.discard(run_id)
             with self._active_lock:
                 self.active.pop(run_id, None)
         if interrupted is not None:
             raise interrupted  # KeyboardInterrupt / SystemExit, now that the run is recorded
         return status
 
-    def _finish(self, run: dict, attempt: int, ctx: RunContext | None, outcome: str, *, error=None,
-                retry_at=None, result=None, started: float, datasets=()) -> str | None:
-        with ctx.flush_lock if ctx else _NO_LOCK:
-            logs, progress = ctx.drain() if ctx else ([], None)
-            status = self.runs.finish(run["id"], attempt, self.worker_id, outcome,
-                                      error_type=error[0] if error else None,
-                                      error_message=error[1] if error else None, result=result or None,
-                                      retry_at=retry_at, datasets=datasets, logs=logs, progress=progress)
+    def _finish(self, run: dict, attempt: int, ctx: RunContext | None, outcome: str, *, lease: Lease,
+                error=None, retry_at=None, result=None, started: float, datasets=(), quiet: bool = False) -> str | None:
+        """Write the attempt's end, trying again with backoff while the database refuses writes
+        (locked past the busy timeout, disk full): a finished run must not stay "running"."""
+        logs: list = []
+        progress = None
+        delay = 0.05
+        while True:
+            with ctx.flush_lock if ctx else _NO_LOCK:
+                more, newer = ctx.drain() if ctx else ([], None)
+                logs += more
+                progress = newer or progress
+                try:
+                    status = self.runs.finish(run["id"], attempt, self.worker_id, outcome,
+                                              error_type=error[0] if error else None,
+                                              error_message=error[1] if error else None, result=result or None,
+                                              retry_at=retry_at, datasets=datasets, logs=logs, progress=progress,
+                                              lease=lease)
+                    break
+                except DatabaseCorrupt as exc:
+                    self._fatal(exc)
+                    return None
+                except (DatabaseLocked, DatabaseUnwritable) as exc:
+                    if self._stop.is_set():
+                        self._say(f"run {run['id']}: its end could not be written before this process stopped"
+                                  f" ({exc}); the next worker will recover it")
+                        return None
+                    log.warning("run %s: could not write its end (%s); trying again in %.1fs", run["id"], exc, delay)
+                    self._say(f"run {run['id']}: could not write its end ({exc}); trying again in {delay:.1f}s")
+            self._stop.wait(delay)
+            delay = min(delay * 2, 5.0)
         took = time.monotonic() - started
         if status is None:
             self._say(f"run {run['id']}: no longer ours (recovered elsewhere); result discarded")
             return None
         detail = f": {error[0]}: {error[1]}" if error and status != SUCCEEDED else ""
-        self._say(f"run {run['id']} {status} after {took:.1f}s{detail}")
+        if not quiet:
+            self._say(f"run {run['id']} {status} after {took:.1f}s{detail}")
         if status == RETRYING and self.on_requeue:
             self.on_requeue(run["id"], max(0.0, (retry_at or time.time()) - time.time()))
         elif status == QUEUED and self.on_requeue:
@@ -233,16 +307,26 @@ class Executor:
                 ctx.request_shutdown()
 
     def hand_back_all(self) -> list[int]:
-        """For handlers that did not stop: record their runs as handed back (process is exiting)."""
+        """For handlers that did not stop: record their runs as handed back (process is exiting).
+
+        Runs whose handler finished and whose end is still being written are
+        left to that write.
+        """
         with self._active_lock:
-            items = list(self.active.items())
+            items = [(rid, ctx) for rid, ctx in self.active.items() if rid not in self._ending]
         handed = []
         for run_id, ctx in items:
-            ctx.log("worker exiting before the handler stopped: run handed back to the queue", "warning")
+            if ctx.lease_lost:
+                continue
+            ctx.note("worker exiting before the handler stopped: run handed back to the queue", "warning")
             with ctx.flush_lock:
                 logs, progress = ctx.drain()
-                status = self.runs.finish(run_id, ctx.attempt, self.worker_id, "handed_back", logs=logs,
-                                          progress=progress)
+                try:
+                    status = self.runs.finish(run_id, ctx.attempt, self.worker_id, "handed_back", logs=logs,
+                                              progress=progress, lease=ctx.lease.lease if ctx.lease else None)
+                except StorageError as exc:
+                    self._say(f"run {run_id}: could not hand it back ({exc}); the next worker will recover it")
+                    continue
             if status == QUEUED:
                 handed.append(run_id)
                 if self.on_requeue:
@@ -266,15 +350,7 @@ class Executor:
                 with self._active_lock:
                     items = list(self.active.items())
                 for run_id, ctx in items:
-                    # Never after the attempt's final write; a run busy finishing stores its own.
-                    if not ctx.flush_lock.acquire(blocking=False):
-                        continue
-                    try:
-                        logs, progress = ctx.drain()
-                        if logs or progress:
-                            self.runs.flush(run_id, ctx.attempt, logs, progress)
-                    finally:
-                        ctx.flush_lock.release()
+                    self._flush(run_id, ctx)
                 if items:
                     for run_id in self.runs.cancel_requested([rid for rid, _ in items]):
                         ctx = dict(items).get(run_id)
@@ -283,13 +359,48 @@ class Executor:
                 now = time.monotonic()
                 if now - last_beat >= self.settings.heartbeat_interval:
                     last_beat = now
-                    self.runs.heartbeat(self.worker_id, [rid for rid, _ in items])
+                    self._heartbeat(items)
                 if self.maintenance and now - last_maintenance >= self.maintenance_interval:
                     last_maintenance = now
                     self.maintenance()
+            except DatabaseCorrupt as exc:
+                self._fatal(exc)
+                time.sleep(0.5)
+            except StorageError as exc:  # locked past the busy timeout, disk full: try again next round
+                log.warning("monitor: %s", exc)
+                time.sleep(0.5)
             except Exception:  # keep heartbeating through a transient database error
                 log.exception("monitor loop error")
                 time.sleep(0.5)
+
+    def _flush(self, run_id: int, ctx: RunContext) -> None:
+        # Never after the attempt's final write; a run busy finishing stores its own.
+        if not ctx.flush_lock.acquire(blocking=False):
+            return
+        try:
+            logs, progress = ctx.drain()
+            if not (logs or progress):
+                return
+            try:
+                self.runs.flush(run_id, ctx.attempt, logs, progress, lease=ctx.lease.lease if ctx.lease else None)
+            except LeaseLost:
+                ctx.lease_lost_now()
+            except StorageError:
+                ctx.undrain(logs, progress)  # kept for the next flush or the final write
+                raise
+        finally:
+            ctx.flush_lock.release()
+
+    def _heartbeat(self, items: list[tuple[int, RunContext]]) -> None:
+        held = [(run_id, ctx) for run_id, ctx in items if ctx.lease is not None and not ctx.lease_lost]
+        sent = lease_clock()
+        lost = self.runs.heartbeat(self.worker_id, [ctx.lease.lease for _, ctx in held],
+                                   lease_seconds=self.lease_seconds)
+        for run_id, ctx in held:
+            if run_id in lost:
+                ctx.lease_lost_now()
+            else:
+                ctx.lease.renewed(sent)
 
 
 def _result_line(result: dict) -> str:

@@ -20,7 +20,8 @@ from huey.storage import SqliteStorage
 from pipedeck.config import Settings
 from pipedeck.errors import StorageError, UserError
 from pipedeck.queue.wake import WakeChannel, WakeListener, wake_dir_for
-from pipedeck.storage.db import begin_write, describe_db_error
+from pipedeck.storage.db import begin_write
+from pipedeck.storage.errors import storage_error
 
 TASK_NAME = "pipedeck.execute_run"
 # Backstop poll while idle: a missed wake-up costs at most this long.
@@ -84,6 +85,13 @@ class WakingSqliteStorage(SqliteStorage):
         return data
 
 
+def queue_error(path: Path | None, exc: sqlite3.Error) -> StorageError:
+    """The StorageError for a driver error on the queue file (its class says locked, corrupt, ...)."""
+    error = storage_error(path, exc)
+    error.args = (str(error).replace("database", "queue database", 1),)
+    return error
+
+
 _task_runner: Callable[[int], object] | None = None
 _task_runner_lock = threading.Lock()
 
@@ -117,8 +125,8 @@ class Queue:
                 self.huey = SqliteHuey(
                     "pipedeck", filename=str(path), results=False, utc=True,
                     storage_class=WakingSqliteStorage, wake_dir=wake_dir_for(path), fsync=False)
-            except sqlite3.DatabaseError as exc:
-                raise StorageError(describe_db_error(path, exc).replace("database", "queue database", 1)) from None
+            except sqlite3.Error as exc:
+                raise queue_error(path, exc) from exc
             except OSError as exc:
                 raise UserError(f"queue file {path} cannot be created: {exc.strerror or exc}") from None
         else:
@@ -143,18 +151,24 @@ class Queue:
                 self.task.schedule(args=(run_id,), delay=delay)
             else:
                 self.huey.enqueue(self.task.s(run_id))
-        except sqlite3.DatabaseError as exc:
-            raise StorageError(describe_db_error(self.path, exc).replace("database", "queue database", 1)) from None
+        except sqlite3.Error as exc:
+            raise queue_error(self.path, exc) from exc
         except Exception as exc:  # redis connection errors and the like
             if type(exc).__module__.startswith("redis"):
                 raise UserError(f"queue {self.description} is unreachable: {exc}") from None
             raise
 
     def pending(self) -> int:
-        return self.huey.pending_count()
+        try:
+            return self.huey.pending_count()
+        except sqlite3.Error as exc:
+            raise queue_error(self.path, exc) from exc
 
     def scheduled(self) -> int:
-        return self.huey.scheduled_count()
+        try:
+            return self.huey.scheduled_count()
+        except sqlite3.Error as exc:
+            raise queue_error(self.path, exc) from exc
 
     def listen(self) -> WakeListener | None:
         storage = self.huey.storage

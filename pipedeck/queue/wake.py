@@ -8,6 +8,9 @@ there. A waiting worker wakes at once; an idle one sleeps in select() and
 polls the table only as a once-a-second backstop. Lost datagrams (a full
 buffer, a worker that is busy) cost nothing: the worker reads the table
 after every wake-up and after every task.
+
+The last listener to close removes the sockets of listeners that died
+without closing, and then the directory.
 """
 
 from __future__ import annotations
@@ -57,10 +60,7 @@ class WakeChannel:
             except BlockingIOError:
                 reached += 1  # its buffer is full of wake-ups already
             except (ConnectionRefusedError, FileNotFoundError):
-                try:  # a listener that died without cleaning up
-                    os.unlink(path)
-                except OSError:
-                    pass
+                _unlink(path)  # a listener that died without cleaning up
             except OSError as exc:
                 if exc.errno not in (errno.ENOBUFS, errno.EAGAIN):
                     continue
@@ -75,12 +75,53 @@ class WakeChannel:
             self._sender = None
 
 
+def _unlink(path: str | Path) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def _remove_if_unused(directory: Path) -> None:
+    """Remove dead listeners' sockets, then the directory if no listener is left in it."""
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        probe.setblocking(False)
+        for name in names:
+            if not name.endswith(".sock"):
+                continue
+            try:
+                probe.sendto(b"", str(directory / name))  # an empty wake-up: harmless to a live listener
+            except (ConnectionRefusedError, FileNotFoundError):
+                _unlink(directory / name)
+            except OSError:
+                pass
+    finally:
+        probe.close()
+    try:
+        directory.rmdir()  # only when empty: a live listener's socket keeps it
+    except OSError:
+        pass
+
+
 class WakeListener:
     def __init__(self, directory: Path) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
+        self.directory = directory
         self.path = directory / f"{os.getpid()}-{uuid.uuid4().hex[:8]}.sock"
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self._sock.bind(str(self.path))
+        for _ in range(5):
+            directory.mkdir(parents=True, exist_ok=True)
+            try:
+                self._sock.bind(str(self.path))
+                break
+            except FileNotFoundError:  # the last listener removed the directory just now
+                continue
+        else:
+            self._sock.bind(str(self.path))
         self._sock.setblocking(False)
         self._interrupt_r, self._interrupt_w = os.pipe()
         os.set_blocking(self._interrupt_r, False)
@@ -115,8 +156,6 @@ class WakeListener:
             return
         self.closed = True
         self.interrupt()
-        try:
-            os.unlink(self.path)
-        except OSError:
-            pass
+        _unlink(self.path)
         self._sock.close()
+        _remove_if_unused(self.directory)

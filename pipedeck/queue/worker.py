@@ -1,9 +1,14 @@
 """`pipedeck worker`: the huey consumer daemon, plus what huey lacks.
 
 huey gives us the consumer threads, delivery and delayed messages. On top:
-the run store claim (a run never executes twice at once), a heartbeat,
-recovery of runs whose worker died, a sweep that re-sends lost messages,
-the scheduler tick, and a shutdown that finishes or hands back its runs.
+the run store claim under a lease (a run never executes twice at once), a
+heartbeat that renews the leases, recovery of runs whose worker died, a sweep
+that re-sends lost messages, the scheduler tick, and a shutdown that finishes
+or hands back its runs.
+
+Only the standard library and config are imported at module level: the
+worker installs its signal handlers before the heavy imports (huey, the
+handlers), so a SIGINT or SIGTERM in its first half second is not lost.
 """
 
 from __future__ import annotations
@@ -14,18 +19,14 @@ import signal
 import sys
 import threading
 import time
-from typing import Callable
-
-from huey.consumer import Consumer
+from typing import TYPE_CHECKING, Callable, Collection
 
 from pipedeck.config import Settings, ensure_home
-from pipedeck.handlers import registry
-from pipedeck.queue.executor import Executor
-from pipedeck.queue import scheduler
-from pipedeck.queue.huey_app import Queue, set_task_runner
 from pipedeck.queue.procs import HOSTNAME, pid_alive
-from pipedeck.storage.db import Database
-from pipedeck.storage.runs import QUEUED, RunStore
+
+if TYPE_CHECKING:
+    from pipedeck.errors import StorageError
+    from pipedeck.storage.runs import RunStore
 
 log = logging.getLogger("pipedeck.worker")
 
@@ -33,36 +34,50 @@ log = logging.getLogger("pipedeck.worker")
 ORPHAN_AFTER = 10.0
 
 
-def recover_dead_runs(runs: RunStore, settings: Settings, own_worker_id: str | None = None,
+def recover_dead_runs(runs: "RunStore", settings: Settings, own_worker_id: str | None = None,
                       requeue: Callable[[int], None] | None = None,
-                      echo: Callable[[str], None] | None = None) -> list[tuple[int, str]]:
-    """Find running runs whose worker is gone; retry or fail them. Returns (run id, new status)."""
-    now = runs.clock()
+                      echo: Callable[[str], None] | None = None,
+                      own_active: Collection[int] = ()) -> list[tuple[int, str]]:
+    """Take back running runs whose attempt cannot go on; retry or fail them. Returns (run id, new status).
+
+    - a run of this worker (``own_worker_id``) that is not among ``own_active``
+      (its thread is gone) once its lease has lapsed;
+    - a run of a worker on this host whose process has exited, at once;
+    - a run of a worker on another host (or unknown) once its lease has expired.
+    A live process on this host is never recovered by its heartbeat alone: a
+    stopped or stalled worker keeps its runs, and resumes them.
+    """
+    from pipedeck.storage.runs import QUEUED
+
+    own_active = set(own_active)
     recovered = []
     dead_workers = set()
     for row in runs.in_flight():
-        if row["worker_id"] == own_worker_id:
-            continue  # our own runs are alive by definition: we are heartbeating them
-        reason = None
-        if row["host"] == HOSTNAME and row["pid"] is not None:
-            if not pid_alive(row["pid"], row["proc_start"]):
-                reason = f"worker {row['worker_id']} (pid {row['pid']}) exited"
-        if reason is None:
-            last = max(row["heartbeat_at"] or 0, 0)
-            if now - last > settings.stale_after:
-                reason = f"no heartbeat from worker {row['worker_id']} for {now - last:.0f}s"
-        if reason is None:
+        expired_only = True
+        if own_worker_id is not None and row["worker_id"] == own_worker_id:
+            if row["id"] in own_active or not row["lease_expired"]:
+                continue
+            reason = f"its thread in worker {own_worker_id} is gone"
+        elif row["host"] == HOSTNAME and row["pid"] is not None:
+            if pid_alive(row["pid"], row["proc_start"]):
+                continue
+            reason = f"worker {row['worker_id']} (pid {row['pid']}) exited"
+            expired_only = False
+        elif row["lease_expired"]:
+            reason = f"lease expired: no heartbeat from worker {row['worker_id']} for {row['silent_for']:.0f}s"
+        else:
             continue
-        status = runs.recover(row["id"], row["worker_id"], row["attempts"], reason)
+        status = runs.recover(row["id"], row["lease"], reason, only_if_expired=expired_only)
         if status is None:
             continue
-        dead_workers.add(row["worker_id"])
+        if row["worker_id"] != own_worker_id:
+            dead_workers.add(row["worker_id"])
         recovered.append((row["id"], status))
         if echo:
             echo(f"run {row['id']} recovered ({reason}): now {status}")
         if status == QUEUED and requeue:
             requeue(row["id"])
-    runs.mark_workers_dead([w for w in dead_workers if w and w != own_worker_id])
+    runs.mark_workers_dead([w for w in dead_workers if w])
     return recovered
 
 
@@ -75,42 +90,69 @@ class WorkerDaemon:
         self.echo = echo
         self._stop = threading.Event()
         self._signals = 0
+        self.executor = None
+        self.consumer = None
+        self.fatal: "StorageError | None" = None
 
     def _print(self, text: str) -> None:
         if self.echo:
             self.echo(text)
 
     def run(self) -> int:
+        # First thing: both signals mean "finish or hand back, then exit" (they replace huey's).
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        from huey.consumer import Consumer
+
+        from pipedeck.handlers import registry
+        from pipedeck.queue.executor import Executor
+        from pipedeck.queue.huey_app import Queue, set_task_runner
+        from pipedeck.storage.db import Database
+        from pipedeck.storage.runs import RunStore
+
         settings = self.settings
         ensure_home(settings)
         registry.load_plugins(settings.plugins)
         self.database = Database(settings.db_path, busy_timeout=settings.busy_timeout, autocheckpoint=0)
-        self.queue = Queue(settings)
         self.runs = RunStore(self.database)
+        try:
+            # A damaged run store stops the worker before it takes anything off the queue.
+            self.runs.check_integrity()
+        except BaseException:
+            self.database.close()
+            raise
+        if self._stop.is_set():
+            self.database.close()
+            return 0
+        self.queue = Queue(settings)
         self.executor = Executor(settings=settings, database=self.database, kind="worker", threads=self.threads,
                                  queue_description=self.queue.description, echo=self.echo,
-                                 on_requeue=self._requeue, maintenance=self._maintenance, maintenance_interval=2.0)
+                                 on_requeue=self._requeue, maintenance=self._maintenance, maintenance_interval=2.0,
+                                 on_fatal=self._on_fatal)
         set_task_runner(self.executor.execute)
-        listener = self.queue.listen()
-        self.executor.start()
-        self._print(f"pipedeck worker {self.executor.worker_id}: {self.threads} thread(s), queue {self.queue.description},"
-                    f" data {settings.home}")
-        self._maintenance()
-        consumer = Consumer(self.queue.huey, workers=self.threads, periodic=False, initial_delay=0.05,
-                            max_delay=1.0, backoff=1.15, scheduler_interval=1, check_worker_health=True,
-                            health_check_interval=10)
-        consumer.start()
-        # Our handlers replace huey's: both signals mean "finish or hand back, then exit".
-        signal.signal(signal.SIGTERM, self._on_signal)
-        signal.signal(signal.SIGINT, self._on_signal)
-        last_health = time.monotonic()
+        self.queue.listen()
+        consumer = None
         try:
-            while not self._stop.wait(1.0):
-                if time.monotonic() - last_health >= 10:
-                    last_health = time.monotonic()
-                    consumer.check_worker_health()
+            self.executor.start()
+            self._print(f"pipedeck worker {self.executor.worker_id}: {self.threads} thread(s), queue "
+                        f"{self.queue.description}, data {settings.home}")
+            self._maintenance()
+            if not self._stop.is_set():
+                consumer = self.consumer = Consumer(
+                    self.queue.huey, workers=self.threads, periodic=False, initial_delay=0.05, max_delay=1.0,
+                    backoff=1.15, scheduler_interval=1, check_worker_health=True, health_check_interval=10)
+                consumer._set_signal_handlers = lambda: None  # ours stay in charge, with no gap
+                consumer.start()
+                last_health = time.monotonic()
+                while not self._stop.wait(1.0):
+                    if time.monotonic() - last_health >= 10:
+                        last_health = time.monotonic()
+                        consumer.check_worker_health()
         finally:
-            self._shutdown(consumer, listener)
+            self._shutdown(consumer)
+            set_task_runner(None)
+        if self.fatal is not None:
+            raise self.fatal
         return 0
 
     def _on_signal(self, signum, frame) -> None:
@@ -120,11 +162,25 @@ class WorkerDaemon:
                         "then handing back the rest; send again to stop now")
         else:
             self.grace = 0
+            if self.executor is not None:
+                self.executor.request_shutdown()
+        self._stop.set()
+
+    def _on_fatal(self, exc: "StorageError") -> None:
+        """The database is damaged: take nothing more off the queue, hand back, and stop."""
+        if self.fatal is not None:
+            return
+        self.fatal = exc
+        if self.consumer is not None:
+            self.consumer.stop_flag.set()
+        self.grace = 0
+        if self.executor is not None:
             self.executor.request_shutdown()
         self._stop.set()
 
-    def _shutdown(self, consumer: Consumer, listener) -> None:
-        consumer.stop_flag.set()  # no new messages
+    def _shutdown(self, consumer) -> None:
+        if consumer is not None:
+            consumer.stop_flag.set()  # no new messages
         self.queue.stop_listening()
         deadline = time.monotonic() + self.grace
         while self.executor.active and time.monotonic() < deadline and self._signals < 2:
@@ -137,9 +193,9 @@ class WorkerDaemon:
         handed = self.executor.hand_back_all()
         if handed:
             self._print(f"handed back runs {', '.join(map(str, handed))}")
-        set_task_runner(None)
         self.executor.stop()
         self.queue.close()
+        self.database.close()
         self._print("worker stopped")
 
     def _requeue(self, run_id: int, delay: float | None) -> None:
@@ -149,9 +205,13 @@ class WorkerDaemon:
             log.error("could not requeue run %s: %s", run_id, exc)
 
     def _maintenance(self) -> None:
+        from pipedeck.queue import scheduler
+
         self.database.checkpoint()
+        with self.executor._active_lock:
+            own_active = set(self.executor.active)
         recover_dead_runs(self.runs, self.settings, self.executor.worker_id,
-                          requeue=lambda rid: self._requeue(rid, None), echo=self.echo)
+                          requeue=lambda rid: self._requeue(rid, None), echo=self.echo, own_active=own_active)
         if self.queue.pending() == 0:
             orphans = self.runs.orphaned(ORPHAN_AFTER)
             if orphans:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import re
-import sqlite3
 import time
 
 from pipedeck.concepts.text import control_characters
-from pipedeck.errors import NotFound, UserError
+from pipedeck.errors import NotFound, StorageConflict, UserError
 from pipedeck.storage.db import Database
 from pipedeck.urls import validate_ad_library_url
 
@@ -72,7 +71,7 @@ class Catalog:
                     "INSERT INTO brands (name, meta_ad_account_id, ad_library_page_id, created_at, updated_at)"
                     " VALUES (?, ?, ?, ?, ?)", (name, account, page, now, now))
                 brand_id = cur.lastrowid
-        except sqlite3.IntegrityError:
+        except StorageConflict:
             raise UserError(f"brand {name!r} already exists") from None
         return self.brand(brand_id)
 
@@ -92,7 +91,7 @@ class Catalog:
             try:
                 with self.database.write() as db:
                     db.conn.execute(f"UPDATE brands SET {sets} WHERE id = ?", (*changes.values(), brand_id))
-            except sqlite3.IntegrityError:
+            except StorageConflict:
                 raise UserError(f"brand {changes['name']!r} already exists") from None
         return self.brand(brand_id)
 
@@ -131,7 +130,7 @@ class Catalog:
                     "INSERT INTO competitors (brand_id, name, ad_library_url, created_at, updated_at)"
                     " VALUES (?, ?, ?, ?, ?)", (brand_id, name, url, now, now))
                 competitor_id = cur.lastrowid
-        except sqlite3.IntegrityError:
+        except StorageConflict:
             raise UserError(f"competitor {name!r} already exists for this brand") from None
         return self.competitor(competitor_id)
 
@@ -152,7 +151,7 @@ class Catalog:
             try:
                 with self.database.write() as db:
                     db.conn.execute(f"UPDATE competitors SET {sets} WHERE id = ?", (*changes.values(), competitor_id))
-            except sqlite3.IntegrityError:
+            except StorageConflict:
                 raise UserError(f"competitor {changes['name']!r} already exists for brand {current['brand_name']!r}") from None
         return self.competitor(competitor_id)
 

@@ -5,6 +5,10 @@ WAL journal, a busy timeout, and every write in a ``BEGIN IMMEDIATE``
 transaction (a deferred transaction that reads and then writes can fail at
 once with "database is locked" instead of waiting its turn). Connections are
 per thread.
+
+Nothing here lets a raw ``sqlite3`` error out: each becomes one of
+pipedeck's StorageError family (locked, unwritable, corrupt, conflict), with
+the driver's error kept as ``__cause__``.
 """
 
 from __future__ import annotations
@@ -14,11 +18,12 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import sqlite_utils
 
-from pipedeck.errors import StorageError
+from pipedeck.errors import DatabaseCorrupt, StorageError
+from pipedeck.storage.errors import recover_hint, storage_error
 
 DEFAULT_BUSY_TIMEOUT = 30.0
 # A checkpoint copies the WAL back into the file and fsyncs it: tens of
@@ -27,18 +32,12 @@ DEFAULT_BUSY_TIMEOUT = 30.0
 # safety net when no worker is running to do it.
 CLIENT_AUTOCHECKPOINT = 10000
 
+# The database's own clock in unix seconds, for statements that judge time
+# across processes (lease expiry). PostgreSQL's is extract(epoch from clock_timestamp()).
+NOW_SQL = "((julianday('now') - 2440587.5) * 86400.0)"
 
-def describe_db_error(path: Path | str, exc: sqlite3.Error) -> str:
-    text = str(exc)
-    if "locked" in text or "busy" in text:
-        return f"database {path} is locked by another process ({text}); try again, or stop the process holding it"
-    if "not a database" in text or "malformed" in text or "corrupt" in text:
-        return (f"database {path} is corrupt ({text}); it was left untouched - move it aside "
-                "and restore a backup, or set PIPEDECK_HOME to another data dir")
-    if "readonly" in text or "unable to open" in text or "disk I/O" in text:
-        return f"database {path} cannot be written ({text}); check the data dir's permissions and free space"
-    return f"database {path}: {text}"
-
+# A check run inside a write transaction before its statements (a run's lease).
+Guard = Callable[[sqlite3.Connection], None]
 
 class Database:
     """A database file shared between threads and processes."""
@@ -56,14 +55,19 @@ class Database:
         # Threads of this process take turns for the write lock here; begin_write's
         # polling is then only for writers in other processes.
         self._write_lock = threading.Lock()
-        if migrate:
-            from pipedeck.storage.migrations import migrate as run_migrations
+        from pipedeck.storage import migrations
 
+        # Before the first real connection: that one switches the file to WAL.
+        migrations.check_file(self.path)
+        if migrate:
             try:
-                run_migrations(self)
-            except sqlite3.DatabaseError as exc:
+                migrations.migrate(self)
+            except BaseException:
                 self.close()
-                raise StorageError(describe_db_error(self.path, exc)) from None
+                raise
+
+    def error(self, exc: sqlite3.Error) -> StorageError:
+        return storage_error(self.path, exc)
 
     # -- connections -------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -77,8 +81,8 @@ class Database:
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
             conn.execute(f"PRAGMA wal_autocheckpoint={int(self.autocheckpoint)}")
-        except sqlite3.DatabaseError as exc:
-            raise StorageError(describe_db_error(self.path, exc)) from None
+        except sqlite3.Error as exc:
+            raise self.error(exc) from exc
         with self._all_lock:
             for thread in [t for t in self._all if not t.is_alive()]:
                 try:
@@ -113,49 +117,121 @@ class Database:
 
     def checkpoint(self) -> None:
         """Fold the WAL back into the database file without blocking anyone."""
-        self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        try:
+            self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error as exc:
+            raise self.error(exc) from exc
+
+    def quick_check(self, tables: Iterable[str]) -> None:
+        """Raise DatabaseCorrupt when SQLite's quick check finds one of ``tables`` damaged."""
+        for table in tables:
+            rows = self.query(f"PRAGMA quick_check({_ident(table)})")
+            problems = [next(iter(r.values())) for r in rows if next(iter(r.values())) != "ok"]
+            if problems:
+                error = DatabaseCorrupt(f"database {self.path} is corrupt (table {table}: {problems[0]});"
+                                        f" it was left untouched - {recover_hint(self.path)}")
+                raise error
+
+    def fenced(self, guard: Guard) -> "FencedDatabase":
+        """This database with every write transaction first passing ``guard``."""
+        return FencedDatabase(self, guard)
 
     # -- queries -----------------------------------------------------------
     def query(self, sql: str, params: Any = ()) -> list[dict]:
-        cur = self.conn.execute(sql, params)
-        cols = [c[0] for c in cur.description or ()]
-        return [dict(zip(cols, row)) for row in cur.fetchall()]
+        try:
+            cur = self.conn.execute(sql, params)
+            cols = [c[0] for c in cur.description or ()]
+            return [dict(zip(cols, row)) for row in cur.fetchall()]
+        except sqlite3.Error as exc:
+            raise self.error(exc) from exc
 
     def query_one(self, sql: str, params: Any = ()) -> dict | None:
-        cur = self.conn.execute(sql, params)
-        row = cur.fetchone()
+        try:
+            cur = self.conn.execute(sql, params)
+            row = cur.fetchone()
+        except sqlite3.Error as exc:
+            raise self.error(exc) from exc
         if row is None:
             return None
         return dict(zip([c[0] for c in cur.description], row))
 
     def scalar(self, sql: str, params: Any = ()) -> Any:
-        row = self.conn.execute(sql, params).fetchone()
+        try:
+            row = self.conn.execute(sql, params).fetchone()
+        except sqlite3.Error as exc:
+            raise self.error(exc) from exc
         return None if row is None else row[0]
 
     @contextmanager
-    def write(self) -> Iterator[sqlite_utils.Database]:
+    def write(self, guard: Guard | None = None) -> Iterator[sqlite_utils.Database]:
         """A write transaction that takes the write lock up front.
 
-        sqlite-utils calls inside it nest as savepoints.
+        ``guard`` runs first inside the transaction and may refuse it by
+        raising. sqlite-utils calls inside it nest as savepoints.
         """
         db = self.db
         conn = db.conn
         if conn.in_transaction:  # nested: join the outer transaction
+            if guard is not None:
+                guard(conn)
             yield db
             return
         with self._write_lock:
-            self._begin_immediate(conn)
             try:
+                self._begin_immediate(conn)
+            except sqlite3.Error as exc:
+                raise self.error(exc) from exc
+            try:
+                if guard is not None:
+                    guard(conn)
                 yield db
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
+            except BaseException as exc:
+                _rollback(conn)
+                if isinstance(exc, sqlite3.Error):
+                    raise self.error(exc) from exc
                 raise
             else:
-                conn.execute("COMMIT")
+                try:
+                    conn.execute("COMMIT")
+                except sqlite3.Error as exc:  # disk full, I/O error at commit
+                    _rollback(conn)
+                    raise self.error(exc) from exc
 
     def _begin_immediate(self, conn: sqlite3.Connection) -> None:
         begin_write(conn, "BEGIN IMMEDIATE", self.busy_timeout)
+
+
+class FencedDatabase:
+    """A Database whose write transactions are accepted only while ``guard`` passes.
+
+    Handlers get one of these (``ctx.database``): the guard checks the
+    attempt's lease inside the same transaction as the data it writes, so a
+    write of an attempt that lost its run cannot land.
+    """
+
+    def __init__(self, base: Database, guard: Guard) -> None:
+        self._base = base
+        self._guard = guard
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite_utils.Database]:
+        with self._base.write(guard=self._guard) as db:
+            yield db
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._base, name)
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass  # the transaction is gone with the connection's state; nothing was committed
 
 
 def begin_write(conn: sqlite3.Connection, begin_sql: str, timeout: float) -> None:

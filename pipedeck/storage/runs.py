@@ -4,22 +4,37 @@ This module is the only writer of the runs, attempts, run_logs, freshness and
 workers tables. The queue, the CLI and the TUI all go through it, so a server
 database could later stand behind the same API. The lifecycle of a run is
 drawn in ``pipedeck.concepts.statuses``.
+
+Leases: claiming a run gives the attempt a lease, a fresh token stored on the
+run with an expiry judged by the database's clock. Only the holder renews it
+(with its heartbeat), and every write of the attempt (log lines, progress,
+its data, its end) is a compare-and-set on ``id`` and ``lease``, so once the
+run is recovered (the lease cleared, then a new attempt claims a new one) no
+write of the old attempt lands, however late it arrives. Another worker may
+recover a run only when its lease has expired, or when its worker's process
+is known to be gone.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Iterable, NamedTuple, Sequence
 
 from pipedeck.concepts.statuses import (ACTIVE, CANCELLED, CANCELLING, FAILED, IN_FLIGHT, QUEUED,  # noqa: F401
                                         RETRYING, RUNNING, STATUSES, SUCCEEDED, TERMINAL, WAITING)
-from pipedeck.errors import NotFound, UserError
-from pipedeck.storage.db import Database
+from pipedeck.errors import LeaseLost, NotFound, UserError
+from pipedeck.storage.db import NOW_SQL, Database
 
 # How early a delayed message may arrive and still be honoured (clock jitter).
 _EARLY_SLACK = 0.5
+# What a worker checks at start before it takes any message off the queue.
+RUN_STORE_TABLES = ("brands", "competitors", "schedules", "schedule_events", "runs", "attempts", "freshness",
+                    "workers")
+# How long a lease lasts without renewal unless the caller says (the worker uses its stale limit).
+DEFAULT_LEASE_SECONDS = 15.0
 
 RUN_COLUMNS = """r.id, r.job_type, r.brand_id, b.name AS brand, r.competitor_id, c.name AS competitor,
     r.params, r.status, r.direct, r.attempts, r.failures, r.max_attempts, r.created_at, r.updated_at,
@@ -27,6 +42,12 @@ RUN_COLUMNS = """r.id, r.job_type, r.brand_id, b.name AS brand, r.competitor_id,
     r.progress_current, r.progress_total, r.progress_message, r.summary, r.error_type, r.error_message,
     r.result, r.schedule_id, r.retry_of, r.retried_by, r.rev"""
 RUN_FROM = " FROM runs r JOIN brands b ON b.id = r.brand_id LEFT JOIN competitors c ON c.id = r.competitor_id"
+
+# The fence of every write of an attempt, run first inside the write's own
+# transaction. (On PostgreSQL: the same with FOR SHARE, so the row cannot be
+# recovered until the write commits.)
+_HOLDS_LEASE = "SELECT 1 FROM runs WHERE id = ? AND lease = ?"
+_RENEW = f"UPDATE runs SET heartbeat_at = ?, lease_expires_at = {NOW_SQL} + ? WHERE id = ? AND lease = ?"
 
 
 def _one_line(text: str | None, limit: int = 500) -> str | None:
@@ -45,10 +66,19 @@ def _decode(row: dict | None) -> dict | None:
     return row
 
 
+class Lease(NamedTuple):
+    """An attempt's hold on its run: the run, the attempt number and the token only it knows."""
+
+    run_id: int
+    attempt: int
+    token: str
+
+
 @dataclass
 class Claim:
     run: dict
     attempt: int
+    lease: Lease
 
 
 @dataclass(frozen=True)
@@ -56,6 +86,12 @@ class LogLine:
     ts: float
     level: str
     message: str
+
+
+def check_lease(conn, lease: Lease) -> None:
+    """Raise LeaseLost unless ``lease`` is still the run's; call inside the write it guards."""
+    if conn.execute(_HOLDS_LEASE, (lease.run_id, lease.token)).fetchone() is None:
+        raise LeaseLost(f"run {lease.run_id}: attempt {lease.attempt} no longer holds the run")
 
 
 class RunStore:
@@ -95,10 +131,11 @@ class RunStore:
         return run_id
 
     # -- executing -----------------------------------------------------------
-    def claim(self, run_id: int, worker_id: str) -> Claim | None:
-        """Atomically move a waiting run to running. None if it is not claimable
-        (already claimed, cancelled, finished, or its retry is not due yet)."""
+    def claim(self, run_id: int, worker_id: str, *, lease_seconds: float = DEFAULT_LEASE_SECONDS) -> Claim | None:
+        """Atomically move a waiting run to running under a new lease. None if it is not
+        claimable (already claimed, cancelled, finished, or its retry is not due yet)."""
         now = self.clock()
+        token = os.urandom(16).hex()
         with self.database.write() as db:
             conn = db.conn
             try:
@@ -113,19 +150,27 @@ class RunStore:
             conn.execute(
                 "UPDATE runs SET status = ?, worker_id = ?, heartbeat_at = ?, started_at = coalesce(started_at, ?),"
                 " attempts = ?, next_attempt_at = NULL, progress_current = NULL, progress_total = NULL,"
-                " progress_message = NULL, updated_at = ?, rev = ? WHERE id = ?",
-                (RUNNING, worker_id, now, now, attempt, now, self._next_rev(conn), run_id))
+                f" progress_message = NULL, lease = ?, lease_expires_at = {NOW_SQL} + ?, updated_at = ?, rev = ?"
+                " WHERE id = ? AND status = ?",
+                (RUNNING, worker_id, now, now, attempt, token, lease_seconds, now, self._next_rev(conn), run_id,
+                 run["status"]))
             conn.execute("INSERT INTO attempts (run_id, number, worker_id, started_at, status) VALUES (?,?,?,?,?)",
                          (run_id, attempt, worker_id, now, RUNNING))
-        run.update(status=RUNNING, worker_id=worker_id, attempts=attempt, heartbeat_at=now)
-        return Claim(run=_decode(run), attempt=attempt)
+        run.update(status=RUNNING, worker_id=worker_id, attempts=attempt, heartbeat_at=now, lease=token)
+        return Claim(run=_decode(run), attempt=attempt, lease=Lease(run_id, attempt, token))
 
     def flush(self, run_id: int, attempt: int, logs: Sequence[LogLine] = (),
-              progress: tuple[float | None, float | None, str | None] | None = None) -> None:
-        """Store buffered log lines and the latest progress of a running attempt."""
+              progress: tuple[float | None, float | None, str | None] | None = None, *,
+              lease: Lease | None = None) -> None:
+        """Store buffered log lines and the latest progress of a running attempt.
+
+        With ``lease``, raises LeaseLost (storing nothing) once the attempt no longer holds the run.
+        """
         if not logs and progress is None:
             return
         with self.database.write() as db:
+            if lease is not None:
+                check_lease(db.conn, lease)
             self._flush(db.conn, run_id, attempt, logs, progress)
 
     def _flush(self, conn, run_id: int, attempt: int, logs: Sequence[LogLine],
@@ -146,16 +191,22 @@ class RunStore:
             args += [self.clock(), self._next_rev(conn)]
             conn.execute(f"UPDATE runs SET {', '.join(sets)} WHERE id = ?", (*args, run_id))
 
+    def renew(self, lease: Lease, lease_seconds: float = DEFAULT_LEASE_SECONDS) -> bool:
+        """Extend ``lease`` by ``lease_seconds`` from now; False when it is no longer the run's."""
+        with self.database.write() as db:
+            return db.conn.execute(_RENEW, (self.clock(), lease_seconds, lease.run_id, lease.token)).rowcount == 1
+
     def finish(self, run_id: int, attempt: int, worker_id: str, outcome: str, *,
                error_type: str | None = None, error_message: str | None = None,
                result: dict | None = None, retry_at: float | None = None,
                datasets: Iterable[str] = (), logs: Sequence[LogLine] = (),
-               progress: tuple | None = None) -> str | None:
+               progress: tuple | None = None, lease: Lease | None = None) -> str | None:
         """End an attempt. ``outcome`` is succeeded, failed, cancelled or handed_back.
 
         A failed attempt becomes ``retrying`` when ``retry_at`` is given and
         attempts remain. Returns the run's new status, or None when this
-        worker no longer owns the run (it was recovered elsewhere meanwhile).
+        attempt no longer holds the run (it was recovered elsewhere meanwhile),
+        in which case nothing is written.
         """
         now = self.clock()
         error_message = _one_line(error_message, 2000)
@@ -163,6 +214,8 @@ class RunStore:
             conn = db.conn
             run = self._get_for_update(conn, run_id)
             if run["worker_id"] != worker_id or run["status"] not in IN_FLIGHT or run["attempts"] != attempt:
+                return None
+            if lease is not None and run["lease"] != lease.token:
                 return None
             self._flush(conn, run_id, attempt, logs, progress)
             failures = run["failures"]
@@ -187,14 +240,14 @@ class RunStore:
             conn.execute(
                 "UPDATE runs SET status = ?, failures = ?, finished_at = ?, next_attempt_at = ?,"
                 " direct = CASE WHEN ? = 'queued' THEN 0 ELSE direct END,"
-                " worker_id = CASE WHEN ? THEN worker_id ELSE NULL END,"
+                " worker_id = CASE WHEN ? THEN worker_id ELSE NULL END, lease = NULL, lease_expires_at = NULL,"
                 " error_type = ?, error_message = ?, result = coalesce(?, result), updated_at = ?, rev = ?"
-                " WHERE id = ?",
+                " WHERE id = ? AND lease IS ?",
                 (status, failures, finished, retry_at if status == RETRYING else None, status,
                  status in TERMINAL, error_type if outcome != SUCCEEDED else None,
                  error_message if outcome != SUCCEEDED else None,
                  json.dumps(result, sort_keys=True, default=str) if result is not None else None,
-                 now, self._next_rev(conn), run_id))
+                 now, self._next_rev(conn), run_id, run["lease"]))
             conn.execute(
                 "UPDATE attempts SET status = ?, finished_at = ?, error_type = ?, error_message = ?"
                 " WHERE run_id = ? AND number = ?",
@@ -247,9 +300,14 @@ class RunStore:
         if not run_ids:
             return set()
         marks = ",".join("?" * len(run_ids))
-        rows = self.database.conn.execute(
-            f"SELECT id FROM runs WHERE id IN ({marks}) AND cancel_requested = 1", tuple(run_ids)).fetchall()
-        return {r[0] for r in rows}
+        rows = self.database.query(f"SELECT id FROM runs WHERE id IN ({marks}) AND cancel_requested = 1",
+                                   tuple(run_ids))
+        return {r["id"] for r in rows}
+
+    def check_integrity(self) -> None:
+        """Raise DatabaseCorrupt when a table of the run store is damaged (a quick check of those
+        tables, not of the whole file: the data tables can be large)."""
+        self.database.quick_check(RUN_STORE_TABLES)
 
     # -- workers and recovery ---------------------------------------------------
     def register_worker(self, worker_id: str, *, kind: str, host: str, pid: int, proc_start: str | None,
@@ -261,18 +319,21 @@ class RunStore:
                 " started_at, heartbeat_at, status) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (worker_id, kind, host, pid, proc_start, threads, version, queue, now, now, "running"))
 
-    def heartbeat(self, worker_id: str, run_ids: Sequence[int] = (), status: str | None = None) -> None:
+    def heartbeat(self, worker_id: str, leases: Sequence[Lease] = (), status: str | None = None, *,
+                  lease_seconds: float = DEFAULT_LEASE_SECONDS) -> set[int]:
+        """Note the worker alive and renew its attempts' leases. Returns the runs whose lease is gone."""
         now = self.clock()
+        lost = set()
         with self.database.write() as db:
             conn = db.conn
             if status:
                 conn.execute("UPDATE workers SET heartbeat_at = ?, status = ? WHERE id = ?", (now, status, worker_id))
             else:
                 conn.execute("UPDATE workers SET heartbeat_at = ? WHERE id = ?", (now, worker_id))
-            if run_ids:
-                marks = ",".join("?" * len(run_ids))
-                conn.execute(f"UPDATE runs SET heartbeat_at = ? WHERE worker_id = ? AND id IN ({marks})",
-                             (now, worker_id, *run_ids))
+            for lease in leases:
+                if conn.execute(_RENEW, (now, lease_seconds, lease.run_id, lease.token)).rowcount != 1:
+                    lost.add(lease.run_id)
+        return lost
 
     def stop_worker(self, worker_id: str) -> None:
         now = self.clock()
@@ -291,20 +352,29 @@ class RunStore:
         return self.database.query(sql + " ORDER BY started_at DESC", args)
 
     def in_flight(self) -> list[dict]:
-        """Running runs with their worker's record (None when the worker is unknown)."""
+        """Running runs with their lease, whether it has expired (by the database's clock), and
+        their worker's record (None when the worker is unknown)."""
         return self.database.query(
-            "SELECT r.id, r.worker_id, r.attempts, r.heartbeat_at, w.host, w.pid, w.proc_start,"
-            " w.status AS worker_status, w.heartbeat_at AS worker_heartbeat_at"
+            "SELECT r.id, r.worker_id, r.attempts, r.heartbeat_at, r.lease, r.lease_expires_at,"
+            f" (r.lease_expires_at IS NULL OR r.lease_expires_at < {NOW_SQL}) AS lease_expired,"
+            f" {NOW_SQL} - coalesce(r.heartbeat_at, 0) AS silent_for,"
+            " w.host, w.pid, w.proc_start, w.status AS worker_status, w.heartbeat_at AS worker_heartbeat_at"
             " FROM runs r LEFT JOIN workers w ON w.id = r.worker_id WHERE r.status IN ('running', 'cancelling')")
 
-    def recover(self, run_id: int, worker_id: str, attempt: int, reason: str) -> str | None:
-        """A run's worker died: retry it if attempts remain, else fail it as interrupted."""
+    def recover(self, run_id: int, lease: str | None, reason: str, *, only_if_expired: bool = True) -> str | None:
+        """Take a run from the attempt holding ``lease`` (its worker died or stalled): retry it if
+        attempts remain, else fail it as interrupted. None, and nothing written, when that lease is
+        no longer the run's or (``only_if_expired``) was renewed meanwhile."""
         now = self.clock()
         with self.database.write() as db:
             conn = db.conn
             run = self._get_for_update(conn, run_id)
-            if run["worker_id"] != worker_id or run["status"] not in IN_FLIGHT or run["attempts"] != attempt:
+            if run["status"] not in IN_FLIGHT or run["lease"] != lease:
                 return None
+            if only_if_expired and run["lease_expires_at"] is not None and conn.execute(
+                    f"SELECT ? >= {NOW_SQL}", (run["lease_expires_at"],)).fetchone()[0]:
+                return None
+            attempt = run["attempts"]
             failures = run["failures"] + 1
             message = _one_line(f"interrupted: {reason} during attempt {attempt} of {run['max_attempts']}")
             if run["cancel_requested"]:
@@ -315,9 +385,10 @@ class RunStore:
                 status = FAILED
             conn.execute(
                 "UPDATE runs SET status = ?, failures = ?, worker_id = NULL, direct = 0, finished_at = ?,"
-                " error_type = ?, error_message = ?, updated_at = ?, rev = ? WHERE id = ?",
+                " lease = NULL, lease_expires_at = NULL,"
+                " error_type = ?, error_message = ?, updated_at = ?, rev = ? WHERE id = ? AND lease IS ?",
                 (status, failures, now if status in TERMINAL else None, "Interrupted", message, now,
-                 self._next_rev(conn), run_id))
+                 self._next_rev(conn), run_id, lease))
             conn.execute("UPDATE attempts SET status = 'interrupted', finished_at = ?, error_type = 'Interrupted',"
                          " error_message = ? WHERE run_id = ? AND number = ?", (now, message, run_id, attempt))
             conn.execute("INSERT INTO run_logs (run_id, attempt, ts, level, message) VALUES (?,?,?,?,?)",
@@ -341,12 +412,12 @@ class RunStore:
         handed to the workers (and stops being direct).
         """
         now = self.clock()
-        rows = self.database.conn.execute(
+        rows = self.database.query(
             "SELECT id FROM runs WHERE status IN ('queued', 'retrying')"
             " AND ((direct = 0 AND updated_at < :q AND coalesce(next_attempt_at, 0) < :q)"
             "   OR (direct = 1 AND updated_at < :d AND coalesce(next_attempt_at, 0) < :d)) ORDER BY id",
-            {"q": now - older_than, "d": now - direct_older_than}).fetchall()
-        return [r[0] for r in rows]
+            {"q": now - older_than, "d": now - direct_older_than})
+        return [r["id"] for r in rows]
 
     def resent(self, run_ids: Sequence[int]) -> None:
         """Note that these waiting runs were re-sent to the queue (they now belong to the workers)."""
@@ -418,11 +489,11 @@ class RunStore:
         return self.database.scalar("SELECT coalesce(max(rev), 0) FROM runs")
 
     def counts(self) -> dict[str, int]:
-        rows = self.database.conn.execute(
-            "SELECT status, count(*) FROM runs WHERE status IN ('queued','retrying','running','cancelling')"
-            " GROUP BY status").fetchall()
+        rows = self.database.query(
+            "SELECT status, count(*) AS n FROM runs WHERE status IN ('queued','retrying','running','cancelling')"
+            " GROUP BY status")
         counts = {s: 0 for s in ACTIVE}
-        counts.update(dict(rows))
+        counts.update({r["status"]: r["n"] for r in rows})
         return counts
 
     def freshness(self, brand_id: int | None = None) -> list[dict]:

@@ -306,3 +306,20 @@ CREATE INDEX ad_assets_run ON ad_assets (run_id) WHERE run_id IS NOT NULL;
 ALTER TABLE competitor_ads ADD COLUMN cards TEXT;
 ALTER TABLE templates ADD COLUMN cards TEXT
 """)
+
+
+def v6_leases(conn: sqlite3.Connection) -> None:
+    """Each attempt's lease on its run: a token only the attempt holds, and until when it holds it.
+
+    ``lease`` is set when an attempt claims the run and cleared when the
+    attempt ends or is recovered; every write of the attempt checks it.
+    ``lease_expires_at`` is renewed with the heartbeat, by the database's
+    clock. Runs in flight during the upgrade get a lease that lapses with
+    their last heartbeat.
+    """
+    _run(conn, """
+ALTER TABLE runs ADD COLUMN lease TEXT;
+ALTER TABLE runs ADD COLUMN lease_expires_at REAL;
+UPDATE runs SET lease = 'v6-' || id || '-' || attempts, lease_expires_at = coalesce(heartbeat_at, updated_at) + 15
+    WHERE status IN ('running', 'cancelling')
+""")

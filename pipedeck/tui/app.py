@@ -10,8 +10,6 @@ loop render them. Nothing here reads the database on the event loop.
 from __future__ import annotations
 
 import sys
-import time
-import traceback
 from pathlib import Path
 
 from textual.app import App
@@ -21,6 +19,7 @@ from textual.reactive import reactive
 from pipedeck.concepts import durations
 from pipedeck.config import Settings
 from pipedeck.errors import UserError
+from pipedeck.tui.crash import ERROR_LOG, write_crash_log  # noqa: F401
 from pipedeck.tui.children import DirectRuns, WorkerChild, pipedeck_env
 from pipedeck.tui.live import LiveFeed
 from pipedeck.tui.messages import (CatalogCache, CatalogChanged, HealthChanged, RunsChanged, RunsReload,
@@ -38,7 +37,6 @@ from pipedeck.tui.screens.templates import TemplatesScreen
 from pipedeck.tui.commands import PipedeckCommands
 
 VIEWS = Binding.Group("Views", compact=True)
-ERROR_LOG = "tui-errors.log"
 
 
 class PipedeckApp(App[int]):
@@ -92,6 +90,8 @@ class PipedeckApp(App[int]):
         self.direct_default = direct_default
         self.crash_log: Path | None = None
         self.crash_error: BaseException | None = None
+        # A damaged database, met by a thread worker: the app exits and run_tui says so in one line.
+        self.fatal_error: UserError | None = None
         self._mode_history: list[str] = []
         # Template previews are drawn with coloured half blocks; with 16 colours a placeholder is clearer.
         self.image_previews: bool | None = None
@@ -405,23 +405,6 @@ class PipedeckApp(App[int]):
         super()._handle_exception(error)
 
 
-def write_crash_log(settings: Settings, error: BaseException) -> Path | None:
-    try:
-        from pipedeck.handlers.context import redact
-
-        log_dir = settings.log_dir
-        log_dir.mkdir(parents=True, exist_ok=True)
-        path = log_dir / ERROR_LOG
-        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-        text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
-        with open(path, "a") as f:
-            f.write(f"--- {stamp} pipedeck TUI crashed: {type(error).__name__}: {error}\n")
-            f.write(redact(text, settings.secrets()))
-        return path
-    except OSError:
-        return None
-
-
 def run_tui(settings: Settings, *, worker_env: dict[str, str] | None = None,
             start_worker: bool = False, title: str | None = None, initial_view: str = "brands") -> int:
     """Open the app on the configured data dir. Returns the process exit status."""
@@ -438,6 +421,9 @@ def run_tui(settings: Settings, *, worker_env: dict[str, str] | None = None,
     finally:
         app.shutdown_children()
         service.close()
+    if app.fatal_error is not None:
+        print(f"pipedeck: {app.fatal_error}", file=sys.stderr)
+        return app.fatal_error.exit_code
     if app.crash_error is not None:
         where = f" (traceback in {app.crash_log})" if app.crash_log else ""
         error = app.crash_error

@@ -10,6 +10,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
+from pipedeck.errors import DatabaseCorrupt
 from pipedeck.tui.messages import CatalogChanged, HealthChanged, RunsChanged, RunsReload
 
 if TYPE_CHECKING:
@@ -73,6 +74,14 @@ class LiveFeed:
                     self._poll_runs()
             except Exception as exc:  # noqa: BLE001 - a locked or busy database must not kill the feed
                 if self._stop.is_set():
+                    return
+                if isinstance(exc, DatabaseCorrupt):
+                    from pipedeck.tui.screens.base import storage_failed
+
+                    try:
+                        self.app.call_from_thread(storage_failed, self.app, exc)
+                    except RuntimeError:
+                        pass
                     return
                 try:
                     self.app.call_from_thread(self.app.notify, f"live refresh: {exc}", severity="warning",

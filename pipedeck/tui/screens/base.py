@@ -9,7 +9,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.worker import get_current_worker
 
-from pipedeck.errors import UserError
+from pipedeck.errors import DatabaseCorrupt, StorageError, UserError
 from pipedeck.tui.widgets.key_footer import KeyFooter
 from pipedeck.tui.widgets.status_bar import StatusBar
 
@@ -23,15 +23,20 @@ def run_off_loop(node, fn: Callable[[], Any], then: Callable[[Any], None] | None
                  on_error: Callable[[UserError], None] | None = None, description: str = "") -> None:
     """Call ``fn`` on a thread worker; hand its result to ``then`` on the event loop.
 
-    A UserError (bad input, unknown brand, locked database) is shown as a
-    notification, or given to ``on_error``. Anything else is a bug: the
-    worker fails and the app's crash handling takes over.
+    A UserError (bad input, unknown brand) is shown as a notification, or
+    given to ``on_error``; a StorageError as in :func:`storage_failed`.
+    Anything else is a bug: the worker fails and the app's crash handling
+    takes over.
     """
     app = node.app
 
     def job() -> None:
         try:
             result = fn()
+        except StorageError as exc:
+            if not get_current_worker().is_cancelled:
+                app.call_from_thread(storage_failed, app, exc, on_error)
+            return
         except UserError as exc:
             if not get_current_worker().is_cancelled:
                 app.call_from_thread(on_error or (lambda e: app.notify(str(e), severity="error", timeout=8)), exc)
@@ -41,6 +46,23 @@ def run_off_loop(node, fn: Callable[[], Any], then: Callable[[Any], None] | None
 
     node.run_worker(job, thread=True, group=group, exclusive=exclusive, exit_on_error=True,
                     description=description or getattr(fn, "__name__", "fetch"))
+
+
+def storage_failed(app, exc: StorageError, on_error: Callable[[UserError], None] | None = None) -> None:
+    """A database error off the loop (on the loop): its full cause goes to tui-errors.log; the
+    person gets one line. A locked database is a notification and the app stays up; a damaged
+    one ends the app (run_tui prints the line and exits non-zero)."""
+    from pipedeck.tui.crash import write_crash_log
+
+    write_crash_log(app.settings, exc, headline="database error")
+    if isinstance(exc, DatabaseCorrupt):
+        if app.fatal_error is None:
+            app.fatal_error = exc
+            app.exit(return_code=exc.exit_code)
+        return
+    app.notify(str(exc), severity="error", timeout=10)
+    if on_error is not None:
+        on_error(exc)
 
 
 def _deliver(node, then, result) -> None:
