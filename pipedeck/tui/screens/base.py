@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable
 
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
@@ -16,6 +17,9 @@ from pipedeck.tui.widgets.status_bar import StatusBar
 if TYPE_CHECKING:
     from pipedeck.queue.service import Service
     from pipedeck.tui.app import PipedeckApp
+
+# How often screens re-render ages, durations and freshness states from what they hold.
+CLOCK_TICK = 1.0
 
 
 def run_off_loop(node, fn: Callable[[], Any], then: Callable[[Any], None] | None = None, *,
@@ -98,6 +102,21 @@ class PipedeckScreen(Screen):
 
     def now(self) -> float:
         return self.svc.clock()
+
+    @on(events.Mount)
+    def _start_clock(self) -> None:
+        self.set_interval(CLOCK_TICK, self._clock_tick)
+
+    def _clock_tick(self) -> None:
+        # Screens of other views (and those under a dialog's parent) wait until shown again.
+        if self.is_attached and self in self.app.screen_stack:
+            self.tick(self.now())
+
+    def tick(self, now: float) -> None:
+        """Time passed: re-render ages, durations and freshness states from the data already held.
+
+        Never reads: the data is as fresh as the last fetch, only "now" moved.
+        """
 
     def action_escape(self) -> None:
         if not self.on_escape():

@@ -11,7 +11,6 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Input, Static
 
-from pipedeck.concepts import durations
 from pipedeck.handlers import registry
 from pipedeck.storage.runs import TERMINAL
 from pipedeck.tui import fmt
@@ -85,7 +84,7 @@ class CompetitorScreen(ScheduleActions, PipedeckScreen):
                            ("format", "FORMAT"), ("text", "TEXT"), ("cta", "CTA"), ("id", "ARCHIVE ID")):
             ads.add_column(title, key=key)
         table.focus()
-        self.set_interval(15, self._tick)
+        self.set_interval(15, self._check_schedules)
         self.reload()
 
     # -- the list ----------------------------------------------------------------
@@ -112,13 +111,8 @@ class CompetitorScreen(ScheduleActions, PipedeckScreen):
         table.clear()
         now = self.now()
         for c in self.competitors:
-            row = self.freshness.get(c["id"])
-            if row is None:
-                fresh = Text("–", style="dim")
-            else:
-                label = "never" if row["last_success_at"] is None else durations.ago(row["last_success_at"], now)
-                fresh = fmt.freshness_text(row["state"], label)
-            table.add_row(Text(c["name"], style="bold"), fresh, fmt.one_line(c["ad_library_url"], 60), key=str(c["id"]))
+            table.add_row(fmt.plain(c["name"], "bold"), self._fresh_cell(c, now), fmt.one_line(c["ad_library_url"], 60),
+                          key=str(c["id"]))
         if keep is not None and any(c["id"] == keep for c in self.competitors):
             table.move_cursor(row=table.get_row_index(str(keep)), animate=False)
         self.select_id = None
@@ -131,6 +125,17 @@ class CompetitorScreen(ScheduleActions, PipedeckScreen):
         else:
             self.load_selected()
         self.loaded()
+
+    def _fresh_cell(self, competitor: dict, now: float) -> Text:
+        row = self.freshness.get(competitor["id"])
+        return Text("–", style="dim") if row is None else fmt.freshness_cell(row, now, ago=True)
+
+    def tick(self, now: float) -> None:
+        table = self.query_one("#competitors", DataTable)
+        for c in self.competitors:
+            table.refresh_cells(str(c["id"]), {"fresh": self._fresh_cell(c, now)})
+        self.query_one("#scrapes", RunsTable).tick(now)
+        self.tick_schedules(now)
 
     def current_competitor(self) -> dict | None:
         table = self.query_one("#competitors", DataTable)
@@ -216,8 +221,8 @@ class CompetitorScreen(ScheduleActions, PipedeckScreen):
         elif reload_selected:
             self.load_selected()
 
-    def _tick(self) -> None:
-        if self.tick_schedules():
+    def _check_schedules(self) -> None:
+        if self.schedules_overdue():
             self.load_schedules()
 
     # -- schedules -------------------------------------------------------------------

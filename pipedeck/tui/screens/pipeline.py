@@ -14,6 +14,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Input, Log, ProgressBar, Select, Static
 
 from pipedeck.concepts import durations
+from pipedeck.concepts.text import visible
 from pipedeck.storage.runs import ACTIVE, STATUSES, TERMINAL
 from pipedeck.tui import fmt
 from pipedeck.tui.screens.base import PipedeckScreen
@@ -161,6 +162,9 @@ class PipelineScreen(PipedeckScreen):
             return
         self.query_one("#runs", RunsTable).apply_changes(rows, self.filter.matches)
         self._update_info()
+
+    def tick(self, now: float) -> None:
+        self.query_one("#runs", RunsTable).tick(now)
 
     def _update_info(self) -> None:
         table = self.query_one("#runs", RunsTable)
@@ -382,6 +386,8 @@ class RunDetailScreen(PipedeckScreen):
         super().__init__()
         self.run_id = run_id
         self.run: dict | None = None
+        self.attempts: list[dict] = []
+        self._info_shown: list | None = None
         self.last_log_id = 0
         self.attempt_count = -1
         self._fetching = False
@@ -464,31 +470,12 @@ class RunDetailScreen(PipedeckScreen):
         now = self.now()
         title = Text.assemble((f"Run {run['id']}  ", "bold"), (f"{run['job_type']}  ", "bold"),
                               fmt.status_text(run["status"]),
-                              (f"   {run['brand']}" + (f" › {run['competitor']}" if run["competitor"] else ""),
-                               "cyan"))
+                              fmt.plain(f"   {run['brand']}" + (f" › {run['competitor']}" if run["competitor"] else ""),
+                                        "cyan"))
         if run["direct"]:
             title.append("   ⚡ direct (ran inside the app)", style="magenta")
         self.query_one("#run-title", Static).update(title)
-        info = Table.grid(padding=(0, 2))
-        info.add_column(style="dim", justify="right", no_wrap=True)
-        info.add_column(overflow="fold")
-        for label, value in (
-                ("attempts", f"{run['attempts']}/{run['max_attempts']}" + (f" ({run['failures']} failed)"
-                                                                            if run["failures"] else "")),
-                ("created", f"{clock_time(run['created_at'], now)} ({durations.ago(run['created_at'], now)})"),
-                ("started", clock_time(run["started_at"], now) or "not yet"),
-                ("finished", clock_time(run["finished_at"], now) or "–"),
-                ("took", fmt.run_duration(run, now) or "–"),
-                ("next attempt", clock_time(run["next_attempt_at"], now) if run["next_attempt_at"] else None),
-                ("worker", run["worker_id"]),
-                ("retry of", str(run["retry_of"]) if run["retry_of"] else None),
-                ("retried by", str(run["retried_by"]) if run["retried_by"] else None),
-                ("params", "\n".join(f"{k}={json.dumps(v)}" for k, v in sorted(run["params"].items())) or "{}"),
-                ("result", " ".join(f"{k}={json.dumps(v)}" for k, v in sorted(run["result"].items()))
-                 if run["result"] else None)):
-            if value:
-                info.add_row(label, Text(value))
-        self.query_one("#run-info", Static).update(info)
+        self._show_info(now)
         bar = self.query_one("#run-progress", ProgressBar)
         label = self.query_one("#run-progress-label", Static)
         total, current = run["progress_total"], run["progress_current"]
@@ -500,24 +487,25 @@ class RunDetailScreen(PipedeckScreen):
             bar.update(total=None)  # running, size unknown: the bar pulses
         else:
             bar.update(total=1, progress=0)
-        label.update(Text(" ".join(p for p in (fmt.progress_label(run), run["progress_message"] or "") if p)
+        label.update(fmt.plain(" ".join(p for p in (fmt.progress_label(run), run["progress_message"] or "") if p)
                           or ("waiting for a worker" if run["status"] in ("queued", "retrying") else "")))
         error = self.query_one("#run-error", Static)
         if run["error_message"]:
             error.update(Text.assemble(("✘ " if run["status"] == "failed" else "! ", "bold red"),
-                                       (f"{run['error_type']}: ", "bold red"), (run["error_message"], "red")))
+                                       fmt.plain(f"{run['error_type']}: ", "bold red"),
+                                       Text(visible(run["error_message"], keep_newlines=True), style="red")))
             error.remove_class("hidden")
         else:
             error.update("")
             error.add_class("hidden")
         if attempts is not None:
             self.attempt_count = run["attempts"]
+            self.attempts = attempts
             table = self.query_one("#attempts", DataTable)
             table.clear()
             for a in attempts:
-                took = durations.compact((a["finished_at"] or now) - a["started_at"]) if a["started_at"] else ""
                 table.add_row(Text(str(a["number"])), fmt.status_text(a["status"]), fmt.plain(a["worker_id"] or ""),
-                              Text(took), fmt.one_line(
+                              self._attempt_took(a, now), fmt.one_line(
                                   f"{a['error_type']}: {a['error_message']}" if a["error_message"] else "", 200),
                               key=str(a["number"]))
         if logs:
@@ -525,9 +513,49 @@ class RunDetailScreen(PipedeckScreen):
             lines = []
             for line in logs:
                 stamp = clock_time(line["ts"], now)
-                lines.append(f"{stamp} {line['level']:<7} {line['message']}")
+                lines.append(f"{stamp} {line['level']:<7} {visible(line['message'])}")
             log.write_lines(lines)
             self.last_log_id = max(self.last_log_id, logs[-1]["id"])
+
+    def _show_info(self, now: float) -> None:
+        run = self.run
+        rows = [(label, value) for label, value in (
+            ("attempts", f"{run['attempts']}/{run['max_attempts']}" + (f" ({run['failures']} failed)"
+                                                                        if run["failures"] else "")),
+            ("created", f"{clock_time(run['created_at'], now)} ({durations.ago(run['created_at'], now)})"),
+            ("started", clock_time(run["started_at"], now) or "not yet"),
+            ("finished", clock_time(run["finished_at"], now) or "–"),
+            ("took", fmt.run_duration(run, now) or "–"),
+            ("next attempt", clock_time(run["next_attempt_at"], now) if run["next_attempt_at"] else None),
+            ("worker", run["worker_id"]),
+            ("retry of", str(run["retry_of"]) if run["retry_of"] else None),
+            ("retried by", str(run["retried_by"]) if run["retried_by"] else None),
+            ("params", "\n".join(f"{k}={json.dumps(v)}" for k, v in sorted(run["params"].items())) or "{}"),
+            ("result", " ".join(f"{k}={json.dumps(v)}" for k, v in sorted(run["result"].items()))
+             if run["result"] else None)) if value]
+        if rows == self._info_shown:
+            return  # the same as painted: no re-layout
+        self._info_shown = rows
+        info = Table.grid(padding=(0, 2))
+        info.add_column(style="dim", justify="right", no_wrap=True)
+        info.add_column(overflow="fold")
+        for label, value in rows:
+            info.add_row(label, fmt.plain(value) if label != "params" else Text(visible(value, keep_newlines=True)))
+        self.query_one("#run-info", Static).update(info)
+
+    @staticmethod
+    def _attempt_took(attempt: dict, now: float) -> Text:
+        return Text(durations.took(attempt["started_at"], attempt["finished_at"], now))
+
+    def tick(self, now: float) -> None:
+        """The header's and the running attempt's durations move on between reads."""
+        if self.run is None:
+            return
+        self._show_info(now)
+        table = self.query_one("#attempts", DataTable)
+        for a in self.attempts:
+            if a["started_at"] and not a["finished_at"]:
+                table.refresh_cells(str(a["number"]), {"took": self._attempt_took(a, now)})
 
     # -- actions ---------------------------------------------------------------------
     def action_retry(self) -> None:

@@ -127,11 +127,13 @@ class ScheduleActions:
         shown = self.query_one("#schedules", SchedulesTable).schedule_ids
         return any(r.get("schedule_id") in shown for r in rows)
 
-    def tick_schedules(self) -> bool:
-        """Age the "next" cells; True when an occurrence has passed (the worker's tick moved it): re-read."""
-        table = self.query_one("#schedules", SchedulesTable)
-        table.tick()
-        return table.overdue()
+    def tick_schedules(self, now: float) -> None:
+        """Age the "next" cells (no read)."""
+        self.query_one("#schedules", SchedulesTable).tick(now)
+
+    def schedules_overdue(self) -> bool:
+        """An occurrence shown has passed (the worker's tick has likely moved it): worth a re-read."""
+        return self.query_one("#schedules", SchedulesTable).overdue()
 
 
 class SchedulesScreen(ScheduleActions, PipedeckScreen):
@@ -149,7 +151,7 @@ class SchedulesScreen(ScheduleActions, PipedeckScreen):
 
     def on_mount(self) -> None:
         self.query_one("#schedules", SchedulesTable).focus()
-        self.set_interval(15, self._tick)
+        self.set_interval(15, self._check_overdue)
         self.reload()
 
     def reload(self) -> None:
@@ -176,8 +178,11 @@ class SchedulesScreen(ScheduleActions, PipedeckScreen):
         if any(names.get(r["brand_id"]) != r["brand"] for r in table.rows_shown):
             self.reload()
 
-    def _tick(self) -> None:
-        if self.tick_schedules():
+    def tick(self, now: float) -> None:
+        self.tick_schedules(now)
+
+    def _check_overdue(self) -> None:
+        if self.schedules_overdue():
             self.reload()
 
     @on(DataTable.RowHighlighted, "#schedules")
@@ -247,16 +252,7 @@ class ScheduleHistoryScreen(ScheduleActions, PipedeckScreen):
         title = Text.assemble((f"Schedule #{schedule['id']}  ", "bold"), job_text(schedule),
                               (f"   {schedule['brand']}", "cyan"), "   ", fmt.schedule_state_text(schedule["active"]))
         self.query_one("#history-title", Static).update(title)
-        info = Text()
-        info.append(f"{schedule['explain']} ({schedule['tz']})", style="bold")
-        info.append(f"   cron ‘{schedule['cron']}’", style="dim")
-        if schedule["active"] and schedule["next_run_at"] is not None:
-            info.append(f"   next {local_time(schedule['next_run_at'], schedule['tz'])} "
-                        f"({durations.until(schedule['next_run_at'], now)})")
-        info.append(f"   if missed: {fmt.MISSED_LABELS.get(schedule['missed_policy'], schedule['missed_policy'])}")
-        params = " ".join(f"{k}={v}" for k, v in sorted(schedule["params"].items()))
-        info.append(f"   params: {params or 'defaults'}", style="dim")
-        self.query_one("#history-info", Static).update(info)
+        self._show_info(now)
         table = self.query_one("#schedule-events", DataTable)
         keep = table.cursor_row
         table.clear()
@@ -278,6 +274,25 @@ class ScheduleHistoryScreen(ScheduleActions, PipedeckScreen):
             hint.update(Text("Newest first. enter opens the occurrence's run. ▶ queued · ↷ skipped (the "
                              "previous run was still going) · ✘ missed (no worker was running) · ✘ error (the job "
                              "no longer validates)", style="dim"))
+
+    def _show_info(self, now: float) -> None:
+        schedule = self.schedule
+        info = Text()
+        info.append(f"{schedule['explain']} ({schedule['tz']})", style="bold")
+        info.append(f"   cron ‘{schedule['cron']}’", style="dim")
+        if schedule["active"] and schedule["next_run_at"] is not None:
+            info.append(f"   next {local_time(schedule['next_run_at'], schedule['tz'])} "
+                        f"({durations.until(schedule['next_run_at'], now)})")
+        info.append(f"   if missed: {fmt.MISSED_LABELS.get(schedule['missed_policy'], schedule['missed_policy'])}")
+        params = " ".join(f"{k}={v}" for k, v in sorted(schedule["params"].items()))
+        info.append(f"   params: {params or 'defaults'}", style="dim")
+        if info != getattr(self, "_info_shown", None):
+            self._info_shown = info
+            self.query_one("#history-info", Static).update(info)
+
+    def tick(self, now: float) -> None:
+        if self.schedule is not None:
+            self._show_info(now)
 
     def current_schedule(self) -> dict | None:
         return self.schedule

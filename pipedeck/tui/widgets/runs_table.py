@@ -152,6 +152,17 @@ class RunsTable(Table):
         self._runs[run_id] = run
         return True
 
+    def tick(self, now: float | None = None) -> None:
+        """Time passed: re-render the ages and the running runs' durations (no database read)."""
+        if not {"age", "took"} & set(self.column_keys):
+            return
+        now = self.clock() if now is None else now
+        every_row = "age" in self.column_keys
+        for run in list(self._runs.values()):
+            if every_row or (run.get("started_at") and not run.get("finished_at")):
+                self.patch(run, now, flush=False)
+        self.flush_updates()
+
     def update_cells(self, row_key: str, changes: dict[str, Text]) -> None:
         """Update cells of one row in place; only those cells are rendered again.
 

@@ -133,11 +133,11 @@ class SchedulesTable(Table):
         if keep is not None and keep in self._rows:
             self.move_cursor(row=self.get_row_index(str(keep)), animate=False)
 
-    def tick(self) -> None:
+    def tick(self, now: float | None = None) -> None:
         """Age the NEXT cells (no database read)."""
         if "next" not in self.column_keys:
             return
-        now = self.clock()
+        now = self.clock() if now is None else now
         for schedule_id, row in self._rows.items():
             cell = next_text(row, now)
             if cell.plain != self.get_cell(str(schedule_id), "next").plain:

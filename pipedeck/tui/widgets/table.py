@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import DataTable
-from textual.widgets.data_table import RowKey
+from textual.widgets.data_table import CellDoesNotExist, RowKey
+
+
+def same_cell(a, b) -> bool:
+    """Two cells that look the same (text, style and spans): no repaint needed."""
+    if isinstance(a, Text) and isinstance(b, Text):
+        return a.plain == b.plain and a.style == b.style and a.spans == b.spans
+    return a == b
 
 
 class AlignedTable(DataTable):
@@ -18,6 +26,19 @@ class AlignedTable(DataTable):
     cleared the caches: a header out of line with its rows. Dropping the
     caches whenever the measured widths change fixes that.
     """
+
+    def refresh_cells(self, row_key: str, cells: dict[str, object]) -> bool:
+        """Update the cells of one row that changed (by column key); True if any did."""
+        changed = False
+        for column, cell in cells.items():
+            try:
+                if same_cell(self.get_cell(row_key, column), cell):
+                    continue
+            except CellDoesNotExist:
+                continue
+            self.update_cell(row_key, column, cell)
+            changed = True
+        return changed
 
     def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
         before = [column.get_render_width(self) for column in self.ordered_columns]
