@@ -67,8 +67,7 @@ async def test_direct_mode_runs_while_keys_are_still_handled(make_app, svc, bran
         form = await wait_for_screen(pilot, app, JobFormScreen)
         box = form.query_one("#f-seconds", Input)
         box.value = "3"
-        await pilot.press("ctrl+r")  # tick "run directly"
-        await pilot.press("enter")
+        await pilot.press("ctrl+r")  # run it directly, now
         run_id = await wait_until(pilot, lambda: [r["id"] for r in svc.list_runs()], message="run recorded")
         run_id = run_id[0]
         await wait_until(pilot, lambda: svc.runs.get(run_id)["status"] == "running", message="running directly")

@@ -171,3 +171,17 @@ async def test_brand_without_account_gets_a_clear_error_in_the_form(make_app, sv
         assert "has no Meta ad account id" in str(error.content)
         assert isinstance(app.screen, JobFormScreen)
         assert svc.list_runs() == []
+
+
+async def test_ctrl_r_in_a_job_form_runs_the_job_directly(make_app, svc, brand):
+    app = make_app()
+    async with app.run_test(size=(160, 45)) as pilot:
+        app.open_job_form("test_echo", brand["id"])
+        form = await wait_for_screen(pilot, app, JobFormScreen)
+        assert not form.query_one("#direct").value  # the checkbox is not ticked: ctrl+r alone is enough
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: not isinstance(app.screen, JobFormScreen), message="the form closes")
+        runs = await wait_until(pilot, lambda: svc.list_runs(job_type="test_echo"), message="run recorded")
+        assert runs[0]["direct"] == 1
+        await wait_until(pilot, lambda: svc.runs.get(runs[0]["id"])["status"] == "succeeded", timeout=20,
+                         message="ran in the app and succeeded (no worker is running)")

@@ -361,7 +361,7 @@ class JobFormScreen(_FormScreen):
     BINDINGS = [
         Binding("escape", "cancel", "Cancel"),
         Binding("ctrl+s", "submit", "Queue"),
-        Binding("ctrl+r", "toggle_direct", "Run directly"),
+        Binding("ctrl+r", "run_directly", "Run directly"),
     ]
 
     def __init__(self, job_type: JobType, brand: dict, competitor: dict | None = None, *,
@@ -452,11 +452,14 @@ class JobFormScreen(_FormScreen):
         else:
             self.check()
 
-    def action_toggle_direct(self) -> None:
-        box = self.query_one("#direct", Checkbox)
-        box.value = not box.value
+    def action_run_directly(self) -> None:
+        """Run the job now, inside the app (whatever the checkbox says)."""
+        self.submit(direct=True)
 
     def action_submit(self) -> None:
+        self.submit(direct=self.query_one("#direct", Checkbox).value)
+
+    def submit(self, *, direct: bool) -> None:
         if self.check():
             bad = next((s.name for s in self.specs if s.name in self.errors), None)
             if bad is not None:
@@ -464,7 +467,6 @@ class JobFormScreen(_FormScreen):
             self.app.bell()
             return
         params = self.params()
-        direct = self.query_one("#direct", Checkbox).value
         app = self.app
         jt, brand_id = self.job_type.key, self.brand["id"]
         competitor_id = self.competitor["id"] if self.competitor else None
