@@ -309,6 +309,27 @@ async def test_history_shows_queued_skipped_and_missed_events(sim, clock, acme):
         assert cell_text(table, sid, "last") == "· queued"
 
 
+async def test_removing_a_schedule_from_its_history_says_removed_and_nothing_else(sim, acme):
+    sched = sim.add_schedule("test_echo", "Acme", cron="*/5 * * * *")
+    app = make(sim)
+    async with app.run_test(size=(160, 45)) as pilot:
+        screen = await open_brand_schedules(pilot, app, acme["brand"]["id"])
+        await wait_until(pilot, lambda: rows_of(screen.query_one("#schedules")) == [sched["id"]], message="listed")
+        await pilot.press("H")
+        history = await wait_for_screen(pilot, app, ScheduleHistoryScreen)
+        await wait_until(pilot, lambda: history.schedule is not None, message="history loaded")
+        await pilot.press("X")
+        await wait_for_screen(pilot, app, ConfirmScreen)
+        await pilot.press("y")
+        await wait_for_screen(pilot, app, BrandScreen)
+        await wait_until(pilot, lambda: rows_of(screen.query_one("#schedules")) == [], message="gone from the list")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        messages = [n.message for n in app._notifications]
+        assert f"schedule #{sched['id']} removed" in messages
+        assert not [m for m in messages if "unknown schedule" in m], messages
+
+
 # -- freshness policies -----------------------------------------------------------------------------
 def meta_success(sim, clock, hours_ago: float) -> None:
     at = clock.t

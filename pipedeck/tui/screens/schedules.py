@@ -82,8 +82,9 @@ class ScheduleActions:
 
         def removed(_) -> None:
             self.notify(f"schedule #{schedule_id} removed", timeout=4)
-            self.pd.schedules_edited()
+            # First: a screen about this schedule closes, so the re-read below does not look for it.
             self.after_schedule_removed(schedule_id)
+            self.pd.schedules_edited()
 
         def answer(yes: bool | None) -> None:
             if yes:
@@ -209,6 +210,7 @@ class ScheduleHistoryScreen(ScheduleActions, PipedeckScreen):
         self.schedule_id = schedule_id
         self.schedule: dict | None = None
         self.events: list[dict] = []
+        self.removed = False
 
     def compose_body(self) -> ComposeResult:
         yield Static("", id="history-title", classes="title")
@@ -225,7 +227,7 @@ class ScheduleHistoryScreen(ScheduleActions, PipedeckScreen):
         self.set_interval(15, self._tick)
         self.reload()
 
-    def reload(self) -> None:
+    def _load(self) -> None:
         svc, schedule_id = self.svc, self.schedule_id
 
         def load():
@@ -298,7 +300,12 @@ class ScheduleHistoryScreen(ScheduleActions, PipedeckScreen):
         return self.schedule
 
     def after_schedule_removed(self, schedule_id: int) -> None:
+        self.removed = True
         self.dismiss()
+
+    def reload(self) -> None:
+        if not self.removed:
+            self._load()
 
     def runs_changed(self, rows: list[dict]) -> None:
         if any(r.get("schedule_id") == self.schedule_id for r in rows):
