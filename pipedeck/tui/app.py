@@ -109,8 +109,9 @@ class PipedeckApp(App[int]):
 
     def _frozen_loaded(self, data) -> None:
         counts, workers, brands, competitors = data
+        self.counts = counts
         self.on_catalog_changed(CatalogChanged(brands, competitors))
-        self.on_health_changed(HealthChanged(counts, workers))
+        self.on_health_changed(HealthChanged(workers))
 
     def on_unmount(self) -> None:
         self.shutdown_children()
@@ -123,6 +124,8 @@ class PipedeckApp(App[int]):
 
     # -- live data -------------------------------------------------------------
     def on_runs_changed(self, message: RunsChanged) -> None:
+        # The top bar and the tables from one message, in one handler: one frame shows both.
+        self._counts_changed(message.counts)
         self.live_rev = message.rev
         for screen in self.screen_stack:
             if isinstance(screen, PipedeckScreen):
@@ -130,20 +133,25 @@ class PipedeckApp(App[int]):
                 screen.synced_rev = message.rev
 
     def on_runs_reload(self, message: RunsReload) -> None:
+        self._counts_changed(message.counts)
         self.live_rev += 1
         for screen in self.screen_stack:
             if isinstance(screen, PipedeckScreen):
                 screen.reload()
                 screen.synced_rev = self.live_rev
 
+    def _counts_changed(self, counts: dict[str, int] | None) -> None:
+        if counts is not None and counts != self.counts:
+            self.counts = counts
+            self._update_status()
+
     def on_health_changed(self, message: HealthChanged) -> None:
-        self.counts = message.counts
         self.worker_rows = message.workers
         self._update_status()
         for screen in self.screen_stack:
             handler = getattr(screen, "health_changed", None)
             if handler is not None:
-                handler(message.counts, message.workers)
+                handler(self.counts, message.workers)
 
     def on_catalog_changed(self, message: CatalogChanged) -> None:
         self.catalog_cache = CatalogCache(message.brands, message.competitors)

@@ -107,3 +107,26 @@ async def test_pause_stops_live_refresh_until_resumed(make_app, svc, brand):
         await pilot.press("p")
         await wait_until(pilot, lambda: shown_ids(table) == [second, first], message="catch up after resume")
         assert not app.status_info.paused
+
+
+async def test_top_bar_and_runs_table_show_the_same_change(make_app, svc, brand):
+    # No worker: both runs stay queued until cancelled.
+    ids = [svc.queue_one_time_job("Acme", "test_sleep", {"seconds": 30}) for _ in range(2)]
+    app = make_app()
+    async with app.run_test(size=(160, 45)) as pilot:
+        await pilot.press("2")
+        screen = await wait_for_screen(pilot, app, PipelineScreen)
+        table = screen.query_one("#runs")
+        await wait_until(pilot, lambda: set(ids) <= set(shown_ids(table)) and app.status_info.queued == 2,
+                         message="both queued, in the table and the bar")
+        seen: list[tuple[bool, int]] = []
+
+        def observe() -> bool:
+            cancelled = all(cell_text(table, i, "status") == "⊘ cancelled" for i in ids)
+            seen.append((cancelled, app.status_info.queued))
+            return cancelled
+
+        svc.cancel_many(ids)
+        await wait_until(pilot, observe, message="cancelled in the table")
+        assert seen[-1] == (True, 0), "the bar said queued 2 while the table said cancelled"
+        assert "queued 0" in screen_text(app)
