@@ -92,7 +92,6 @@ class PipedeckApp(App[int]):
         self.direct_default = direct_default
         self.crash_log: Path | None = None
         self.crash_error: BaseException | None = None
-        self._mode_history: list[str] = []
         # Template previews are drawn with coloured half blocks; with 16 colours a placeholder is clearer.
         self.image_previews: bool | None = None
         self.set_reactive(PipedeckApp.status_info, StatusInfo(live=live, direct_default=direct_default))
@@ -199,19 +198,13 @@ class PipedeckApp(App[int]):
 
     # -- navigation ------------------------------------------------------------
     def action_view(self, mode: str) -> None:
-        if mode == self.current_mode:
-            # Pressing the view's key again goes back to its root screen.
-            while len(self.screen_stack) > 1:
-                self.pop_screen()
-            return
-        self._mode_history.append(self.current_mode)
-        self.switch_mode(mode)
+        """A view's key always goes to the view's root screen (its list), never to a sub-screen left open."""
+        self._go_to_mode(mode)
 
     def action_back(self) -> None:
+        """Back one screen; at a view's root there is nowhere back to go (ctrl+q quits)."""
         if len(self.screen_stack) > 1:
             self.pop_screen()
-        elif self._mode_history:
-            self.switch_mode(self._mode_history.pop())
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
@@ -231,7 +224,6 @@ class PipedeckApp(App[int]):
 
     def _go_to_mode(self, mode: str) -> None:
         if self.current_mode != mode:
-            self._mode_history.append(self.current_mode)
             self.switch_mode(mode)
         while len(self.screen_stack) > 1:
             self.pop_screen()

@@ -58,6 +58,28 @@ async def test_number_keys_switch_views_and_esc_goes_back(make_app, svc, brand):
         await wait_for_screen(pilot, app, BrandsScreen)
 
 
+async def test_a_view_key_goes_to_the_views_root_and_esc_at_a_root_stays(make_app, svc, brand):
+    svc.queue_one_time_job("Acme", "test_echo", {})
+    app = make_app()
+    async with app.run_test(size=(160, 45)) as pilot:
+        await pilot.press("2")
+        runs = await wait_for_screen(pilot, app, PipelineScreen)
+        await wait_until(pilot, lambda: runs.query_one("#runs").row_count == 1, message="runs listed")
+        await pilot.press("enter")
+        await wait_for_screen(pilot, app, pipeline.RunDetailScreen)
+        await pilot.press("1", "2")  # away and back: the runs list, not the run left open
+        assert await wait_for_screen(pilot, app, PipelineScreen) is runs
+        assert len(app.screen_stack) == 1
+        await pilot.press("escape", "escape")  # at a root: nothing happens
+        await pilot.pause()
+        assert app.screen is runs and app.current_mode == "runs"
+        await pilot.press("1")
+        await wait_for_screen(pilot, app, BrandsScreen)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, BrandsScreen) and app.current_mode == "brands"
+
+
 async def test_digits_typed_in_a_search_box_do_not_switch_views(make_app, svc, brand):
     app = make_app()
     async with app.run_test(size=(160, 45)) as pilot:
