@@ -292,14 +292,28 @@ class PipelineScreen(PipedeckScreen):
                                                      self._update_info()))
 
     def action_retry_failed(self) -> None:
-        """'Retry all failed meta_sync for this brand': the failed runs matching the brand and type filters."""
+        """'Retry all failed meta_sync for this brand': the failed runs of a brand and a job type.
+
+        The brand and the job type are the filters' when set, else the selected run's, so the runs on
+        screen are what F is about; the confirmation says where each came from.
+        """
         svc, f = self.svc, self.filter
+        selected = self.query_one("#runs", RunsTable).current_run()
+        brand_id = f.brand_id if f.brand_id is not None else (selected or {}).get("brand_id")
+        job_type = f.job_type if f.job_type is not None else (selected or {}).get("job_type")
+        scope = " ".join(p for p in (job_type or "", f"for {self._brand_name(brand_id)}" if brand_id else "") if p)
+        sources = []
+        if selected is not None and (f.brand_id is None or f.job_type is None):
+            taken = " and ".join(p for p, filtered in (("brand", f.brand_id), ("job type", f.job_type))
+                                 if filtered is None)
+            sources.append(f"The {taken} of the selected run ({selected['id']}).")
+        if f.brand_id is not None or f.job_type is not None:
+            sources.append("Set by the filters.")
 
         def load():
-            return svc.failed_runs(brand=f.brand_id, job_type=f.job_type)
+            return svc.failed_runs(brand=brand_id, job_type=job_type)
 
         def found(ids: list[int]) -> None:
-            scope = " ".join(p for p in (f.job_type or "", f"for {self._brand_name(f.brand_id)}" if f.brand_id else "") if p)
             if not ids:
                 self.notify(f"no failed runs to retry{' ' + scope if scope else ''}", timeout=3)
                 return
@@ -310,7 +324,7 @@ class PipelineScreen(PipedeckScreen):
 
             self.app.push_screen(ConfirmScreen(
                 f"Retry {len(ids)} failed {scope or 'runs (all brands, all job types)'}?", confirm="Retry all",
-                detail="Set the brand and job type filters (f) to narrow this down."), answer)
+                detail=" ".join(sources + ["Set the brand and job type filters (f) to choose others."])), answer)
 
         self.fetch(load, found)
 
