@@ -189,10 +189,17 @@ def _field(label: str, widget, name: str, hint: str = "") -> ComposeResult:
     yield field_box(label, widget, name, hint)
 
 
-def param_fields(specs: list[forms.FieldSpec], values: dict, notes: dict[str, str] | None = None) -> list[Vertical]:
-    """One field per param of a job type's model (``#f-<name>``), filled with ``values``."""
+def param_fields(specs: list[forms.FieldSpec], values: dict, notes: dict[str, str] | None = None,
+                 prefilled: dict | None = None) -> list[Vertical]:
+    """One field per shown param of a job type's model (``#f-<name>``), filled with ``values``.
+
+    An empty field says what it stands for ("default 7"); ``prefilled`` names the values taken from
+    the brand or competitor record.
+    """
     out = []
     for spec in specs:
+        if spec.hidden:
+            continue
         value = values.get(spec.name)
         widget: Any
         if spec.kind == "boolean":
@@ -202,7 +209,7 @@ def param_fields(specs: list[forms.FieldSpec], values: dict, notes: dict[str, st
                             else Select.NULL, allow_blank=not spec.required, id=f"f-{spec.name}")
         else:
             widget = Input(forms.display_value(spec, value), id=f"f-{spec.name}",
-                           placeholder=spec.description or spec.name, disabled=spec.readonly)
+                           placeholder=spec.placeholder(prefilled=spec.name in (prefilled or {})))
         label = spec.name + (notes or {}).get(spec.name, "")
         hint = " — ".join(p for p in (spec.hint, spec.description) if p)
         out.append(field_box(label, widget, spec.name, hint))
@@ -213,6 +220,8 @@ def read_params(screen, specs: list[forms.FieldSpec]) -> dict[str, Any]:
     """What the param fields hold, as typed (``forms.collect`` turns it into params)."""
     raw: dict[str, Any] = {}
     for spec in specs:
+        if spec.hidden:
+            continue
         widget = screen.query_one(f"#f-{spec.name}")
         if isinstance(widget, Checkbox):
             raw[spec.name] = widget.value
@@ -371,8 +380,13 @@ class JobFormScreen(_FormScreen):
         self.brand = brand
         self.competitor = competitor
         self.retry_of = retry_of
-        readonly = ("competitor_id",) if job_type.scope == "competitor" else ()
-        self.specs = forms.field_specs(job_type, readonly=readonly)
+        if retry_of is not None:  # the footer says what the button says
+            keys = self._bindings.key_to_bindings
+            keys["ctrl+s"] = [Binding("ctrl+s", "submit", "Retry")]
+            keys["ctrl+r"] = [Binding("ctrl+r", "run_directly", "Retry directly")]
+        # The competitor is the form's subject (named in its title): its internal id is not a field.
+        hidden = ("competitor_id",) if job_type.scope == "competitor" else ()
+        self.specs = forms.field_specs(job_type, hidden=hidden)
         self.prefilled = self._prefill(brand, competitor)
         self.initial = forms.initial_values(job_type, self.specs, self.prefilled, params)
         self.errors: dict[str, str] = {}
@@ -391,9 +405,10 @@ class JobFormScreen(_FormScreen):
                          classes="dialog-title")
             if jt.description:
                 yield Static(Text(jt.description, style="dim"), classes="dialog-detail")
+            where = "competitor" if self.competitor else "brand"
             yield from param_fields(self.specs, self.initial,
-                                    {s.name: " (from the competitor)" for s in self.specs if s.readonly})
-            if not self.specs:
+                                    {name: f" (from the {where})" for name in self.prefilled}, self.prefilled)
+            if not [s for s in self.specs if not s.hidden]:
                 yield Static(Text("This job type takes no parameters.", style="dim"))
             yield Checkbox("Run directly in this app (no worker needed; still recorded as a run)",
                            self.app.direct_default, id="direct")
@@ -404,9 +419,14 @@ class JobFormScreen(_FormScreen):
     def on_mount(self) -> None:
         self.check()
         self._update_note()
-        first = next((w for w in self.query("Input, Checkbox, Select") if not w.disabled), None)
-        if first is not None:
-            first.focus()
+        self.first_field().focus()
+
+    def first_field(self):
+        """Where a person starts typing: the first param not taken from the brand or competitor (a long
+        prefilled URL is rarely what they came to change); else the first field."""
+        fields = [self.query_one(f"#f-{s.name}") for s in self.specs if not s.hidden]
+        own = [self.query_one(f"#f-{s.name}") for s in self.specs if not s.hidden and s.name not in self.prefilled]
+        return (own or fields or [self.query_one("#direct", Checkbox)])[0]
 
     def raw_values(self) -> dict[str, Any]:
         return read_params(self, self.specs)
@@ -419,11 +439,11 @@ class JobFormScreen(_FormScreen):
 
     def check(self) -> dict[str, str]:
         self.errors = forms.validate(self.job_type, self.params(), ad_library_origin=self.app.settings.ad_library_url,
-                                     prefilled=self.prefilled)
-        names = {s.name for s in self.specs}
-        for spec in self.specs:
-            self.set_error(spec.name, self.errors.get(spec.name, ""))
-        loose = [f"{k}: {v}" if k else v for k, v in self.errors.items() if k not in names]
+                                     prefilled=self.prefilled, specs=self.specs)
+        names = {s.name for s in self.specs if not s.hidden}
+        for name in names:
+            self.set_error(name, self.errors.get(name, ""))
+        loose = [v for k, v in self.errors.items() if k not in names]
         self.show_form_error("; ".join(loose))
         self.query_one("#submit", Button).disabled = bool(self.errors)
         return self.errors
@@ -461,7 +481,7 @@ class JobFormScreen(_FormScreen):
 
     def submit(self, *, direct: bool) -> None:
         if self.check():
-            bad = next((s.name for s in self.specs if s.name in self.errors), None)
+            bad = next((s.name for s in self.specs if s.name in self.errors and not s.hidden), None)
             if bad is not None:
                 self.query_one(f"#f-{bad}").focus()
             self.app.bell()
