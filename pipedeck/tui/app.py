@@ -29,7 +29,8 @@ from pipedeck.tui.screens.base import PipedeckScreen, run_off_loop
 from pipedeck.tui.screens.brands import BrandScreen, BrandsScreen
 from pipedeck.tui.screens.competitors import CompetitorScreen
 from pipedeck.tui.screens.freshness import FreshnessScreen
-from pipedeck.tui.screens.modals import ConfirmScreen, HelpScreen, JobFormScreen
+from pipedeck.tui.screens.help import HelpScreen
+from pipedeck.tui.screens.modals import ConfirmScreen, JobFormScreen
 from pipedeck.tui.screens.pipeline import PipelineScreen, RunDetailScreen
 from pipedeck.tui.screens.schedule_forms import PolicyFormScreen, ScheduleFormScreen
 from pipedeck.tui.screens.schedules import SchedulesScreen

@@ -10,12 +10,13 @@ from textual.widgets import Input
 
 from pipedeck.queue.procs import pid_alive
 from pipedeck.tui.app import PipedeckApp
-from pipedeck.tui.screens import (brands, competitors, freshness, modals, pipeline, schedule_forms, schedules,
-                                  system, templates)
+from pipedeck.tui.screens import (brands, competitors, freshness, help, modals, pipeline, schedule_forms,
+                                  schedules, system, templates)
 from pipedeck.tui.screens.brands import BrandScreen, BrandsScreen
 from pipedeck.tui.screens.competitors import CompetitorScreen
 from pipedeck.tui.screens.freshness import FreshnessScreen
-from pipedeck.tui.screens.modals import HelpScreen, JobFormScreen
+from pipedeck.tui.screens.help import HelpScreen
+from pipedeck.tui.screens.modals import JobFormScreen
 from pipedeck.tui.screens.pipeline import PipelineScreen
 from pipedeck.tui.screens.system import SystemScreen
 from pipedeck.tui.screens.templates import TemplatesScreen
@@ -24,7 +25,7 @@ from tests.tui.conftest import screen_text, wait_for_screen, wait_until
 
 SCREENS = [brands.BrandsScreen, brands.BrandScreen, competitors.CompetitorScreen, templates.TemplatesScreen,
            pipeline.PipelineScreen, pipeline.RunDetailScreen, freshness.FreshnessScreen, system.SystemScreen,
-           modals.ConfirmScreen, modals.HelpScreen, modals.BrandFormScreen, modals.CompetitorFormScreen,
+           modals.ConfirmScreen, help.HelpScreen, modals.BrandFormScreen, modals.CompetitorFormScreen,
            modals.JobFormScreen, schedules.SchedulesScreen, schedules.ScheduleHistoryScreen,
            schedule_forms.ScheduleFormScreen, schedule_forms.PolicyFormScreen, PipedeckApp]
 
@@ -97,11 +98,56 @@ async def test_help_lists_the_keys_of_the_screen(make_app, svc, brand):
         await wait_for_screen(pilot, app, PipelineScreen)
         await pilot.press("question_mark")
         help_screen = await wait_for_screen(pilot, app, HelpScreen)
-        table = help_screen.query_one("#help-keys")
-        actions = {table.get_row_at(i)[1].plain for i in range(table.row_count)}
-        assert {"Retry", "Cancel run", "Retry marked", "Filters", "Help", "Quit", "Command palette"} <= actions
+        mine, shared = help_screen.sections
+        assert {"Retry", "Cancel run", "Retry marked", "Filters"} <= {d for _, d in mine.rows}
+        assert {"Help", "Quit", "Command palette", "Brands"} <= {d for _, d in shared.rows}
         await pilot.press("escape")
         await wait_for_screen(pilot, app, PipelineScreen)
+
+
+HELP_CASES = {"brands": "1", "runs": "2", "templates": "3", "freshness": "4", "workers": "5", "schedules": "6",
+              "brand": "brand", "run detail": "run"}
+
+
+@pytest.mark.parametrize("where", list(HELP_CASES))
+async def test_help_is_grouped_without_noise_or_duplicates_and_fits_80x24(make_app, svc, brand, where):
+    run_id = svc.queue_one_time_job("Acme", "test_echo", {})
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_screen(pilot, app, BrandsScreen)
+        how = HELP_CASES[where]
+        if how == "brand":
+            app.open_brand(brand["id"])
+            await wait_for_screen(pilot, app, BrandScreen)
+        elif how == "run":
+            app.open_run(run_id)
+            await wait_for_screen(pilot, app, pipeline.RunDetailScreen)
+        else:
+            await pilot.press(how)
+        under = app.screen
+        await pilot.press("question_mark")
+        help_screen = await wait_for_screen(pilot, app, HelpScreen)
+        mine, shared = help_screen.sections
+        # This screen's keys first, then the global ones, then tips.
+        assert mine.title.endswith(" keys") and mine.title != "Global keys" and shared.title == "Global keys"
+        keys = [k for section in help_screen.sections for k, _ in section.rows]
+        assert len(keys) == len(set(keys)), f"a key listed twice: {keys}"
+        descriptions = {d for section in help_screen.sections for _, d in section.rows}
+        assert not descriptions & {"Copy selected text", "Focus Next", "Focus Previous", "Cursor up", "Page up"}
+        assert not {"super+c", "^c", "tab", "shift+tab"} & set(keys)
+        assert {"Quit", "Help", "Command palette"} <= {d for _, d in shared.rows}
+        assert "Back" in {d for _, d in mine.rows}
+        # Everything visible at 80×24, without scrolling.
+        await pilot.pause()
+        assert help_screen.query_one("#help").max_scroll_y == 0
+        text = screen_text(app)
+        for section in help_screen.sections:
+            assert section.title in text
+            for key, description in section.rows:
+                assert f"{key} {description}" in text, f"{key} {description} not on screen"
+        assert "Tables: ↑↓ PgUp PgDn home end move" in text and "destructive actions ask first" in text
+        await pilot.press("escape")
+        assert app.screen is under
 
 
 @pytest.mark.parametrize("width", [200, 80])

@@ -14,7 +14,8 @@ from pipedeck.tui.app import PipedeckApp
 from pipedeck.tui.screens.brands import BrandScreen
 from pipedeck.tui.screens.competitors import CompetitorScreen
 from pipedeck.tui.screens.freshness import FreshnessScreen
-from pipedeck.tui.screens.modals import ConfirmScreen, HelpScreen
+from pipedeck.tui.screens.help import HelpScreen
+from pipedeck.tui.screens.modals import ConfirmScreen
 from pipedeck.tui.screens.pipeline import RunDetailScreen
 from pipedeck.tui.screens.schedule_forms import PolicyFormScreen, ScheduleFormScreen
 from pipedeck.tui.screens.schedules import ScheduleHistoryScreen, SchedulesScreen
@@ -425,8 +426,7 @@ async def test_help_and_palette_offer_the_schedule_actions(sim, acme):
         await open_brand_schedules(pilot, app, acme["brand"]["id"])
         await pilot.press("question_mark")
         help_screen = await wait_for_screen(pilot, app, HelpScreen)
-        table = help_screen.query_one("#help-keys")
-        actions = {table.get_row_at(i)[1].plain: table.get_row_at(i)[0].plain for i in range(table.row_count)}
+        actions = {description: key for section in help_screen.sections for key, description in section.rows}
         assert {"New schedule": "S", "Edit schedule": "E", "Pause/resume schedule": "P", "Remove schedule": "X",
                 "Schedule history": "H", "Freshness policy": "f", "Schedules": "6"}.items() <= actions.items()
         await pilot.press("escape")

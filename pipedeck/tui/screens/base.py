@@ -57,6 +57,8 @@ class PipedeckScreen(Screen):
 
     # Set on the main views (number keys); shown in the help.
     VIEW_TITLE = ""
+    # What the help calls the screen's own keys when it is not a view ("Brand keys").
+    HELP_TITLE = ""
     BINDINGS = [Binding("escape", "escape", "Back")]
 
     def __init__(self, *args, **kwargs) -> None:

@@ -245,6 +245,7 @@ class BrandScreen(ScheduleActions, PipedeckScreen):
     The body is a column of panels (``panels()``).
     """
 
+    HELP_TITLE = "Brand"
     BINDINGS = [
         Binding("q", "pick_job", "Queue…"),
         Binding("c", "competitors", "Competitors"),

@@ -32,6 +32,7 @@ COMPETITOR_SCHEDULE_COLUMNS = ("id", "job", "when", "next", "last", "missed")
 
 
 class CompetitorScreen(ScheduleActions, PipedeckScreen):
+    HELP_TITLE = "Competitors"
     BINDINGS = [
         Binding("a", "add", "Add competitor"),
         Binding("e", "edit", "Edit competitor"),

@@ -1,4 +1,4 @@
-"""Dialogs: confirm, help, brand and competitor forms, and the job form built from a params model."""
+"""Dialogs: confirm, brand and competitor forms, and the job form built from a params model."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, Checkbox, DataTable, Input, Label, Select, Static
+from textual.screen import ModalScreen
+from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from pipedeck.errors import UserError
 from pipedeck.handlers.registry import JobType
@@ -19,7 +19,6 @@ from pipedeck.tui import forms
 from pipedeck.tui.screens.base import run_off_loop
 from pipedeck.urls import page_search_url, validate_ad_library_url
 from pipedeck.tui.widgets.key_footer import KeyFooter
-from pipedeck.tui.widgets.table import AlignedTable
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -56,59 +55,6 @@ class ConfirmScreen(ModalScreen[bool]):
     @on(Button.Pressed)
     def _pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id == "yes")
-
-
-class HelpScreen(ModalScreen[None]):
-    """Every key of the screen underneath, then the app's."""
-
-    BINDINGS = [
-        Binding("escape", "close", "Close"),
-        Binding("question_mark", "close", "Close"),
-    ]
-
-    def __init__(self, under: Screen) -> None:
-        super().__init__()
-        self.under = under
-
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog help"):
-            yield Static(Text("Keys", style="bold"), classes="dialog-title")
-            yield AlignedTable(id="help-keys", cursor_type="row", show_header=True)
-            yield Static(Text(
-                "ctrl+p opens the command palette: jump to any brand or competitor, queue or schedule any job "
-                "type, edit freshness policies.\n"
-                "Tables: arrows / PgUp / PgDn move, enter opens. Destructive actions always ask first.\n"
-                "Inside a text field, letters type; esc leaves the field.", style="dim"), classes="dialog-detail")
-        yield KeyFooter()
-
-    def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        table.add_columns("KEY", "ACTION", "WHERE")
-        seen = set()
-        app = self.app
-        rows = []
-        for key, active in self.under.active_bindings.items():
-            binding = active.binding
-            if binding.system or not binding.description:
-                continue
-            if active.node is self.under:
-                where, order = "this screen", 0
-            elif active.node is app:
-                where, order = "everywhere", 1
-            else:
-                where, order = type(active.node).__name__, 2  # a widget's own keys (table navigation)
-            label = app.get_key_display(binding)
-            if (label, binding.description) in seen:
-                continue
-            seen.add((label, binding.description))
-            rows.append((order, label, binding.description, where))
-        rows.append((1, app.get_key_display(Binding("ctrl+p", "command_palette")), "Command palette", "everywhere"))
-        for _, label, description, where in sorted(rows, key=lambda r: r[0]):
-            table.add_row(Text(label, style="bold"), Text(description), Text(where, style="dim"))
-        table.focus()
-
-    def action_close(self) -> None:
-        self.dismiss(None)
 
 
 class _FormScreen(ModalScreen[Any]):

@@ -389,6 +389,7 @@ def report_bulk(screen: PipedeckScreen, verb: str, result: dict) -> None:
 class RunDetailScreen(PipedeckScreen):
     """One run: status, progress, attempts, error, params and the live log tail."""
 
+    HELP_TITLE = "Run detail"
     BINDINGS = [
         Binding("r", "retry", "Retry"),
         Binding("e", "edit_retry", "Edit+retry"),

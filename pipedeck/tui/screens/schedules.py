@@ -198,6 +198,7 @@ class SchedulesScreen(ScheduleActions, PipedeckScreen):
 class ScheduleHistoryScreen(ScheduleActions, PipedeckScreen):
     """One schedule: what happened at each occurrence (queued, skipped, missed, error) and the run it made."""
 
+    HELP_TITLE = "Schedule history"
     BINDINGS = [
         Binding("enter", "open_run", "Open run"),
         Binding("E", "schedule_edit", "Edit schedule"),
