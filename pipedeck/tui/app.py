@@ -10,6 +10,7 @@ loop render them. Nothing here reads the database on the event loop.
 from __future__ import annotations
 
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -19,8 +20,11 @@ from textual.binding import Binding
 from textual.reactive import reactive
 
 from pipedeck.concepts import durations
+from pipedeck.concepts.statuses import IN_FLIGHT
+from pipedeck.concepts.text import visible
 from pipedeck.config import Settings
 from pipedeck.errors import UserError
+from pipedeck.queue.procs import HOSTNAME
 from pipedeck.tui.children import DirectRuns, WorkerChild, pipedeck_env
 from pipedeck.tui.live import LiveFeed
 from pipedeck.tui.messages import (CatalogCache, CatalogChanged, HealthChanged, RunsChanged, RunsReload,
@@ -32,6 +36,7 @@ from pipedeck.tui.screens.freshness import FreshnessScreen
 from pipedeck.tui.screens.help import HelpScreen
 from pipedeck.tui.screens.modals import ConfirmScreen, JobFormScreen
 from pipedeck.tui.screens.pipeline import PipelineScreen, RunDetailScreen
+from pipedeck.tui.screens.quitting import QuitScreen
 from pipedeck.tui.screens.schedule_forms import PolicyFormScreen, ScheduleFormScreen
 from pipedeck.tui.screens.schedules import SchedulesScreen
 from pipedeck.tui.screens.system import SystemScreen
@@ -91,6 +96,8 @@ class PipedeckApp(App[int]):
         self.worker_child = WorkerChild(self.settings, worker_env or pipedeck_env(self.settings))
         self.direct_runs = DirectRuns()
         self.direct_default = direct_default
+        self.quitting = False
+        self.stop_now = False
         self.crash_log: Path | None = None
         self.crash_error: BaseException | None = None
         # Template previews are drawn with coloured half blocks; with 16 colours a placeholder is clearer.
@@ -120,7 +127,71 @@ class PipedeckApp(App[int]):
         if self.feed is not None:
             self.feed.stop()
         self.direct_runs.stop_all()
+        if self.stop_now:
+            return  # ctrl+q twice: the worker was told to hand back now and exits on its own; no waiting
         self.worker_child.stop()
+
+    # -- quitting --------------------------------------------------------------
+    async def action_quit(self) -> None:
+        """Quit at once when nothing of ours runs; else say what we wait for. A second ctrl+q stops now."""
+        if self.quitting:
+            self._quit_now()
+            return
+        self.quitting = True
+        direct = self.direct_runs.running_ids()
+        child = self.worker_child.proc.pid if self.worker_child.running else None
+        if child is not None:
+            self.worker_child.terminate()  # it finishes or hands back while we look (and while Textual exits)
+        if child is None and not direct:
+            self.exit()
+            return
+        svc = self.service
+
+        def children_runs() -> list[dict]:
+            ours = {w["id"] for w in svc.worker_health() if w["pid"] == child and w["host"] == HOSTNAME}
+            if not ours:
+                return []
+            return [r for r in svc.list_runs(statuses=list(IN_FLIGHT), limit=None) if r["worker_id"] in ours]
+
+        run_off_loop(self, children_runs if child is not None else list,
+                     lambda runs: self._wait_then_exit(direct, runs), group="quit")
+
+    def _wait_then_exit(self, direct: list[int], child_runs: list[dict]) -> None:
+        if not self.quitting or not self.is_running:
+            return
+        if not direct and not child_runs:
+            self.exit()  # the worker had nothing running: it is exiting already
+            return
+        waiting = [f"handing run {run_id} back to the queue" for run_id in direct]
+        waiting += [f"run {r['id']} ({r['job_type']} for {visible(r['brand'])}): the worker this app started "
+                    "finishes it or hands it back to the queue" for r in child_runs]
+        self.push_screen(QuitScreen(waiting))
+
+        def wait() -> None:
+            self.direct_runs.stop_all()
+            self.worker_child.stop()
+            if not self.stop_now:  # else the app is exiting already (ctrl+q again)
+                try:
+                    self.call_from_thread(self.exit)
+                except RuntimeError:
+                    pass
+
+        # A plain thread, not a Textual worker: a second ctrl+q exits without waiting for it.
+        threading.Thread(target=wait, name="pipedeck-quit", daemon=True).start()
+
+    def _quit_now(self) -> None:
+        """Second ctrl+q: runs still going are handed back to the queue now; the app exits."""
+        self.stop_now = True
+        self.worker_child.terminate()  # the worker's second signal: hand back now
+
+        def hand_back() -> None:  # a database write: off the loop, then exit
+            self.direct_runs.stop_all(timeout=0)
+            try:
+                self.call_from_thread(self.exit)
+            except RuntimeError:
+                pass
+
+        threading.Thread(target=hand_back, name="pipedeck-hand-back", daemon=True).start()
 
     # -- live data -------------------------------------------------------------
     def on_runs_changed(self, message: RunsChanged) -> None:
