@@ -66,6 +66,14 @@ class PipedeckScreen(Screen):
         self.synced_rev: int | None = None
         self._after_load: list[Callable[[], None]] = []
 
+    def hidden_in_footer(self, binding: Binding) -> bool:
+        """At a view's root esc goes nowhere (it only closes a filter): no 'esc Back' in the footer."""
+        return binding.key == "escape" and self.is_view_root
+
+    @property
+    def is_view_root(self) -> bool:
+        return self.is_attached and bool(self.app.screen_stack) and self.app.screen_stack[0] is self
+
     def bind_job_keys(self, job_types) -> None:
         """Bind each job type's screen key (from the registry) to ``queue('<job type>')``.
 

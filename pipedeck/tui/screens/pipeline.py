@@ -69,10 +69,10 @@ class PipelineScreen(PipedeckScreen):
         Binding("space", "mark", "Mark"),
         Binding("r", "retry", "Retry"),
         Binding("e", "edit_retry", "Edit+retry"),
-        Binding("c", "cancel", "Cancel run"),
+        Binding("c", "cancel", "Cancel"),
         Binding("R", "retry_marked", "Retry marked"),
         Binding("C", "cancel_marked", "Cancel marked"),
-        Binding("F", "retry_failed", "Retry all failed"),
+        Binding("F", "retry_failed", "Retry failed"),
         Binding("u", "unmark", "Unmark"),
     ]
 
@@ -393,7 +393,7 @@ class RunDetailScreen(PipedeckScreen):
     BINDINGS = [
         Binding("r", "retry", "Retry"),
         Binding("e", "edit_retry", "Edit+retry"),
-        Binding("c", "cancel", "Cancel run"),
+        Binding("c", "cancel", "Cancel"),
     ]
     LOG_TAIL = 200
 

@@ -24,9 +24,11 @@ SCHEDULES = Binding.Group("Schedules")
 SCHEDULE_KEYS = (("S", "schedule_add", "New schedule"), ("E", "schedule_edit", "Edit schedule"),
                  ("P", "schedule_toggle", "Pause/resume schedule"), ("X", "schedule_remove", "Remove schedule"),
                  ("H", "schedule_history", "Schedule history"))
-# On the brand and competitor screens the five keys share one footer label; view 6 names each.
+# On the brand and competitor screens the five keys share one footer label; view 6, all about schedules,
+# names each in a word.
 GROUPED_SCHEDULE_BINDINGS = [Binding(key, action, label, group=SCHEDULES) for key, action, label in SCHEDULE_KEYS]
-SCHEDULE_BINDINGS = [Binding(key, action, label) for key, action, label in SCHEDULE_KEYS]
+SCHEDULE_BINDINGS = [Binding(key, action, label.replace(" schedule", "").replace("Schedule h", "H"))
+                     for key, action, label in SCHEDULE_KEYS]
 PANEL_KEYS = "S new · E edit · P pause/resume · X remove · H history"
 
 
