@@ -38,6 +38,12 @@ def timed(settings, clock):
     svc.close()
 
 
+async def counting_reads(pilot, monkeypatch) -> "ReadCounter":
+    """Once the app's loading is done, count its database calls from now on."""
+    await pilot.app.workers.wait_for_complete()
+    return ReadCounter(monkeypatch)
+
+
 class ReadCounter:
     """Counts database reads and writes from this process (the UI, its thread workers, the feed)."""
 
@@ -64,7 +70,7 @@ async def test_a_freshness_age_moves_on_and_changes_colour_when_it_crosses_its_p
         await wait_until(pilot, lambda: table.row_count == 1 and cell_text(table, brand["id"], "test_data") == "● 30s",
                          message="fresh, 30 s old")
         assert table.get_cell(str(brand["id"]), "test_data").style == "green"
-        reads = ReadCounter(monkeypatch)
+        reads = await counting_reads(pilot, monkeypatch)
         clock.t += 45  # 75 s after the success: past "warns after 1 min"
         await wait_until(pilot, lambda: cell_text(table, brand["id"], "test_data") == "◐ 1m", message="warning")
         assert table.get_cell(str(brand["id"]), "test_data").style == "yellow"
@@ -84,7 +90,7 @@ async def test_brand_screen_freshness_and_freshness_matrix_move_on(timed, clock,
         table = screen.query_one("#freshness")
         await wait_until(pilot, lambda: table.row_count and "last success 0 s ago" in cell_text(table, "test_data",
                                                                                                "reason"))
-        reads = ReadCounter(monkeypatch)
+        reads = await counting_reads(pilot, monkeypatch)
         clock.t += 90
         await wait_until(pilot, lambda: "last success 2 min ago" in cell_text(table, "test_data", "reason"),
                          message="the reason ages")
@@ -129,7 +135,7 @@ async def test_run_detail_durations_move_on_while_the_run_runs(timed, clock, mon
         detail = await wait_for_screen(pilot, app, RunDetailScreen)
         attempts = detail.query_one("#attempts")
         await wait_until(pilot, lambda: attempts.row_count == 1 and cell_text(attempts, 1, "took") == "7.5s")
-        reads = ReadCounter(monkeypatch)
+        reads = await counting_reads(pilot, monkeypatch)
         clock.t += 5.5
         await wait_until(pilot, lambda: cell_text(attempts, 1, "took") == "13s", message="attempt's took moves on")
         assert "took  13s" in " ".join(screen_text(app).split("│")), "the header says the same"

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from textual.widgets import Input, Log, ProgressBar
+from textual.widgets import Input, ProgressBar
 
 from pipedeck.tui.screens.brands import BrandsScreen
 from pipedeck.tui.screens.modals import JobFormScreen
 from pipedeck.tui.screens.pipeline import PipelineScreen, RunDetailScreen
+from pipedeck.tui.widgets.log_view import LogView
 from tests.tui.conftest import cell_text, screen_text, shown_ids, wait_for_screen, wait_until
 
 
@@ -16,14 +17,14 @@ async def test_run_detail_follows_a_real_worker_without_key_presses(make_app, sv
     async with app.run_test(size=(160, 45)) as pilot:
         app.open_run(run_id)
         detail = await wait_for_screen(pilot, app, RunDetailScreen)
-        log = detail.query_one("#run-log", Log)
+        log = detail.query_one("#run-log", LogView)
         bar = detail.query_one("#run-progress", ProgressBar)
         progress_seen, log_sizes = set(), set()
 
         def observe():
             if bar.total:
                 progress_seen.add(bar.progress)
-            log_sizes.add(log.line_count)
+            log_sizes.add(len(log.entries))
             return detail.run is not None and detail.run["status"] == "succeeded"
 
         await wait_until(pilot, observe, timeout=30, message="run succeeds on screen")
@@ -32,7 +33,7 @@ async def test_run_detail_follows_a_real_worker_without_key_presses(make_app, sv
         assert len(intermediate) >= 2, f"progress seen: {sorted(progress_seen)}"
         assert len({n for n in log_sizes if 0 < n < 8}) >= 2, f"log sizes seen: {sorted(log_sizes)}"
         assert bar.progress == 8 and bar.total == 8
-        assert "echo line 8 of 8" in "\n".join(log.lines)
+        assert "echo line 8 of 8" in log.text()
         assert "✔ succeeded" in str(detail.query_one("#run-title").content)
 
 

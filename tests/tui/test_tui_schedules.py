@@ -285,7 +285,7 @@ async def test_history_shows_queued_skipped_and_missed_events(sim, clock, acme):
         history = await wait_for_screen(pilot, app, ScheduleHistoryScreen)
         events = history.query_one("#schedule-events")
         await wait_until(pilot, lambda: events.row_count == 5, message="five occurrences")
-        rows = [[c.plain for c in events.get_row_at(i)] for i in range(events.row_count)]
+        rows = [[c.plain for c in events.full_row_at(i)] for i in range(events.row_count)]
         assert [r[1] for r in rows] == ["✘ missed", "✘ missed", "✘ missed", "↷ skipped", "▶ queued"]
         assert rows[0][0] == "Sun 02 Mar 2036 00:25" and rows[4][0] == "Sun 02 Mar 2036 00:05"
         assert rows[4][2] == str(first_run) and rows[4][3] == "✔ succeeded"
@@ -295,7 +295,7 @@ async def test_history_shows_queued_skipped_and_missed_events(sim, clock, acme):
         clock.t = T0 + 30 * MIN
         [new_run] = sim.tick(now=clock.t).queued
         await wait_until(pilot, lambda: events.row_count == 6, message="new occurrence listed live")
-        assert [c.plain for c in events.get_row_at(0)][1:3] == ["▶ queued", str(new_run)]
+        assert [c.plain for c in events.full_row_at(0)][1:3] == ["▶ queued", str(new_run)]
         events.move_cursor(row=0)
         await pilot.press("enter")
         detail = await wait_for_screen(pilot, app, RunDetailScreen)
@@ -384,7 +384,7 @@ async def test_freshness_policy_edit_changes_the_state_shown(sim, clock, acme):
         await wait_until(pilot, lambda: row["reason"] in str(screen.query_one("#matrix-reason").content),
                          message="reason shown")
         policies = screen.query_one("#policies")
-        assert any(policies.get_row_at(i)[0].plain == "Acme" for i in range(policies.row_count))
+        assert any(policies.full_row_at(i)[0].plain == "Acme" for i in range(policies.row_count))
         # Clearing asks first, then the built-in policy applies again.
         await pilot.press("x")
         await wait_for_screen(pilot, app, ConfirmScreen)

@@ -129,7 +129,7 @@ async def test_counts_are_right_in_every_view_and_v_says_what_it_does(make_app, 
                                ("all", "pending")):
             await wait_until(pilot, lambda: (screen.view or "all") == view and expected in header(),
                              message=f"{view} view with every count")
-            assert f"v: {upcoming} next" in header()
+            assert f"v → {upcoming}" in header()
             await pilot.press("v")
         # A review moves one template from pending to approved: the counts follow.
         await wait_until(pilot, lambda: screen.view == "pending" and screen.query_one("#templates").row_count == 3)

@@ -13,12 +13,13 @@ from textual.widgets.option_list import Option
 from pipedeck.concepts.datasets import SEVERITY
 from pipedeck.concepts.text import visible
 from pipedeck.handlers import registry
-from pipedeck.storage.runs import ACTIVE, TERMINAL
+from pipedeck.concepts.statuses import ACTIVE, TERMINAL
 from pipedeck.tui import fmt
 from pipedeck.tui.screens.base import PipedeckScreen
 from pipedeck.tui.screens.schedules import GROUPED_SCHEDULE_BINDINGS, PANEL_KEYS, ScheduleActions
+from pipedeck.tui.widgets.columns import Col
 from pipedeck.tui.widgets.schedules_table import BRAND_COLUMNS, SchedulesTable
-from pipedeck.tui.widgets.table import AlignedTable, Table
+from pipedeck.tui.widgets.table import Table
 from pipedeck.tui.widgets.runs_table import RunsTable
 
 
@@ -52,15 +53,14 @@ class BrandsScreen(PipedeckScreen):
         yield Static("", id="brand-hint", classes="hint")
 
     def on_mount(self) -> None:
-        table = self.query_one("#brands", DataTable)
-        table.add_column("BRAND", key="name")
-        table.add_column("AD ACCOUNT", key="account")
-        table.add_column("PAGE ID", key="page")
-        for dataset in self.datasets:
-            table.add_column(dataset.column, key=dataset.key)
-        if self.comp_datasets:
-            table.add_column("COMPETITORS", key="competitors")
-        table.add_column("ACTIVE RUNS", key="active")
+        table = self.query_one("#brands", Table)
+        # The datasets' freshness is what the list is for; the ids give way first in a narrow terminal.
+        table.set_columns(
+            [Col("name", "BRAND", priority=0, min=10, max=30), Col("account", "AD ACCOUNT", priority=4),
+             Col("page", "PAGE ID", priority=4)]
+            + [Col(dataset.key, dataset.column, priority=1, min=7) for dataset in self.datasets]
+            + ([Col("competitors", "COMPETITORS", priority=2, min=12)] if self.comp_datasets else [])
+            + [Col("active", "ACTIVE", priority=1)])
         table.focus()
         self.reload()
 
@@ -105,7 +105,7 @@ class BrandsScreen(PipedeckScreen):
             else:
                 worst = max(comp_rows, key=lambda r: SEVERITY.get(r["state"], 0))
                 behind = len({r["competitor_id"] for r in comp_rows if r["state"] in ("stale", "never")})
-                label = f"{len(names)}" + (f", {behind} behind" if behind else ", all fresh")
+                label = f"{len(names)}" + (f" · {behind} behind" if behind else " · all fresh")
                 cells["competitors"] = fmt.freshness_text(worst["state"], label)
         active = self._active.get(brand["id"], 0)
         cells["active"] = Text(str(active) if active else "–", style="bold cyan" if active else "dim")
@@ -269,7 +269,7 @@ class BrandScreen(ScheduleActions, PipedeckScreen):
     def panels(self) -> ComposeResult:
         with Vertical(classes="panel", id="freshness-panel"):
             yield Static(Text.assemble(("Freshness", "bold"), ("  f edits the policies", "dim")), classes="panel-title")
-            yield AlignedTable(id="freshness", cursor_type="none", show_cursor=False)
+            yield Table(id="freshness", cursor_type="none", show_cursor=False)
         with Vertical(classes="panel", id="actions-panel"):
             direct = ", ".join(jt.screen_key for jt in self.job_types if self.job_key(jt))
             yield Static(Text(f"Actions (q or tab to pick, enter opens the form; {direct} directly)", style="bold"),
@@ -299,10 +299,9 @@ class BrandScreen(ScheduleActions, PipedeckScreen):
         return out
 
     def on_mount(self) -> None:
-        table = self.query_one("#freshness", DataTable)
-        table.add_column("DATASET", key="dataset")
-        table.add_column("STATE", key="state")
-        table.add_column("WHY", key="reason")
+        table = self.query_one("#freshness", Table)
+        table.set_columns([Col("dataset", "DATASET", priority=0), Col("state", "STATE", priority=0, width=9),
+                           Col("reason", "WHY", priority=0, min=12, flex=True)])
         table.can_focus = False  # no cursor to move: tab goes from the actions to the schedules and the runs
         self.query_one("#recent", RunsTable).focus()
         self.set_interval(15, self._check_schedules)

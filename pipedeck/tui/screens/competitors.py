@@ -12,10 +12,11 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Input, Static
 
 from pipedeck.handlers import registry
-from pipedeck.storage.runs import TERMINAL
+from pipedeck.concepts.statuses import TERMINAL
 from pipedeck.tui import fmt
 from pipedeck.tui.screens.base import PipedeckScreen
 from pipedeck.tui.screens.schedules import GROUPED_SCHEDULE_BINDINGS, PANEL_KEYS, ScheduleActions
+from pipedeck.tui.widgets.columns import Col
 from pipedeck.tui.widgets.schedules_table import SchedulesTable
 from pipedeck.tui.widgets.table import Table
 from pipedeck.tui.widgets.runs_table import RunsTable
@@ -76,14 +77,14 @@ class CompetitorScreen(ScheduleActions, PipedeckScreen):
                     yield Table(id="ads", cursor_type="row")
 
     def on_mount(self) -> None:
-        table = self.query_one("#competitors", DataTable)
-        table.add_column("NAME", key="name")
-        table.add_column("ADS", key="fresh")
-        table.add_column("AD LIBRARY URL", key="url")
-        ads = self.query_one("#ads", DataTable)
-        for key, title in (("active", "ACTIVE"), ("first", "FIRST SEEN"), ("last", "LAST SEEN"),
-                           ("format", "FORMAT"), ("text", "TEXT"), ("cta", "CTA"), ("id", "ARCHIVE ID")):
-            ads.add_column(title, key=key)
+        table = self.query_one("#competitors", Table)
+        table.set_columns([Col("name", "NAME", priority=0, min=8, max=24), Col("fresh", "ADS", priority=0, min=9),
+                           Col("url", "AD LIBRARY URL", priority=2, min=12, flex=True)])
+        self.query_one("#ads", Table).set_columns([
+            Col("active", "ACTIVE", priority=0, width=8), Col("first", "FIRST SEEN", priority=3, width=10),
+            Col("last", "LAST SEEN", priority=2, width=10), Col("format", "FORMAT", priority=4, max=10),
+            Col("text", "TEXT", priority=0, min=12, flex=True), Col("cta", "CTA", priority=4, max=14),
+            Col("id", "ARCHIVE ID", priority=3, max=18)])
         table.focus()
         self.set_interval(15, self._check_schedules)
         self.reload()

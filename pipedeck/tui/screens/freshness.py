@@ -11,10 +11,11 @@ from textual.widgets import DataTable, Static
 
 from pipedeck.concepts import durations
 from pipedeck.handlers import registry
-from pipedeck.storage.runs import TERMINAL
+from pipedeck.concepts.statuses import TERMINAL
 from pipedeck.tui import fmt
 from pipedeck.tui.screens.base import PipedeckScreen
 from pipedeck.tui.screens.modals import ConfirmScreen
+from pipedeck.tui.widgets.columns import Col
 from pipedeck.tui.widgets.table import Table
 
 
@@ -49,14 +50,13 @@ class FreshnessScreen(PipedeckScreen):
             yield Table(id="policies", cursor_type="row")
 
     def on_mount(self) -> None:
-        table = self.query_one("#matrix", DataTable)
-        table.add_column("BRAND / COMPETITOR", key="who")
-        for ds in self.datasets:
-            table.add_column(self.titles[ds], key=ds)
-        policies = self.query_one("#policies", DataTable)
-        for key, title in (("brand", "APPLIES TO"), ("dataset", "DATASET"), ("warn", "WARN AFTER"),
-                           ("stale", "STALE AFTER"), ("source", "FROM")):
-            policies.add_column(title, key=key)
+        table = self.query_one("#matrix", Table)
+        table.set_columns([Col("who", "BRAND / COMPETITOR", priority=0, min=12, max=32)]
+                          + [Col(ds, self.titles[ds], priority=1, min=7) for ds in self.datasets])
+        self.query_one("#policies", Table).set_columns([
+            Col("brand", "APPLIES TO", priority=0, min=10, max=28), Col("dataset", "DATASET", priority=0),
+            Col("warn", "WARN AFTER", priority=0, min=6), Col("stale", "STALE AFTER", priority=0, min=6),
+            Col("source", "FROM", priority=2)])
         table.focus()
         self.reload()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 
 from rich.table import Table
 from rich.text import Text
@@ -11,18 +12,22 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import DataTable, Input, Log, ProgressBar, Select, Static
+from textual.widgets import DataTable, Input, ProgressBar, Select, Static
 
 from pipedeck.concepts import durations
+from pipedeck.concepts.statuses import ACTIVE, STATUSES, TERMINAL
 from pipedeck.concepts.text import visible
-from pipedeck.storage.runs import ACTIVE, STATUSES, TERMINAL
+from pipedeck.errors import UserError
 from pipedeck.tui import fmt
 from pipedeck.tui.screens.base import PipedeckScreen
 from pipedeck.tui.screens.modals import ConfirmScreen
+from pipedeck.tui.widgets.columns import Col
+from pipedeck.tui.widgets.log_view import LEVEL_FILTERS, LogView
 from pipedeck.tui.widgets.runs_table import FULL, RunsTable, clock_time
-from pipedeck.tui.widgets.table import AlignedTable
+from pipedeck.tui.widgets.table import Table as DataGrid
 
 PAGE = 100
+MATCHES = Binding.Group("Next/previous match", compact=True)
 STATUS_CHOICES = [("active", "active"), ("failed", "failed")] + \
     [(s, s) for s in STATUSES if s != "failed"]
 
@@ -394,8 +399,18 @@ class RunDetailScreen(PipedeckScreen):
         Binding("r", "retry", "Retry"),
         Binding("e", "edit_retry", "Edit+retry"),
         Binding("c", "cancel", "Cancel"),
+        # The log's keys (w here wraps the log; the palette still starts a worker).
+        Binding("w", "toggle_wrap", "Wrap"),
+        Binding("slash", "search_log", "Search"),
+        Binding("n", "next_match", "Next match", group=MATCHES),
+        Binding("N", "previous_match", "Previous match", group=MATCHES),
+        Binding("l", "cycle_level", "Level"),
+        Binding("f", "toggle_follow", "Follow"),
+        Binding("ctrl+s", "save_log", "Save log"),
     ]
     LOG_TAIL = 200
+    # Terminals shorter than this get a tighter top so that the log keeps at least 8 lines.
+    SHORT_BELOW = 32
 
     def __init__(self, run_id: int) -> None:
         super().__init__()
@@ -413,23 +428,29 @@ class RunDetailScreen(PipedeckScreen):
         with Horizontal(id="run-top"):
             with VerticalScroll(classes="panel", id="run-info-panel"):
                 yield Static("", id="run-info")
-            with Vertical(classes="panel", id="run-progress-panel"):
-                yield Static(Text("Progress", style="bold"), classes="panel-title")
+            with Vertical(classes="panel", id="run-side"):
                 yield ProgressBar(total=None, show_eta=False, id="run-progress")
                 yield Static("", id="run-progress-label")
+                yield DataGrid(id="attempts", cursor_type="none", show_cursor=False)
         yield Static("", id="run-error")
-        with Vertical(classes="panel", id="attempts-panel"):
-            yield Static(Text("Attempts", style="bold"), classes="panel-title")
-            yield AlignedTable(id="attempts", cursor_type="none", show_cursor=False)
         with Vertical(classes="panel", id="run-log-panel"):
-            yield Static(Text("Log (live tail)", style="bold"), classes="panel-title")
-            yield Log(id="run-log", max_lines=2000, auto_scroll=True)
+            yield LogView(id="run-log")
+            yield Input(placeholder="search the log: enter keeps the search, esc clears it", id="log-search",
+                        classes="hidden", compact=True)
+
+    def on_resize(self, event) -> None:
+        self.set_class(event.size.height < self.SHORT_BELOW, "-short")
 
     def on_mount(self) -> None:
-        table = self.query_one("#attempts", DataTable)
-        for key, title in (("n", "#"), ("status", "STATUS"), ("worker", "WORKER"), ("took", "TOOK"),
-                           ("error", "ERROR")):
-            table.add_column(title, key=key)
+        self.set_class(self.app.size.height < self.SHORT_BELOW, "-short")
+        self.query_one("#run-info-panel").border_title = "Run"
+        self.query_one("#run-side").border_title = "Progress and attempts"
+        self._show_log_title()
+        self.query_one("#run-log", LogView).focus()
+        self.query_one("#attempts", DataGrid).set_columns([
+            Col("n", "#", priority=0, width=2, justify="right"), Col("status", "STATUS", priority=0, width=12),
+            Col("worker", "WORKER", priority=2, max=24), Col("took", "TOOK", priority=0, width=5),
+            Col("error", "ERROR", priority=1, min=10, flex=True)])
         self.reload()
         if self.pd.live_enabled:
             # Debug-only log lines do not bump the run's rev; look for them while the run is active.
@@ -438,7 +459,7 @@ class RunDetailScreen(PipedeckScreen):
     def reload(self) -> None:
         self.last_log_id = 0
         self.attempt_count = -1
-        self.query_one("#run-log", Log).clear()
+        self.query_one("#run-log", LogView).clear()
         self._fetch(full=True)
 
     def _fetch(self, full: bool = False) -> None:
@@ -524,13 +545,10 @@ class RunDetailScreen(PipedeckScreen):
                                   f"{a['error_type']}: {a['error_message']}" if a["error_message"] else "", 200),
                               key=str(a["number"]))
         if logs:
-            log = self.query_one("#run-log", Log)
-            lines = []
-            for line in logs:
-                stamp = clock_time(line["ts"], now)
-                lines.append(f"{stamp} {line['level']:<7} {visible(line['message'])}")
-            log.write_lines(lines)
+            self.query_one("#run-log", LogView).append(
+                [(clock_time(line["ts"], now), line["level"], line["message"]) for line in logs])
             self.last_log_id = max(self.last_log_id, logs[-1]["id"])
+            self._show_log_title()
 
     def _show_info(self, now: float) -> None:
         run = self.run
@@ -571,6 +589,108 @@ class RunDetailScreen(PipedeckScreen):
         for a in self.attempts:
             if a["started_at"] and not a["finished_at"]:
                 table.refresh_cells(str(a["number"]), {"took": self._attempt_took(a, now)})
+
+    # -- the log -------------------------------------------------------------------
+    def _show_log_title(self, saved: str = "") -> None:
+        log = self.query_one("#run-log", LogView)
+        title = Text.assemble(("Log", "bold"), f"  {len(log.entries)} lines", style="")
+        title.append(" · wrapped" if log.wrap else " · not wrapped (← → scroll)")
+        title.append(" · following" if log.follow else " · holding (f follows)")
+        if log.min_level:
+            title.append(f" · {log.min_level} and up", style="yellow")
+        if log.search:
+            found = len([i for i in log.matches if log._shown(log.entries[i])])
+            at = f"{log.current + 1}/" if log.current is not None else ""
+            title.append(" · ")
+            title.append_text(fmt.plain(f"{at}{found} match{'es' if found != 1 else ''} for “{log.search}”",
+                                        "bold" if found else "red"))
+        if saved:
+            title.append(" · saved to ")
+            title.append_text(fmt.plain(saved, "green"))
+        self.query_one("#run-log-panel").border_title = title
+
+    def action_toggle_wrap(self) -> None:
+        log = self.query_one("#run-log", LogView)
+        log.wrap = not log.wrap
+        self._show_log_title()
+
+    def action_toggle_follow(self) -> None:
+        log = self.query_one("#run-log", LogView)
+        log.follow = not log.follow
+        self._show_log_title()
+
+    def action_cycle_level(self) -> None:
+        log = self.query_one("#run-log", LogView)
+        log.min_level = LEVEL_FILTERS[(LEVEL_FILTERS.index(log.min_level) + 1) % len(LEVEL_FILTERS)]
+        self._show_log_title()
+
+    def action_search_log(self) -> None:
+        box = self.query_one("#log-search", Input)
+        box.remove_class("hidden")
+        box.focus()
+
+    @on(Input.Changed, "#log-search")
+    def _search_changed(self, event: Input.Changed) -> None:
+        self.query_one("#run-log", LogView).search = event.value
+        self._show_log_title()
+
+    @on(Input.Submitted, "#log-search")
+    def _search_done(self) -> None:
+        log = self.query_one("#run-log", LogView)
+        self.query_one("#log-search", Input).add_class("hidden")
+        log.focus()
+        if log.search:
+            log.next_match()
+        self._show_log_title()
+
+    def action_next_match(self) -> None:
+        self._step_match(1)
+
+    def action_previous_match(self) -> None:
+        self._step_match(-1)
+
+    def _step_match(self, step: int) -> None:
+        log = self.query_one("#run-log", LogView)
+        if not log.search:
+            self.notify("search the log first (/)", severity="warning", timeout=3)
+            return
+        if log.next_match(step) is None:
+            self.notify(f"“{visible(log.search)}” is not in the lines shown", severity="warning", timeout=3)
+        self._show_log_title()
+
+    def on_escape(self) -> bool:
+        box = self.query_one("#log-search", Input)
+        log = self.query_one("#run-log", LogView)
+        if box.has_focus or log.search:
+            box.value = ""
+            box.add_class("hidden")
+            log.search = ""
+            log.focus()
+            self._show_log_title()
+            return True
+        return False
+
+    def action_save_log(self) -> None:
+        """The whole log (not only the tail shown) to a file in the data dir's logs folder."""
+        svc, run_id = self.svc, self.run_id
+        path = self.pd.settings.log_dir / "runs" / f"run-{run_id}.log"
+
+        def save() -> tuple[str, int]:
+            lines = [f"{datetime.fromtimestamp(line['ts']):%Y-%m-%d %H:%M:%S} {line['level']:<7} "
+                     f"{visible(line['message'])}" for line in svc.run_logs(run_id)]
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text("\n".join(lines) + ("\n" if lines else ""), encoding="utf-8")
+            except OSError as exc:
+                raise UserError(f"could not save the log to {path}: {exc.strerror or exc}") from None
+            return str(path), len(lines)
+
+        def saved(result: tuple[str, int]) -> None:
+            where, count = result
+            self.notify(f"saved {count} log lines of run {run_id} to {where}", timeout=8)
+            self._show_log_title(saved=where)
+
+        self.fetch(save, saved, group="save-log")
 
     # -- actions ---------------------------------------------------------------------
     def action_retry(self) -> None:

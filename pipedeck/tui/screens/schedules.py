@@ -18,6 +18,7 @@ from pipedeck.tui import fmt
 from pipedeck.tui.screens.base import PipedeckScreen
 from pipedeck.tui.screens.modals import ConfirmScreen
 from pipedeck.tui.widgets.schedules_table import ALL_COLUMNS, SchedulesTable, describe, job_text, local_time
+from pipedeck.tui.widgets.columns import Col
 from pipedeck.tui.widgets.table import Table
 
 SCHEDULES = Binding.Group("Schedules")
@@ -222,10 +223,11 @@ class ScheduleHistoryScreen(ScheduleActions, PipedeckScreen):
         yield Static("", id="history-hint", classes="hint")
 
     def on_mount(self) -> None:
-        table = self.query_one("#schedule-events", DataTable)
-        for key, title in (("occurrence", "OCCURRENCE"), ("action", "WHAT HAPPENED"), ("run", "RUN"),
-                           ("status", "RUN STATUS"), ("reason", "WHY")):
-            table.add_column(title, key=key)
+        table = self.query_one("#schedule-events", Table)
+        table.set_columns([
+            Col("occurrence", "OCCURRENCE", priority=0, width=22), Col("action", "WHAT HAPPENED", priority=0, min=9),
+            Col("run", "RUN", priority=1, justify="right"), Col("status", "RUN STATUS", priority=1, min=11),
+            Col("reason", "WHY", priority=2, min=12, flex=True)])
         table.focus()
         self.set_interval(15, self._tick)
         self.reload()

@@ -12,6 +12,7 @@ from textual.widgets import DataTable, Input, Static
 from pipedeck.concepts.text import visible
 from pipedeck.tui import fmt
 from pipedeck.tui.screens.base import PipedeckScreen
+from pipedeck.tui.widgets.columns import Col
 from pipedeck.tui.widgets.table import Table
 from pipedeck.tui.screens.modals import ConfirmScreen
 from pipedeck.tui.widgets.preview import preview_renderable
@@ -55,10 +56,12 @@ class TemplatesScreen(PipedeckScreen):
                 yield Static("", id="tpl-preview")
 
     def on_mount(self) -> None:
-        table = self.query_one("#templates", DataTable)
-        for key, title in ((" ", "mark"), ("ID", "id"), ("BRAND", "brand"), ("PAGE", "page"),
-                           ("STATUS", "status"), ("FORMAT", "format"), ("TITLE / TEXT", "title")):
-            table.add_column(key, key=title)
+        table = self.query_one("#templates", Table)
+        table.set_columns([
+            Col("mark", " ", priority=0, width=1), Col("id", "ID", priority=2), Col("brand", "BRAND", priority=3,
+                                                                                    min=8, max=20),
+            Col("page", "PAGE", priority=3, min=8, max=20), Col("status", "STATUS", priority=0, width=8),
+            Col("format", "FORMAT", priority=4, max=10), Col("title", "TITLE / TEXT", priority=0, min=12, flex=True)])
         table.focus()
         self.reload()
 
@@ -91,7 +94,7 @@ class TemplatesScreen(PipedeckScreen):
         style = {"approved": "green", "rejected": "red", "pending": "yellow"}.get(t["status"], "")
         return [Text("●" if t["id"] in self.marked else " ", style="bold yellow"), Text(str(t["id"])),
                 fmt.plain(t["brand"]), fmt.plain(t.get("page_name") or ""), Text(t["status"], style=style),
-                fmt.plain(t.get("display_format") or ""), fmt.one_line(t.get("title") or t.get("body") or "", 70)]
+                fmt.plain(t.get("display_format") or ""), fmt.one_line(t.get("title") or t.get("body") or "", 200)]
 
     def _render_rows(self) -> None:
         table = self.query_one("#templates", DataTable)
@@ -114,7 +117,7 @@ class TemplatesScreen(PipedeckScreen):
             label = f"{view or 'all'} {counts.get(view, 0)}"
             title.append(label, style="bold reverse" if view == self.view else "dim")
         upcoming = VIEWS[(VIEWS.index(self.view) + 1) % len(VIEWS)]
-        title.append(f"   v: {upcoming or 'all'} next", style="dim")
+        title.append(f"   v → {upcoming or 'all'}", style="dim")
         if self.filter_text:
             shown = self.query_one("#templates", DataTable).row_count
             title.append("   ")

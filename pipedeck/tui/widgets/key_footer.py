@@ -18,9 +18,12 @@ from rich.style import Style
 from rich.text import Text
 from textual.widget import Widget
 
+from pipedeck.tui.widgets.table import SORT
+
 MAX_LINES = 2
 # The app's keys in the order they give way when the footer is full (first kept longest).
-APP_KEY_PRIORITY = ("question_mark", "ctrl+q", "1", "ctrl+p", "w", "W", "D", "p")
+# The focused table's sort keys ("o") count among them: the header shows the sort, ? lists the keys.
+APP_KEY_PRIORITY = ("question_mark", "ctrl+q", "o", "1", "ctrl+p", "w", "W", "D", "p")
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,7 @@ class KeyFooter(Widget, can_focus=False):
             elif binding.show and not hidden(binding):
                 name = binding.group if binding.group is not None else binding.action
                 slot = slots.setdefault(name, [])
-                if node is self.app:
+                if node is self.app or binding.group is SORT:
                     app_slots.add(name)
                 if all(b.action != binding.action for b, _ in slot):
                     slot.append((binding, enabled))
