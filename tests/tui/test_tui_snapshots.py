@@ -14,6 +14,7 @@ from textual.worker import WorkerCancelled, WorkerState
 
 from pipedeck.queue.service import Service
 from pipedeck.tui.app import PipedeckApp
+from pipedeck.tui.screens.ad_detail import AdDetailScreen
 from pipedeck.tui.screens.base import PipedeckScreen
 from pipedeck.tui.screens.schedules import ScheduleHistoryScreen
 from pipedeck.tui.screens.system import SystemScreen
@@ -137,3 +138,18 @@ def test_freshness_policy_form(snap_compare, frozen, size):
 def test_help(snap_compare, frozen, size):
     # The brand screen's keys, the global keys and the tips.
     assert shoot(snap_compare, frozen[0], size, "enter", "question_mark")
+
+
+def test_ad_detail(snap_compare, frozen, size):
+    svc = frozen[0]
+    [summit] = [c for c in svc.competitors() if c["name"] == "Summit Gear"]
+    ad = svc.competitor_ads(summit["id"])[0]
+    assert shoot(snap_compare, svc, size, before=lambda app: app.push_screen(AdDetailScreen(
+        ad, competitor="Summit Gear", now=snapshot_data.NOW, ad_library_origin=svc.settings.ad_library_url)))
+
+
+def test_run_detail_log_searched_and_filtered(snap_compare, frozen, size):
+    # The failed run's log searched for "503": matches highlighted, the count in the panel's title.
+    svc, ids = frozen
+    assert shoot(snap_compare, svc, size, "slash", "5", "0", "3", "enter",
+                 before=lambda app: app.open_run(ids["assets_failed"]))

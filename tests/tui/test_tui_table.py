@@ -48,7 +48,7 @@ from pipedeck.tui.widgets.columns import Col, fit  # noqa: E402
 RUNS = [Col("id", "ID", priority=0, width=6), Col("status", "STATUS", priority=0, width=13),
         Col("type", "TYPE", priority=1, min=12, max=18), Col("brand", "BRAND", priority=1, min=12, max=32),
         Col("tries", "TRIES", priority=3, width=5), Col("created", "CREATED", priority=3, width=12),
-        Col("took", "TOOK", priority=2, width=5), Col("summary", "SUMMARY", priority=0, min=16, flex=True)]
+        Col("took", "TOOK", priority=1, width=5), Col("summary", "SUMMARY", priority=0, min=16, flex=True)]
 CONTENT = {"type": 17, "brand": 26, "summary": 90}
 
 
@@ -112,3 +112,14 @@ async def test_every_table_on_every_screen_fits_80_columns(make_app, svc, acme):
                 assert used <= table.size.width, f"{type(app.screen).__name__} #{table.id}: {used} > {table.size.width}"
                 checked += 1
         assert checked >= 10
+
+
+def test_a_text_column_with_a_preferred_width_gets_it_from_less_important_columns():
+    columns = [Col("id", "ID", priority=2, width=4), Col("brand", "BRAND", priority=3, min=8, max=20),
+               Col("status", "STATUS", priority=0, width=8),
+               Col("title", "TITLE", priority=0, min=12, flex=True, prefer=28)]
+    layout = fit(columns, 46, {"brand": 14, "title": 60})
+    # BRAND (priority 3) goes so the title gets 28; the ID still fits.
+    assert shown(layout) == ["id", "status", "title"] and dict((c.key, w) for c, w in layout)["title"] == 28
+    # With room to spare nothing goes.
+    assert shown(fit(columns, 80, {"brand": 14, "title": 60})) == ["id", "brand", "status", "title"]

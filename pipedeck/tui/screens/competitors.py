@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -14,18 +12,13 @@ from textual.widgets import DataTable, Input, Static
 from pipedeck.handlers import registry
 from pipedeck.concepts.statuses import TERMINAL
 from pipedeck.tui import fmt
+from pipedeck.tui.screens.ad_detail import AdDetailScreen, active_text, day
 from pipedeck.tui.screens.base import PipedeckScreen
 from pipedeck.tui.screens.schedules import GROUPED_SCHEDULE_BINDINGS, PANEL_KEYS, ScheduleActions
 from pipedeck.tui.widgets.columns import Col
 from pipedeck.tui.widgets.schedules_table import SchedulesTable
 from pipedeck.tui.widgets.table import Table
 from pipedeck.tui.widgets.runs_table import RunsTable
-
-
-def day(ts: float | None) -> str:
-    if ts is None:
-        return ""
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d")
 
 
 # The competitor is the panel's subject: the job type without the competitor's name, no brand.
@@ -50,6 +43,8 @@ class CompetitorScreen(ScheduleActions, PipedeckScreen):
         self.competitors: list[dict] = []
         self.freshness: dict[int, dict] = {}
         self.search = ""
+        self.ads: dict[str, dict] = {}
+        self.ads_of: dict | None = None
         self.job_types = registry.all_job_types("competitor")
         self.bind_job_keys(self.job_types)
 
@@ -83,7 +78,7 @@ class CompetitorScreen(ScheduleActions, PipedeckScreen):
         self.query_one("#ads", Table).set_columns([
             Col("active", "ACTIVE", priority=0, width=8), Col("first", "FIRST SEEN", priority=3, width=10),
             Col("last", "LAST SEEN", priority=2, width=10), Col("format", "FORMAT", priority=4, max=10),
-            Col("text", "TEXT", priority=0, min=12, flex=True), Col("cta", "CTA", priority=4, max=14),
+            Col("text", "TEXT", priority=0, min=12, flex=True, prefer=28), Col("cta", "CTA", priority=4, max=14),
             Col("id", "ARCHIVE ID", priority=3, max=18)])
         table.focus()
         self.set_interval(15, self._check_schedules)
@@ -183,16 +178,18 @@ class CompetitorScreen(ScheduleActions, PipedeckScreen):
     def _selected_loaded(self, data) -> None:
         comp, runs, ads, schedules = data
         self.query_one("#scrapes-title", Static).update(Text.assemble(("Recent scrapes of ", "bold"),
-                                                                      (comp["name"], "bold cyan")))
+                                                                      fmt.plain(comp["name"], "bold cyan")))
         self.query_one("#scrapes", RunsTable).set_runs(runs)
         self.query_one("#schedules-title", Static).update(Text.assemble(
-            ("Schedules of ", "bold"), (comp["name"], "bold cyan"), (f"  {PANEL_KEYS}", "dim")))
+            ("Schedules of ", "bold"), fmt.plain(comp["name"], "bold cyan"), (f"  {PANEL_KEYS}", "dim")))
         self.schedules_shown(schedules)
         table = self.query_one("#ads", DataTable)
         table.clear()
+        self.ads = {str(ad["ad_archive_id"]): ad for ad in ads}
+        self.ads_of = comp
         for ad in ads:
             text = ad.get("title") or ad.get("body") or ""
-            table.add_row(Text("● active", style="green") if ad["is_active"] else Text("○ ended", style="dim"),
+            table.add_row(active_text(ad) if ad["is_active"] else Text("○ ended", style="dim"),
                           Text(day(ad.get("first_seen_at"))), Text(day(ad.get("last_seen_at"))),
                           fmt.plain(ad.get("display_format") or ""), fmt.one_line(text, 80),
                           fmt.plain(ad.get("cta_text") or ""), fmt.plain(ad["ad_archive_id"]),
@@ -285,6 +282,13 @@ class CompetitorScreen(ScheduleActions, PipedeckScreen):
         run_id = self.query_one("#scrapes", RunsTable).current_run_id()
         if run_id is not None:
             self.pd.open_run(run_id)
+
+    @on(DataTable.RowSelected, "#ads")
+    def _ad_selected(self, event: DataTable.RowSelected) -> None:
+        ad = self.ads.get(event.row_key.value)
+        if ad is not None:
+            self.app.push_screen(AdDetailScreen(ad, competitor=(self.ads_of or {}).get("name", ""), now=self.now(),
+                                                ad_library_origin=self.pd.settings.ad_library_url))
 
     @on(DataTable.RowSelected, "#scrapes")
     def _run_selected(self) -> None:

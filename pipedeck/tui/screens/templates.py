@@ -31,7 +31,7 @@ class TemplatesScreen(PipedeckScreen):
         Binding("space", "mark", "Mark"),
         Binding("A", "review_marked('approved')", "Approve marked"),
         Binding("X", "review_marked('rejected')", "Reject marked"),
-        Binding("o", "review('pending')", "Reopen"),
+        Binding("u", "review('pending')", "Reopen"),  # o sorts, as in every table
         Binding("v", "cycle_view", "Cycle view"),
         Binding("slash", "filter", "Filter"),
     ]
@@ -61,7 +61,8 @@ class TemplatesScreen(PipedeckScreen):
             Col("mark", " ", priority=0, width=1), Col("id", "ID", priority=2), Col("brand", "BRAND", priority=3,
                                                                                     min=8, max=20),
             Col("page", "PAGE", priority=3, min=8, max=20), Col("status", "STATUS", priority=0, width=8),
-            Col("format", "FORMAT", priority=4, max=10), Col("title", "TITLE / TEXT", priority=0, min=12, flex=True)])
+            Col("format", "FORMAT", priority=4, max=10), Col("title", "TITLE / TEXT", priority=0, min=12, flex=True,
+                                                           prefer=28)])
         table.focus()
         self.reload()
 

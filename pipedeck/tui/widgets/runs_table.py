@@ -22,8 +22,8 @@ from pipedeck.tui.widgets.table import Table
 
 # Each column's title, priority and width (see widgets/columns.py). Cells that live refresh patches
 # get fixed widths: a patch never re-lays out the table, and a longer value ("✔ succeeded" after
-# "· queued") is not cut to the width of the first one. At 80 columns TRIES and CREATED give way
-# first, then the competitor; the summary takes what is left.
+# "· queued") is not cut to the width of the first one. In a narrow terminal TRIES and CREATED give
+# way first, then the competitor, then the brand and type narrow; the summary takes what is left.
 COLUMNS = {
     "mark": Col("mark", " ", priority=0, width=1),
     "id": Col("id", "ID", priority=0, width=6, justify="right"),
@@ -34,9 +34,9 @@ COLUMNS = {
     "tries": Col("tries", "TRIES", priority=3, width=5),
     "created": Col("created", "CREATED", priority=3, width=12),
     "age": Col("age", "AGE", priority=0, width=8),
-    "took": Col("took", "TOOK", priority=2, width=5),
+    "took": Col("took", "TOOK", priority=1, width=5),
     "progress": Col("progress", "PROGRESS", priority=2, width=10),
-    "summary": Col("summary", "SUMMARY", priority=0, min=16, flex=True),
+    "summary": Col("summary", "SUMMARY", priority=0, min=16, flex=True, prefer=28),
     "direct": Col("direct", "WHERE", priority=3, width=6),
 }
 COLUMN_TITLES = {key: col.title for key, col in COLUMNS.items()}

@@ -4,6 +4,7 @@ sorting by any column, and an enter key in the footer."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any, Iterable, Sequence
 
 from rich.cells import cell_len
@@ -138,10 +139,20 @@ class Table(AlignedTable):
     def _relayout(self, force: bool = False) -> None:
         if not self.specs:
             return
-        layout = fit(self.specs, self.available_width(), self._content, padding=2 * self.cell_padding)
+        declared = {c.key: c for c in self.specs}
+        fitted = fit([self._with_sort_mark(c) for c in self.specs], self.available_width(), self._content,
+                     padding=2 * self.cell_padding)
+        layout = [(declared[c.key], width) for c, width in fitted]
         if force or [(c.key, w) for c, w in layout] != [(c.key, w) for c, w in self.column_layout]:
             self.column_layout = layout
             self._rebuild()
+
+    def _with_sort_mark(self, col: Col) -> Col:
+        """The sorted column needs room for its ▲/▼ in the header."""
+        if col.key != self.sort_column:
+            return col
+        title = col.title + " ▲"
+        return replace(col, title=title, width=max(col.width, cell_len(title)) if col.width is not None else None)
 
     def _schedule_relayout(self) -> None:
         if not self._relayout_pending and self.is_attached:
@@ -285,7 +296,7 @@ class Table(AlignedTable):
 
     def sort_by(self, column: str | None, reverse: bool = False) -> None:
         self.sort_column, self.sort_reverse = column, reverse
-        self._rebuild()
+        self._relayout(force=True)
 
     def _schedule_resort(self) -> None:
         if self.is_attached and not getattr(self, "_resort_pending", False):
@@ -301,7 +312,7 @@ class Table(AlignedTable):
 
     def action_sort_next(self) -> None:
         """By the next shown column; after the last, back to the table's own order."""
-        shown = self.shown_columns
+        shown = [c.key for c, _ in self.column_layout if c.title.strip()]  # not the mark column
         if not shown:
             return
         if self.sort_column in shown:
