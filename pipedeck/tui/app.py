@@ -468,6 +468,14 @@ class PipedeckApp(App[int]):
             self.notify("freshness policy saved", timeout=3)
             self.reload_all()
 
+    # -- notifications ---------------------------------------------------------------
+    def notify(self, message: str, *, title: str = "", severity="information", timeout: float | None = None,
+               markup: bool = True) -> None:
+        """Every notification of the app, from any screen or thread, goes through here: its text often
+        carries outside strings (names, Meta's error messages), so it is shown as typed, control
+        characters made visible, never read as markup."""
+        super().notify(visible(message), title=visible(title), severity=severity, timeout=timeout, markup=False)
+
     # -- unexpected errors ---------------------------------------------------------
     def _handle_exception(self, error: Exception) -> None:
         """Any unexpected exception: log it to the data dir, show it, exit non-zero."""

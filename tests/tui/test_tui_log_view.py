@@ -144,3 +144,36 @@ async def test_escape_sequences_in_log_lines_do_not_reach_the_terminal(make_app,
         assert "␛]0;pwned␇" in text and "␛[31mRED" in text, "shown, not obeyed"
         assert "bad␛[2Jclear" in text, "the error from Meta too"
         assert detail.query_one("#log-search", Input).has_class("hidden")
+
+
+async def test_outside_names_with_escape_codes_are_shown_not_obeyed_on_every_screen(make_app, svc, brand):
+    """Names normally refused at the edge can still arrive (a scrape's page name, an older database):
+    wherever they are shown, the escape sequence is drawn, not sent."""
+    url = (svc.settings.ad_library_url + "/ads/library/?active_status=all&ad_type=all&country=ALL"
+           "&view_all_page_id=7001&search_type=page&media_type=all")
+    comp = svc.catalog.add_competitor(brand["id"], "Rival", url, svc.settings.ad_library_url)
+    with svc.database.write() as db:  # past the edge's check, as old data or another writer could be
+        db.conn.execute("UPDATE competitors SET name = ? WHERE id = ?", ("Ri\x1b]0;owned\x07val", comp["id"]))
+    run_id = svc.runs.create_run(job_type="competitor_scrape", brand_id=brand["id"], competitor_id=comp["id"],
+                                 params={}, max_attempts=1)
+    svc.runs.claim(run_id, WORKER)
+    svc.runs.finish(run_id, 1, WORKER, "failed", error_type="MetaError", error_message="oops\x1b[5m")
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for_screen(pilot, app, BrandsScreen)
+        stops = [lambda: app.open_competitors(brand["id"]), lambda: app.open_run(run_id)]
+        for stop in stops:
+            stop()
+            await pilot.pause(0.3)
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            painted = [seg.text for strip in app.screen._compositor.render_strips() for seg in strip]
+            assert not [t for t in painted if "\x1b" in t or "\x07" in t], type(app.screen).__name__
+            assert "Ri␛]0;owned␇val" in screen_text(app), type(app.screen).__name__
+        await pilot.press("2")
+        await wait_until(pilot, lambda: "Ri␛]0;owned␇val" in screen_text(app), message="runs table")
+        app.notify("competitor Ri\x1b]0;owned\x07val [b]saved")
+        await pilot.pause()
+        last = list(app._notifications)[-1]
+        assert last.message == "competitor Ri␛]0;owned␇val [b]saved" and not last.markup, \
+            "notifications too: shown as typed, not read as markup"

@@ -101,7 +101,7 @@ class CompetitorScreen(ScheduleActions, PipedeckScreen):
         self.brand, self.competitors, self.freshness = data
         jobs = "".join(f" · {jt.screen_key} {jt.key_label.lower()}" for jt in self.job_types if self.job_key(jt))
         self.query_one("#competitors-title", Static).update(
-            Text.assemble(("Competitors of ", ""), (self.brand["name"], "bold"),
+            Text.assemble(("Competitors of ", ""), fmt.plain(self.brand["name"], "bold"),
                           (f"   a add · e edit{jobs} · / search ads", "dim")))
         table = self.query_one("#competitors", DataTable)
         keep = self.select_id if self.select_id is not None else (self.current_competitor() or {}).get("id")

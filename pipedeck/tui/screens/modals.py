@@ -12,6 +12,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
+from pipedeck.concepts.text import visible
 from pipedeck.errors import UserError
 from pipedeck.handlers.registry import JobType
 from pipedeck.storage.catalog import normalise_ad_account_id, normalise_page_id
@@ -38,9 +39,9 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog confirm"):
-            yield Static(Text(self.message, style="bold"), classes="dialog-title")
+            yield Static(Text(visible(self.message), style="bold"), classes="dialog-title")
             if self.detail:
-                yield Static(Text(self.detail), classes="dialog-detail")
+                yield Static(Text(visible(self.detail)), classes="dialog-detail")
             with Horizontal(classes="buttons"):
                 yield Button(f"{self.confirm} (y)", id="yes", variant="error")
                 yield Button("No (n)", id="no", variant="primary")
@@ -188,7 +189,7 @@ class BrandFormScreen(_FormScreen):
     def compose(self) -> ComposeResult:
         b = self.brand or {}
         with VerticalScroll(classes="dialog form"):
-            yield Static(Text(f"Edit brand {b['name']}" if b else "Add a brand", style="bold"),
+            yield Static(Text(visible(f"Edit brand {b['name']}") if b else "Add a brand", style="bold"),
                          classes="dialog-title")
             yield from _field("Name", Input(b.get("name", ""), id="name", placeholder="e.g. Acme"), "name")
             yield from _field("Meta ad account id", Input(b.get("meta_ad_account_id") or "", id="meta_ad_account_id",
@@ -258,7 +259,7 @@ class CompetitorFormScreen(_FormScreen):
         origin = self.app.settings.ad_library_url
         with VerticalScroll(classes="dialog form"):
             title = f"Edit competitor {c['name']}" if c else f"Add a competitor of {self.brand['name']}"
-            yield Static(Text(title, style="bold"), classes="dialog-title")
+            yield Static(Text(visible(title), style="bold"), classes="dialog-title")
             yield from _field("Name", Input(c.get("name", ""), id="name", placeholder="e.g. Rival Co"), "name")
             yield from _field("Ad Library URL", Input(c.get("ad_library_url", ""), id="ad_library_url",
                                                       placeholder=page_search_url(origin, "123456789")),
@@ -347,7 +348,7 @@ class JobFormScreen(_FormScreen):
         target = self.brand["name"] + (f" › {self.competitor['name']}" if self.competitor else "")
         verb = f"Retry run {self.retry_of} with edited params" if self.retry_of else "Queue"
         with VerticalScroll(classes="dialog form"):
-            yield Static(Text.assemble((f"{verb}: {jt.emoji} {jt.label}", "bold"), ("  " + target, "cyan")),
+            yield Static(Text.assemble((f"{verb}: {jt.emoji} {jt.label}", "bold"), ("  " + visible(target), "cyan")),
                          classes="dialog-title")
             if jt.description:
                 yield Static(Text(jt.description, style="dim"), classes="dialog-detail")

@@ -105,7 +105,7 @@ class PipelineScreen(PipedeckScreen):
 
     def catalog_changed(self, cache) -> None:
         select = self.query_one("#f-brand", Select)
-        options = [(b["name"], b["id"]) for b in cache.brands]
+        options = [(fmt.plain(b["name"]), b["id"]) for b in cache.brands]
         if options != getattr(self, "_brand_options", None):
             self._brand_options = options
             value = select.value

@@ -87,7 +87,7 @@ class ScheduleFormScreen(_FormScreen):
             yield Static("", id="sched-target", classes="dialog-detail")
             with Horizontal(classes="form-row"):
                 if s is None and len(self.brands) > 1:
-                    yield field_box("Brand", Select([(b["name"], b["id"]) for b in self.brands],
+                    yield field_box("Brand", Select([(fmt.plain(b["name"]), b["id"]) for b in self.brands],
                                                     value=self.initial_brand, allow_blank=False, id="sched-brand"),
                                     "sched-brand")
                 if s is None and len(self.job_types) > 1:
@@ -189,7 +189,7 @@ class ScheduleFormScreen(_FormScreen):
         # Shown only for competitor jobs with a choice to make (the competitor screen fixes it).
         wanted = jt is not None and jt.scope == "competitor" and self.schedule is None and len(comps) != 1
         box.display = wanted
-        options = [(c["name"], c["id"]) for c in comps]
+        options = [(fmt.plain(c["name"]), c["id"]) for c in comps]
         if options != getattr(self, "_competitor_options", None):
             self._competitor_options = options
             with self.prevent(Select.Changed):
@@ -208,9 +208,9 @@ class ScheduleFormScreen(_FormScreen):
             text.append(f"{jt.emoji} {jt.label}", style="bold")
             text.append(f"  {jt.key}", style="dim")
         if brand is not None:
-            text.append(f"   {brand['name']}", style="cyan")
+            text.append_text(fmt.plain(f"   {brand['name']}", "cyan"))
         if comp is not None:
-            text.append(f" › {comp['name']}", style="cyan")
+            text.append_text(fmt.plain(f" › {comp['name']}", "cyan"))
         self.query_one("#sched-target", Static).update(text)
 
     @on(Select.Changed)
@@ -385,7 +385,7 @@ class PolicyFormScreen(_FormScreen):
                 yield field_box("Dataset", Select([(ds, ds) for ds in self.datasets], value=self.initial_dataset,
                                                   allow_blank=False, id="pol-dataset"), "pol-dataset")
                 yield field_box("Applies to", Select([("all brands (default policy)", 0)] +
-                                                     [(b["name"], b["id"]) for b in self.brands],
+                                                     [(fmt.plain(b["name"]), b["id"]) for b in self.brands],
                                                      value=self.initial_scope, allow_blank=False, id="pol-scope"),
                                 "pol-scope")
             yield Label("", id="pol-current", classes="note")

@@ -115,7 +115,7 @@ class ScheduleActions:
         table = self.query_one("#schedules", SchedulesTable)
         row = table.current()
         if row is None:
-            hint.update(Text(self.no_schedules_hint(), style="dim") if not table.row_count else "")
+            hint.update(fmt.plain(self.no_schedules_hint(), "dim") if not table.row_count else "")
         else:
             hint.update(describe(row, self.now()))
 
@@ -257,7 +257,8 @@ class ScheduleHistoryScreen(ScheduleActions, PipedeckScreen):
         self.schedule, self.events = schedule, events
         now = self.now()
         title = Text.assemble((f"Schedule #{schedule['id']}  ", "bold"), job_text(schedule),
-                              (f"   {schedule['brand']}", "cyan"), "   ", fmt.schedule_state_text(schedule["active"]))
+                              fmt.plain(f"   {schedule['brand']}", "cyan"), "   ",
+                              fmt.schedule_state_text(schedule["active"]))
         self.query_one("#history-title", Static).update(title)
         self._show_info(now)
         table = self.query_one("#schedule-events", DataTable)
@@ -292,7 +293,7 @@ class ScheduleHistoryScreen(ScheduleActions, PipedeckScreen):
                         f"({durations.until(schedule['next_run_at'], now)})")
         info.append(f"   if missed: {fmt.MISSED_LABELS.get(schedule['missed_policy'], schedule['missed_policy'])}")
         params = " ".join(f"{k}={v}" for k, v in sorted(schedule["params"].items()))
-        info.append(f"   params: {params or 'defaults'}", style="dim")
+        info.append(f"   params: {fmt.plain(params).plain or 'defaults'}", style="dim")
         if info != getattr(self, "_info_shown", None):
             self._info_shown = info
             self.query_one("#history-info", Static).update(info)

@@ -16,6 +16,7 @@ from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowDoesNotEx
 
 from pipedeck.concepts import durations
 from pipedeck.concepts.statuses import STATUSES
+from pipedeck.concepts.text import visible
 from pipedeck.tui import fmt
 from pipedeck.tui.widgets.columns import Col
 from pipedeck.tui.widgets.table import Table
@@ -119,7 +120,7 @@ class RunsTable(Table):
             elif key == "brand":
                 text = fmt.plain(run.get("brand"))
                 if run.get("competitor") and "competitor" not in self.column_keys:
-                    text.append(f" › {run['competitor']}", style="cyan")
+                    text.append(f" › {visible(run['competitor'])}", style="cyan")
                 out.append(text)
             elif key == "competitor":
                 out.append(fmt.plain(run.get("competitor") or ""))

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from rich.text import Text
 
 from pipedeck.concepts import durations
+from pipedeck.concepts.text import visible
 from pipedeck.handlers import registry
 from pipedeck.tui import fmt
 from pipedeck.tui.widgets.columns import Col
@@ -42,7 +43,7 @@ def job_text(row: dict, *, with_competitor: bool = True) -> Text:
         emoji = "?"
     text = Text(f"{emoji} {row['job_type']}", no_wrap=True, overflow="ellipsis")
     if with_competitor and row.get("competitor"):
-        text.append(f" › {row['competitor']}", style="cyan")
+        text.append(f" › {visible(row['competitor'])}", style="cyan")
     return text
 
 
@@ -88,7 +89,7 @@ def describe(row: dict, now: float) -> Text:
         text.append(f"  last run #{row['last_run_id']} ")
         text.append_text(fmt.status_text(row["last_run_status"] or "?"))
     params = " ".join(f"{k}={v}" for k, v in sorted((row.get("params") or {}).items()))
-    text.append(f"  params: {params or 'defaults'}", style="dim")
+    text.append(f"  params: {visible(params) or 'defaults'}", style="dim")
     return text
 
 

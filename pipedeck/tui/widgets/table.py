@@ -98,6 +98,8 @@ class Table(AlignedTable):
     ]
 
     def __init__(self, *args, columns: Sequence[Col] = (), **kwargs) -> None:
+        # The row under the cursor keeps its cells' colours (a freshness state, a status), not the cursor's.
+        kwargs.setdefault("cursor_foreground_priority", "renderable")
         super().__init__(*args, **kwargs)
         self.specs: list[Col] = list(columns)
         self.column_layout: list[tuple[Col, int]] = []
