@@ -396,6 +396,8 @@ class PipedeckApp(App[int]):
             return svc.execute_direct(run_id, executor_hook=hook)
 
         def done(rid: int, status: str | None, error: BaseException | None) -> None:
+            if not self.is_running:
+                return  # the app exited (the run was handed back then)
             try:
                 if error is not None:
                     self.call_from_thread(self.notify, f"direct run {rid} stopped: {error}", severity="error",

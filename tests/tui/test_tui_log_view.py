@@ -177,3 +177,15 @@ async def test_outside_names_with_escape_codes_are_shown_not_obeyed_on_every_scr
         last = list(app._notifications)[-1]
         assert last.message == "competitor Ri␛]0;owned␇val [b]saved" and not last.markup, \
             "notifications too: shown as typed, not read as markup"
+
+
+async def test_run_detail_keeps_at_least_8_log_lines_at_80x24(make_app, svc, brand):
+    run_id = run_with_logs(svc, brand, [("info", f"line {i}") for i in range(40)], running=True)
+    svc.runs.finish(run_id, 1, WORKER, "failed", error_type="Upstream5xx",
+                    error_message="HTTP 503 from graph.facebook.com after 3 attempts; " * 3)
+    app = make_app(live=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        detail, log = await open_detail(pilot, app, run_id, 40)
+        assert log.size.height >= 8, f"{log.size.height} log lines at 80x24"
+        shown = [line for line in screen_text(app).splitlines() if " info    line " in line]
+        assert len(shown) >= 8

@@ -24,7 +24,7 @@ async def test_quit_during_a_direct_run_says_what_it_waits_for_and_ctrl_q_again_
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for_screen(pilot, app, BrandsScreen)
         # A handler that never checks for a stop: quitting would wait for it.
-        run_id = svc.queue_one_time_job("Acme", "test_sleep", {"seconds": 60, "check_cancel": False}, direct=True)
+        run_id = svc.queue_one_time_job("Acme", "test_sleep", {"seconds": 15, "check_cancel": False}, direct=True)
         app.start_direct(run_id)
         await wait_until(pilot, lambda: svc.runs.get(run_id)["status"] == "running", message="running directly")
         await pilot.press("ctrl+q")

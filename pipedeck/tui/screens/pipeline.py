@@ -599,7 +599,7 @@ class RunDetailScreen(PipedeckScreen):
         if log.min_level:
             title.append(f" · {log.min_level} and up", style="yellow")
         if log.search:
-            found = len([i for i in log.matches if log._shown(log.entries[i])])
+            found = len(log.shown_matches)
             at = f"{log.current + 1}/" if log.current is not None else ""
             title.append(" · ")
             title.append_text(fmt.plain(f"{at}{found} match{'es' if found != 1 else ''} for “{log.search}”",

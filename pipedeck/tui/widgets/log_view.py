@@ -92,6 +92,11 @@ class LogView(ScrollView, can_focus=True):
     def shown_entries(self) -> list[LogEntry]:
         return [e for e in self.entries if self._shown(e)]
 
+    @property
+    def shown_matches(self) -> list[int]:
+        """The matches among the lines the level filter shows (entry indexes)."""
+        return [i for i in self.matches if self._shown(self.entries[i])]
+
     def text(self) -> str:
         """Every entry, as plain text (what is saved to a file)."""
         return "\n".join(e.plain for e in self.entries)
@@ -211,7 +216,7 @@ class LogView(ScrollView, can_focus=True):
 
     def next_match(self, step: int = 1) -> int | None:
         """Make the next (step 1) or previous (-1) match current, among the lines shown; its entry index."""
-        shown = [i for i in self.matches if self._shown(self.entries[i])]
+        shown = self.shown_matches
         if not shown:
             return None
         if self.current is None or self.matches[self.current] not in shown:
