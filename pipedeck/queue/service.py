@@ -419,6 +419,13 @@ class Service:
         brand_id = self.catalog.brand(brand)["id"] if brand is not None else None
         return adlibrary.templates(self.database, brand_id, status, limit)
 
+    def template_counts(self, brand: str | int | None = None) -> dict[str, int]:
+        """Templates per review status: {'pending': 95, 'approved': 1, 'rejected': 0}."""
+        from pipedeck.storage import adlibrary
+
+        brand_id = self.catalog.brand(brand)["id"] if brand is not None else None
+        return adlibrary.template_counts(self.database, brand_id)
+
     def review_templates(self, template_ids: list[int], status: str) -> int:
         """Approve ('approved'), reject ('rejected') or reopen ('pending') templates."""
         from pipedeck.storage import adlibrary

@@ -1,4 +1,4 @@
-"""Dialogs: confirm, help, brand and competitor forms, and the job form built from a params model."""
+"""Dialogs: confirm, brand and competitor forms, and the job form built from a params model."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, Checkbox, DataTable, Input, Label, Select, Static
+from textual.screen import ModalScreen
+from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
+from pipedeck.concepts.text import visible
 from pipedeck.errors import UserError
 from pipedeck.handlers.registry import JobType
 from pipedeck.storage.catalog import normalise_ad_account_id, normalise_page_id
@@ -19,7 +20,6 @@ from pipedeck.tui import forms
 from pipedeck.tui.screens.base import run_off_loop
 from pipedeck.urls import page_search_url, validate_ad_library_url
 from pipedeck.tui.widgets.key_footer import KeyFooter
-from pipedeck.tui.widgets.table import AlignedTable
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -39,9 +39,9 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog confirm"):
-            yield Static(Text(self.message, style="bold"), classes="dialog-title")
+            yield Static(Text(visible(self.message), style="bold"), classes="dialog-title")
             if self.detail:
-                yield Static(Text(self.detail), classes="dialog-detail")
+                yield Static(Text(visible(self.detail)), classes="dialog-detail")
             with Horizontal(classes="buttons"):
                 yield Button(f"{self.confirm} (y)", id="yes", variant="error")
                 yield Button("No (n)", id="no", variant="primary")
@@ -56,59 +56,6 @@ class ConfirmScreen(ModalScreen[bool]):
     @on(Button.Pressed)
     def _pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id == "yes")
-
-
-class HelpScreen(ModalScreen[None]):
-    """Every key of the screen underneath, then the app's."""
-
-    BINDINGS = [
-        Binding("escape", "close", "Close"),
-        Binding("question_mark", "close", "Close"),
-    ]
-
-    def __init__(self, under: Screen) -> None:
-        super().__init__()
-        self.under = under
-
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog help"):
-            yield Static(Text("Keys", style="bold"), classes="dialog-title")
-            yield AlignedTable(id="help-keys", cursor_type="row", show_header=True)
-            yield Static(Text(
-                "ctrl+p opens the command palette: jump to any brand or competitor, queue or schedule any job "
-                "type, edit freshness policies.\n"
-                "Tables: arrows / PgUp / PgDn move, enter opens. Destructive actions always ask first.\n"
-                "Inside a text field, letters type; esc leaves the field.", style="dim"), classes="dialog-detail")
-        yield KeyFooter()
-
-    def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        table.add_columns("KEY", "ACTION", "WHERE")
-        seen = set()
-        app = self.app
-        rows = []
-        for key, active in self.under.active_bindings.items():
-            binding = active.binding
-            if binding.system or not binding.description:
-                continue
-            if active.node is self.under:
-                where, order = "this screen", 0
-            elif active.node is app:
-                where, order = "everywhere", 1
-            else:
-                where, order = type(active.node).__name__, 2  # a widget's own keys (table navigation)
-            label = app.get_key_display(binding)
-            if (label, binding.description) in seen:
-                continue
-            seen.add((label, binding.description))
-            rows.append((order, label, binding.description, where))
-        rows.append((1, app.get_key_display(Binding("ctrl+p", "command_palette")), "Command palette", "everywhere"))
-        for _, label, description, where in sorted(rows, key=lambda r: r[0]):
-            table.add_row(Text(label, style="bold"), Text(description), Text(where, style="dim"))
-        table.focus()
-
-    def action_close(self) -> None:
-        self.dismiss(None)
 
 
 class _FormScreen(ModalScreen[Any]):
@@ -189,10 +136,17 @@ def _field(label: str, widget, name: str, hint: str = "") -> ComposeResult:
     yield field_box(label, widget, name, hint)
 
 
-def param_fields(specs: list[forms.FieldSpec], values: dict, notes: dict[str, str] | None = None) -> list[Vertical]:
-    """One field per param of a job type's model (``#f-<name>``), filled with ``values``."""
+def param_fields(specs: list[forms.FieldSpec], values: dict, notes: dict[str, str] | None = None,
+                 prefilled: dict | None = None) -> list[Vertical]:
+    """One field per shown param of a job type's model (``#f-<name>``), filled with ``values``.
+
+    An empty field says what it stands for ("default 7"); ``prefilled`` names the values taken from
+    the brand or competitor record.
+    """
     out = []
     for spec in specs:
+        if spec.hidden:
+            continue
         value = values.get(spec.name)
         widget: Any
         if spec.kind == "boolean":
@@ -202,7 +156,7 @@ def param_fields(specs: list[forms.FieldSpec], values: dict, notes: dict[str, st
                             else Select.NULL, allow_blank=not spec.required, id=f"f-{spec.name}")
         else:
             widget = Input(forms.display_value(spec, value), id=f"f-{spec.name}",
-                           placeholder=spec.description or spec.name, disabled=spec.readonly)
+                           placeholder=spec.placeholder(prefilled=spec.name in (prefilled or {})))
         label = spec.name + (notes or {}).get(spec.name, "")
         hint = " — ".join(p for p in (spec.hint, spec.description) if p)
         out.append(field_box(label, widget, spec.name, hint))
@@ -213,6 +167,8 @@ def read_params(screen, specs: list[forms.FieldSpec]) -> dict[str, Any]:
     """What the param fields hold, as typed (``forms.collect`` turns it into params)."""
     raw: dict[str, Any] = {}
     for spec in specs:
+        if spec.hidden:
+            continue
         widget = screen.query_one(f"#f-{spec.name}")
         if isinstance(widget, Checkbox):
             raw[spec.name] = widget.value
@@ -233,7 +189,7 @@ class BrandFormScreen(_FormScreen):
     def compose(self) -> ComposeResult:
         b = self.brand or {}
         with VerticalScroll(classes="dialog form"):
-            yield Static(Text(f"Edit brand {b['name']}" if b else "Add a brand", style="bold"),
+            yield Static(Text(visible(f"Edit brand {b['name']}") if b else "Add a brand", style="bold"),
                          classes="dialog-title")
             yield from _field("Name", Input(b.get("name", ""), id="name", placeholder="e.g. Acme"), "name")
             yield from _field("Meta ad account id", Input(b.get("meta_ad_account_id") or "", id="meta_ad_account_id",
@@ -303,7 +259,7 @@ class CompetitorFormScreen(_FormScreen):
         origin = self.app.settings.ad_library_url
         with VerticalScroll(classes="dialog form"):
             title = f"Edit competitor {c['name']}" if c else f"Add a competitor of {self.brand['name']}"
-            yield Static(Text(title, style="bold"), classes="dialog-title")
+            yield Static(Text(visible(title), style="bold"), classes="dialog-title")
             yield from _field("Name", Input(c.get("name", ""), id="name", placeholder="e.g. Rival Co"), "name")
             yield from _field("Ad Library URL", Input(c.get("ad_library_url", ""), id="ad_library_url",
                                                       placeholder=page_search_url(origin, "123456789")),
@@ -361,7 +317,7 @@ class JobFormScreen(_FormScreen):
     BINDINGS = [
         Binding("escape", "cancel", "Cancel"),
         Binding("ctrl+s", "submit", "Queue"),
-        Binding("ctrl+r", "toggle_direct", "Run directly"),
+        Binding("ctrl+r", "run_directly", "Run directly"),
     ]
 
     def __init__(self, job_type: JobType, brand: dict, competitor: dict | None = None, *,
@@ -371,8 +327,13 @@ class JobFormScreen(_FormScreen):
         self.brand = brand
         self.competitor = competitor
         self.retry_of = retry_of
-        readonly = ("competitor_id",) if job_type.scope == "competitor" else ()
-        self.specs = forms.field_specs(job_type, readonly=readonly)
+        if retry_of is not None:  # the footer says what the button says
+            keys = self._bindings.key_to_bindings
+            keys["ctrl+s"] = [Binding("ctrl+s", "submit", "Retry")]
+            keys["ctrl+r"] = [Binding("ctrl+r", "run_directly", "Retry directly")]
+        # The competitor is the form's subject (named in its title): its internal id is not a field.
+        hidden = ("competitor_id",) if job_type.scope == "competitor" else ()
+        self.specs = forms.field_specs(job_type, hidden=hidden)
         self.prefilled = self._prefill(brand, competitor)
         self.initial = forms.initial_values(job_type, self.specs, self.prefilled, params)
         self.errors: dict[str, str] = {}
@@ -387,13 +348,14 @@ class JobFormScreen(_FormScreen):
         target = self.brand["name"] + (f" › {self.competitor['name']}" if self.competitor else "")
         verb = f"Retry run {self.retry_of} with edited params" if self.retry_of else "Queue"
         with VerticalScroll(classes="dialog form"):
-            yield Static(Text.assemble((f"{verb}: {jt.emoji} {jt.label}", "bold"), ("  " + target, "cyan")),
+            yield Static(Text.assemble((f"{verb}: {jt.emoji} {jt.label}", "bold"), ("  " + visible(target), "cyan")),
                          classes="dialog-title")
             if jt.description:
                 yield Static(Text(jt.description, style="dim"), classes="dialog-detail")
+            where = "competitor" if self.competitor else "brand"
             yield from param_fields(self.specs, self.initial,
-                                    {s.name: " (from the competitor)" for s in self.specs if s.readonly})
-            if not self.specs:
+                                    {name: f" (from the {where})" for name in self.prefilled}, self.prefilled)
+            if not [s for s in self.specs if not s.hidden]:
                 yield Static(Text("This job type takes no parameters.", style="dim"))
             yield Checkbox("Run directly in this app (no worker needed; still recorded as a run)",
                            self.app.direct_default, id="direct")
@@ -404,9 +366,14 @@ class JobFormScreen(_FormScreen):
     def on_mount(self) -> None:
         self.check()
         self._update_note()
-        first = next((w for w in self.query("Input, Checkbox, Select") if not w.disabled), None)
-        if first is not None:
-            first.focus()
+        self.first_field().focus()
+
+    def first_field(self):
+        """Where a person starts typing: the first param not taken from the brand or competitor (a long
+        prefilled URL is rarely what they came to change); else the first field."""
+        fields = [self.query_one(f"#f-{s.name}") for s in self.specs if not s.hidden]
+        own = [self.query_one(f"#f-{s.name}") for s in self.specs if not s.hidden and s.name not in self.prefilled]
+        return (own or fields or [self.query_one("#direct", Checkbox)])[0]
 
     def raw_values(self) -> dict[str, Any]:
         return read_params(self, self.specs)
@@ -419,11 +386,11 @@ class JobFormScreen(_FormScreen):
 
     def check(self) -> dict[str, str]:
         self.errors = forms.validate(self.job_type, self.params(), ad_library_origin=self.app.settings.ad_library_url,
-                                     prefilled=self.prefilled)
-        names = {s.name for s in self.specs}
-        for spec in self.specs:
-            self.set_error(spec.name, self.errors.get(spec.name, ""))
-        loose = [f"{k}: {v}" if k else v for k, v in self.errors.items() if k not in names]
+                                     prefilled=self.prefilled, specs=self.specs)
+        names = {s.name for s in self.specs if not s.hidden}
+        for name in names:
+            self.set_error(name, self.errors.get(name, ""))
+        loose = [v for k, v in self.errors.items() if k not in names]
         self.show_form_error("; ".join(loose))
         self.query_one("#submit", Button).disabled = bool(self.errors)
         return self.errors
@@ -452,19 +419,21 @@ class JobFormScreen(_FormScreen):
         else:
             self.check()
 
-    def action_toggle_direct(self) -> None:
-        box = self.query_one("#direct", Checkbox)
-        box.value = not box.value
+    def action_run_directly(self) -> None:
+        """Run the job now, inside the app (whatever the checkbox says)."""
+        self.submit(direct=True)
 
     def action_submit(self) -> None:
+        self.submit(direct=self.query_one("#direct", Checkbox).value)
+
+    def submit(self, *, direct: bool) -> None:
         if self.check():
-            bad = next((s.name for s in self.specs if s.name in self.errors), None)
+            bad = next((s.name for s in self.specs if s.name in self.errors and not s.hidden), None)
             if bad is not None:
                 self.query_one(f"#f-{bad}").focus()
             self.app.bell()
             return
         params = self.params()
-        direct = self.query_one("#direct", Checkbox).value
         app = self.app
         jt, brand_id = self.job_type.key, self.brand["id"]
         competitor_id = self.competitor["id"] if self.competitor else None
