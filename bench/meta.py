@@ -275,11 +275,11 @@ def bench_big_video(tmp: Path) -> dict:
 def insight_rows(days: int = 180) -> list[dict]:
     import datetime as dt
 
-    from pipedeck.sandbox import graph
+    from pipedeck.sandbox import graph, graph_data
     from pipedeck.sandbox.server import SandboxState
 
     state = SandboxState()
-    until = graph.today()
+    until = graph_data.today()
     q = graph.parse_insight_query({
         "level": "ad", "time_increment": "1",
         "fields": "ad_id,ad_name,adset_id,adset_name,campaign_id,campaign_name,spend,impressions,reach,clicks,"
@@ -287,7 +287,7 @@ def insight_rows(days: int = 180) -> list[dict]:
         "time_range": json.dumps({"since": (until - dt.timedelta(days=days - 1)).isoformat(),
                                   "until": until.isoformat()})}, "1001")
     # through JSON, as the handler receives them
-    return json.loads(json.dumps([graph.insight_row(state, q, k) for k in graph.insight_keys(q)]))
+    return json.loads(json.dumps([graph_data.insight_row(state, q, k) for k in graph_data.insight_keys(q)]))
 
 
 def bench_storage(rounds: int, tmp: Path) -> dict:

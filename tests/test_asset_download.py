@@ -9,7 +9,7 @@ import time
 import pytest
 
 from pipedeck.handlers import media
-from pipedeck.sandbox import graph as sandbox_graph
+from pipedeck.sandbox import graph_media
 from tests.helpers import run_cli, wait_for
 from tests.meta_support import (PeakRSS, graph_get, log_text, sha256_file, stored_files, temp_leftovers,
                                 wait_run)
@@ -516,7 +516,7 @@ def test_sniffing_recognises_media_and_refuses_markup():
         media._check_head(b"<!DOCTYPE html><html><body>", "image", "image/jpeg", "x")
     with pytest.raises(media.MediaRejected, match="JSON"):
         media._check_head(b'{"error": "not an image"}', "image", "image/jpeg", "x")
-    assert sandbox_graph.parse_media_path("/cdn/v/t45.1600-4/1001_image_0_10010000_155112_n.jpg").size == 155112
+    assert graph_media.parse_media_path("/cdn/v/t45.1600-4/1001_image_0_10010000_155112_n.jpg").size == 155112
 
 
 # -- archived ads' media -----------------------------------------------------------------------

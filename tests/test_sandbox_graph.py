@@ -10,7 +10,7 @@ import time
 import httpx
 import pytest
 
-from pipedeck.sandbox import graph
+from pipedeck.sandbox import graph, graph_data
 from tests.meta_support import all_insight_rows, graph_get
 
 THROTTLE_HEADERS = ("X-Business-Use-Case-Usage", "X-Ad-Account-Usage", "X-FB-Ads-Insights-Throttle")
@@ -28,7 +28,7 @@ def assert_throttle_headers(response: httpx.Response) -> dict:
 
 
 def today() -> dt.date:
-    return graph.today()
+    return graph_data.today()
 
 
 def test_ad_accounts_listed_with_their_ads(sandbox):
