@@ -9,7 +9,8 @@ import stat
 import pytest
 
 from pipedeck.errors import RetryableError
-from pipedeck.handlers.adlibrary_scraper import body_text, find_connection, normalise_ad, parse_graphql_body
+from pipedeck.handlers.adlibrary_results import body_text, normalise_ad
+from pipedeck.handlers.adlibrary_scraper import find_connection, parse_graphql_body
 from pipedeck.handlers.browser import NO_CHROMIUM, NoChromium, find_chromium, require_chromium
 
 

@@ -19,7 +19,8 @@ class Params(JobParams):
 
 def run(ctx, params: Params) -> dict:
     from pipedeck.errors import PermanentError
-    from pipedeck.handlers.adlibrary_scraper import normalise_ad, scrape_ad_library
+    from pipedeck.handlers.adlibrary_results import normalise_ad
+    from pipedeck.handlers.adlibrary_scraper import scrape_ad_library
     from pipedeck.storage import adlibrary
 
     competitor = ctx.competitor

@@ -19,7 +19,8 @@ PREVIEW_CONCURRENCY = 4
 
 def run(ctx, params: Params) -> dict:
     from pipedeck.handlers import media
-    from pipedeck.handlers.adlibrary_scraper import normalise_ad, scrape_ad_library
+    from pipedeck.handlers.adlibrary_results import normalise_ad
+    from pipedeck.handlers.adlibrary_scraper import scrape_ad_library
     from pipedeck.storage import adlibrary
 
     brand_id = ctx.brand["id"]
