@@ -16,15 +16,11 @@ from __future__ import annotations
 import datetime as dt
 import time
 
-from pydantic import Field
-
 from pipedeck.errors import PermanentError, RetryableError
 from pipedeck.handlers.graph_client import GraphClient, TooMuchData
-from pipedeck.handlers.params import JobParams
+from pipedeck.handlers.params import MetaSyncParams as Params
 from pipedeck.storage import meta as store
 
-# Meta keeps insights for 37 months.
-MAX_DAYS_BACK = 1125
 # Longer ranges go through an asynchronous report.
 ASYNC_AFTER_DAYS = 31
 PAGE_LIMIT = 500
@@ -33,10 +29,6 @@ REPORT_TIMEOUT = 30 * 60.0
 INSIGHT_FIELDS = ("ad_id,ad_name,adset_id,adset_name,campaign_id,campaign_name,spend,impressions,reach,clicks,"
                   "ctr,cpc,cpm,actions,action_values,purchase_roas,date_start,date_stop")
 AD_FIELDS = "id,name,status,adset_id,campaign_id,creative{id,image_url,image_hash,thumbnail_url,video_id,object_type}"
-
-
-class Params(JobParams):
-    days_back: int = Field(7, ge=1, le=MAX_DAYS_BACK, description="days of daily insights to sync, ending today")
 
 
 def require_account(ctx) -> str:
