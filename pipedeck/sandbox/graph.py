@@ -17,7 +17,8 @@ Endpoints
 ---------
 - ``GET /me``, ``GET /me/adaccounts`` (paged; ``fields=`` honoured)
 - ``GET /act_{id}`` — the account
-- ``GET /act_{id}/insights`` — ``level=ad``, ``time_increment=1|all_days``,
+- ``GET /act_{id}/insights`` — ``level=ad`` (or ``account``: the account's totals),
+  ``time_increment=1|all_days``,
   ``time_range={"since","until"}`` or ``date_preset``, ``fields``, ``limit``, ``after``.
   Synchronous requests over ``sync_row_limit`` rows fail like Meta's
   "Please reduce the amount of data" (code 1, HTTP 500); with ``sync_days_limit``,
@@ -73,6 +74,10 @@ Counted faults take an integer N (the next N matching requests) or ``true`` (all
 ``report_seconds``       how long an async report takes (default 1.0)
 ``report_fail``          async reports end "Job Failed"
 ``insights_revision``    changes the numbers of the last 3 days (Meta revising recent data)
+``no_delivery``          ``A-B``: no ad delivered on the days A to B days ago (``3``: that day);
+                         every insights answer has no rows for them, at any level
+``insights_left_out``    ``A-B``: ad-level insights answers leave out the days A to B days ago
+                         although the account delivered on them (``level=account`` shows them)
 ``next_with_token``      put ``access_token`` into ``next`` URLs even if it came in a header
 ``ads_archived_hidden``  ``/act_{id}/ads`` leaves ARCHIVED ads out unless ``effective_status``
                          asks for them, as Meta does (``effective_status`` is always honoured)
@@ -164,6 +169,10 @@ Graph API half (PIPEDECK_GRAPH_URL=http://HOST:PORT/v25.0, token: see META_ACCES
                           "Please reduce the amount of data" (what Meta usually answers)
     report_seconds=S      async reports take S seconds (default 1); report_fail: they fail
     insights_revision=K   the last 3 days' numbers change (Meta revising recent data)
+    no_delivery=A-B       no ad delivered on the days A to B days ago: Meta answers them with no
+                          rows, at ad and account level
+    insights_left_out=A-B ad-level insights leave out the days A to B days ago, though the
+                          account delivered (its level=account rows still show them)
     next_with_token       next links carry access_token even when it came in a header
     ads_archived_hidden   /act_ID/ads leaves ARCHIVED ads out unless effective_status=[...]
                           asks for them, as Meta does (1 ad in 17 is archived)
@@ -446,10 +455,22 @@ DATE_PRESETS = {"today": (0, 0), "yesterday": (1, 1), "last_3d": (3, 1), "last_7
                 "last_28d": (28, 1), "last_30d": (30, 1), "last_90d": (90, 1), "maximum": (MAX_HISTORY_DAYS, 0)}
 
 
-def parse_insight_query(params: dict, account: str) -> InsightQuery:
+def days_ago(value, now: dt.date) -> frozenset[dt.date]:
+    """A day-range fault's days: ``"A-B"`` (the days A to B days before today) or ``A``."""
+    if value is None or value is False:
+        return frozenset()
+    low, _, high = str(value).partition("-")
+    try:
+        a, b = int(low), int(high or low)
+    except ValueError:
+        return frozenset()
+    return frozenset(now - dt.timedelta(days=k) for k in range(min(a, b), max(a, b) + 1))
+
+
+def parse_insight_query(params: dict, account: str, state=None) -> InsightQuery:
     level = params.get("level", "ad")
-    if level != "ad":
-        raise _bad_param(f"(#100) level={level} is not supported by the sandbox (use level=ad)")
+    if level not in ("ad", "account"):
+        raise _bad_param(f"(#100) level={level} is not supported by the sandbox (use level=ad or level=account)")
     increment = params.get("time_increment", "all_days")
     if increment not in ("1", "all_days"):
         raise _bad_param("(#100) time_increment must be 1 or all_days in the sandbox")
@@ -479,16 +500,17 @@ def parse_insight_query(params: dict, account: str) -> InsightQuery:
         if name not in INSIGHT_FIELDS:
             raise _bad_param(f"(#100) {name} is not valid for fields param. please check "
                              "https://developers.facebook.com/docs/marketing-api/reference/ads-insights/ for all valid values")
-    return InsightQuery(account, since, until, increment == "1", tuple(fields) or DEFAULT_INSIGHT_FIELDS)
-
-
+    fault = state.fault if state is not None else (lambda name: None)
+    return InsightQuery(account, since, until, increment == "1", tuple(fields) or DEFAULT_INSIGHT_FIELDS, level,
+                        no_delivery=days_ago(fault("no_delivery"), now),
+                        left_out=days_ago(fault("insights_left_out"), now))
 
 TOO_MUCH_DATA = "Please reduce the amount of data you're asking for, then retry your request"
 TOO_MUCH_DATA_SUBCODE = 1487534
 
 
 def insights_sync(call: Call, account: str) -> dict:
-    q = parse_insight_query(call.params, account)
+    q = parse_insight_query(call.params, account, call.state)
     keys = insight_keys(q)
     limit = int(call.state.fault("sync_row_limit") or DEFAULT_SYNC_ROW_LIMIT)
     if len(keys) > limit:
@@ -500,7 +522,7 @@ def insights_sync(call: Call, account: str) -> dict:
 
 
 def insights_async(call: Call, account: str) -> dict:
-    q = parse_insight_query(call.params, account)
+    q = parse_insight_query(call.params, account, call.state)
     with call.state.lock:
         g = graph_state(call.state)
         g["next_report"] += 1

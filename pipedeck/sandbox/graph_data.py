@@ -198,6 +198,9 @@ def insight_values(account: str, i: int, day: dt.date, revision) -> dict:
 
 
 # -- daily insights ------------------------------------------------------------
+ADDITIVE = ("spend", "impressions", "reach", "clicks", "unique_clicks", "inline_link_clicks")
+
+
 @dataclass(frozen=True)
 class InsightQuery:
     account: str
@@ -205,22 +208,49 @@ class InsightQuery:
     until: dt.date
     daily: bool
     fields: tuple[str, ...]
+    level: str = "ad"  # or "account": one row per day, the account's totals
+    # Days on which no ad delivered: no rows at any level (the no_delivery fault).
+    no_delivery: frozenset[dt.date] = frozenset()
+    # Days the ad-level answer leaves out although the account delivered (insights_left_out).
+    left_out: frozenset[dt.date] = frozenset()
 
+    def delivers(self, day: dt.date) -> bool:
+        """Whether this query's rows include ``day`` at all."""
+        return day not in self.no_delivery and (self.level == "account" or day not in self.left_out)
 
 
 @lru_cache(maxsize=8)
 def insight_keys(q: InsightQuery) -> list[tuple]:
-    """(ad index, day) pairs with delivery, ordered by day then ad."""
+    """(ad index, day) pairs with delivery, ordered by day then ad; at account level (-1, day)."""
     n = ACCOUNTS[q.account][1]
     starts = [created_date(q.account, i) for i in range(n)]
     if not q.daily:
+        if q.level == "account":
+            return [(-1, None)] if any(s <= q.until for s in starts) else []
         return [(i, None) for i in range(n) if starts[i] <= q.until]
     keys = []
     day = q.since
     while day <= q.until:
-        keys.extend((i, day) for i in range(n) if starts[i] <= day)
+        if q.delivers(day):
+            if q.level == "account":
+                keys.extend([(-1, day)] if any(s <= day for s in starts) else [])
+            else:
+                keys.extend((i, day) for i in range(n) if starts[i] <= day)
         day += dt.timedelta(days=1)
     return keys
+
+
+def _summed(account: str, ads: range | list[int], days: list[dt.date], revision) -> dict:
+    totals: dict = {}
+    for i in ads:
+        start = created_date(account, i)
+        for d in days:
+            if d < start:
+                continue
+            for k, v in insight_values(account, i, d, revision).items():
+                if k in ADDITIVE:
+                    totals[k] = totals.get(k, 0) + float(v)
+    return {k: (fmt_number(v, 2) if k == "spend" else str(int(v))) for k, v in totals.items()}
 
 
 def insight_row(state, q: InsightQuery, key: tuple) -> dict:
@@ -228,24 +258,24 @@ def insight_row(state, q: InsightQuery, key: tuple) -> dict:
     account = q.account
     revision = state.fault("insights_revision") or 0
     if day is not None:
-        values = insight_values(account, i, day, revision)
         start, stop = day, day
+        if i < 0:  # the account's day: every ad that delivered
+            values = _summed(account, range(ACCOUNTS[account][1]), [day], revision)
+        else:
+            values = insight_values(account, i, day, revision)
     else:  # all_days: sum the daily rows
-        start = max(q.since, created_date(account, i))
+        start = max(q.since, created_date(account, max(i, 0))) if i >= 0 else q.since
         stop = q.until
-        totals: dict = {}
-        d = start
-        while d <= stop:
-            for k, v in insight_values(account, i, d, revision).items():
-                if k in ("spend", "impressions", "reach", "clicks", "unique_clicks", "inline_link_clicks"):
-                    totals[k] = totals.get(k, 0) + float(v)
-            d += dt.timedelta(days=1)
-        values = {k: (fmt_number(v, 2) if k == "spend" else str(int(v))) for k, v in totals.items()}
-    adset, adset_name = adset_of(account, i)
-    campaign, campaign_name = campaign_of(account, i)
-    ids = {"account_id": account, "account_name": ACCOUNTS[account][0], "ad_id": ad_id(account, i),
-           "ad_name": ad_name(account, i), "adset_id": adset, "adset_name": adset_name, "campaign_id": campaign,
-           "campaign_name": campaign_name, "objective": "OUTCOME_SALES"}
+        days = [start + dt.timedelta(days=k) for k in range((stop - start).days + 1)]
+        days = [d for d in days if q.delivers(d)]
+        values = _summed(account, range(ACCOUNTS[account][1]) if i < 0 else [i], days, revision)
+    ids = {"account_id": account, "account_name": ACCOUNTS[account][0]}
+    if i >= 0:
+        adset, adset_name = adset_of(account, i)
+        campaign, campaign_name = campaign_of(account, i)
+        ids.update({"ad_id": ad_id(account, i), "ad_name": ad_name(account, i), "adset_id": adset,
+                    "adset_name": adset_name, "campaign_id": campaign, "campaign_name": campaign_name,
+                    "objective": "OUTCOME_SALES"})
     row = {}
     for f in q.fields:
         if f in ids:
