@@ -24,6 +24,8 @@ MIGRATIONS: list[tuple[int, str, Step]] = [
     (3, "ad library: competitor ads, templates", schema.v3_ad_library),
     (4, "schedules history and freshness policies", schema.v4_schedules),
     (5, "media by run, Ad Library card copy", schema.v5_run_media_and_cards),
+    # 6 is the run store's (on its own branch); numbers are kept in the order they were handed out.
+    (7, "the days Meta answered insights for (completeness)", schema.v7_answered_days),
 ]
 LATEST = MIGRATIONS[-1][0]
 

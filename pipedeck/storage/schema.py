@@ -306,3 +306,21 @@ CREATE INDEX ad_assets_run ON ad_assets (run_id) WHERE run_id IS NOT NULL;
 ALTER TABLE competitor_ads ADD COLUMN cards TEXT;
 ALTER TABLE templates ADD COLUMN cards TEXT
 """)
+
+
+def v7_answered_days(conn: sqlite3.Connection) -> None:
+    """The days Meta answered an insights request for, per brand and ad account, with how many
+    ad-level rows it sent (0: no ad delivered that day), so completeness can tell a day with no
+    delivery from a day no sync covered; and the account's time zone (Meta's days are its days)."""
+    _run(conn, """
+CREATE TABLE meta_answered_days (
+    brand_id INTEGER NOT NULL REFERENCES brands(id) ON DELETE CASCADE,
+    ad_account_id TEXT NOT NULL,
+    date TEXT NOT NULL,
+    rows INTEGER NOT NULL,
+    timezone TEXT,
+    answered_at REAL NOT NULL,
+    run_id INTEGER,
+    PRIMARY KEY (brand_id, ad_account_id, date)
+) WITHOUT ROWID
+""")
