@@ -35,6 +35,7 @@ from pipedeck.concepts.durations import DAY, HOUR
 from pipedeck.errors import InvalidParams, UserError
 from pipedeck.handlers.params import (AssetDownloadParams, CompetitorScrapeParams, MetaSyncParams,
                                       TemplateScrapeParams, format_validation_error)
+from pipedeck.storage.meta import insight_completeness
 from pipedeck.urls import page_search_url
 
 Handler = Callable[[Any, BaseModel], "dict | None"]
@@ -118,6 +119,10 @@ def register_dataset(dataset: Dataset, *, replace: bool = False) -> Dataset:
         raise ValueError(f"dataset {dataset.key!r} is already registered")
     if not 0 < dataset.policy.warn_after < dataset.policy.stale_after:
         raise ValueError(f"dataset {dataset.key!r}: its policy needs 0 < warn_after < stale_after")
+    if (dataset.completeness_window is None) != (dataset.completeness is None) or \
+            (dataset.completeness_window is not None and dataset.completeness_window < 1):
+        raise ValueError(f"dataset {dataset.key!r}: completeness needs both a window of at least one day "
+                         "and the function that measures it")
     _DATASETS[dataset.key] = dataset
     return dataset
 
@@ -205,7 +210,8 @@ def _template_prefill(brand: dict, competitor: dict | None, settings) -> dict:
 
 META_ACCOUNT = ("meta_ad_account_id", "Meta ad account id (--meta-ad-account)")
 
-register_dataset(Dataset("meta_performance", "Performance", Policy(26 * HOUR, 50 * HOUR)))
+register_dataset(Dataset("meta_performance", "Performance", Policy(26 * HOUR, 50 * HOUR),
+                         completeness_window=30, completeness=insight_completeness))
 register_dataset(Dataset("ad_assets", "Assets", Policy(7 * DAY, 14 * DAY)))
 register_dataset(Dataset("competitor_ads", "Competitor ads", Policy(7 * DAY, 10 * DAY)))
 register_dataset(Dataset("templates", "Templates", Policy(7 * DAY, 14 * DAY)))
