@@ -234,8 +234,9 @@ def cmd_freshness(args, settings) -> int:
     if not rows:
         print("no brands yet", file=sys.stderr)
         return 0
-    print(table([(r["brand"], r["competitor"] or "", r["dataset"], r["state"], r["reason"]) for r in rows],
-                ["BRAND", "COMPETITOR", "DATASET", "STATE", "WHY"]))
+    print(table([(r["brand"], r["competitor"] or "", r["dataset"], r["state"],
+                  (r.get("completeness") or {}).get("text", ""), r["reason"]) for r in rows],
+                ["BRAND", "COMPETITOR", "DATASET", "STATE", "COMPLETE", "WHY"]))
     return 0
 
 

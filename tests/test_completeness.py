@@ -108,11 +108,13 @@ def test_completeness_counts_answered_days_and_names_the_missing(svc, brand, san
     assert got["text"] == (f"17 of 30 days; missing {describe_range(ago(30), ago(20), ago(1))}, "
                            f"{describe_range(ago(11), ago(10), ago(1))}")
 
-    # The CLI's --json carries the same entry.
+    # The CLI's --json carries the same entry; its table shows the text.
     out = run_cli(env, "freshness", "--json")
     assert out.returncode == 0, out.stderr
     perf = next(r for r in json.loads(out.stdout) if r["dataset"] == "meta_performance")
     assert perf["completeness"] == got
+    table = run_cli(env, "freshness")
+    assert got["text"] in table.stdout
 
     # Meta answers the days it had left out; a sync over the whole window completes it. The days
     # without delivery stay answered with no rows, and are not missing.
