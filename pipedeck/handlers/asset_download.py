@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass, field
 
 from pipedeck.errors import RetryableError
-from pipedeck.handlers import media
+from pipedeck.handlers import httpclient, media
 from pipedeck.handlers.graph_client import GraphClient, TokenRejected
 from pipedeck.handlers.meta_sync import require_account, sync_ads
 from pipedeck.handlers.params import AssetDownloadParams as Params
@@ -79,6 +79,11 @@ def _image_urls(graph: GraphClient, account: str, hashes: list[str]) -> dict[str
 
 def _video_url(graph: GraphClient, video_id: str) -> str | None:
     return graph.get(video_id, {"fields": "source,picture,length"}).get("source")
+
+
+def prepare() -> None:
+    """Once per worker, at start (registry.import_handlers): what the first run would otherwise pay."""
+    httpclient.warm()
 
 
 def run(ctx, params: Params) -> dict:

@@ -5,10 +5,16 @@ from __future__ import annotations
 import time
 
 from pipedeck.errors import PermanentError
+from pipedeck.handlers import browser
 from pipedeck.handlers.adlibrary_results import normalise_ad
 from pipedeck.handlers.adlibrary_scraper import scrape_ad_library
 from pipedeck.handlers.params import CompetitorScrapeParams as Params
 from pipedeck.storage import adlibrary
+
+
+def prepare() -> None:
+    """Once per worker, at start (registry.import_handlers): what the first run would otherwise pay."""
+    browser.prepare()
 
 
 def run(ctx, params: Params) -> dict:

@@ -25,6 +25,7 @@ import datetime as dt
 import time
 
 from pipedeck.errors import PermanentError, RetryableError
+from pipedeck.handlers import httpclient
 from pipedeck.handlers.graph_client import GraphClient, TooMuchData
 from pipedeck.handlers.params import MetaSyncParams as Params
 from pipedeck.storage import meta as store
@@ -93,6 +94,11 @@ def sync_ads(ctx, graph: GraphClient, account: str, *, include_archived: bool = 
         records.extend(batch)
         ctx.check_cancelled()
     return records
+
+
+def prepare() -> None:
+    """Once per worker, at start (registry.import_handlers): what the first run would otherwise pay."""
+    httpclient.warm()
 
 
 def run(ctx, params: Params) -> dict:

@@ -171,12 +171,17 @@ def datasets(scope: str | None = None) -> list[Dataset]:
 
 
 def import_handlers() -> None:
-    """Import every registered handler now, so that no run pays for importing its own (a worker
-    calls this at start; nothing else needs to). A handler that cannot be imported is logged and
-    left for its runs to fail with the reason."""
+    """Import every registered handler now, and run its module's ``prepare()`` if it has one (work
+    done once per process, such as building the TLS context), so that no run pays for either. A
+    worker calls this at start; nothing else needs to. A handler that cannot be imported is logged
+    and left for its runs to fail with the reason."""
     for job_type in all_job_types():
+        if callable(job_type.handler):
+            continue
         try:
-            job_type.resolve_handler()
+            prepare = getattr(importlib.import_module(job_type.handler), "prepare", None)
+            if callable(prepare):
+                prepare()
         except Exception:  # noqa: BLE001 - reported by the run that needs it
             logging.getLogger("pipedeck.registry").warning("cannot import the handler of %s", job_type.key,
                                                            exc_info=True)

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from pipedeck.handlers import media
+from pipedeck.handlers import browser, httpclient, media
 from pipedeck.handlers.adlibrary_results import normalise_ad
 from pipedeck.handlers.adlibrary_scraper import scrape_ad_library
 from pipedeck.handlers.params import TemplateScrapeParams as Params
 from pipedeck.storage import adlibrary
 
 PREVIEW_CONCURRENCY = 4
+
+
+def prepare() -> None:
+    """Once per worker, at start (registry.import_handlers): what the first run would otherwise pay."""
+    httpclient.warm()
+    browser.prepare()
 
 
 def run(ctx, params: Params) -> dict:
