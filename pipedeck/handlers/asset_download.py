@@ -144,7 +144,9 @@ def run(ctx, params: Params) -> dict:
                 not_fetched.append((src, "no URL"))
                 ctx.log(f"{src.kind} {src.key}: Meta gave no URL for it; skipped", "warning")
                 continue
-            jobs.append(media.DownloadJob(url, src.kind, key=src.key, refresh=refresh, extra={"source": src}))
+            links = store.AssetLinks(tuple(src.ad_ids), src.kind, src.key, brand_id, ctx.run_id)
+            jobs.append(media.DownloadJob(url, src.kind, key=src.key, refresh=refresh, links=links,
+                                          extra={"source": src}))
 
         total = len(jobs)
         counts = {"stored": 0, "deduplicated": 0, "failed": 0, "bytes": 0}
@@ -156,9 +158,7 @@ def run(ctx, params: Params) -> dict:
             nonlocal done
             done += 1
             src: Source = job.extra["source"]
-            if isinstance(outcome, media.StoredAsset):
-                store.link_ad_assets(ctx.database, ad_ids=src.ad_ids, kind=src.kind, source_key=src.key,
-                                     brand_id=brand_id, sha256=outcome.sha256, run_id=ctx.run_id)
+            if isinstance(outcome, media.StoredAsset):  # recorded and linked to its ads on the download thread
                 counts["stored" if outcome.created else "deduplicated"] += 1
                 counts["bytes"] += outcome.size if outcome.created else 0
                 note = "stored" if outcome.created else "already stored (same content)"

@@ -41,9 +41,11 @@ Stable API (other handlers call it from synchronous code)::
                                   on_result=lambda job, outcome: ...)
 
 ``download_one(ctx, url, *, kind="image", max_bytes=None, client=None,
-retries=2, record=True)``: ``ctx`` is the handler's RunContext (it uses
+retries=2, record=True, links=None)``: ``ctx`` is the handler's RunContext (it uses
 ``settings``, ``database``, ``log``, ``sleep``, ``cancelled`` and ``check_cancelled``). ``max_bytes`` defaults to
-``DEFAULT_MAX_BYTES[kind]``. ``record=True`` writes the ``assets`` row.
+``DEFAULT_MAX_BYTES[kind]``. ``record=True`` writes the ``assets`` row, and with
+``links`` (:class:`pipedeck.storage.meta.AssetLinks`, also a ``DownloadJob`` field) the
+ads that use the file, in the same transaction.
 Transfer failures (truncated body, reset connection, 5xx) are retried
 ``retries`` times, each logged. Raises:
 
@@ -149,6 +151,7 @@ class DownloadJob:
     key: str = ""
     refresh: Callable[[], str | None] | None = None
     max_bytes: int | None = None
+    links: meta_store.AssetLinks | None = None  # ads to link to the stored file, with its row
     extra: dict = field(default_factory=dict)
 
 
@@ -365,7 +368,8 @@ def _acquire_slot(ctx) -> None:
 
 
 def download_one(ctx, url: str, *, kind: str = "image", max_bytes: int | None = None,
-                 client: httpx.Client | None = None, retries: int = 2, record: bool = True) -> StoredAsset:
+                 client: httpx.Client | None = None, retries: int = 2, record: bool = True,
+                 links: meta_store.AssetLinks | None = None) -> StoredAsset:
     """Download ``url`` into content-addressed storage; see the module docstring."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
@@ -398,7 +402,7 @@ def download_one(ctx, url: str, *, kind: str = "image", max_bytes: int | None = 
         if record:
             meta_store.record_asset(ctx.database, sha256=asset.sha256, path=asset.relpath,
                                     content_type=asset.content_type, size=asset.size,
-                                    run_id=getattr(ctx, "run_id", None))
+                                    run_id=getattr(ctx, "run_id", None), links=links)
         return asset
     finally:
         if own_client:
@@ -520,13 +524,13 @@ def download_many(ctx, jobs: list[DownloadJob], *, concurrency: int = 4,
                 raise NoURL(f"{job.kind} {job.key}: no URL for it")
         if job.refresh is None:
             return download_one(ctx, url, kind=job.kind, max_bytes=job.max_bytes, client=client,
-                                retries=retries, record=record)
+                                retries=retries, record=record, links=job.links)
         name = f"{job.kind} {job.key or safe_url(url)}"
         failed_transfers = html_pages = expired_in_a_row = 0
         while True:
             try:
                 return download_one(ctx, url, kind=job.kind, max_bytes=job.max_bytes, client=client,
-                                    retries=0, record=record)
+                                    retries=0, record=record, links=job.links)
             except MediaExpired:
                 expired_in_a_row += 1
                 if expired_in_a_row > 1:

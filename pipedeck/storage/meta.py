@@ -7,7 +7,8 @@ Writers (each one short ``BEGIN IMMEDIATE`` transaction):
 - :func:`upsert_insights` — one row per (ad id, date); a re-sync updates a row
   only when one of its values changed, so ``updated_at`` says when Meta
   revised it. Returns how many rows were inserted and updated.
-- :func:`record_asset` — a stored media file (content hash → path), once, with the run that stored it.
+- :func:`record_asset` — a stored media file (content hash → path), once, with the run that stored it
+  (and, given :class:`AssetLinks`, the ads that use it, in the same transaction).
 - :func:`link_ad_asset` / :func:`link_ad_assets` — which ads use which stored file, linked by which run.
 - :func:`record_answered_days` — the days Meta answered an insights request for, and how many rows it sent.
 
@@ -166,13 +167,27 @@ def _count_range(conn, brand_id: int, first: str, last: str) -> int:
                         (brand_id, first, last)).fetchone()[0]
 
 
+@dataclass(frozen=True)
+class AssetLinks:
+    """The ads that use one source (an image hash, a video id) of one brand, linked by one run."""
+
+    ad_ids: tuple[str, ...]
+    kind: str
+    source_key: str
+    brand_id: int
+    run_id: int | None = None
+
+
 def record_asset(database: Database, *, sha256: str, path: str, content_type: str, size: int,
-                 run_id: int | None = None, clock=time.time) -> bool:
-    """Record a stored media file (and the run that first stored it); False when that content was already recorded."""
+                 run_id: int | None = None, links: AssetLinks | None = None, clock=time.time) -> bool:
+    """Record a stored media file (and the run that first stored it), and with ``links`` the ads that use
+    it, in one transaction; False when that content was already recorded."""
     with database.write() as db:
         cur = db.conn.execute(
             "INSERT INTO assets (sha256, path, content_type, size, created_at, run_id) VALUES (?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (sha256) DO NOTHING", (sha256, path, content_type, size, clock(), run_id))
+        if links is not None:
+            _link_in(db.conn, links, sha256, clock())
         return cur.rowcount == 1
 
 
@@ -187,14 +202,18 @@ def link_ad_asset(database: Database, *, ad_id: str, kind: str, source_key: str,
 def link_ad_assets(database: Database, *, ad_ids: Sequence[str], kind: str, source_key: str, brand_id: int,
                    sha256: str, run_id: int | None = None, clock=time.time) -> None:
     """:func:`link_ad_asset` for every ad that uses the same source, in one transaction."""
-    now = clock()
     with database.write() as db:
-        db.conn.executemany(
-            "INSERT INTO ad_assets (ad_id, kind, source_key, brand_id, sha256, downloaded_at, run_id)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (ad_id, kind, source_key) DO UPDATE SET sha256 = excluded.sha256, "
-            "downloaded_at = excluded.downloaded_at, brand_id = excluded.brand_id, run_id = excluded.run_id",
-            [(str(ad_id), kind, str(source_key), brand_id, sha256, now, run_id) for ad_id in ad_ids])
+        _link_in(db.conn, AssetLinks(tuple(ad_ids), kind, str(source_key), brand_id, run_id), sha256, clock())
+
+
+def _link_in(conn, links: AssetLinks, sha256: str, now: float) -> None:
+    conn.executemany(
+        "INSERT INTO ad_assets (ad_id, kind, source_key, brand_id, sha256, downloaded_at, run_id)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (ad_id, kind, source_key) DO UPDATE SET sha256 = excluded.sha256, "
+        "downloaded_at = excluded.downloaded_at, brand_id = excluded.brand_id, run_id = excluded.run_id",
+        [(str(ad_id), links.kind, str(links.source_key), links.brand_id, sha256, now, links.run_id)
+         for ad_id in links.ad_ids])
 
 
 def stored_source(database: Database, brand_id: int, kind: str, source_key: str) -> str | None:
