@@ -29,7 +29,10 @@ browser closed before the exception leaves here.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import json
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -40,7 +43,7 @@ from pipedeck.errors import RetryableError, RunCancelled
 from pipedeck.handlers.browser import launched_browser, require_chromium
 
 if TYPE_CHECKING:
-    from playwright.async_api import Page, Request, Response
+    from playwright.async_api import Page, Request, Response, Route
 
     from pipedeck.handlers.context import RunContext
 
@@ -50,6 +53,12 @@ RESULTS_SELECTOR = 'script[type="application/json"][data-sjs]'
 MAX_ERRORS_PER_PAGE = 3
 # Until the page sends its first request for more, scroll it this often.
 SCROLL_INTERVAL = 0.05
+# What the scrape never reads, refused before it is requested: it only costs the browser memory
+# and time. Documents, scripts and the page's requests for more results go through.
+BLOCKED_RESOURCES = frozenset({"image", "media", "font", "stylesheet"})
+# Requests routed through the check above: all but those for more results, which then go
+# straight to the network rather than by way of this process (matched in Playwright's driver).
+NOT_RESULTS = re.compile(r"^(?!.*/api/graphql).*$")
 
 
 @dataclass(frozen=True)
@@ -330,6 +339,13 @@ async def _open_search(page: "Page", url: str, timeouts: Timeouts) -> dict:
                          "Meta may have changed the page", error_type="AdLibraryLayout")
 
 
+async def _block_unread(route: "Route") -> None:
+    if route.request.resource_type in BLOCKED_RESOURCES:
+        await route.abort("blockedbyclient")
+    else:
+        await route.fallback()
+
+
 async def _scrape(ctx: "RunContext", url: str, max_ads: int, on_batch: Callable[[list[dict]], None],
                   timeouts: Timeouts) -> ScrapeReport:
     report = ScrapeReport()
@@ -337,57 +353,72 @@ async def _scrape(ctx: "RunContext", url: str, max_ads: int, on_batch: Callable[
     seen: set[str] = set()
     from playwright.async_api import Error as PlaywrightError
 
+    loop = asyncio.get_running_loop()
+    # Pages are stored on their own thread while the next one is fetched (one thread: in order).
+    storing = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=f"adlibrary-store-{ctx.run_id}")
+    fetch: asyncio.Future | None = None
     try:
         async with launched_browser(ctx.settings, run_id=ctx.run_id) as browser:
             user_agent = (f"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
                           f"Chrome/{browser.version} Safari/537.36")
             context = await browser.new_context(user_agent=user_agent, locale="en-US",
                                                 viewport={"width": 1280, "height": 900})
-            page = await context.new_page()
-            pager = _Pager(page, ctx.log)
-            ctx.log("opening the Ad Library search in headless Chromium")
-            conn = await _open_search(page, url, timeouts)
-            report.reported = conn.get("count") if isinstance(conn.get("count"), int) else None
-            target = min(max_ads, report.reported) if report.reported is not None else max_ads
-            ctx.log(f"the Ad Library reports {report.reported if report.reported is not None else 'no'} ads"
-                    f" for this search; reading up to {max_ads}")
-            visited: set[str] = set()
-            while True:
-                report.pages += 1
-                batch = []
-                for result in iter_results(conn):
-                    ad_id = str(result["ad_archive_id"])
-                    if ad_id in seen:
-                        continue
-                    if len(seen) >= max_ads:
+            try:
+                await context.route(NOT_RESULTS, _block_unread)
+                page = await context.new_page()
+                pager = _Pager(page, ctx.log)
+                ctx.log("opening the Ad Library search in headless Chromium")
+                conn = await _open_search(page, url, timeouts)
+                report.reported = conn.get("count") if isinstance(conn.get("count"), int) else None
+                target = min(max_ads, report.reported) if report.reported is not None else max_ads
+                ctx.log(f"the Ad Library reports {report.reported if report.reported is not None else 'no'} ads"
+                        f" for this search; reading up to {max_ads}")
+                visited: set[str] = set()
+                while True:
+                    report.pages += 1
+                    batch = []
+                    for result in iter_results(conn):
+                        ad_id = str(result["ad_archive_id"])
+                        if ad_id in seen:
+                            continue
+                        if len(seen) >= max_ads:
+                            break
+                        seen.add(ad_id)
+                        batch.append(result)
+                    info = conn.get("page_info") or {}
+                    cursor = info.get("end_cursor")
+                    more = bool(info.get("has_next_page")) and len(seen) < max_ads
+                    if more:
+                        if not cursor or cursor in visited:
+                            raise RetryableError("the Ad Library's paging went wrong (a missing or repeated "
+                                                 "cursor)", error_type="AdLibraryPaging")
+                        visited.add(cursor)
+                        ctx.check_cancelled()
+                        fetch = asyncio.ensure_future(pager.next_page(cursor, timeouts, report))
+                    if batch:
+                        await loop.run_in_executor(storing, on_batch, batch)
+                        report.ad_ids.extend(str(r["ad_archive_id"]) for r in batch)
+                    report.captured = len(seen)
+                    ctx.progress(report.captured, target or None, f"{report.captured} of {report.reported} ads")
+                    if not more:
+                        report.complete = not info.get("has_next_page")
+                        report.truncated = not report.complete
                         break
-                    seen.add(ad_id)
-                    batch.append(result)
-                if batch:
-                    on_batch(batch)
-                    report.ad_ids.extend(str(r["ad_archive_id"]) for r in batch)
-                report.captured = len(seen)
-                ctx.progress(report.captured, target or None, f"{report.captured} of {report.reported} ads")
-                info = conn.get("page_info") or {}
-                cursor = info.get("end_cursor")
-                if not info.get("has_next_page"):
-                    report.complete = True
-                    break
-                if report.captured >= max_ads:
-                    report.truncated = True
-                    break
-                if not cursor or cursor in visited:
-                    raise RetryableError("the Ad Library's paging went wrong (a missing or repeated cursor)",
-                                         error_type="AdLibraryPaging")
-                visited.add(cursor)
-                ctx.check_cancelled()
-                conn = await pager.next_page(cursor, timeouts, report)
-                ctx.check_cancelled()
+                    conn, fetch = await fetch, None
+                    ctx.check_cancelled()
+            finally:
+                if fetch is not None:  # a page still being fetched when the scrape stopped
+                    fetch.cancel()
+                    with contextlib.suppress(BaseException):
+                        await fetch
+        # Leaving the block closes the browser (and the context with it) before anything else runs.
     except PlaywrightError as exc:
         # The browser crashed or was killed, or a page went away mid-call: another attempt may work.
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise RetryableError(f"the browser failed while reading the Ad Library: {first}",
                              error_type="BrowserError") from None
+    finally:
+        storing.shutdown(wait=True)
     report.seconds = time.monotonic() - t0
     return report
 
