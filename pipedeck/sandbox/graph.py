@@ -30,7 +30,8 @@ Endpoints
   ``GET /{report_run_id}/insights`` — the rows, paged.
 - ``GET /act_{id}/ads?fields=id,name,status,creative{id,image_url,image_hash,thumbnail_url,video_id,object_type}``
 - ``GET /act_{id}/adimages?hashes=["..."]&fields=hash,url,width,height``
-- ``GET /{video_id}?fields=source,picture,length``, ``GET /{ad_id}``
+- ``GET /{video_id}?fields=source,picture,length``, ``GET /{ad_id}``, and several at once:
+  ``GET /?ids={id},{id}...&fields=...`` (at most 50) answers ``{id: object}``
 - ``GET|HEAD /cdn/v/...?...&oh=<signature>&oe=<hex expiry>`` — media bytes generated on
   the fly and streamed (never held in memory), with ``Content-Type`` and
   ``Content-Length``; a bad signature or an expired link is ``403``
@@ -154,7 +155,8 @@ HELP = """\
 Graph API half (PIPEDECK_GRAPH_URL=http://HOST:PORT/v25.0, token: see META_ACCESS_TOKEN printed at start):
   ad accounts  1001 (200 ads), 1002 (60), 1003 (25), 1004 (none); 3 ads in 10 are videos
   /me/adaccounts, /act_ID/insights (GET paged; POST = async report), /REPORT_ID[/insights],
-  /act_ID/ads?fields=...creative{...}, /act_ID/adimages?hashes=[...], /VIDEO_ID?fields=source
+  /act_ID/ads?fields=...creative{...}, /act_ID/adimages?hashes=[...], /VIDEO_ID?fields=source,
+  /?ids=ID,ID...&fields=... (several videos or ads at once, at most 50)
   media under /cdn/v/... with signed, expiring links; images 60-600 kB, videos 1.5-12 MB
   Graph faults (--fault NAME=VALUE, or POST /__sandbox/faults; N = next N requests, true = all):
     expired_token         every call fails with 190/463 (session expired)
@@ -650,7 +652,13 @@ def _check_token(call: Call) -> None:
         raise GraphError(400, 190, "Invalid OAuth access token - Cannot parse access token", "OAuthException")
 
 
+# Meta's multiple-ID read: GET /?ids=a,b,c answers {id: object} for at most 50 ids.
+MAX_IDS = 50
+
+
 def _answer(call: Call, method: str, parts: list[str], account: str | None) -> dict:
+    if not parts and method == "GET" and call.params.get("ids"):
+        return _many(call)
     if not parts:
         raise _bad_param("(#100) Missing object id in path")
     head = parts[0]
@@ -685,15 +693,35 @@ def _answer(call: Call, method: str, parts: list[str], account: str | None) -> d
         if parts[1:] == ["insights"]:
             return report_insights(call, head, report)
     if method == "GET" and len(parts) == 1:
-        found = decode_id(VIDEO_BASE, head)
-        if found and is_video_ad(found[1]):
-            return video(call, *found)
-        found = decode_id(AD_BASE, head)
-        if found:
-            fields = parse_fields(call.params.get("fields"))
-            _check_fields(fields, AD_FIELDS, "Ad")
-            return _ad_obj(call, found[0], found[1], fields)
+        found = _object(call, head)
+        if found is not None:
+            return found
     raise _no_object(head, method.lower())
+
+
+def _object(call: Call, object_id: str) -> dict | None:
+    """A video or an ad by id (with the call's fields), or None."""
+    found = decode_id(VIDEO_BASE, object_id)
+    if found and is_video_ad(found[1]):
+        return video(call, *found)
+    found = decode_id(AD_BASE, object_id)
+    if found:
+        fields = parse_fields(call.params.get("fields"))
+        _check_fields(fields, AD_FIELDS, "Ad")
+        return _ad_obj(call, found[0], found[1], fields)
+    return None
+
+
+def _many(call: Call) -> dict:
+    ids = [i.strip() for i in call.params["ids"].split(",") if i.strip()]
+    if len(ids) > MAX_IDS:
+        raise _bad_param(f"(#100) Too many IDs. Maximum: {MAX_IDS}. Provided: {len(ids)}.")
+    found = {i: _object(call, i) for i in dict.fromkeys(ids)}
+    missing = [i for i, obj in found.items() if obj is None]
+    if missing:
+        raise GraphError(404, 803, f"(#803) Some of the aliases you requested do not exist: {','.join(missing)}",
+                         "OAuthException")
+    return found
 
 
 def _send_error(req, err: GraphError, account: str | None, util: float) -> None:
