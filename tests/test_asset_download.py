@@ -58,6 +58,9 @@ def test_40_images_and_20_videos_with_a_300mb_one_stored_once_with_flat_memory(
     assert rss.samples > 10
     assert rss.peak < 200 * MB, f"worker peak RSS {rss.peak / MB:.0f} MB"
     assert run["progress_current"] == run["progress_total"] == 60
+    # The 20 videos' URLs came from one multiple-ID read, not a Graph call each.
+    calls = sandbox.stats()
+    assert calls.get("graph GET /") == 1 and not calls.get("graph GET /{id}"), calls
     fresh = {f["dataset"]: f for f in svc.freshness("Acme")}
     assert fresh["ad_assets"]["last_success_run_id"] == run["id"]
 
@@ -348,6 +351,18 @@ def test_a_stored_file_left_short_is_replaced_by_the_complete_one(media_ctx, set
     again = media.download_one(media_ctx, url + "&_nc_ohc=again", kind="image")
     assert again.sha256 == first.sha256 and again.created
     assert first.path.read_bytes() == whole
+    assert temp_leftovers(settings.media_dir) == []
+
+
+def test_downloads_go_on_when_the_media_dir_was_removed_meanwhile(media_ctx, settings, sandbox):
+    """Directories are made once per process; one removed since (by hand, by a cleanup) is made again."""
+    import shutil
+
+    first_url, second_url = _image_urls(sandbox, 2)
+    media.download_one(media_ctx, first_url, kind="image")
+    shutil.rmtree(settings.media_dir)
+    again = media.download_one(media_ctx, second_url, kind="image")
+    assert again.created and again.path.exists() and sha256_file(again.path) == again.sha256
     assert temp_leftovers(settings.media_dir) == []
 
 

@@ -8,7 +8,8 @@
    ``max_images`` images and ``max_videos`` videos for the whole run: a retry
    continues the run, so what its earlier attempts stored counts against them.
 3. Resolves URLs: images by hash (``/act_{id}/adimages?hashes=[...]``, the
-   creative's ``image_url`` as fallback), videos by id (``/{video_id}?fields=source``).
+   creative's ``image_url`` as fallback), videos by id, 50 a call (``/?ids=...&fields=source``;
+   a fresh URL later: ``/{video_id}?fields=source``).
 4. Downloads through :mod:`pipedeck.handlers.media` (streamed, size-capped,
    content-checked, content-addressed, deduplicated by hash) with bounded
    concurrency; a fresh URL is asked for after every failed try (expired link,
@@ -36,6 +37,7 @@ from pipedeck.storage import meta as store
 
 CONCURRENCY = 4
 HASHES_PER_CALL = 50
+IDS_PER_CALL = 50
 # Files not fetched that the result names (it counts them all).
 MISSING_LISTED = 20
 
@@ -81,6 +83,16 @@ def _video_url(graph: GraphClient, video_id: str) -> str | None:
     return graph.get(video_id, {"fields": "source,picture,length"}).get("source")
 
 
+def _video_urls(graph: GraphClient, video_ids: list[str]) -> dict[str, str]:
+    """Videos' URLs, up to IDS_PER_CALL per call (Graph's ``?ids=`` read of several objects)."""
+    urls: dict[str, str] = {}
+    for i in range(0, len(video_ids), IDS_PER_CALL):
+        batch = video_ids[i:i + IDS_PER_CALL]
+        found = graph.get("", {"ids": ",".join(batch), "fields": "source"})
+        urls.update({vid: obj["source"] for vid, obj in found.items() if isinstance(obj, dict) and obj.get("source")})
+    return urls
+
+
 def prepare() -> None:
     """Once per worker, at start (registry.import_handlers): what the first run would otherwise pay."""
     httpclient.warm()
@@ -120,8 +132,10 @@ def run(ctx, params: Params) -> dict:
 
         linked_existing = 0
         todo: list[Source] = []
+        stored = {kind: store.stored_sources(ctx.database, brand_id, kind, [s.key for s in group])
+                  for kind, group in (("image", images), ("video", videos)) if group}
         for src in images + videos:
-            sha = store.stored_source(ctx.database, brand_id, src.kind, src.key)
+            sha = stored.get(src.kind, {}).get(src.key)
             if sha:
                 store.link_ad_assets(ctx.database, ad_ids=src.ad_ids, kind=src.kind, source_key=src.key,
                                      brand_id=brand_id, sha256=sha, run_id=ctx.run_id)
@@ -130,6 +144,7 @@ def run(ctx, params: Params) -> dict:
                 todo.append(src)
 
         image_urls = _image_urls(graph, account, [s.key for s in todo if s.kind == "image" and s.fallback_url != s.key])
+        video_urls = _video_urls(graph, [s.key for s in todo if s.kind == "video"])
         jobs: list[media.DownloadJob] = []
         not_fetched: list[tuple[Source, str]] = []  # (source, why), this attempt
         for src in todo:
@@ -138,7 +153,7 @@ def run(ctx, params: Params) -> dict:
                 url = image_urls.get(src.key) or src.fallback_url
                 refresh = (lambda s=src: _image_urls(graph, account, [s.key]).get(s.key) or None)
             else:
-                url = ""  # looked up on the download threads, overlapping with transfers
+                url = video_urls.get(src.key, "")  # none: asked for again on the download thread
                 refresh = (lambda s=src: _video_url(graph, s.key))
             if not url and src.kind == "image":
                 not_fetched.append((src, "no URL"))

@@ -255,6 +255,28 @@ def sweep_stale_temp(settings, older_than: float = STALE_TEMP_AGE) -> int:
     return removed
 
 
+_made_dirs: set[Path] = set()
+
+
+def _ensure_dir(path: Path) -> None:
+    """``path`` exists (made at most once per process: on a busy directory even a mkdir of an existing
+    one waits for the directory's lock, which every file created or removed in it takes)."""
+    if path not in _made_dirs:
+        path.mkdir(parents=True, exist_ok=True)
+        _made_dirs.add(path)
+
+
+def _in_dir(path: Path, action: Callable[[], object]):
+    """``action()`` on a file in ``path``, making the directory again if it went away meanwhile."""
+    _ensure_dir(path)
+    try:
+        return action()
+    except FileNotFoundError:  # once more (another thread may be making it again right now)
+        _made_dirs.discard(path)
+        _ensure_dir(path)
+        return action()
+
+
 def _finalise(tmp: Path, final: Path, size: int) -> bool:
     """Move a complete temp file to its content-addressed name. False if that content already existed.
 
@@ -263,9 +285,8 @@ def _finalise(tmp: Path, final: Path, size: int) -> bool:
     power loss can still leave a stored file short, so an existing file of the
     wrong size is replaced, atomically, by the complete one just downloaded.
     """
-    final.parent.mkdir(parents=True, exist_ok=True)
     try:
-        os.link(tmp, final)  # fails if the name exists: never overwrites, atomic
+        _in_dir(final.parent, lambda: os.link(tmp, final))  # fails if the name exists: never overwrites, atomic
     except FileExistsError:
         if final.stat().st_size == size:
             return False
@@ -413,7 +434,6 @@ def _transfer(ctx, client: httpx.Client, url: str, kind: str, limit: int) -> Sto
     where = safe_url(url)
     settings = ctx.settings
     tmp_root = temp_dir(settings)
-    tmp_root.mkdir(parents=True, exist_ok=True)
     tmp_path: Path | None = None
     try:
         with client.stream("GET", url) as response:
@@ -423,7 +443,7 @@ def _transfer(ctx, client: httpx.Client, url: str, kind: str, limit: int) -> Sto
             length = response.headers.get("content-length")
             if length is not None and length.isdigit() and int(length) > limit:
                 raise MediaRejected(f"{where}: {kind} is {int(length):,} bytes, over the {limit:,}-byte cap")
-            fd, name = tempfile.mkstemp(prefix="dl-", suffix=".part", dir=tmp_root)
+            fd, name = _in_dir(tmp_root, lambda: tempfile.mkstemp(prefix="dl-", suffix=".part", dir=tmp_root))
             tmp_path = Path(name)
             digest = hashlib.sha256()
             size = 0

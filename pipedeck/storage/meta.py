@@ -12,7 +12,7 @@ Writers (each one short ``BEGIN IMMEDIATE`` transaction):
 - :func:`link_ad_asset` / :func:`link_ad_assets` — which ads use which stored file, linked by which run.
 - :func:`record_answered_days` — the days Meta answered an insights request for, and how many rows it sent.
 
-Readers: :func:`ads_without_media`, :func:`stored_source`, :func:`run_media`, :func:`insight_count`,
+Readers: :func:`ads_without_media`, :func:`stored_sources`, :func:`run_media`, :func:`insight_count`,
 :func:`asset_rows`, :func:`insight_completeness`.
 """
 
@@ -216,10 +216,18 @@ def _link_in(conn, links: AssetLinks, sha256: str, now: float) -> None:
          for ad_id in links.ad_ids])
 
 
-def stored_source(database: Database, brand_id: int, kind: str, source_key: str) -> str | None:
-    """The sha256 of the file an ad of this brand already has for this source (image hash, video id)."""
-    return database.scalar("SELECT sha256 FROM ad_assets WHERE brand_id = ? AND kind = ? AND source_key = ? LIMIT 1",
-                           (brand_id, kind, str(source_key)))
+def stored_sources(database: Database, brand_id: int, kind: str, source_keys: Sequence[str]) -> dict[str, str]:
+    """The sha256 of the file an ad of this brand already has for each of these sources (image hashes,
+    video ids): {source key: sha256}, for those stored."""
+    out: dict[str, str] = {}
+    keys = sorted({str(k) for k in source_keys})
+    for i in range(0, len(keys), 500):
+        chunk = keys[i:i + 500]
+        for row in database.query(
+                f"SELECT source_key, min(sha256) AS sha256 FROM ad_assets WHERE brand_id = ? AND kind = ? "
+                f"AND source_key IN ({','.join('?' * len(chunk))}) GROUP BY source_key", [brand_id, kind, *chunk]):
+            out[row["source_key"]] = row["sha256"]
+    return out
 
 
 def run_media(database: Database, brand_id: int, run_id: int) -> dict[str, int]:
