@@ -136,7 +136,10 @@ class Worker:
 
 
 def sources_of(svc) -> tuple[list[str], list[str]]:
-    rows = svc.database.query("SELECT DISTINCT kind, source_key FROM ad_assets")
+    """The files pipedeck downloaded, in the order it downloads them (images, then videos, each by
+    the first ad that uses them): with 4 at a time the order decides how long the last ones run."""
+    rows = svc.database.query("SELECT kind, source_key FROM ad_assets GROUP BY kind, source_key "
+                              "ORDER BY kind = 'video', min(ad_id)")
     return ([r["source_key"] for r in rows if r["kind"] == "image"],
             [r["source_key"] for r in rows if r["kind"] == "video"])
 
