@@ -141,10 +141,10 @@ async def baseline_scroll(url: str, executable: str) -> float:
 def process_kind(proc) -> str:
     """worker, driver (Playwright's node), or Chromium's browser / renderer / utility / zygote / gpu-process."""
     try:
+        name = proc.name()
         cmd = proc.cmdline()
-    except Exception:  # noqa: BLE001 - gone, or a zombie
-        return "gone"
-    name = proc.name()
+    except Exception:  # noqa: BLE001 - exiting (its memory was read a moment ago)
+        return "exiting"
     if "node" in name or any(a.endswith(("cli.js", "run-driver")) for a in cmd):
         return "driver"
     kind = next((a.split("=", 1)[1] for a in cmd if a.startswith("--type=")), None)
