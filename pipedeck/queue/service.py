@@ -498,6 +498,8 @@ def _freshness_rows(service: "Service", brand: str | int | None = None, now: flo
             warning = result_warning(row.get("last_success_result")) if row else None
             if warning:
                 reason += f"; run {row['last_success_run_id']} warned: {warning}"
+            measured = dataset.completeness(service.database, b, dataset.completeness_window, now) \
+                if dataset.completeness and comp is None else None
             out.append({"brand": b["name"], "brand_id": b["id"], "competitor": comp["name"] if comp else None,
                         "competitor_id": comp["id"] if comp else None, "dataset": dataset.key,
                         "title": dataset.title, "state": state, "reason": reason, "source": source,
@@ -505,5 +507,6 @@ def _freshness_rows(service: "Service", brand: str | int | None = None, now: flo
                         "last_success_at": row["last_success_at"] if row else None,
                         "last_success_run_id": row["last_success_run_id"] if row else None,
                         "last_failure_at": row["last_failure_at"] if row else None,
-                        "last_error": row["last_error"] if row else None})
+                        "last_error": row["last_error"] if row else None,
+                        "completeness": measured.as_dict() if measured else None})
     return out

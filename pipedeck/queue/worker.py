@@ -113,6 +113,7 @@ class WorkerDaemon:
         settings = self.settings
         ensure_home(settings)
         registry.load_plugins(settings.plugins)
+        registry.import_handlers()  # now, not in the first run of each job type
         self.database = Database(settings.db_path, busy_timeout=settings.busy_timeout, autocheckpoint=0)
         self.runs = RunStore(self.database)
         try:

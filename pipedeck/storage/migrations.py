@@ -32,6 +32,7 @@ MIGRATIONS: list[tuple[int, str, Step]] = [
     (4, "schedules history and freshness policies", schema.v4_schedules),
     (5, "media by run, Ad Library card copy", schema.v5_run_media_and_cards),
     (6, "run leases: attempt token and expiry", schema.v6_leases),
+    (7, "the days Meta answered insights for (completeness)", schema.v7_answered_days),
 ]
 LATEST = MIGRATIONS[-1][0]
 

@@ -323,3 +323,21 @@ ALTER TABLE runs ADD COLUMN lease_expires_at REAL;
 UPDATE runs SET lease = 'v6-' || id || '-' || attempts, lease_expires_at = coalesce(heartbeat_at, updated_at) + 15
     WHERE status IN ('running', 'cancelling')
 """)
+
+
+def v7_answered_days(conn: sqlite3.Connection) -> None:
+    """The days Meta answered an insights request for, per brand and ad account, with how many
+    ad-level rows it sent (0: no ad delivered that day), so completeness can tell a day with no
+    delivery from a day no sync covered; and the account's time zone (Meta's days are its days)."""
+    _run(conn, """
+CREATE TABLE meta_answered_days (
+    brand_id INTEGER NOT NULL REFERENCES brands(id) ON DELETE CASCADE,
+    ad_account_id TEXT NOT NULL,
+    date TEXT NOT NULL,
+    rows INTEGER NOT NULL,
+    timezone TEXT,
+    answered_at REAL NOT NULL,
+    run_id INTEGER,
+    PRIMARY KEY (brand_id, ad_account_id, date)
+) WITHOUT ROWID
+""")
