@@ -145,10 +145,17 @@ def sources_of(svc) -> tuple[list[str], list[str]]:
 
 
 def resolve_urls(sandbox: Sandbox, images: list[str], videos: list[str]) -> list[str]:
-    urls = []
+    """The files' URLs, in the order given (Graph pages /adimages 25 a page: every page is read)."""
+    by_hash: dict[str, str] = {}
     for i in range(0, len(images), 50):
         data = sandbox.get("act_1001/adimages", {"hashes": json.dumps(images[i:i + 50]), "fields": "hash,url"})
-        urls += [d["url"] for d in data["data"]]
+        while True:
+            by_hash.update((d["hash"], d["url"]) for d in data["data"])
+            following = data.get("paging", {}).get("next")
+            if not following:
+                break
+            data = httpx.get(following, headers={"Authorization": f"Bearer {sandbox.token}"}, timeout=30).json()
+    urls = [by_hash.get(h) or h for h in images]  # a source without a hash is keyed by its URL
     for v in videos:
         urls.append(sandbox.get(v, {"fields": "source"})["source"])
     return urls
