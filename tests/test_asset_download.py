@@ -61,6 +61,8 @@ def test_40_images_and_20_videos_with_a_300mb_one_stored_once_with_flat_memory(
     # The 20 videos' URLs came from one multiple-ID read, not a Graph call each.
     calls = sandbox.stats()
     assert calls.get("graph GET /") == 1 and not calls.get("graph GET /{id}"), calls
+    # ... and the 40 images' URLs from one /adimages call (Graph pages it 25 a page unless asked for more).
+    assert calls.get("graph GET /act_{id}/adimages") == 1, calls
     fresh = {f["dataset"]: f for f in svc.freshness("Acme")}
     assert fresh["ad_assets"]["last_success_run_id"] == run["id"]
 
