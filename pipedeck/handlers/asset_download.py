@@ -7,9 +7,9 @@
    (image hash, video id) so a shared image is fetched once; takes up to
    ``max_images`` images and ``max_videos`` videos for the whole run: a retry
    continues the run, so what its earlier attempts stored counts against them.
-3. Resolves URLs: images by hash (``/act_{id}/adimages?hashes=[...]``, the
-   creative's ``image_url`` as fallback), videos by id, 50 a call (``/?ids=...&fields=source``;
-   a fresh URL later: ``/{video_id}?fields=source``).
+3. Resolves URLs, 50 a call: images by hash (``/act_{id}/adimages?hashes=[...]&limit=50``,
+   the creative's ``image_url`` as fallback), then, while the images download, videos by
+   id (``/?ids=...&fields=source``; a fresh URL later: ``/{video_id}?fields=source``).
 4. Downloads through :mod:`pipedeck.handlers.media` (streamed, size-capped,
    content-checked, content-addressed, deduplicated by hash) with bounded
    concurrency; a fresh URL is asked for after every failed try (expired link,
