@@ -24,3 +24,21 @@ def test_bench_folder_does_not_shadow_the_standard_queue_module():
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "bench" not in proc.stdout
+
+
+def test_the_meta_bench_baselines_fetch_every_image_pipedeck_fetches_not_the_first_page():
+    sys.path.insert(0, str(REPO))
+    from bench.meta import Sandbox, resolve_urls
+
+    sandbox = Sandbox()
+    try:
+        ads = sandbox.get("act_1001/ads", {"fields": "creative{image_hash}", "limit": 500})["data"]
+        hashes = list(dict.fromkeys(a["creative"]["image_hash"] for a in ads if a["creative"].get("image_hash")))[:40]
+        urls = resolve_urls(sandbox, hashes, [])
+        one_by_one = [sandbox.get("act_1001/adimages", {"hashes": json.dumps([h]), "fields": "url"})["data"][0]["url"]
+                      for h in hashes]
+    finally:
+        sandbox.stop()
+    assert len(hashes) == 40  # more than one page of /adimages (25)
+    path = lambda url: url.split("?")[0]  # noqa: E731 (links are signed afresh on every answer)
+    assert [path(u) for u in urls] == [path(u) for u in one_by_one]  # every image, in the order asked

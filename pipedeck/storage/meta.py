@@ -8,7 +8,8 @@ Writers (each one short ``BEGIN IMMEDIATE`` transaction):
   only when one of its values changed, so ``updated_at`` says when Meta
   revised it. Returns how many rows were inserted and updated.
 - :func:`record_asset` — a stored media file (content hash → path), once, with the run that stored it
-  (and, given :class:`AssetLinks`, the ads that use it, in the same transaction).
+  (and, given :class:`AssetLinks`, the ads that use it, in the same transaction);
+  :func:`record_assets` — several, in one transaction.
 - :func:`link_ad_asset` / :func:`link_ad_assets` — which ads use which stored file, linked by which run.
 - :func:`record_answered_days` — the days Meta answered an insights request for, and how many rows it sent.
 
@@ -178,17 +179,39 @@ class AssetLinks:
     run_id: int | None = None
 
 
+@dataclass(frozen=True)
+class AssetRow:
+    """A stored media file to record: its content hash, where it lives, the run that stored it, its ads."""
+
+    sha256: str
+    path: str
+    content_type: str
+    size: int
+    run_id: int | None = None
+    links: AssetLinks | None = None
+
+
 def record_asset(database: Database, *, sha256: str, path: str, content_type: str, size: int,
                  run_id: int | None = None, links: AssetLinks | None = None, clock=time.time) -> bool:
     """Record a stored media file (and the run that first stored it), and with ``links`` the ads that use
     it, in one transaction; False when that content was already recorded."""
+    return record_assets(database, [AssetRow(sha256, path, content_type, size, run_id, links)], clock=clock)[0]
+
+
+def record_assets(database: Database, rows: Sequence[AssetRow], clock=time.time) -> list[bool]:
+    """:func:`record_asset` for several files in one transaction; per file, False when its content was
+    already recorded."""
+    created = []
     with database.write() as db:
-        cur = db.conn.execute(
-            "INSERT INTO assets (sha256, path, content_type, size, created_at, run_id) VALUES (?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (sha256) DO NOTHING", (sha256, path, content_type, size, clock(), run_id))
-        if links is not None:
-            _link_in(db.conn, links, sha256, clock())
-        return cur.rowcount == 1
+        now = clock()
+        for row in rows:
+            cur = db.conn.execute(
+                "INSERT INTO assets (sha256, path, content_type, size, created_at, run_id) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (sha256) DO NOTHING", (row.sha256, row.path, row.content_type, row.size, now, row.run_id))
+            if row.links is not None:
+                _link_in(db.conn, row.links, row.sha256, now)
+            created.append(cur.rowcount == 1)
+    return created
 
 
 def link_ad_asset(database: Database, *, ad_id: str, kind: str, source_key: str, brand_id: int, sha256: str,
