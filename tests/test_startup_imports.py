@@ -43,3 +43,36 @@ def test_listing_runs_imports_no_handler_httpx_or_playwright(svc, brand, env):
     assert heavy == []
     handlers = sorted(m for m in modules if m.startswith("pipedeck.handlers") and m not in LIGHT_HANDLER_MODULES)
     assert handlers == []
+
+
+# -- the real command line ------------------------------------------------------------------------
+# Libraries a listing never needs: the app's, the handlers', the queue's, alerts', the write path's.
+NOT_FOR_LISTINGS = ("textual", "httpx", "httpcore", "playwright", "apprise", "huey", "sqlite_utils", "psycopg",
+                    "redis")
+LISTINGS = (("runs",), ("runs", "--json"), ("status",), ("status", "--json"), ("freshness",), ("freshness", "--json"))
+
+
+def imported_by(env: dict[str, str], *argv: str) -> set[str]:
+    """Every module a real `python -m pipedeck ARGV` process imported (from ``-X importtime``)."""
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "pipedeck", *argv], env=env, cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("import time:")]
+    assert len(lines) > 100, proc.stderr[-2000:]  # the report is there
+    return {line.rsplit("|", 1)[1].strip() for line in lines[1:]}
+
+
+def test_listing_verbs_import_no_app_handler_queue_or_alert_library(svc, brand, env):
+    for job_type, params in (("meta_sync", {}), ("asset_download", {"max_images": 3}), ("template_scrape", {})):
+        svc.queue_one_time_job("Acme", job_type, params, direct=True)
+    child_env = {k: v for k, v in env.items() if k != "PIPEDECK_PLUGINS"}
+    for argv in LISTINGS:
+        modules = imported_by(child_env, *argv)
+        assert {"pipedeck.cli.main", "pipedeck.config", "pipedeck.queue.service"} <= modules, argv  # it ran
+        heavy = sorted(m for m in modules if m.split(".")[0] in NOT_FOR_LISTINGS)
+        assert heavy == [], (argv, heavy)
+        ours = sorted(m for m in modules if m.startswith(("pipedeck.tui", "pipedeck.sandbox", "pipedeck.demo",
+                                                          "pipedeck.alerts", "pipedeck.queue.worker"))
+                      or (m.startswith("pipedeck.handlers.") and m not in LIGHT_HANDLER_MODULES))
+        assert ours == [], (argv, ours)
+
