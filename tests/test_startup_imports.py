@@ -8,6 +8,7 @@ a form that needs a params model) should import a handler.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -76,3 +77,39 @@ def test_listing_verbs_import_no_app_handler_queue_or_alert_library(svc, brand, 
                       or (m.startswith("pipedeck.handlers.") and m not in LIGHT_HANDLER_MODULES))
         assert ours == [], (argv, ours)
 
+
+GC_PROBE = """
+import gc
+
+from pipedeck.handlers.params import JobParams
+from pipedeck.handlers.registry import JobType, register
+
+
+class ProbeParams(JobParams):
+    pass
+
+
+def probe(ctx, params):
+    return {"collector_on": gc.isenabled()}
+
+
+register(JobType(key="gc_probe", emoji="?", label="gc probe", params_model=ProbeParams, scope="brand",
+                 datasets=(), handler=probe, max_attempts=1), replace=True)
+"""
+
+
+def test_a_command_runs_with_the_cycle_collector_on(brand, env, tmp_path):
+    # Start-up holds the collector off (pipedeck.__main__); the command's own work must not.
+    (tmp_path / "gc_probe.py").write_text(GC_PROBE)
+    probe_env = {**env, "PIPEDECK_PLUGINS": "gc_probe",
+                 "PYTHONPATH": os.pathsep.join([str(tmp_path), env["PYTHONPATH"]])}
+    queued = subprocess.run([sys.executable, "-m", "pipedeck", "queue", "gc_probe", "--brand", "Acme", "--direct"],
+                            env=probe_env, cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert queued.returncode == 0, queued.stderr
+    run_id = queued.stdout.split()[0]
+    shown = subprocess.run([sys.executable, "-m", "pipedeck", "runs", "show", run_id, "--json"], env=probe_env,
+                           cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    run = json.loads(shown.stdout)
+    assert run["status"] == "succeeded", run
+    assert run["result"] == {"collector_on": True}

@@ -6,7 +6,7 @@ import click
 from rich_click import RichCommandPanel
 
 from pipedeck import __version__
-from pipedeck.cli.base import CONTEXT_SETTINGS, PROG, RootGroup, State, say_error
+from pipedeck.cli.base import CONTEXT_SETTINGS, PROG, RootGroup, State, release_collector, say_error
 
 
 class PipedeckCommand(RootGroup):
@@ -70,6 +70,7 @@ def cli(ctx: click.Context) -> None:
 
     ctx.obj = State(load_settings())
     ctx.call_on_close(ctx.obj.close)
+    release_collector()  # the verb's module and the settings are loaded: what follows is the command's own work
     warning = loose_permissions(ctx.obj.settings.home)
     if warning:
         say_error(warning)
