@@ -113,3 +113,61 @@ def test_a_command_runs_with_the_cycle_collector_on(brand, env, tmp_path):
     run = json.loads(shown.stdout)
     assert run["status"] == "succeeded", run
     assert run["result"] == {"collector_on": True}
+
+
+# Loaded by every Python process started with its folder on PYTHONPATH (the standard sitecustomize hook).
+EXIT_PROBE = """
+import atexit, gc, json, os, sys
+
+
+def _report():
+    with open(os.environ["PIPEDECK_TEST_EXIT_PROBE"], "w") as out:
+        json.dump({"collector_on": gc.isenabled(), "modules": sorted(sys.modules)}, out)
+
+
+atexit.register(_report)
+"""
+
+
+def test_the_real_app_paints_and_quits_on_ctrl_q_with_the_collector_on_and_no_job_library(brand, env, tmp_path):
+    import pty
+    import re
+    import select
+    import time
+
+    probe_dir = tmp_path / "probe"
+    probe_dir.mkdir()
+    (probe_dir / "sitecustomize.py").write_text(EXIT_PROBE)
+    report = tmp_path / "exit.json"
+    app_env = {k: v for k, v in env.items() if k != "PIPEDECK_PLUGINS"}
+    app_env.update(TERM="xterm-256color", PIPEDECK_TEST_EXIT_PROBE=str(report),
+                   PYTHONPATH=os.pathsep.join([str(probe_dir), env["PYTHONPATH"]]))
+    controller, terminal = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "pipedeck"], env=app_env, cwd=REPO, stdin=terminal,
+                            stdout=terminal, stderr=terminal, start_new_session=True)
+    os.close(terminal)
+    screen, pressed = b"", False
+    try:
+        deadline = time.monotonic() + 60
+        while proc.poll() is None and time.monotonic() < deadline:
+            if select.select([controller], [], [], 0.1)[0]:
+                try:
+                    screen += os.read(controller, 65536)
+                except OSError:
+                    break
+            if not pressed and b"Acme" in re.sub(rb"\x1b\[[0-9;?<>=]*[A-Za-z]", b"", screen):
+                os.write(controller, b"\x11")  # ctrl+q, with nothing running
+                pressed = True
+        assert pressed, screen[-2000:]
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(controller)
+    seen = json.loads(report.read_text())
+    assert "pipedeck.tui.app" in seen["modules"]
+    assert seen["collector_on"] is True  # start-up held it off; the app got it back
+    heavy = sorted(m for m in seen["modules"] if m.split(".")[0] in ("httpx", "httpcore", "playwright", "apprise", "huey",
+                                                                  "sqlite_utils"))
+    assert heavy == []
