@@ -33,6 +33,7 @@ import os
 import pty
 import re
 import select
+import shutil
 import struct
 import subprocess
 import sys
@@ -180,12 +181,19 @@ def launch_and_quit(args: list[str], env: dict[str, str], names: list[str], cwd:
 
 
 def main() -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="pipedeck-bench-startup-"))
+    try:
+        measure(tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def measure(tmp: Path) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=15, help="rounds of the verbs and their baselines (median)")
     ap.add_argument("--app-rounds", type=int, default=5, help="launches of the app and of its baseline (median)")
     ap.add_argument("--against", type=Path, help="another checkout to time the same verbs and app from")
     args = ap.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="pipedeck-bench-startup-"))
     pycache, small, demo = tmp / "pyc", tmp / "xdg" / "pipedeck", tmp / "demo"
     seed_small(small, pycache)
     names = seed_demo(demo, pycache)

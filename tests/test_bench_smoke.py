@@ -24,3 +24,13 @@ def test_bench_folder_does_not_shadow_the_standard_queue_module():
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "bench" not in proc.stdout
+
+
+def test_startup_bench_runs_as_a_script_and_ends_with_json():
+    proc = subprocess.run([sys.executable, "bench/startup.py", "--rounds", "1", "--app-rounds", "1"],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["bench"] == "startup"
+    assert {"runs_ms", "status_ms", "freshness_ms", "bare_python_ms", "import_pydantic_settings_ms",
+            "first_paint_s", "quit_s", "textual_baseline_first_paint_s", "textual_baseline_quit_s"} <= set(result)
