@@ -10,7 +10,8 @@
    XDG_DATA_HOME), median over the rounds. Baselines in the same rounds: ``python -c pass`` (the interpreter's
    own start-up), ``python -c 'import click'`` (a click CLI that does nothing) and
    ``python -c 'import pydantic_settings'`` (the floor of any program whose settings are on
-   pydantic-settings). Aim: each verb <= 150 ms.
+   pydantic-settings) and ``python -c 'import rich_click, pydantic_settings'`` (the floor of this
+   stack: a rich-click CLI with pydantic-settings, before any of pipedeck). Aim: each verb <= 150 ms.
 2. First paint of the app: bare ``python -m pipedeck`` on the demo data (``pipedeck.demo.seed``:
    3 brands, 5 competitors, 5 schedules, 5 queued runs), in a real process on a pseudo-terminal
    of 160x45; the time from spawn until the terminal has been sent every demo brand's name (the
@@ -48,7 +49,8 @@ from bench.common import REPO, bench_env, emit, median  # noqa: E402
 
 VERBS = ("runs", "status", "freshness")
 BASELINES = {"python -c pass": "pass", "import click": "import click",
-             "import pydantic_settings": "import pydantic_settings"}
+             "import pydantic_settings": "import pydantic_settings",
+             "import rich_click, pydantic_settings": "import rich_click, pydantic_settings"}
 AIM_VERB_MS, AIM_PAINT_S, AIM_QUIT_S = 150, 0.5, 0.5
 SIZE = (45, 160)  # rows, columns
 QUIET_S = 0.4  # the app counts as settled after this long without output
@@ -233,11 +235,13 @@ def measure(tmp: Path) -> None:
             app[t][0].append(painted)
             app[t][1].append(quit_s)
 
-    bare, click_ms, floor = (round(median(base[k]), 1) for k in BASELINES)
+    bare, click_ms, floor, stack = (round(median(base[k]), 1) for k in BASELINES)
     result = {"bench": "startup", "rounds": args.rounds, "app_rounds": args.app_rounds,
               "bare_python_ms": bare, "import_click_ms": click_ms, "import_pydantic_settings_ms": floor,
+              "import_rich_click_and_pydantic_settings_ms": stack,
               "aims": {"verb_ms": AIM_VERB_MS, "first_paint_s": AIM_PAINT_S, "quit_s": AIM_QUIT_S}}
-    print(f"baselines: python -c pass {bare} ms; import click {click_ms} ms; import pydantic_settings {floor} ms")
+    print(f"baselines: python -c pass {bare} ms; import click {click_ms} ms; import pydantic_settings {floor} ms; "
+          f"import rich_click, pydantic_settings {stack} ms")
     for t in trees:
         prefix = "" if t == "this" else "against_"
         where = "" if t == "this" else f" [{trees[t]}]"
@@ -247,8 +251,9 @@ def measure(tmp: Path) -> None:
             if t == "this":
                 result[f"{name}_over_bare"] = round(ms / bare, 2)
                 result[f"{name}_over_click"] = round(ms / click_ms, 2)
+                result[f"{name}_over_stack"] = round(ms / stack, 2)
             print(f"pipedeck {name}{where}: {ms} ms ({ms / bare:.1f} x python -c pass, "
-                  f"{ms / click_ms:.1f} x import click, {ms - floor:+.0f} ms over import pydantic_settings)")
+                  f"{ms / click_ms:.1f} x import click, {ms / stack:.2f} x import rich_click, pydantic_settings)")
     for t in app:
         paint_s, quit_s = round(median(app[t][0]), 3), round(median(app[t][1]), 3)
         key = {"this": "", "against": "against_", "textual": "textual_baseline_"}[t]
