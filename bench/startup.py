@@ -20,7 +20,8 @@
    ctrl+q to the pty until the process has exited (terminal restored, children none). Aim <= 0.5 s.
 
 The app's baseline is a bare Textual app under the same pty that shows a DataTable of the same
-three names (Textual's own start-up and quit). Bytecode is cached as in an installed copy (a
+three names (Textual's own start-up and quit). Each verb's and baseline's CPU time (user + system,
+median) is reported too: on a machine shared with other work it moves much less than wall time. Bytecode is cached as in an installed copy (a
 temporary ``PYTHONPYCACHEPREFIX``, warmed once), even when the caller's environment sets
 ``PYTHONDONTWRITEBYTECODE`` (which would compile pipedeck's own modules on every start).
 The last line is one JSON object.
@@ -33,6 +34,7 @@ import fcntl
 import os
 import pty
 import re
+import resource
 import select
 import shutil
 import struct
@@ -115,10 +117,21 @@ print("|".join(b[0] for b in DEMO_BRANDS))
     return out.stdout.strip().splitlines()[-1].split("|")
 
 
+CPU_MS: dict[tuple[str, ...], list[float]] = {}  # CPU time (user + system) of each timed process, by command
+
+
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def timed_ms(args: list[str], env: dict[str, str], cwd: Path = REPO) -> float:
+    """Wall ms of one process; its CPU ms (less sensitive to a busy machine) go to CPU_MS."""
+    cpu = _children_cpu_s()
     started = time.perf_counter()
     proc = subprocess.run(args, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     took = (time.perf_counter() - started) * 1000
+    CPU_MS.setdefault((str(cwd), *args), []).append((_children_cpu_s() - cpu) * 1000)
     if proc.returncode != 0:
         raise SystemExit(f"bench: {' '.join(args)} failed: {proc.stderr.decode(errors='replace')[-800:]}")
     return took
@@ -242,18 +255,26 @@ def measure(tmp: Path) -> None:
               "aims": {"verb_ms": AIM_VERB_MS, "first_paint_s": AIM_PAINT_S, "quit_s": AIM_QUIT_S}}
     print(f"baselines: python -c pass {bare} ms; import click {click_ms} ms; import pydantic_settings {floor} ms; "
           f"import rich_click, pydantic_settings {stack} ms")
+    def cpu(cwd: Path, *args: str) -> float:
+        return round(median(CPU_MS[(str(cwd), *args)][1:]), 1)  # the first was the warm-up
+
+    base_cpu = {label: cpu(REPO, py, "-c", code) for label, code in BASELINES.items()}
+    result["cpu_ms"] = {label: value for label, value in base_cpu.items()}
+    print("CPU (user + system) of the baselines: " + "; ".join(f"{k} {v} ms" for k, v in base_cpu.items()))
     for t in trees:
         prefix = "" if t == "this" else "against_"
         where = "" if t == "this" else f" [{trees[t]}]"
         for name in VERBS:
             ms = round(median(verbs[(t, name)]), 1)
             result[f"{prefix}{name}_ms"] = ms
+            result["cpu_ms"][f"{prefix}{name}"] = cpu_ms = cpu(trees[t], py, "-m", "pipedeck", name)
             if t == "this":
                 result[f"{name}_over_bare"] = round(ms / bare, 2)
                 result[f"{name}_over_click"] = round(ms / click_ms, 2)
                 result[f"{name}_over_stack"] = round(ms / stack, 2)
             print(f"pipedeck {name}{where}: {ms} ms ({ms / bare:.1f} x python -c pass, "
-                  f"{ms / click_ms:.1f} x import click, {ms / stack:.2f} x import rich_click, pydantic_settings)")
+                  f"{ms / click_ms:.1f} x import click, {ms / stack:.2f} x import rich_click, pydantic_settings); "
+                  f"CPU {cpu_ms} ms")
     for t in app:
         paint_s, quit_s = round(median(app[t][0]), 3), round(median(app[t][1]), 3)
         key = {"this": "", "against": "against_", "textual": "textual_baseline_"}[t]
