@@ -42,3 +42,13 @@ def test_the_meta_bench_baselines_fetch_every_image_pipedeck_fetches_not_the_fir
     assert len(hashes) == 40  # more than one page of /adimages (25)
     path = lambda url: url.split("?")[0]  # noqa: E731 (links are signed afresh on every answer)
     assert [path(u) for u in urls] == [path(u) for u in one_by_one]  # every image, in the order asked
+
+
+def test_startup_bench_runs_as_a_script_and_ends_with_json():
+    proc = subprocess.run([sys.executable, "bench/startup.py", "--rounds", "1", "--app-rounds", "1"],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["bench"] == "startup"
+    assert {"runs_ms", "status_ms", "freshness_ms", "bare_python_ms", "import_pydantic_settings_ms",
+            "first_paint_s", "quit_s", "textual_baseline_first_paint_s", "textual_baseline_quit_s"} <= set(result)

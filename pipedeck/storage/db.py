@@ -18,12 +18,13 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from pipedeck.errors import DatabaseCorrupt, StorageError
 from pipedeck.storage.errors import recover_hint, storage_error
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 DEFAULT_BUSY_TIMEOUT = 30.0
 # A checkpoint copies the WAL back into the file and fsyncs it: tens of
@@ -81,6 +82,7 @@ class Database:
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
             conn.execute(f"PRAGMA wal_autocheckpoint={int(self.autocheckpoint)}")
+            conn.execute("PRAGMA recursive_triggers=on")  # as sqlite-utils sets it, whichever comes first
         except sqlite3.Error as exc:
             raise self.error(exc) from exc
         with self._all_lock:
@@ -94,16 +96,26 @@ class Database:
 
     @property
     def db(self) -> sqlite_utils.Database:
-        """This thread's sqlite-utils Database."""
+        """This thread's sqlite-utils Database, over :attr:`conn`.
+
+        sqlite-utils (a fifth of a listing's start-up to import) loads on the first write;
+        reads go straight to the connection.
+        """
         db = getattr(self._local, "db", None)
         if db is None:
-            db = sqlite_utils.Database(self._connect(), execute_plugins=False)
+            import sqlite_utils
+
+            db = sqlite_utils.Database(self.conn, execute_plugins=False)
             self._local.db = db
         return db
 
     @property
     def conn(self) -> sqlite3.Connection:
-        return self.db.conn
+        """This thread's connection."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._connect()
+        return conn
 
     def close(self) -> None:
         with self._all_lock:
