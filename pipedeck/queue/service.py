@@ -192,6 +192,35 @@ class Service:
         return with_summary(self.runs.list(brand_id=brand_id, job_type=job_type, competitor_id=competitor_id,
                                            statuses=statuses, text=text, limit=limit, before_id=before_id))
 
+    @cached_property
+    def run_windows(self):
+        from pipedeck.storage.run_window import RunWindows
+
+        return RunWindows(self.database)
+
+    def run_window(self, run_filter, order=None, offset: int = 0, limit: int = 100, anchor_id: int | None = None,
+                   anchor_line: int = 0):
+        """The runs at positions [offset, offset + limit) of a filtered, sorted listing (a ``RunFilter`` and a
+        ``RunOrder`` of concepts.run_query), with the listing's total; see storage/run_window.py."""
+        from pipedeck.concepts.run_query import NEWEST_FIRST
+
+        window = self.run_windows.window(run_filter, order or NEWEST_FIRST, offset, limit, anchor_id, anchor_line)
+        with_summary(window.rows)
+        return window
+
+    def iter_runs(self, run_filter, order=None, chunk: int = 1000):
+        """Every run of a listing, in order, a chunk at a time (for exports)."""
+        from pipedeck.concepts.run_query import NEWEST_FIRST
+
+        for run in self.run_windows.iter_runs(run_filter, order or NEWEST_FIRST, chunk):
+            yield with_summary([run])[0]
+
+    def sync_run_search(self, batch: int | None = None) -> int:
+        """Bring the runs' text index up to date by one batch; returns how many runs it indexed (0: current)."""
+        from pipedeck.storage import run_search
+
+        return run_search.sync(self.database, batch or run_search.BATCH)
+
     def run(self, run_id: int) -> dict:
         """One run, with its log summary."""
         return with_summary([self.runs.get(run_id)])[0]
