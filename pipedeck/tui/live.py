@@ -101,6 +101,7 @@ class LiveFeed:
             self._post(RunsChanged([], rev, self.service.queue_depth()))
             return
         if rev == self.last_rev:
+            self.service.sync_run_search()  # idle: bring the runs' text index up by one batch
             return
         rows = self.service.runs_changed_since(self.last_rev, limit=MAX_PATCH_ROWS + 1)
         counts = self.service.queue_depth()

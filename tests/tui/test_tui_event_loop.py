@@ -97,7 +97,7 @@ def test_a_tour_of_every_screen_makes_no_database_call_on_the_event_loop(make_ap
             runs = await wait_for_screen(pilot, app, PipelineScreen)
             table = runs.query_one("#runs")
             await wait_until(pilot, lambda: table.row_count >= 3)
-            table.move_cursor(row=table.get_row_index(str(failed)))
+            table.move_cursor(row=table.position_of(failed))
             await pilot.press("r", "space", "enter")
             await wait_for_screen(pilot, app, RunDetailScreen)
             # The log: wrap, search and step through matches, level filter, follow, save.
@@ -108,7 +108,7 @@ def test_a_tour_of_every_screen_makes_no_database_call_on_the_event_loop(make_ap
             await pilot.press("escape", "escape")
             await wait_for_screen(pilot, app, PipelineScreen)
             await pilot.press("o", "o", "O")  # sort the runs
-            table.move_cursor(row=table.get_row_index(str(queued)))
+            table.move_cursor(row=table.position_of(queued))
             await pilot.press("c")
             await wait_for_screen(pilot, app, ConfirmScreen)
             await pilot.press("y")

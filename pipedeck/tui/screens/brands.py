@@ -20,7 +20,7 @@ from pipedeck.tui.screens.schedules import GROUPED_SCHEDULE_BINDINGS, PANEL_KEYS
 from pipedeck.tui.widgets.columns import Col
 from pipedeck.tui.widgets.schedules_table import BRAND_COLUMNS, SchedulesTable
 from pipedeck.tui.widgets.table import Table
-from pipedeck.tui.widgets.runs_table import RunsTable
+from pipedeck.tui.widgets.recent_runs import RecentRunsTable
 
 
 class BrandsScreen(PipedeckScreen):
@@ -281,7 +281,7 @@ class BrandScreen(ScheduleActions, PipedeckScreen):
             yield Static("", id="schedule-hint", classes="hint")
         with Vertical(classes="panel", id="recent-panel"):
             yield Static(Text("Last 5 runs of each job type", style="bold"), classes="panel-title")
-            yield RunsTable(("type", "id", "status", "age", "took", "summary"), clock=self.svc.clock,
+            yield RecentRunsTable(("type", "id", "status", "age", "took", "summary"), clock=self.svc.clock,
                             id="recent")
 
     def compose_body(self) -> ComposeResult:
@@ -303,7 +303,7 @@ class BrandScreen(ScheduleActions, PipedeckScreen):
         table.set_columns([Col("dataset", "DATASET", priority=0), Col("state", "STATE", priority=0, width=9),
                            Col("reason", "WHY", priority=0, min=12, flex=True)])
         table.can_focus = False  # no cursor to move: tab goes from the actions to the schedules and the runs
-        self.query_one("#recent", RunsTable).focus()
+        self.query_one("#recent", RecentRunsTable).focus()
         self.set_interval(15, self._check_schedules)
         self._arrange(self.app.size.height)
         self.reload()
@@ -357,7 +357,7 @@ class BrandScreen(ScheduleActions, PipedeckScreen):
         for row in fresh:
             table.add_row(Text(row["dataset"], style="bold"), *self._freshness_cells(row, now).values(),
                           key=row["dataset"])
-        self.query_one("#recent", RunsTable).set_runs(recent)
+        self.query_one("#recent", RecentRunsTable).set_runs(recent)
         self.loaded()
 
     @staticmethod
@@ -371,7 +371,7 @@ class BrandScreen(ScheduleActions, PipedeckScreen):
         mine = [r for r in rows if r["brand_id"] == self.brand_id and r["competitor_id"] is None]
         if not mine:
             return
-        table = self.query_one("#recent", RunsTable)
+        table = self.query_one("#recent", RecentRunsTable)
         now = self.now()
         unknown = [r for r in mine if not table.patch(r, now)]
         if unknown or any(r["status"] in TERMINAL for r in mine):
@@ -381,7 +381,7 @@ class BrandScreen(ScheduleActions, PipedeckScreen):
         table = self.query_one("#freshness", DataTable)
         for row in self.fresh:
             table.refresh_cells(row["dataset"], self._freshness_cells(row, now))
-        self.query_one("#recent", RunsTable).tick(now)
+        self.query_one("#recent", RecentRunsTable).tick(now)
         self.tick_schedules(now)
 
     def _check_schedules(self) -> None:
@@ -413,7 +413,7 @@ class BrandScreen(ScheduleActions, PipedeckScreen):
         if isinstance(focused, SchedulesTable):
             self.action_schedule_history()
             return
-        run_id = self.query_one("#recent", RunsTable).current_run_id()
+        run_id = self.query_one("#recent", RecentRunsTable).current_run_id()
         if run_id is not None:
             self.pd.open_run(run_id)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import datetime
 
 from rich.table import Table
@@ -15,6 +14,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Input, ProgressBar, Select, Static
 
 from pipedeck.concepts import durations
+from pipedeck.concepts.run_query import RunFilter
 from pipedeck.concepts.statuses import ACTIVE, STATUSES, TERMINAL
 from pipedeck.concepts.text import visible
 from pipedeck.errors import UserError
@@ -23,48 +23,17 @@ from pipedeck.tui.screens.base import PipedeckScreen
 from pipedeck.tui.screens.modals import ConfirmScreen
 from pipedeck.tui.widgets.columns import Col
 from pipedeck.tui.widgets.log_view import LEVEL_FILTERS, LogView
-from pipedeck.tui.widgets.runs_table import FULL, RunsTable, clock_time
+from pipedeck.tui.widgets.run_cells import FULL, clock_time
+from pipedeck.tui.widgets.runs_table import RunsTable, WindowRequest
 from pipedeck.tui.widgets.table import Table as DataGrid
 
-PAGE = 100
 MATCHES = Binding.Group("Next/previous match", compact=True)
 STATUS_CHOICES = [("active", "active"), ("failed", "failed")] + \
     [(s, s) for s in STATUSES if s != "failed"]
 
 
-@dataclass(frozen=True)
-class RunFilter:
-    """The runs table's filter; ``matches`` mirrors the SQL of ``RunStore.list`` for live rows."""
-
-    status: str | None = None
-    job_type: str | None = None
-    brand_id: int | None = None
-    text: str = ""
-
-    @property
-    def statuses(self) -> list[str] | None:
-        if self.status is None:
-            return None
-        return list(ACTIVE) if self.status == "active" else [self.status]
-
-    def matches(self, run: dict) -> bool:
-        if self.statuses is not None and run["status"] not in self.statuses:
-            return False
-        if self.job_type is not None and run["job_type"] != self.job_type:
-            return False
-        if self.brand_id is not None and run["brand_id"] != self.brand_id:
-            return False
-        if self.text:
-            needle = self.text.lower()
-            hay = [run.get("job_type"), run.get("brand"), run.get("competitor"), run.get("summary"),
-                   run.get("error_message")]
-            if not (any(needle in (h or "").lower() for h in hay) or str(run["id"]) == self.text.strip()):
-                return False
-        return True
-
-
 class PipelineScreen(PipedeckScreen):
-    """View 2: every run across brands, newest first, patched live."""
+    """View 2: every run across brands, newest first, patched live; the whole history scrolls."""
 
     VIEW_TITLE = "Runs"
     BINDINGS = [
@@ -84,8 +53,6 @@ class PipelineScreen(PipedeckScreen):
     def __init__(self) -> None:
         super().__init__()
         self.filter = RunFilter()
-        self._loading = False
-        self._pending: list[dict] = []
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="run-filters"):
@@ -93,15 +60,21 @@ class PipelineScreen(PipedeckScreen):
             yield Select([], prompt="any job type", id="f-type", compact=True)
             yield Select([], prompt="any brand", id="f-brand", compact=True)
             yield Input(placeholder="/ search: type, brand, summary, error, run id", id="f-text", compact=True)
-        yield RunsTable(FULL, clock=self.svc.clock, page_size=PAGE, id="runs")
+        yield RunsTable(FULL, source=self._window, clock=self.svc.clock, id="runs")
         yield Static("", id="runs-info", classes="hint")
+
+    def _window(self, request: WindowRequest):
+        """The table's source: called on a thread worker."""
+        return self.svc.run_window(request.filter, request.order, request.offset, request.limit,
+                                   request.anchor_id, request.anchor_line)
 
     def on_mount(self) -> None:
         types = [(f"{jt.emoji} {jt.key}", jt.key) for jt in self.svc.job_types()]
         self.query_one("#f-type", Select).set_options(types)
         self.catalog_changed(self.pd.catalog_cache)
-        self.query_one("#runs", RunsTable).focus()
-        self.reload()
+        table = self.query_one("#runs", RunsTable)
+        table.focus()
+        table.set_query(self.filter)
 
     def catalog_changed(self, cache) -> None:
         select = self.query_one("#f-brand", Select)
@@ -115,75 +88,32 @@ class PipelineScreen(PipedeckScreen):
                     select.value = value
 
     # -- loading -------------------------------------------------------------
+    @property
+    def _loading(self) -> bool:
+        return self.query_one("#runs", RunsTable).is_loading
+
     def reload(self) -> None:
-        svc, f = self.svc, self.filter
-        self._loading = True
-        self._pending = []
+        self.query_one("#runs", RunsTable).reload()
 
-        def load():
-            rows = svc.list_runs(brand=f.brand_id, job_type=f.job_type, statuses=f.statuses,
-                                 text=f.text or None, limit=PAGE)
-            return f, rows
-
-        def failed(exc) -> None:
-            self._loading = False
-            self._pending = []
-            self.notify(str(exc), severity="error", timeout=8)
-
-        self.fetch(load, self._loaded, group="load-runs", on_error=failed)
-
-    def _loaded(self, data) -> None:
-        f, rows = data
-        if f != self.filter:
-            return  # a newer filter is loading
+    @on(RunsTable.Loaded, "#runs")
+    def _loaded(self) -> None:
         self.synced_rev = max(self.synced_rev or 0, self.pd.live_rev)
-        table = self.query_one("#runs", RunsTable)
-        table.set_runs(rows, has_more=len(rows) >= PAGE)
-        self._loading = False
-        if self._pending:
-            pending, self._pending = self._pending, []
-            table.apply_changes(pending, self.filter.matches)
         self._update_info()
-
-    @on(RunsTable.NeedMore, "#runs")
-    def _need_more(self, message: RunsTable.NeedMore) -> None:
-        svc, f, before = self.svc, self.filter, message.before_id
-
-        def load():
-            return f, svc.list_runs(brand=f.brand_id, job_type=f.job_type, statuses=f.statuses,
-                                    text=f.text or None, limit=PAGE, before_id=before)
-
-        def loaded(data) -> None:
-            f2, rows = data
-            if f2 == self.filter:
-                self.query_one("#runs", RunsTable).append_runs(rows, has_more=len(rows) >= PAGE)
-                self._update_info()
-
-        self.fetch(load, loaded, group="more-runs")
 
     def runs_changed(self, rows: list[dict]) -> None:
-        if self._loading:
-            self._pending += rows
-            return
         self.query_one("#runs", RunsTable).apply_changes(rows, self.filter.matches)
-        self._update_info()
 
     def tick(self, now: float) -> None:
         self.query_one("#runs", RunsTable).tick(now)
 
     def _update_info(self) -> None:
         table = self.query_one("#runs", RunsTable)
-        text = Text(f"{table.row_count} runs shown", style="dim")
-        if table.has_more:
-            text.append(" (older runs load as you scroll)", style="dim")
+        text = Text(f"{table.row_count:,} run{'s' if table.row_count != 1 else ''}", style="dim")
         if table.marked:
             text.append(f" · {len(table.marked)} marked", style="bold yellow")
-        f = self.filter
-        parts = [p for p in (f.status and f"status={f.status}", f.job_type and f"type={f.job_type}",
-                             f.brand_id and f"brand={self._brand_name(f.brand_id)}",
-                             f.text and f"text={f.text!r}") if p]
-        if parts:
-            text.append(" · filter: " + " ".join(parts), style="cyan")
+        described = self.filter.describe(self._brand_name)
+        if described:
+            text.append(" · filter: " + described, style="cyan")
         if text != getattr(self, "_info_shown", None):  # an update re-lays out the screen; skip if unchanged
             self._info_shown = text
             self.query_one("#runs-info", Static).update(text)
@@ -194,11 +124,12 @@ class PipelineScreen(PipedeckScreen):
 
     # -- filters -----------------------------------------------------------------
     def set_filter(self, **changes) -> None:
+        """A new filter; the selected run stays selected if it is still listed, and marks stay."""
         new = RunFilter(**{**self.filter.__dict__, **changes})
         if new != self.filter:
             self.filter = new
-            self.query_one("#runs", RunsTable).clear_marks()
-            self.reload()
+            self.query_one("#runs", RunsTable).set_query(new)
+            self._update_info()
 
     @on(Select.Changed, "#f-status")
     def _status(self, event: Select.Changed) -> None:
@@ -240,7 +171,7 @@ class PipelineScreen(PipedeckScreen):
             self.notify("no run selected", severity="warning")
         return run
 
-    @on(DataTable.RowSelected, "#runs")
+    @on(RunsTable.RowSelected, "#runs")
     def _selected(self) -> None:
         self.action_detail()
 
