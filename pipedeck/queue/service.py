@@ -481,16 +481,48 @@ class Service:
         counts = self.runs.counts()
         return counts
 
-    def worker_health(self) -> list[dict]:
+    def worker_health(self, include_stopped: bool = False) -> list[dict]:
+        """Workers with ``alive``; with ``include_stopped``, stopped ones too, ``died`` saying which of
+        those were stopped by another worker's recovery rather than by their own shutdown."""
         now = self.clock()
         out = []
-        for w in self.runs.workers():
+        for w in self.runs.workers(include_stopped=include_stopped):
             age = now - w["heartbeat_at"]
-            alive = age <= self.settings.stale_after
+            alive = w["status"] != "stopped" and age <= self.settings.stale_after
             if alive and w["host"] == HOSTNAME:
                 alive = pid_alive(w["pid"], w["proc_start"])
-            out.append({**w, "heartbeat_age": age, "alive": alive})
+            # A worker's own shutdown stamps its heartbeat with its stop; a recovery stops it later.
+            died = w["status"] == "stopped" and (w["stopped_at"] or 0) - w["heartbeat_at"] > \
+                2 * self.settings.heartbeat_interval
+            out.append({**w, "heartbeat_age": age, "alive": alive, "died": died})
         return out
+
+    # -- alerts --------------------------------------------------------------
+    def alert_pump(self, claimant: str, *, desktop: bool = True):
+        from pipedeck.queue.alerts import AlertPump
+
+        return AlertPump(self, claimant, clock=self.clock, desktop=desktop)
+
+    def recent_alerts(self, limit: int = 50) -> list[dict]:
+        from pipedeck.storage import alerts
+
+        return alerts.recent(self.database, limit)
+
+    def alert_delivery_error(self) -> dict | None:
+        from pipedeck.storage import alerts
+
+        return alerts.last_delivery_error(self.database)
+
+    def send_test_alert(self) -> str | None:
+        """Send a test message to every PIPEDECK_ALERT_URLS target; None when all took it, else why not."""
+        from pipedeck.handlers.context import redact
+        from pipedeck.queue.alerts import send
+
+        targets = self.settings.alert_targets()
+        if not targets:
+            raise UserError("PIPEDECK_ALERT_URLS is not set: nowhere to send a test alert")
+        error = send(targets, "pipedeck test alert", f"pipedeck can reach this target ({len(targets)} set up).")
+        return redact(error, self.settings.secrets()) if error else None
 
     def freshness(self, brand: str | int | None = None, now: float | None = None) -> list[dict]:
         return _freshness_rows(self, brand, now)

@@ -367,3 +367,24 @@ CREATE TABLE runs_text_state (
 );
 INSERT INTO runs_text_state (id, indexed_rev) VALUES (1, 0)
 """)
+
+
+def v11_alerts(conn: sqlite3.Connection) -> None:
+    """Alerts: one row per event (a unique key, so every process that notices it records it
+    once), and its delivery: who claimed it, how many attempts, when it was sent, the last error."""
+    _run(conn, """
+CREATE TABLE alerts (
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    body TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    claimed_by TEXT,
+    claimed_at REAL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    sent_at REAL,
+    last_error TEXT
+);
+CREATE INDEX alerts_unsent ON alerts (id) WHERE sent_at IS NULL
+""")

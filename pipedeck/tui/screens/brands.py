@@ -17,6 +17,7 @@ from pipedeck.concepts.statuses import ACTIVE, TERMINAL
 from pipedeck.tui import fmt
 from pipedeck.tui.screens.base import PipedeckScreen
 from pipedeck.tui.screens.schedules import GROUPED_SCHEDULE_BINDINGS, PANEL_KEYS, ScheduleActions
+from pipedeck.tui.widgets.filter_box import FilterBox
 from pipedeck.tui.widgets.columns import Col
 from pipedeck.tui.widgets.schedules_table import BRAND_COLUMNS, SchedulesTable
 from pipedeck.tui.widgets.table import Table
@@ -48,7 +49,7 @@ class BrandsScreen(PipedeckScreen):
 
     def compose_body(self) -> ComposeResult:
         yield Static(Text("Brands", style="bold"), classes="title")
-        yield Input(placeholder="filter brands by name (esc to clear)", id="brand-filter", classes="filter hidden")
+        yield FilterBox("filter brands by name (esc to clear)", id="brand-filter", returns_to="#brands")
         yield Table(id="brands", cursor_type="row")
         yield Static("", id="brand-hint", classes="hint")
 
@@ -216,27 +217,15 @@ class BrandsScreen(PipedeckScreen):
 
     # -- filter ----------------------------------------------------------------
     def action_filter(self) -> None:
-        box = self.query_one("#brand-filter", Input)
-        box.remove_class("hidden")
-        box.focus()
+        self.query_one("#brand-filter", FilterBox).open()
 
     @on(Input.Changed, "#brand-filter")
     def _filter_changed(self, event: Input.Changed) -> None:
         self.filter_text = event.value.strip()
         self._render_rows()
 
-    @on(Input.Submitted, "#brand-filter")
-    def _filter_done(self) -> None:
-        self.query_one("#brands", DataTable).focus()
-
     def on_escape(self) -> bool:
-        box = self.query_one("#brand-filter", Input)
-        if box.has_focus or self.filter_text or not box.has_class("hidden"):
-            box.value = ""
-            box.add_class("hidden")
-            self.query_one("#brands", DataTable).focus()
-            return True
-        return False
+        return self.query_one("#brand-filter", FilterBox).close()
 
 
 class BrandScreen(ScheduleActions, PipedeckScreen):

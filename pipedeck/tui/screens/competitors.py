@@ -15,6 +15,7 @@ from pipedeck.tui import fmt
 from pipedeck.tui.screens.ad_detail import AdDetailScreen, active_text, day
 from pipedeck.tui.screens.base import PipedeckScreen
 from pipedeck.tui.screens.schedules import GROUPED_SCHEDULE_BINDINGS, PANEL_KEYS, ScheduleActions
+from pipedeck.tui.widgets.filter_box import FilterBox
 from pipedeck.tui.widgets.columns import Col
 from pipedeck.tui.widgets.schedules_table import SchedulesTable
 from pipedeck.tui.widgets.table import Table
@@ -67,8 +68,8 @@ class CompetitorScreen(ScheduleActions, PipedeckScreen):
                     yield Static("", id="schedule-hint", classes="hint")
                 with Vertical(classes="panel", id="ads-panel"):
                     yield Static(Text("Ads", style="bold"), classes="panel-title", id="ads-title")
-                    yield Input(placeholder="search ads: text, title, CTA, link or archive id (esc clears)",
-                                id="ad-search", classes="filter hidden")
+                    yield FilterBox("search ads: text, title, CTA, link or archive id (esc clears)",
+                                    id="ad-search", returns_to="#ads")
                     yield Table(id="ads", cursor_type="row")
 
     def on_mount(self) -> None:
@@ -295,28 +296,12 @@ class CompetitorScreen(ScheduleActions, PipedeckScreen):
         self.action_open()
 
     def action_search(self) -> None:
-        box = self.query_one("#ad-search", Input)
-        box.remove_class("hidden")
-        box.focus()
+        self.query_one("#ad-search", FilterBox).open()
 
     @on(Input.Changed, "#ad-search")
     def _search_changed(self, event: Input.Changed) -> None:
         self.search = event.value.strip()
         self.load_selected()
 
-    @on(Input.Submitted, "#ad-search")
-    def _search_done(self) -> None:
-        self.query_one("#ads", DataTable).focus()
-
     def on_escape(self) -> bool:
-        box = self.query_one("#ad-search", Input)
-        if box.has_focus or not box.has_class("hidden"):
-            had = bool(box.value)
-            box.value = ""
-            box.add_class("hidden")
-            self.query_one("#competitors", DataTable).focus()
-            if had:
-                self.search = ""
-                self.load_selected()
-            return True
-        return False
+        return self.query_one("#ad-search", FilterBox).close()

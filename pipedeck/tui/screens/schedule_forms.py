@@ -25,7 +25,7 @@ from pipedeck.handlers.registry import JobType
 from pipedeck.queue import scheduler
 from pipedeck.concepts.datasets import Policy, assess
 from pipedeck.tui import fmt, forms
-from pipedeck.tui.screens.modals import _FormScreen, field_box, param_fields, read_params
+from pipedeck.tui.screens.form import FormScreen, field_box, param_fields, read_params
 from pipedeck.tui.widgets.key_footer import KeyFooter
 from pipedeck.tui.widgets.schedules_table import local_time
 
@@ -46,7 +46,7 @@ def check_zone(tz: str) -> None:
         raise UserError(f"unknown time zone {tz!r} (use an IANA name such as UTC or Europe/Berlin)") from None
 
 
-class ScheduleFormScreen(_FormScreen):
+class ScheduleFormScreen(FormScreen):
     """Add a schedule, or edit one (cron, zone, missed-run policy, params).
 
     The job type is restricted to what the screen it was opened from is about.
@@ -354,7 +354,7 @@ class ScheduleFormScreen(_FormScreen):
         self.submit_off_loop(save, self.dismiss)
 
 
-class PolicyFormScreen(_FormScreen):
+class PolicyFormScreen(FormScreen):
     """A dataset's freshness policy, for all brands (the default) or one brand.
 
     Shows the policy in force and, as you type, what the new one would make of

@@ -12,6 +12,7 @@ from textual.widgets import DataTable, Input, Static
 from pipedeck.concepts.text import visible
 from pipedeck.tui import fmt
 from pipedeck.tui.screens.base import PipedeckScreen
+from pipedeck.tui.widgets.filter_box import FilterBox
 from pipedeck.tui.widgets.columns import Col
 from pipedeck.tui.widgets.table import Table
 from pipedeck.tui.screens.modals import ConfirmScreen
@@ -46,8 +47,7 @@ class TemplatesScreen(PipedeckScreen):
 
     def compose_body(self) -> ComposeResult:
         yield Static("", id="templates-title", classes="title")
-        yield Input(placeholder="filter by brand, page, title or text (esc clears)", id="tpl-filter",
-                    classes="filter hidden")
+        yield FilterBox("filter by brand, page, title or text (esc clears)", id="tpl-filter", returns_to="#templates")
         with Horizontal(id="templates-main"):
             with Vertical(classes="panel", id="tpl-list-panel"):
                 yield Table(id="templates", cursor_type="row")
@@ -238,24 +238,12 @@ class TemplatesScreen(PipedeckScreen):
 
     # -- filter --------------------------------------------------------------------
     def action_filter(self) -> None:
-        box = self.query_one("#tpl-filter", Input)
-        box.remove_class("hidden")
-        box.focus()
+        self.query_one("#tpl-filter", FilterBox).open()
 
     @on(Input.Changed, "#tpl-filter")
     def _filter(self, event: Input.Changed) -> None:
         self.filter_text = event.value.strip()
         self._render_rows()
 
-    @on(Input.Submitted, "#tpl-filter")
-    def _filter_done(self) -> None:
-        self.query_one("#templates", DataTable).focus()
-
     def on_escape(self) -> bool:
-        box = self.query_one("#tpl-filter", Input)
-        if box.has_focus or not box.has_class("hidden"):
-            box.value = ""
-            box.add_class("hidden")
-            self.query_one("#templates", DataTable).focus()
-            return True
-        return False
+        return self.query_one("#tpl-filter", FilterBox).close()
