@@ -55,8 +55,11 @@ def lag(database: Database) -> int:
 def sync(database: Database, batch: int = BATCH) -> int:
     """Index the next ``batch`` or so of runs changed since the last sync; returns how many (0: up to date).
 
-    Whole revs at a time (a transaction can give several runs one rev), in one short write transaction.
+    Whole revs at a time (a transaction can give several runs one rev), in one short write transaction,
+    taken only when there is something to index (an idle app must not take the write lock each tick).
     """
+    if indexed_rev(database) >= (database.scalar("SELECT max(rev) FROM runs") or 0):
+        return 0
     with database.write() as db:
         conn = db.conn
         upto = conn.execute("SELECT indexed_rev FROM runs_text_state WHERE id = 1").fetchone()[0]

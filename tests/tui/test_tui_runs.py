@@ -318,3 +318,17 @@ async def test_selection_and_marks_stay_across_live_refreshes_and_filters(make_a
         await wait_until(pilot, lambda: len(shown_ids(table)) == 6 and not table.is_loading, message="unfiltered")
         assert table.marked == {acme[0], acme[1]}
         assert "2 marked" in screen_text(app)
+
+
+async def test_the_idle_app_brings_the_runs_text_index_up_to_date(make_app, svc, brand):
+    from pipedeck.storage import run_search
+
+    seed_history(svc, brand["id"], 12_000)
+    assert run_search.lag(svc.database) == 12_000
+    app = make_app()
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = await open_runs(pilot, app)
+        await wait_until(pilot, lambda: run_search.lag(svc.database) == 0, message="the text index caught up")
+        screen.set_filter(text="history 11999")
+        table = screen.query_one("#runs")
+        await wait_until(pilot, lambda: len(shown_ids(table)) == 1 and not table.is_loading, message="found")
