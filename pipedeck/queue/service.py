@@ -497,6 +497,14 @@ class Service:
             out.append({**w, "heartbeat_age": age, "alive": alive, "died": died})
         return out
 
+    def worker_details(self, include_stopped: bool = False) -> list[dict]:
+        """``worker_health`` and, per worker, its uptime, the runs it has done, the runs it holds now
+        and its last error (see RunStore.worker_activity): the workers view and ``pipedeck status``."""
+        now = self.clock()
+        workers = self.worker_health(include_stopped=include_stopped)
+        activity = self.runs.worker_activity([w["id"] for w in workers])
+        return [{**w, **activity[w["id"]], "uptime": (w["stopped_at"] or now) - w["started_at"]} for w in workers]
+
     # -- alerts --------------------------------------------------------------
     def alert_pump(self, claimant: str, *, desktop: bool = True):
         from pipedeck.queue.alerts import AlertPump

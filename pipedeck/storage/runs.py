@@ -389,6 +389,27 @@ class RunStore:
             args.append(kind)
         return self.database.query(sql + " ORDER BY started_at DESC", args)
 
+    def worker_activity(self, worker_ids: Sequence[str]) -> dict[str, dict]:
+        """Per worker: attempts it ended (``runs_done``), the runs it holds now (``current``: id, job type,
+        brand) and its latest attempt that ended in an error (``last_error``, ``last_error_at``, ``last_error_run``)."""
+        out: dict[str, dict] = {}
+        for worker_id in worker_ids:
+            done = self.database.scalar(
+                "SELECT count(*) FROM attempts WHERE worker_id = ? AND finished_at IS NOT NULL", (worker_id,))
+            current = self.database.query(
+                "SELECT r.id, r.job_type, b.name AS brand FROM runs r JOIN brands b ON b.id = r.brand_id"
+                " WHERE r.worker_id = ? AND r.status IN ('running', 'cancelling') ORDER BY r.id", (worker_id,))
+            error = self.database.query_one(
+                "SELECT run_id, finished_at, error_type, error_message FROM attempts"
+                " WHERE worker_id = ? AND error_message IS NOT NULL ORDER BY started_at DESC LIMIT 1", (worker_id,))
+            out[worker_id] = {
+                "runs_done": done or 0, "current": current,
+                "last_error": (f"{error['error_type']}: {error['error_message']}" if error and error["error_type"]
+                               else error["error_message"] if error else None),
+                "last_error_at": error["finished_at"] if error else None,
+                "last_error_run": error["run_id"] if error else None}
+        return out
+
     def in_flight(self) -> list[dict]:
         """Running runs with their lease, whether it has expired (by the database's clock), and
         their worker's record (None when the worker is unknown)."""

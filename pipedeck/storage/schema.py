@@ -347,7 +347,8 @@ def v10_run_windows(conn: sqlite3.Connection) -> None:
     """What the runs table's windows, sorts and search and the trends read by.
 
     Indexes for the filters and sorts the runs table offers over a long history
-    (job type, brand, creation time, duration), and a trigram full-text index of
+    (job type, brand, creation time, duration), for the workers view (each
+    worker's attempts), and a trigram full-text index of
     the runs' summaries and errors (``runs_text``, row id = run id). The text
     index is kept off the write path: ``run_search.sync`` brings it up to a run
     rev (``runs_text_state.indexed_rev``) in batches, and a search reads rows
@@ -358,6 +359,7 @@ def v10_run_windows(conn: sqlite3.Connection) -> None:
 CREATE INDEX runs_type ON runs (job_type, id);
 CREATE INDEX runs_brand ON runs (brand_id, id);
 CREATE INDEX runs_created ON runs (created_at);
+CREATE INDEX attempts_worker ON attempts (worker_id, started_at) WHERE worker_id IS NOT NULL;
 CREATE INDEX runs_took ON runs ((finished_at - started_at), id)
     WHERE finished_at IS NOT NULL AND started_at IS NOT NULL;
 CREATE VIRTUAL TABLE runs_text USING fts5(summary, error_message, tokenize = 'trigram');
