@@ -15,8 +15,8 @@ from pipedeck.storage.runs import LogLine
 STATUS_MIX = ["succeeded", "failed", "cancelled", "queued", "running"]
 
 
-@pytest.fixture
-def history(svc):
+@pytest.fixture(params=["dense ids", "ids with a gap"])
+def history(request, svc):
     brands = [svc.catalog.add_brand(name) for name in ("Zeta", "Acme", "Moda")]
     rng = random.Random(3)
     now = svc.clock()
@@ -32,7 +32,11 @@ def history(svc):
                      "summary": f"rows={i}" if status == "succeeded" else None,
                      "error_type": "Upstream5xx" if status == "failed" else None,
                      "error_message": f"HTTP 503 number {i}" if status == "failed" else None})
-    assert svc.runs.insert_history(runs, chunk=250) == 900
+    assert svc.runs.insert_history(runs[:450], chunk=250) == 450
+    if request.param == "ids with a gap":  # ids are never reused; a gap means no arithmetic short cut
+        with svc.database.write() as db:
+            db.conn.execute("UPDATE sqlite_sequence SET seq = seq + 1000 WHERE name = 'runs'")
+    assert svc.runs.insert_history(runs[450:], chunk=250) == 450
     return svc, {b["id"]: b["name"] for b in brands}
 
 
@@ -75,6 +79,9 @@ def test_a_window_anchored_on_a_run_puts_it_on_the_line_asked(history):
     ids = [r["id"] for r in svc.run_window(RunFilter(), RunOrder(), 0, 10_000).rows]
     window = svc.run_window(RunFilter(), RunOrder(), 0, 30, anchor_id=ids[500], anchor_line=10)
     assert window.anchor == 500 and window.offset == 490 and window.rows[10]["id"] == ids[500]
+    assert [r["id"] for r in window.rows] == ids[490:520]
+    assert svc.run_windows.position(RunFilter(), RunOrder(), max(ids) + 5) is None
+    assert svc.run_windows.position(RunFilter(), RunOrder("id"), ids[-1]) == 0
 
 
 def test_search_is_exact_before_during_and_after_the_text_index_catches_up(history):

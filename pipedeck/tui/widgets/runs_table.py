@@ -46,6 +46,7 @@ from pipedeck.tui.widgets.table import SORT
 CELL_PADDING = 1
 MAX_HELD = 4000  # rows held around the view; those farthest from it go first
 _MUTABLE_SORTS = {"status", "attempts", "took", "summary", "direct"}
+_MEASURED = ("job_type", "brand", "competitor", "id")  # what the content widths of the columns depend on
 
 
 @dataclass(frozen=True)
@@ -352,6 +353,7 @@ class RunsTable(ScrollView, can_focus=True):
         sorted_by_change = self.order.key in _MUTABLE_SORTS
         newest = self._rows.get(0, {}).get("id") if 0 in self._rows or self.total == 0 else None
         new_top, gone, touched, reread = [], [], 0, False
+        dirty: list[int] = []  # held positions whose row changed: one repaint of their band
         for run in rows:
             if not self._keep_live(run):
                 continue  # an older version than one already seen
@@ -359,9 +361,11 @@ class RunsTable(ScrollView, can_focus=True):
             position = self._pos_of.get(run["id"])
             if position is not None:
                 if ok:
+                    before = self._rows.get(position)
                     self._rows[position] = run
-                    self._measure(run)
-                    self._refresh_position(position)
+                    if before is None or any(before.get(k) != run.get(k) for k in _MEASURED):
+                        self._measure(run)
+                    dirty.append(position)
                     touched += 1
                     reread = reread or sorted_by_change
                 elif exact:
@@ -374,6 +378,7 @@ class RunsTable(ScrollView, can_focus=True):
                 pass  # an older run off the held rows changed; its place in the history did not
             else:
                 reread = True  # it may have joined or left the listing somewhere not held
+        self._refresh_band(dirty)
         if gone:
             self._remove_positions(gone)
         if new_top:
@@ -633,14 +638,25 @@ class RunsTable(ScrollView, can_focus=True):
         self._resize_virtual()
 
     def on_focus(self) -> None:
+        self._styles = None
         self._lines.clear()
         self.refresh()
 
     def on_blur(self) -> None:
+        self._styles = None
         self._lines.clear()
         self.refresh()
 
     # -- drawing -----------------------------------------------------------------------------
+    def _refresh_band(self, positions: list[int]) -> None:
+        """Repaint the on-screen lines of these positions as one region (a refresh per line costs more
+        than drawing the lines between them)."""
+        top, page = self.top, self.page_rows
+        shown = [p for p in positions if top <= p < top + page]
+        if shown:
+            first, last = min(shown), max(shown)
+            self.refresh_lines(first + 1, last - first + 1)
+
     def _refresh_position(self, position: int) -> None:
         line = position - self.top + 1
         if 1 <= line <= self.page_rows:
@@ -658,10 +674,25 @@ class RunsTable(ScrollView, can_focus=True):
         self._cells[run["id"]] = ((run.get("rev"), marked), cells)
         return cells
 
+    def _line_styles(self) -> tuple[Style, Style]:
+        """(a row's style, the cursor row's): read from CSS once, not per line drawn."""
+        if self._styles is None:
+            base = self.rich_style
+            self._styles = (base, base + self.get_component_rich_style("runs-table--cursor"))
+        return self._styles
+
+    _styles: tuple[Style, Style] | None = None
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._styles = None
+        self._lines.clear()
+        self._segments.clear()
+
     def render_line(self, y: int) -> Strip:
         self._relayout()
         width = self.scrollable_content_region.width
-        base = self.rich_style
+        base, cursor_style = self._line_styles()
         if y == 0:
             return self._header_line(width, base)
         position = self.top + y - 1
@@ -678,16 +709,23 @@ class RunsTable(ScrollView, can_focus=True):
             if len(self._lines) > 4096:
                 self._lines.clear()
             by_column = dict(zip(self.column_keys, cells))
+            style = cursor_style if cursor else base
             segments: list[Segment] = []
+            used = 0
             for col, col_width in self.column_layout:
-                segments += self._cell_segments(col, col_width, by_column[col.key])
-            style = base + self.get_component_rich_style("runs-table--cursor") if cursor else base
-            strip = Strip(segments).apply_style(style).adjust_cell_length(width, style)
+                segments += self._cell_segments(col, col_width, by_column[col.key], style)
+                used += col_width + 2 * CELL_PADDING
+            if used < width:
+                segments.append(Segment(" " * (width - used), style))
+                strip = Strip(segments, width)
+            else:
+                strip = Strip(segments).crop(0, width)
             self._lines[key] = strip
         return strip
 
-    def _cell_segments(self, col: Col, width: int, cell: Text) -> list[Segment]:
-        key = (col.key, width, cell.plain, cell.style, tuple(cell.spans))
+    def _cell_segments(self, col: Col, width: int, cell: Text, style: Style) -> list[Segment]:
+        """The cell padded to its column, in the line's style (the cell's own styles over it)."""
+        key = (col.key, width, cell.plain, cell.style, tuple(cell.spans), style)
         segments = self._segments.get(key)
         if segments is None:
             if len(self._segments) > 8192:
@@ -697,12 +735,12 @@ class RunsTable(ScrollView, can_focus=True):
             text.overflow = "ellipsis"
             text.truncate(width, overflow="ellipsis")
             text.align(col.justify if col.justify in ("left", "right", "center") else "left", width)
-            pad = Segment(" " * CELL_PADDING)
             # Text.render leaves the Text's own style to the caller (it only renders the spans): apply it here.
             console = self.app.console
             own = console.get_style(text.style, default=Style.null()) if text.style else None
-            rendered = text.render(console)
-            segments = [pad, *(Segment.apply_style(rendered, own) if own else rendered), pad]
+            line_style = style + own if own else style
+            pad = Segment(" " * CELL_PADDING, style)
+            segments = [pad, *Segment.apply_style(text.render(console), line_style), pad]
             self._segments[key] = segments
         return segments
 
