@@ -34,7 +34,8 @@ from pipedeck.tui.screens.competitors import CompetitorScreen
 from pipedeck.tui.screens.freshness import FreshnessScreen
 from pipedeck.tui.screens.help import HelpScreen
 from pipedeck.tui.screens.modals import ConfirmScreen, JobFormScreen
-from pipedeck.tui.screens.pipeline import PipelineScreen, RunDetailScreen
+from pipedeck.tui.screens.pipeline import PipelineScreen
+from pipedeck.tui.screens.run_detail import RunDetailScreen
 from pipedeck.tui.screens.quitting import QuitScreen
 from pipedeck.tui.screens.schedule_forms import PolicyFormScreen, ScheduleFormScreen
 from pipedeck.tui.screens.schedules import SchedulesScreen

@@ -11,7 +11,8 @@ from pipedeck.tui.screens.brands import BrandScreen, BrandsScreen
 from pipedeck.tui.screens.competitors import CompetitorScreen
 from pipedeck.tui.screens.freshness import FreshnessScreen
 from pipedeck.tui.screens.modals import ConfirmScreen, JobFormScreen
-from pipedeck.tui.screens.pipeline import PipelineScreen, RunDetailScreen
+from pipedeck.tui.screens.pipeline import PipelineScreen
+from pipedeck.tui.screens.run_detail import RunDetailScreen
 from pipedeck.tui.screens.schedule_forms import PolicyFormScreen, ScheduleFormScreen
 from pipedeck.tui.screens.schedules import ScheduleHistoryScreen, SchedulesScreen
 from pipedeck.tui.screens.templates import TemplatesScreen

@@ -5,7 +5,8 @@ from __future__ import annotations
 from textual.widgets import Input, Select
 
 from pipedeck.tui.screens.modals import ConfirmScreen, JobFormScreen
-from pipedeck.tui.screens.pipeline import PipelineScreen, RunDetailScreen
+from pipedeck.tui.screens.pipeline import PipelineScreen
+from pipedeck.tui.screens.run_detail import RunDetailScreen
 from pipedeck.concepts.run_query import RunFilter, RunOrder
 from pipedeck.tui.widgets.runs_table import MAX_HELD
 from tests.tui.conftest import cell_text, screen_text, shown_ids, wait_for_screen, wait_until
