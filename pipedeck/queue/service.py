@@ -215,6 +215,35 @@ class Service:
         for run in self.run_windows.iter_runs(run_filter, order or NEWEST_FIRST, chunk):
             yield with_summary([run])[0]
 
+    def export_runs(self, run_filter, order=None, fmt: str = "csv") -> tuple[str, int]:
+        """Every run of a listing (the runs table's filter and sort) to a file in the data dir's exports
+        folder, as CSV or JSON; returns (path, how many). Read a chunk at a time, written as read."""
+        from pipedeck.concepts import export
+
+        directory = self.settings.home / "exports"
+        path = directory / export.stamped("runs", fmt, self.clock())
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            with open(path, "w", encoding="utf-8", newline="") as out:
+                count = export.write((export.run_record(r) for r in self.iter_runs(run_filter, order)), out, fmt)
+        except OSError as exc:
+            raise UserError(f"could not write the export to {path}: {exc.strerror or exc}") from None
+        return str(path), count
+
+    def insight_rows(self, brand: str | int, since: str | None = None):
+        """The brand's synced daily performance rows (from ``since``, YYYY-MM-DD), by date and ad."""
+        from pipedeck.storage import meta
+
+        brand_id = self.catalog.brand(brand)["id"]
+        if since is not None:
+            import datetime as dt
+
+            try:
+                dt.date.fromisoformat(since)
+            except ValueError:
+                raise UserError(f"--since must be a date as YYYY-MM-DD, got {since!r}") from None
+        return meta.iter_insights(self.database, brand_id, since)
+
     def sync_run_search(self, batch: int | None = None) -> int:
         """Bring the runs' text index up to date by one batch; returns how many runs it indexed (0: current)."""
         from pipedeck.storage import run_search

@@ -333,3 +333,42 @@ async def test_the_idle_app_brings_the_runs_text_index_up_to_date(make_app, svc,
         screen.set_filter(text="history 11999")
         table = screen.query_one("#runs")
         await wait_until(pilot, lambda: len(shown_ids(table)) == 1 and not table.is_loading, message="found")
+
+
+async def test_export_writes_exactly_the_filtered_runs_and_says_where(make_app, svc, brand):
+    import csv
+    import json
+    import re
+
+    svc.catalog.add_brand("Beta", meta_ad_account_id="1002")
+    failed = [failed_run(svc) for _ in range(3)] + [failed_run(svc, brand="Beta")]
+    svc.queue_one_time_job("Acme", "test_echo", {})
+    seed_history(svc, brand["id"], 500, status="failed")
+    seed_history(svc, brand["id"], 500)
+    everything = svc.run_window(RunFilter(), RunOrder(), 0, 10_000).rows
+    expected = [r["id"] for r in everything if r["status"] == "failed" and r["brand_id"] == brand["id"]]
+    assert len(expected) == 503 and set(failed[:3]) <= set(expected)
+    app = make_app()
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = await open_runs(pilot, app)
+        table = screen.query_one("#runs")
+        screen.set_filter(status="failed", brand_id=brand["id"])
+        await wait_until(pilot, lambda: not table.is_loading and table.row_count == 503, message="filtered")
+
+        async def export(key: str) -> str:
+            app.clear_notifications()
+            await pilot.press(key)
+            note = await wait_until(pilot, lambda: next((n.message for n in app._notifications
+                                                          if n.message.startswith("exported")), None),
+                                    message="the export's notification")
+            assert note.startswith("exported 503 runs to ")
+            path = re.search(r" to (\S+)$", note).group(1)
+            assert path.startswith(str(svc.settings.home))
+            return path
+
+        with open(await export("x"), newline="") as f:
+            rows = list(csv.DictReader(f))
+        assert [int(r["id"]) for r in rows] == expected, "exactly the filtered rows, in the table's order"
+        assert {r["status"] for r in rows} == {"failed"} and {r["brand"] for r in rows} == {"Acme"}
+        with open(await export("X")) as f:
+            assert [r["id"] for r in json.load(f)] == expected

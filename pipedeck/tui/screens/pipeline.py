@@ -18,6 +18,8 @@ from pipedeck.tui.screens.run_actions import cancel_runs, edit_and_retry, report
 from pipedeck.tui.widgets.run_cells import FULL
 from pipedeck.tui.widgets.runs_table import RunsTable, WindowRequest
 
+MARKED = Binding.Group("Retry/cancel marked", compact=True)
+EXPORT = Binding.Group("Export", compact=True)  # x: CSV, X: JSON (the help screen names each)
 STATUS_CHOICES = [("active", "active"), ("failed", "failed")] + \
     [(s, s) for s in STATUSES if s != "failed"]
 
@@ -34,10 +36,12 @@ class PipelineScreen(PipedeckScreen):
         Binding("r", "retry", "Retry"),
         Binding("e", "edit_retry", "Edit+retry"),
         Binding("c", "cancel", "Cancel"),
-        Binding("R", "retry_marked", "Retry marked"),
-        Binding("C", "cancel_marked", "Cancel marked"),
+        Binding("R", "retry_marked", "Retry marked", group=MARKED),
+        Binding("C", "cancel_marked", "Cancel marked", group=MARKED),
         Binding("F", "retry_failed", "Retry failed"),
         Binding("u", "unmark", "Unmark"),
+        Binding("x", "export('csv')", "Export CSV", group=EXPORT),
+        Binding("X", "export('json')", "Export JSON", group=EXPORT),
     ]
 
     def __init__(self) -> None:
@@ -169,6 +173,17 @@ class PipelineScreen(PipedeckScreen):
         run = self._current()
         if run is not None:
             self.pd.open_run(run["id"])
+
+    def action_export(self, fmt: str) -> None:
+        """The runs the filter lists, in the table's order, to a CSV or JSON file; the path is shown."""
+        svc, run_filter, order = self.svc, self.filter, self.query_one("#runs", RunsTable).order
+
+        def done(result: tuple[str, int]) -> None:
+            path, count = result
+            self.notify(f"exported {count:,} run{'s' if count != 1 else ''} to {path}", timeout=10)
+
+        self.notify(f"exporting the runs listed to {fmt.upper()}…", timeout=2)
+        self.fetch(lambda: svc.export_runs(run_filter, order, fmt), done, group="export")
 
     def action_mark(self) -> None:
         self.query_one("#runs", RunsTable).toggle_mark()
