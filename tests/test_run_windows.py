@@ -63,7 +63,8 @@ def python_order(runs, key, reverse, names):
 def test_every_window_of_a_sorted_filtered_listing_matches_sorting_everything(history, key, reverse):
     svc, names = history
     everything = svc.run_window(RunFilter(), RunOrder("id"), 0, 10_000).rows
-    for run_filter in (RunFilter(), RunFilter(status="failed"), RunFilter(job_type="meta_sync", brand_id=min(names))):
+    for run_filter in (RunFilter(), RunFilter(status="failed"), RunFilter(job_type="meta_sync", brand_id=min(names)),
+                       RunFilter(text="number 1"), RunFilter(status="succeeded", text="rows=1")):
         expected = [r["id"] for r in python_order([r for r in everything if run_filter.matches(r)], key, reverse, names)]
         order = RunOrder(key, reverse)
         for offset in (0, 7, len(expected) // 2, max(0, len(expected) - 5)):
@@ -72,6 +73,9 @@ def test_every_window_of_a_sorted_filtered_listing_matches_sorting_everything(hi
             assert [r["id"] for r in window.rows] == expected[offset:offset + 20], (run_filter, order, offset)
         some = expected[len(expected) // 3]
         assert svc.run_windows.position(run_filter, order, some) == len(expected) // 3
+        left_out = next((r["id"] for r in everything if not run_filter.matches(r)), None)
+        if left_out is not None:
+            assert svc.run_windows.position(run_filter, order, left_out) is None
 
 
 def test_a_window_anchored_on_a_run_puts_it_on_the_line_asked(history):

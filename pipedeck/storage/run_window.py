@@ -287,6 +287,12 @@ class RunWindows:
 
     def position(self, f: RunFilter, order: RunOrder, run_id: int) -> int | None:
         """Where a run is in the listing (0 = first), or None when the filter leaves it out."""
+        if not f.is_empty:
+            # RunFilter.matches says in Python what the filter's SQL says: a run left out costs one read by id,
+            # not a pass of the filter (a text search's index lookup) over the whole listing.
+            found = self.rows([run_id])
+            if not found or not f.matches(found[0]):
+                return None
         segments = self.segments(f, order)
         where, args = self.filter_sql(f)
         start = 0
