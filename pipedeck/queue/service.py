@@ -244,6 +244,33 @@ class Service:
                 raise UserError(f"--since must be a date as YYYY-MM-DD, got {since!r}") from None
         return meta.iter_insights(self.database, brand_id, since)
 
+    def trends(self, window_key: str = "7d", brand: str | int | None = None) -> dict:
+        """Per job type and per brand over a window (concepts.trends.WINDOWS): the summaries (runs,
+        failure rate, p50/p95), each bucket's figures for the sparklines, the slowest and most failing."""
+        from pipedeck.concepts import trends as concept
+        from pipedeck.storage import trends
+
+        window = concept.WINDOWS[window_key]
+        brand_id = self.catalog.brand(brand)["id"] if brand is not None else None
+        until = self.clock()
+        # Whole buckets ending now: the last sparkline point is the current hour or day so far.
+        since = until - window.seconds
+        by_type = trends.summary(self.database, "job_type", since, until, brand_id)
+        by_brand = trends.summary(self.database, "brand", since, until, brand_id)
+        names = {b["id"]: b["name"] for b in self.brands()}
+        for row in by_brand:
+            row["name"] = names.get(row["key"], str(row["key"]))
+        return {"window": window, "since": since, "until": until, "by_type": by_type, "by_brand": by_brand,
+                "type_series": trends.series(self.database, "job_type", since, until, window.bucket, brand_id),
+                "brand_series": trends.series(self.database, "brand", since, until, window.bucket, brand_id),
+                "slowest": concept.slowest(by_type), "most_failing": concept.most_failing(by_type)}
+
+    def recent_durations(self, brand_id: int, per_type: int = 30) -> dict[str, list[float]]:
+        """Per job type, the brand's last ``per_type`` finished runs' durations, oldest first."""
+        from pipedeck.storage import trends
+
+        return trends.recent_durations(self.database, brand_id, per_type)
+
     def sync_run_search(self, batch: int | None = None) -> int:
         """Bring the runs' text index up to date by one batch; returns how many runs it indexed (0: current)."""
         from pipedeck.storage import run_search
