@@ -203,7 +203,7 @@ async def test_clicking_a_footer_key_presses_it(make_app, svc, brand):
         app.clear_notifications()  # a toast (no worker alive) would sit over the footer's right half
         await pilot.pause()
         line = screen_text(app).splitlines()[-footer.size.height]
-        await pilot.click(KeyFooter, offset=(line.index("Views") - 2, 0))  # on the "6" of "123456 Views"
+        await pilot.click(KeyFooter, offset=(line.index("Views") - 3, 0))  # on the "6" of "1234567 Views"
         await wait_for_screen(pilot, app, schedules.SchedulesScreen)
 
 

@@ -6,10 +6,11 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical, VerticalScroll
-from textual.widgets import DataTable, Input, OptionList, Static
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import DataTable, Input, OptionList, Sparkline, Static
 from textual.widgets.option_list import Option
 
+from pipedeck.concepts import durations
 from pipedeck.concepts.datasets import SEVERITY
 from pipedeck.concepts.text import visible
 from pipedeck.handlers import registry
@@ -272,6 +273,10 @@ class BrandScreen(ScheduleActions, PipedeckScreen):
             yield Static(Text("Last 5 runs of each job type", style="bold"), classes="panel-title")
             yield RecentRunsTable(("type", "id", "status", "age", "took", "summary"), clock=self.svc.clock,
                             id="recent")
+        with Vertical(classes="panel", id="durations-panel"):
+            yield Static(Text.assemble(("Durations", "bold"), ("  the last 30 finished runs of each job type, "
+                                                               "oldest first", "dim")), classes="panel-title")
+            yield Vertical(id="durations")
 
     def compose_body(self) -> ComposeResult:
         yield Static("", id="brand-title", classes="title")
@@ -319,7 +324,7 @@ class BrandScreen(ScheduleActions, PipedeckScreen):
             recent = []
             for key in types:
                 recent += svc.recent_runs(brand_id, key, limit=5)
-            return brand, fresh, recent, svc.schedules(brand=brand_id)
+            return brand, fresh, recent, svc.schedules(brand=brand_id), svc.recent_durations(brand_id)
 
         self.fetch(load, self._loaded)
 
@@ -329,7 +334,8 @@ class BrandScreen(ScheduleActions, PipedeckScreen):
 
     def _loaded(self, data) -> None:
         self.synced_rev = max(self.synced_rev or 0, self.pd.live_rev)
-        self.brand, fresh, recent, schedules = data
+        self.brand, fresh, recent, schedules, took = data
+        self._show_durations(took)
         self.schedules_shown(schedules)
         b = self.brand
         title = Text.assemble(fmt.plain(b["name"], "bold"), "   Meta ad account ",
@@ -348,6 +354,28 @@ class BrandScreen(ScheduleActions, PipedeckScreen):
                           key=row["dataset"])
         self.query_one("#recent", RecentRunsTable).set_runs(recent)
         self.loaded()
+
+    def _show_durations(self, took: dict[str, list[float]]) -> None:
+        """A sparkline per job type of its last 30 durations, with the median and the latest beside it."""
+        box = self.query_one("#durations", Vertical)
+        if took == getattr(self, "_durations_shown", None):
+            return
+        self._durations_shown = took
+        box.remove_children()
+        rows = []
+        for jt in self.job_types:
+            values = took.get(jt.key)
+            if not values:
+                continue
+            middle = sorted(values)[(len(values) + 1) // 2 - 1]
+            rows.append(Horizontal(
+                Static(Text(jt.key), classes="duration-name"),
+                Sparkline(values, classes="duration-chart"),
+                Static(Text(f"p50 {durations.compact(middle)} · last {durations.compact(values[-1])}", style="dim"),
+                       classes="duration-figures"), classes="duration-row"))
+        if not rows:
+            rows.append(Static(Text("no finished runs yet", style="dim")))
+        box.mount_all(rows)
 
     @staticmethod
     def _freshness_cells(row: dict, now: float) -> dict[str, Text]:
