@@ -30,8 +30,8 @@ async def test_trends_view_by_key_and_palette_switches_windows_and_draws_the_sto
         screen = await wait_for_screen(pilot, app, TrendsScreen)
         await wait_until(pilot, lambda: screen.data is not None, message="the trends")
         assert screen.data["window"].key == "7d"
-        text = screen_text(app)
-        assert "Slowest (p95): asset_download 5m" in text and "Most failing: asset_download 25%" in text
+        await wait_until(pilot, lambda: "Slowest (p95): asset_download 5m" in screen_text(app)
+                         and "Most failing: asset_download 25%" in screen_text(app), message="the ranking drawn")
         # Two job types and one brand, each with three sparklines of a point per day.
         await wait_until(pilot, lambda: len(screen.query(Sparkline)) == 9, message="the charts")
         runs = screen.query(".trend-type .trend-runs").first(Sparkline)
@@ -43,7 +43,7 @@ async def test_trends_view_by_key_and_palette_switches_windows_and_draws_the_sto
         await wait_until(pilot, lambda: len(screen.query(Sparkline)) == 9, message="the charts again")
         runs = screen.query(".trend-type .trend-runs").first(Sparkline)
         assert len(runs.data) == concept.WINDOWS["24h"].buckets and sum(runs.data) == 24
-        assert "[24h]" in screen_text(app)
+        await wait_until(pilot, lambda: "[24h]" in screen_text(app), message="the window named")
         # From the palette as well.
         await pilot.press("1")
         await pilot.press("ctrl+p")
@@ -74,4 +74,4 @@ async def test_brand_screen_draws_its_last_30_durations_per_job_type(make_app, s
         await wait_until(pilot, lambda: screen.query(".duration-chart"), message="the durations sparkline")
         (chart,) = screen.query(".duration-chart")
         assert list(chart.data) == [float(1 + i) for i in range(10, 40)], "the last 30, oldest first"
-        assert "p50 25s · last 40s" in screen_text(app)
+        await wait_until(pilot, lambda: "p50 25s · last 40s" in screen_text(app), message="drawn")
