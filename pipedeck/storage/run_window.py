@@ -241,10 +241,12 @@ class RunWindows:
         between (count = span): then position and id are one subtraction apart, no OFFSET walk needed."""
         if where != "1 = 1" or segment.where != "1 = 1" or len(segment.keys) != 1 or segment.keys[0][0] != "r.id":
             return None
-        row = self.database.query_one("SELECT min(id) AS lo, max(id) AS hi FROM runs")
-        if row is None or row["lo"] is None or row["hi"] - row["lo"] + 1 != segment.count:
+        # Two statements: SQLite answers a lone min() or max() from the ends of the index, both together by a scan.
+        lo = self.database.scalar("SELECT min(id) FROM runs")
+        hi = self.database.scalar("SELECT max(id) FROM runs")
+        if lo is None or hi - lo + 1 != segment.count:
             return None
-        return row["lo"], row["hi"], segment.keys[0][1]
+        return lo, hi, segment.keys[0][1]
 
     def _segment_ids(self, where: str, args: list, segment: Segment, offset: int, limit: int) -> list[int]:
         dense = self._dense_ids(where, segment)
