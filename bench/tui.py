@@ -13,7 +13,10 @@ rows does not load in any useful time).
    drawn: ``end``, ``page down``, and a jump to a random row (aim ≤ 50 ms);
 4. filter and search: from the new filter to the first window painted, in the
    app, and the store's answer alone (aim ≤ 200 ms);
-5. app CPU while idle over 30 s, live refresh on (aim ≤ 2 % of a core).
+5. app CPU while idle over 30 s, live refresh on (aim ≤ 2 % of a core);
+6. the trends view over --trend-runs (100,000) runs: spawn to first paint
+   (aim < 1 s), and the store's 7-day figures against reading every run
+   into Python and grouping there.
 
 The baseline is a plain Textual DataTable app that loads its rows (same query,
 same columns) in on_mount, refreshes by reloading them, and filters by loading
@@ -359,6 +362,74 @@ def store_filters(home: Path, rounds: int = 5) -> dict:
     return out
 
 
+def child_trends(spawned_at: float) -> dict:
+    """Spawn to the first paint of the trends view (7 days) with its figures drawn."""
+    from pipedeck.tui.screens.trends import TrendsScreen
+
+    app = ours_app(initial_view="trends")
+    result = {}
+    original = TrendsScreen._loaded
+
+    def loaded(self, data):
+        original(self, data)
+        TrendsScreen._loaded = original
+
+        def painted():
+            result["paint_s"] = time.time() - spawned_at
+            app.exit()
+
+        self.app.call_after_refresh(painted)
+
+    TrendsScreen._loaded = loaded  # passed to fetch as a bound method at call time: patchable
+    app.run(headless=True, size=SIZE)
+    return result
+
+
+def naive_trends(home: Path, window_key: str = "7d") -> float:
+    """The baseline: every run of the window read into Python, then grouped and ranked there."""
+    import math
+
+    os.environ["PIPEDECK_HOME"] = str(home)
+    from pipedeck.concepts.trends import WINDOWS
+    from pipedeck.config import load_settings
+    from pipedeck.queue.service import Service
+
+    svc = Service(load_settings())
+    try:
+        t0 = time.perf_counter()
+        since = time.time() - WINDOWS[window_key].seconds
+        groups: dict = {}
+        for r in svc.list_runs(limit=None):
+            if r["created_at"] < since:
+                continue
+            for key in (r["job_type"], r["brand"]):
+                g = groups.setdefault(key, {"runs": 0, "failed": 0, "took": []})
+                g["runs"] += 1
+                g["failed"] += r["status"] == "failed"
+                if r["finished_at"] and r["started_at"]:
+                    g["took"].append(r["finished_at"] - r["started_at"])
+        for g in groups.values():
+            took = sorted(g["took"])
+            g["p95"] = took[math.ceil(0.95 * len(took)) - 1] if took else None
+        return time.perf_counter() - t0
+    finally:
+        svc.close()
+
+
+def store_trends(home: Path, window_key: str = "7d") -> float:
+    os.environ["PIPEDECK_HOME"] = str(home)
+    from pipedeck.config import load_settings
+    from pipedeck.queue.service import Service
+
+    svc = Service(load_settings())
+    try:
+        t0 = time.perf_counter()
+        svc.trends(window_key)
+        return time.perf_counter() - t0
+    finally:
+        svc.close()
+
+
 def child_idle(which: str, seconds: float) -> dict:
     app = plain_app_class()() if which == "plain" else ours_app()
     result = {}
@@ -405,6 +476,7 @@ def main() -> int:
     parser.add_argument("--baseline-runs", type=int, default=100_000,
                         help="rows the plain DataTable loads (the newest; it cannot hold a million)")
     parser.add_argument("--key-rounds", type=int, default=5)
+    parser.add_argument("--trend-runs", type=int, default=100_000, help="runs in the trends view's database")
     parser.add_argument("--idle-seconds", type=float, default=30.0)
     parser.add_argument("--repeat", type=int, default=3, help="first-paint launches per app (median)")
     parser.add_argument("--rounds", type=int, default=15, help="refreshes measured for pipedeck (median)")
@@ -421,6 +493,8 @@ def main() -> int:
             out = child_refresh(which, int(rest[0]))
         elif kind == "keys":
             out = child_keys(which, int(rest[0]))
+        elif kind == "trends":
+            out = child_trends(args.spawned_at)
         else:
             out = child_idle(which, float(rest[0]))
         print(json.dumps(out), flush=True)
@@ -461,6 +535,14 @@ def main() -> int:
                 for w in ("ours", "plain")}
         print(f"CPU while idle over {args.idle_seconds:.0f}s: pipedeck {idle['ours']['idle_cpu_pct']}% of a core, "
               f"plain DataTable {idle['plain']['idle_cpu_pct']}%", flush=True)
+        trend_home = tmp / "trends"
+        seed(trend_home, args.trend_runs)
+        trend_paint = median([run_child(trend_home, "trends", "ours")["paint_s"] for _ in range(args.repeat)])
+        trend_store = median([store_trends(trend_home) for _ in range(3)])
+        trend_naive = median([naive_trends(trend_home) for _ in range(3)])
+        print(f"trends view with {args.trend_runs:,} runs: first paint {trend_paint:.3f}s (aim < 1 s); the store's "
+              f"7-day figures {trend_store * 1000:.1f} ms against every run read into Python "
+              f"{trend_naive * 1000:.1f} ms, ratio {ratio(trend_store, trend_naive)}", flush=True)
         key_names = [n for n in ("end", "page down", "jump") if n in keys["ours"]]
         filter_names = list(FILTERS)
         emit({
@@ -485,7 +567,12 @@ def main() -> int:
             "idle_cpu_baseline_pct": idle["plain"]["idle_cpu_pct"],
             "idle_cpu_ratio": ratio(idle["ours"]["idle_cpu_pct"], idle["plain"]["idle_cpu_pct"]),
             "idle_seconds": args.idle_seconds,
-            "aims": {"first_paint_s": 1.0, "refresh_ui_ms": 5, "key_ms": 50, "filter_ms": 200, "idle_cpu_pct": 2},
+            "trend_runs": args.trend_runs,
+            "trends_paint_s": round(trend_paint, 3),
+            "trends_store_ms": round(trend_store * 1000, 2),
+            "trends_naive_ms": round(trend_naive * 1000, 2),
+            "trends_ratio": ratio(trend_store, trend_naive),
+            "aims": {"trends_paint_s": 1.0, "first_paint_s": 1.0, "refresh_ui_ms": 5, "key_ms": 50, "filter_ms": 200, "idle_cpu_pct": 2},
         })
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -97,3 +97,15 @@ def test_a_brands_trend_and_its_last_30_durations_per_job_type(seeded):
     for job in TYPES:
         finished = [r for r in everything if r["job_type"] == job and r["finished_at"] and r["started_at"]]
         assert recent[job] == pytest.approx([r["finished_at"] - r["started_at"] for r in finished[-30:]])
+
+
+def test_summary_counts_from_the_buckets_equal_counting_the_window(seeded):
+    from pipedeck.storage import trends
+
+    svc, _ = seeded
+    now = svc.clock()
+    since = now - 7 * 86400
+    for group in ("job_type", "brand"):
+        buckets = trends.series(svc.database, group, since, now, 86400)
+        assert trends.summary(svc.database, group, since, now, buckets=buckets) == \
+            trends.summary(svc.database, group, since, now)

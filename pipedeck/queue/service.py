@@ -255,14 +255,15 @@ class Service:
         until = self.clock()
         # Whole buckets ending now: the last sparkline point is the current hour or day so far.
         since = until - window.seconds
-        by_type = trends.summary(self.database, "job_type", since, until, brand_id)
-        by_brand = trends.summary(self.database, "brand", since, until, brand_id)
+        type_series = trends.series(self.database, "job_type", since, until, window.bucket, brand_id)
+        brand_series = trends.series(self.database, "brand", since, until, window.bucket, brand_id)
+        by_type = trends.summary(self.database, "job_type", since, until, brand_id, buckets=type_series)
+        by_brand = trends.summary(self.database, "brand", since, until, brand_id, buckets=brand_series)
         names = {b["id"]: b["name"] for b in self.brands()}
         for row in by_brand:
             row["name"] = names.get(row["key"], str(row["key"]))
         return {"window": window, "since": since, "until": until, "by_type": by_type, "by_brand": by_brand,
-                "type_series": trends.series(self.database, "job_type", since, until, window.bucket, brand_id),
-                "brand_series": trends.series(self.database, "brand", since, until, window.bucket, brand_id),
+                "type_series": type_series, "brand_series": brand_series,
                 "slowest": concept.slowest(by_type), "most_failing": concept.most_failing(by_type)}
 
     def recent_durations(self, brand_id: int, per_type: int = 30) -> dict[str, list[float]]:

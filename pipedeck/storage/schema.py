@@ -347,8 +347,9 @@ def v10_run_windows(conn: sqlite3.Connection) -> None:
     """What the runs table's windows, sorts and search and the trends read by.
 
     Indexes for the filters and sorts the runs table offers over a long history
-    (job type, brand, creation time, duration), for the workers view (each
-    worker's attempts), and a trigram full-text index of
+    (job type, brand, creation time, duration), for the trends (by creation
+    time, covering what they count, so a window of runs is read from the index
+    alone), for the workers view (each worker's attempts), and a trigram full-text index of
     the runs' summaries and errors (``runs_text``, row id = run id). The text
     index is kept off the write path: ``run_search.sync`` brings it up to a run
     rev (``runs_text_state.indexed_rev``) in batches, and a search reads rows
@@ -358,7 +359,7 @@ def v10_run_windows(conn: sqlite3.Connection) -> None:
     _run(conn, """
 CREATE INDEX runs_type ON runs (job_type, id);
 CREATE INDEX runs_brand ON runs (brand_id, id);
-CREATE INDEX runs_created ON runs (created_at);
+CREATE INDEX runs_created ON runs (created_at, job_type, brand_id, status, started_at, finished_at);
 CREATE INDEX attempts_worker ON attempts (worker_id, started_at) WHERE worker_id IS NOT NULL;
 CREATE INDEX runs_took ON runs ((finished_at - started_at), id)
     WHERE finished_at IS NOT NULL AND started_at IS NOT NULL;
