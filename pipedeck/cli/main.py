@@ -29,7 +29,7 @@ class PipedeckCommand(RootGroup):
 
 
 PANELS = [
-    RichCommandPanel("Brands and data", commands=["brands", "competitors", "templates", "freshness"]),
+    RichCommandPanel("Brands and data", commands=["brands", "competitors", "templates", "freshness", "export"]),
     RichCommandPanel("Jobs", commands=["queue", "runs", "schedules", "job-types", "status", "alerts"]),
     RichCommandPanel("Processes", commands=["tui", "worker", "demo", "sandbox"]),
     RichCommandPanel("Set-up", commands=["token", "db"]),
@@ -54,6 +54,7 @@ COMMANDS = {
     "token": "pipedeck.cli.token:token",
     "db": "pipedeck.cli.db:db",
     "alerts": "pipedeck.cli.alerts:alerts",
+    "export": "pipedeck.cli.export:export",
 }
 
 

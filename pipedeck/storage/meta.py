@@ -300,6 +300,37 @@ def ads_without_media(database: Database, brand_id: int, kind: str, *, ad_ids: S
     return database.query(sql, args)
 
 
+INSIGHT_EXPORT_COLUMNS = ("date", "ad_id", "ad_name", "adset_name", "campaign_name", "spend", "impressions",
+                          "reach", "clicks", "ctr", "cpc", "cpm", "actions", "action_values", "purchase_roas")
+
+
+def iter_insights(database: Database, brand_id: int, since: str | None = None, chunk: int = 5000):
+    """A brand's daily insights rows with their ad's names, by date then ad id, from ``since`` (a
+    YYYY-MM-DD date) on; read ``chunk`` rows at a time by keyset (the (brand_id, date) index)."""
+    after: tuple[str, str] | None = None
+    while True:
+        where, args = ["i.brand_id = ?"], [brand_id]
+        if since is not None:
+            where.append("i.date >= ?")
+            args.append(since)
+        if after is not None:
+            where.append("(i.date > ? OR (i.date = ? AND i.ad_id > ?))")
+            args += [after[0], after[0], after[1]]
+        rows = database.query(
+            "SELECT i.date, i.ad_id, a.name AS ad_name, a.adset_name, a.campaign_name, i.spend, i.impressions,"
+            " i.reach, i.clicks, i.ctr, i.cpc, i.cpm, i.actions, i.action_values, i.purchase_roas"
+            " FROM meta_insights i LEFT JOIN meta_ads a ON a.ad_id = i.ad_id"
+            f" WHERE {' AND '.join(where)} ORDER BY i.date, i.ad_id LIMIT ?", [*args, chunk])
+        for row in rows:
+            for key in ("actions", "action_values", "purchase_roas"):
+                if isinstance(row[key], str):
+                    row[key] = json.loads(row[key])
+            yield row
+        if len(rows) < chunk:
+            return
+        after = (rows[-1]["date"], rows[-1]["ad_id"])
+
+
 def insight_count(database: Database, brand_id: int) -> int:
     return database.scalar("SELECT count(*) FROM meta_insights WHERE brand_id = ?", (brand_id,))
 

@@ -33,6 +33,8 @@ MIGRATIONS: list[tuple[int, str, Step]] = [
     (5, "media by run, Ad Library card copy", schema.v5_run_media_and_cards),
     (6, "run leases: attempt token and expiry", schema.v6_leases),
     (7, "the days Meta answered insights for (completeness)", schema.v7_answered_days),
+    # 8 and 9 are taken by the PostgreSQL seam; the steps run in the order of their numbers.
+    (10, "runs table windows and search: sort indexes, trigram text index; attempts by worker", schema.v10_run_windows),
     (11, "alerts, recorded once per event", schema.v11_alerts),
 ]
 LATEST = MIGRATIONS[-1][0]
