@@ -159,10 +159,11 @@ class Executor:
         ctx = RunContext(run_id=run_id, attempt=attempt, job_type=run["job_type"], brand=brand,
                          competitor=competitor, settings=self.settings, database=self.database,
                          max_attempts=run["max_attempts"], shutdown_event=None, echo=self.echo, lease=held)
-        if self.shutdown_event.is_set():
-            ctx.request_shutdown()
         with self._active_lock:
             self.active[run_id] = ctx
+            # Under the lock: a request_shutdown either sees this run in active or has set the event by now.
+            if self.shutdown_event.is_set():
+                ctx.request_shutdown()
         if self._monitor_idle:  # start flushing and watching for cancel at once, not after the idle sleep
             self._kick.set()
         self._say(f"run {run_id} {run['job_type']} brand={brand['name']}"

@@ -96,6 +96,10 @@ class WorkerDaemon:
         self.fatal: "StorageError | None" = None
         self._alerts = None
         self._alerts_checked = float("-inf")
+        # Messages a consumer thread is executing, counted from before the claim: a run joins
+        # executor.active only when its handler is about to start, and a shutdown must not miss it meanwhile.
+        self._executing = 0
+        self._executing_lock = threading.Lock()
 
     def _print(self, text: str) -> None:
         if self.echo:
@@ -133,7 +137,7 @@ class WorkerDaemon:
                                  queue_description=self.queue.description, echo=self.echo,
                                  on_requeue=self._requeue, maintenance=self._maintenance, maintenance_interval=2.0,
                                  on_fatal=self._on_fatal)
-        set_task_runner(self.executor.execute)
+        set_task_runner(self._execute)
         self.queue.listen()
         consumer = None
         try:
@@ -158,6 +162,15 @@ class WorkerDaemon:
         if self.fatal is not None:
             raise self.fatal
         return 0
+
+    def _execute(self, run_id: int) -> str | None:
+        with self._executing_lock:
+            self._executing += 1
+        try:
+            return self.executor.execute(run_id)
+        finally:
+            with self._executing_lock:
+                self._executing -= 1
 
     def _on_signal(self, signum, frame) -> None:
         self._signals += 1
@@ -187,12 +200,12 @@ class WorkerDaemon:
             consumer.stop_flag.set()  # no new messages
         self.queue.stop_listening()
         deadline = time.monotonic() + self.grace
-        while self.executor.active and time.monotonic() < deadline and self._signals < 2:
+        while self._executing and time.monotonic() < deadline and self._signals < 2:
             time.sleep(0.05)
-        if self.executor.active:
+        if self._executing:
             self.executor.request_shutdown()
             deadline = time.monotonic() + 3.0
-            while self.executor.active and time.monotonic() < deadline:
+            while self._executing and time.monotonic() < deadline:
                 time.sleep(0.05)
         handed = self.executor.hand_back_all()
         if handed:

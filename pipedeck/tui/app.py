@@ -215,7 +215,8 @@ class PipedeckApp(App[int]):
         self._counts_changed(message.counts)
         self.live_rev = message.rev
         for screen in self.screen_stack:
-            if isinstance(screen, PipedeckScreen):
+            # A screen just pushed is in the stack before its widgets exist; its own first load reads this.
+            if isinstance(screen, PipedeckScreen) and screen.is_mounted:
                 screen.runs_changed(message.rows)
                 screen.synced_rev = message.rev
 
@@ -223,7 +224,7 @@ class PipedeckApp(App[int]):
         self._counts_changed(message.counts)
         self.live_rev += 1
         for screen in self.screen_stack:
-            if isinstance(screen, PipedeckScreen):
+            if isinstance(screen, PipedeckScreen) and screen.is_mounted:  # as in on_runs_changed
                 screen.reload()
                 screen.synced_rev = self.live_rev
 

@@ -3,6 +3,7 @@ freshness policy edits; keys, help and palette. The clock is injected (no real w
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timezone
 
 import pytest
@@ -165,6 +166,31 @@ async def test_view_6_lists_every_brand_and_adds_for_a_chosen_brand(sim, acme):
         new = next(r for r in sim.schedules() if r["brand"] == "Bloom")
         assert (new["job_type"], new["params"]) == ("asset_download", {"max_images": 5})
         assert cell_text(table, new["id"], "brand") == "Bloom"
+
+
+async def test_param_edited_while_the_form_is_still_building_counts_as_changed(sim, acme):
+    """On a busy machine a field can take an edit before the whole form has mounted: it is still the
+    person's change, and saved."""
+    other = sim.catalog.add_brand("Bloom", meta_ad_account_id="1002")
+    app = make(sim)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await pilot.press("6")
+        await wait_for_screen(pilot, app, SchedulesScreen)
+        await pilot.press("S")
+        form = await wait_for_screen(pilot, app, ScheduleFormScreen)
+        form.query_one("#sched-brand", Select).value = other["id"]
+        form.query_one("#sched-type", Select).value = "asset_download"
+        # The field is in the form while its siblings are still mounting; edit it then.
+        while not form.query("#f-max_images"):
+            await asyncio.sleep(0)
+        assert form.building, "the edit lands while the form is still building"
+        form.query_one("#f-max_images", Input).value = "5"
+        await wait_until(pilot, lambda: not form.building and not form.errors, message="form built")
+        await pilot.press("ctrl+s")
+        await wait_for_screen(pilot, app, SchedulesScreen)
+        await wait_until(pilot, lambda: any(r["brand"] == "Bloom" for r in sim.schedules()), message="saved")
+        new = next(r for r in sim.schedules() if r["brand"] == "Bloom")
+        assert (new["job_type"], new["params"]) == ("asset_download", {"max_images": 5})
 
 
 # -- invalid input -------------------------------------------------------------------------

@@ -96,26 +96,50 @@ def field_row(label: str, widget, name: str, hint: str = "") -> ComposeResult:
     yield field_box(label, widget, name, hint)
 
 
-def param_fields(specs: list[forms.FieldSpec], values: dict, notes: dict[str, str] | None = None,
-                 prefilled: dict | None = None) -> list[Vertical]:
-    """One field per shown param of a job type's model (``#f-<name>``), filled with ``values``.
+def field_values(specs: list[forms.FieldSpec], values: dict) -> dict[str, Any]:
+    """What each shown param field starts out holding, as ``read_params`` reads it back.
 
-    An empty field says what it stands for ("default 7"); ``prefilled`` names the values taken from
-    the brand or competitor record.
+    Known without the widgets, so a form can tell what the person changed even when an
+    edit lands before the fields have finished mounting.
     """
-    out = []
+    raw: dict[str, Any] = {}
     for spec in specs:
         if spec.hidden:
             continue
         value = values.get(spec.name)
+        if spec.kind == "boolean":
+            raw[spec.name] = bool(value)
+        elif spec.kind == "enum":
+            # A required choice with no value shows its first option (as a Select without a blank does).
+            first = spec.choices[0] if spec.required and spec.choices else None
+            raw[spec.name] = value if value in spec.choices else first
+        else:
+            raw[spec.name] = forms.display_value(spec, value)
+    return raw
+
+
+def param_fields(specs: list[forms.FieldSpec], values: dict, notes: dict[str, str] | None = None,
+                 prefilled: dict | None = None) -> list[Vertical]:
+    """One field per shown param of a job type's model (``#f-<name>``), filled with ``values``
+    (as ``field_values`` says).
+
+    An empty field says what it stands for ("default 7"); ``prefilled`` names the values taken from
+    the brand or competitor record.
+    """
+    start = field_values(specs, values)
+    out = []
+    for spec in specs:
+        if spec.hidden:
+            continue
+        value = start[spec.name]
         widget: Any
         if spec.kind == "boolean":
-            widget = Checkbox(spec.name, bool(value), id=f"f-{spec.name}")
+            widget = Checkbox(spec.name, value, id=f"f-{spec.name}")
         elif spec.kind == "enum":
-            widget = Select([(str(c), c) for c in spec.choices], value=value if value in spec.choices
-                            else Select.NULL, allow_blank=not spec.required, id=f"f-{spec.name}")
+            widget = Select([(str(c), c) for c in spec.choices], value=Select.NULL if value is None else value,
+                            allow_blank=not spec.required, id=f"f-{spec.name}")
         else:
-            widget = Input(forms.display_value(spec, value), id=f"f-{spec.name}",
+            widget = Input(value, id=f"f-{spec.name}",
                            placeholder=spec.placeholder(prefilled=spec.name in (prefilled or {})))
         label = spec.name + (notes or {}).get(spec.name, "")
         hint = " — ".join(p for p in (spec.hint, spec.description) if p)

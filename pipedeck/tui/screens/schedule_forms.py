@@ -25,7 +25,7 @@ from pipedeck.handlers.registry import JobType
 from pipedeck.queue import scheduler
 from pipedeck.concepts.datasets import Policy, assess
 from pipedeck.tui import fmt, forms
-from pipedeck.tui.screens.form import FormScreen, field_box, param_fields, read_params
+from pipedeck.tui.screens.form import FormScreen, field_box, field_values, param_fields, read_params
 from pipedeck.tui.widgets.key_footer import KeyFooter
 from pipedeck.tui.widgets.schedules_table import local_time
 
@@ -172,11 +172,12 @@ class ScheduleFormScreen(FormScreen):
             for spec in self.specs:
                 if spec.name in self.prefilled and spec.name not in own:
                     notes[spec.name] = f" (taken from the {where} at each run unless you change it)"
+        # What the fields are built with, not what they hold once mounted: an edit can land in between.
+        self.shown = field_values(self.specs, values)
         if [s for s in self.specs if not s.hidden]:
             await box.mount_all(param_fields(self.specs, values, notes, self.prefilled))
         else:
             await box.mount(Static(Text("This job type takes no parameters." if jt else "", style="dim")))
-        self.shown = read_params(self, self.specs)
         self.building = False
         self._update_target()
         self.check()
