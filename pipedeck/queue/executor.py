@@ -23,7 +23,7 @@ from pipedeck.errors import (DatabaseCorrupt, DatabaseLocked, DatabaseUnwritable
                              WorkerShuttingDown)
 from pipedeck.handlers import registry
 from pipedeck.handlers.context import HeldLease, RunContext, lease_clock, redact
-from pipedeck.queue.procs import HOSTNAME, new_worker_id, proc_start
+from pipedeck.queue.procs import new_worker_id, proc_start
 from pipedeck.storage.catalog import Catalog
 from pipedeck.storage.db import Database
 from pipedeck.storage.runs import CANCELLED, FAILED, QUEUED, RETRYING, SUCCEEDED, Lease, RunStore
@@ -74,7 +74,7 @@ class Executor:
         self.runs = RunStore(database)
         self.catalog = Catalog(database)
         self.kind = kind
-        self.worker_id = worker_id or new_worker_id(kind)
+        self.worker_id = worker_id or new_worker_id(settings.host_id, kind)
         self.threads = threads
         self.queue_description = queue_description
         self.echo = echo
@@ -95,12 +95,13 @@ class Executor:
         self._monitor_idle = True
         self._monitor: threading.Thread | None = None
         self._secrets = settings.secrets()
+        self._accepting = True
 
     # -- lifecycle of the executor itself ------------------------------------
     def start(self) -> "Executor":
         import os
 
-        self.runs.register_worker(self.worker_id, kind=self.kind, host=HOSTNAME, pid=os.getpid(),
+        self.runs.register_worker(self.worker_id, kind=self.kind, host=self.settings.host_id, pid=os.getpid(),
                                   proc_start=proc_start(os.getpid()), threads=self.threads,
                                   version=pipedeck.__version__, queue=self.queue_description)
         self._monitor = threading.Thread(target=self._monitor_loop, name="pipedeck-monitor", daemon=True)
@@ -127,8 +128,16 @@ class Executor:
             self.on_fatal(exc)
 
     # -- running one attempt -------------------------------------------------
+    def stop_accepting(self) -> None:
+        """The process is stopping: a message taken off the queue from now on goes back unclaimed."""
+        self._accepting = False
+
     def execute(self, run_id: int) -> str | None:
         """Run one attempt of ``run_id`` if it can be claimed. Returns the new status."""
+        if not self._accepting:
+            if self.on_requeue:
+                self.on_requeue(run_id, None)
+            return None
         claimed_at = lease_clock()
         try:
             claim = self.runs.claim(run_id, self.worker_id, lease_seconds=self.lease_seconds)

@@ -16,9 +16,9 @@ from pipedeck.concepts.statuses import check_status
 from pipedeck.concepts.summary import result_warning, with_summary
 from pipedeck.config import Settings, ensure_home
 from pipedeck.errors import UserError
-from pipedeck.queue.procs import HOSTNAME, pid_alive
+from pipedeck.queue.procs import pid_alive
 from pipedeck.storage.catalog import Catalog
-from pipedeck.storage.db import Database
+from pipedeck.storage.db import Database, open_database
 from pipedeck.storage.runs import FAILED, TERMINAL, RunStore
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ class Service:
         ensure_home(settings)
         if not lazy_registry:
             self.registry  # noqa: B018 - import it and the plugins now
-        self.database = database or Database(settings.db_path, busy_timeout=settings.busy_timeout)
+        self.database = database or open_database(settings)
         self.catalog = Catalog(self.database, clock=clock)
         self.runs = RunStore(self.database, clock=clock)
         self._queue = None
@@ -446,12 +446,13 @@ class Service:
         return counts
 
     def worker_health(self) -> list[dict]:
-        now = self.clock()
+        """Registered workers; alive while their heartbeat is fresh by the database's clock (and, on
+        this host, while their process is)."""
         out = []
         for w in self.runs.workers():
-            age = now - w["heartbeat_at"]
+            age = max(0.0, w["heartbeat_age"])
             alive = age <= self.settings.stale_after
-            if alive and w["host"] == HOSTNAME:
+            if alive and w["host"] == self.settings.host_id:
                 alive = pid_alive(w["pid"], w["proc_start"])
             out.append({**w, "heartbeat_age": age, "alive": alive})
         return out

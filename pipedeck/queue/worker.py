@@ -22,7 +22,7 @@ import time
 from typing import TYPE_CHECKING, Callable, Collection
 
 from pipedeck.config import Settings, ensure_home
-from pipedeck.queue.procs import HOSTNAME, pid_alive
+from pipedeck.queue.procs import pid_alive
 
 if TYPE_CHECKING:
     from pipedeck.errors import StorageError
@@ -58,7 +58,7 @@ def recover_dead_runs(runs: "RunStore", settings: Settings, own_worker_id: str |
             if row["id"] in own_active or not row["lease_expired"]:
                 continue
             reason = f"its thread in worker {own_worker_id} is gone"
-        elif row["host"] == HOSTNAME and row["pid"] is not None:
+        elif row["host"] == settings.host_id and row["pid"] is not None:
             if pid_alive(row["pid"], row["proc_start"]):
                 continue
             reason = f"worker {row['worker_id']} (pid {row['pid']}) exited"
@@ -107,13 +107,13 @@ class WorkerDaemon:
         from pipedeck.handlers import registry
         from pipedeck.queue.executor import Executor
         from pipedeck.queue.huey_app import Queue, set_task_runner
-        from pipedeck.storage.db import Database
+        from pipedeck.storage.db import open_database
         from pipedeck.storage.runs import RunStore
 
         settings = self.settings
         ensure_home(settings)
         registry.load_plugins(settings.plugins)
-        self.database = Database(settings.db_path, busy_timeout=settings.busy_timeout, autocheckpoint=0)
+        self.database = open_database(settings, autocheckpoint=0)
         self.runs = RunStore(self.database)
         try:
             # A damaged run store stops the worker before it takes anything off the queue.
@@ -181,6 +181,7 @@ class WorkerDaemon:
     def _shutdown(self, consumer) -> None:
         if consumer is not None:
             consumer.stop_flag.set()  # no new messages
+        self.executor.stop_accepting()  # and one a consumer thread takes meanwhile goes back
         self.queue.stop_listening()
         deadline = time.monotonic() + self.grace
         while self.executor.active and time.monotonic() < deadline and self._signals < 2:

@@ -19,6 +19,9 @@ from pipedeck.tui.screens.system import SystemScreen
 from tests.tui import snapshot_data
 
 SIZE = (150, 42)
+# The pictures do not depend on the engine (the data behind them is tested on both elsewhere),
+# and a snapshot is named by its test: one engine, one name.
+pytestmark = pytest.mark.engines("sqlite")
 
 
 @pytest.fixture
