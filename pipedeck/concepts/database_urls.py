@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote, urlsplit, urlunsplit
+import re
+from urllib.parse import unquote, urlsplit
 
 SQLITE = "sqlite"
 POSTGRESQL = "postgresql"
@@ -36,21 +37,16 @@ class DatabaseURL:
 
 
 def masked(url: str) -> str:
-    """``url`` with its password (and anything that looks like one in the query) replaced by ``***``."""
-    try:
-        parts = urlsplit(url.strip())
-    except ValueError:
-        return "<unparseable URL>"
-    if not parts.scheme or ("@" not in parts.netloc and "password=" not in parts.query.lower()):
-        return url.strip()
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, _, hostport = netloc.rpartition("@")
-        user = userinfo.partition(":")[0]
-        netloc = f"{user}:***@{hostport}" if ":" in userinfo else f"{user}@{hostport}"
-    query = "&".join(("password=***" if pair.lower().startswith("password=") else pair)
-                     for pair in parts.query.split("&")) if parts.query else ""
-    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+    """``url`` with its password (``user:password@``, and ``password=`` in the query) replaced by ``***``.
+
+    Done on the text, not on a parse: a malformed URL (the kind an error message shows) is masked too.
+    """
+    text = _USERINFO_PASSWORD.sub(":***@", url.strip())
+    return _QUERY_PASSWORD.sub(r"\1***", text)
+
+
+_USERINFO_PASSWORD = re.compile(r":[^:@/?#\s]*@")
+_QUERY_PASSWORD = re.compile(r"(?i)([?&]password=)[^&#]*")
 
 
 def parse(url: str) -> DatabaseURL:

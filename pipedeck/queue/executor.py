@@ -18,11 +18,12 @@ from pydantic import ValidationError
 
 import pipedeck
 from pipedeck.config import Settings
-from pipedeck.errors import (DatabaseCorrupt, DatabaseLocked, DatabaseUnwritable, HandlerError, LeaseLost,
-                             PermanentError, RetryableError, RunCancelled, StorageError, UserError,
+from pipedeck.errors import (DatabaseCorrupt, DatabaseLocked, DatabaseUnreachable, DatabaseUnwritable, HandlerError,
+                             LeaseLost, PermanentError, RetryableError, RunCancelled, StorageError, UserError,
                              WorkerShuttingDown)
 from pipedeck.handlers import registry
 from pipedeck.handlers.context import HeldLease, RunContext, lease_clock, redact
+from pipedeck.queue.outage import Outage
 from pipedeck.queue.procs import new_worker_id, proc_start
 from pipedeck.storage.catalog import Catalog
 from pipedeck.storage.db import Database
@@ -39,7 +40,7 @@ def classify(exc: BaseException) -> tuple[bool, str, str, float | None]:
     """(retryable, error_type, message, retry_after) for a handler's exception."""
     if isinstance(exc, RetryableError):
         return True, exc.error_type, str(exc), exc.retry_after
-    if isinstance(exc, (DatabaseLocked, DatabaseUnwritable)):  # a held lock or a full disk can pass
+    if isinstance(exc, (DatabaseLocked, DatabaseUnwritable, DatabaseUnreachable)):  # these can pass
         return True, type(exc).__name__, str(exc), None
     if isinstance(exc, HandlerError):
         return False, exc.error_type, str(exc), None
@@ -96,6 +97,8 @@ class Executor:
         self._monitor: threading.Thread | None = None
         self._secrets = settings.secrets()
         self._accepting = True
+        # The database server gone (restarting, the network): the monitor waits for it with backoff.
+        self.outage = Outage(self._say)
 
     # -- lifecycle of the executor itself ------------------------------------
     def start(self) -> "Executor":
@@ -115,7 +118,9 @@ class Executor:
             self._monitor.join(timeout=5)
         try:
             self.runs.stop_worker(self.worker_id)
-        except Exception:  # the database may be gone at exit; nothing to do then
+        except StorageError as exc:  # the database may be gone at exit; its heartbeat then goes stale
+            log.warning("could not mark worker %s stopped: %s", self.worker_id, exc)
+        except Exception:
             log.exception("could not mark worker stopped")
 
     def _say(self, text: str) -> None:
@@ -272,7 +277,7 @@ class Executor:
                 except DatabaseCorrupt as exc:
                     self._fatal(exc)
                     return None
-                except (DatabaseLocked, DatabaseUnwritable) as exc:
+                except (DatabaseLocked, DatabaseUnwritable, DatabaseUnreachable) as exc:
                     if self._stop.is_set():
                         self._say(f"run {run['id']}: its end could not be written before this process stopped"
                                   f" ({exc}); the next worker will recover it")
@@ -375,12 +380,16 @@ class Executor:
             except DatabaseCorrupt as exc:
                 self._fatal(exc)
                 time.sleep(0.5)
+            except DatabaseUnreachable as exc:  # the server restarts, the network is down: wait for it
+                self._stop.wait(self.outage.failed(exc))
             except StorageError as exc:  # locked past the busy timeout, disk full: try again next round
                 log.warning("monitor: %s", exc)
                 time.sleep(0.5)
             except Exception:  # keep heartbeating through a transient database error
                 log.exception("monitor loop error")
                 time.sleep(0.5)
+            else:
+                self.outage.recovered()
 
     def _flush(self, run_id: int, ctx: RunContext) -> None:
         # Never after the attempt's final write; a run busy finishing stores its own.

@@ -123,8 +123,7 @@ def _postgres_storage_class():
             self.shown = shown
             self.stopping = threading.Event()
             self._failing_since: float | None = None
-            self._delay = 1.0
-            self._state_lock = threading.Lock()
+            self._backoff = threading.local()  # each consumer thread its own pauses
             super().__init__(*args, **kwargs)
 
         def initialize_schema(self):
@@ -137,24 +136,19 @@ def _postgres_storage_class():
         def _failed(self, exc: BaseException, what: str) -> None:
             import time
 
-            with self._state_lock:
-                first = self._failing_since is None
-                if first:
-                    self._failing_since = time.monotonic()
-                    self._delay = 1.0
-                delay = self._delay
-                self._delay = min(self._delay * 2, 30.0)
-            error = queue_error(self.shown, exc)
-            log.warning("%s while %s; retrying in %.0fs", error, what, delay)
+            if self._failing_since is None:
+                self._failing_since = time.monotonic()
+            delay = getattr(self._backoff, "delay", 1.0)
+            # At most 5 s: once the server is back, a consumer thread picks work up within that.
+            self._backoff.delay = min(delay * 2, 5.0)
+            log.warning("%s while %s; retrying in %.0fs", queue_error(self.shown, exc), what, delay)
             self.stopping.wait(delay)
 
         def _worked(self) -> None:
             import time
 
-            if self._failing_since is None:
-                return
-            with self._state_lock:
-                since, self._failing_since = self._failing_since, None
+            self._backoff.delay = 1.0
+            since, self._failing_since = self._failing_since, None
             if since is not None:
                 log.warning("queue database %s reachable again after %.0fs", self.shown, time.monotonic() - since)
 

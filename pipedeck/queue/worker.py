@@ -110,21 +110,35 @@ class WorkerDaemon:
         from pipedeck.storage.db import open_database
         from pipedeck.storage.runs import RunStore
 
+        from pipedeck.errors import DatabaseUnreachable
+        from pipedeck.queue.outage import Outage
+
         settings = self.settings
         ensure_home(settings)
         registry.load_plugins(settings.plugins)
-        self.database = open_database(settings, autocheckpoint=0)
-        self.runs = RunStore(self.database)
-        try:
-            # A damaged run store stops the worker before it takes anything off the queue.
-            self.runs.check_integrity()
-        except BaseException:
-            self.database.close()
-            raise
+        outage = Outage(self._print)
+        while True:
+            # A server that cannot be reached (yet) is waited for; bad credentials, a missing database
+            # or a damaged file stop the worker with one line: those need a person.
+            try:
+                self.database = open_database(settings, autocheckpoint=0)
+                self.runs = RunStore(self.database)
+                try:
+                    # A damaged run store stops the worker before it takes anything off the queue.
+                    self.runs.check_integrity()
+                    if not self._stop.is_set():
+                        self.queue = Queue(settings)
+                except BaseException:
+                    self.database.close()
+                    raise
+                break
+            except DatabaseUnreachable as exc:
+                if self._stop.wait(outage.failed(exc)):
+                    return 0
+        outage.recovered()
         if self._stop.is_set():
             self.database.close()
             return 0
-        self.queue = Queue(settings)
         self.executor = Executor(settings=settings, database=self.database, kind="worker", threads=self.threads,
                                  queue_description=self.queue.description, echo=self.echo,
                                  on_requeue=self._requeue, maintenance=self._maintenance, maintenance_interval=2.0,
@@ -136,7 +150,10 @@ class WorkerDaemon:
             self.executor.start()
             self._print(f"pipedeck worker {self.executor.worker_id}: {self.threads} thread(s), queue "
                         f"{self.queue.description}, data {settings.home}")
-            self._maintenance()
+            try:
+                self._maintenance()
+            except DatabaseUnreachable:
+                pass  # the monitor's own maintenance waits for the server and says so
             if not self._stop.is_set():
                 consumer = self.consumer = Consumer(
                     self.queue.huey, workers=self.threads, periodic=False, initial_delay=0.05, max_delay=1.0,
@@ -202,8 +219,8 @@ class WorkerDaemon:
     def _requeue(self, run_id: int, delay: float | None) -> None:
         try:
             self.queue.enqueue(run_id, delay=delay)
-        except Exception as exc:
-            log.error("could not requeue run %s: %s", run_id, exc)
+        except Exception as exc:  # the sweep re-sends it once the queue answers again
+            log.warning("could not requeue run %s (%s); the sweep re-sends it", run_id, exc)
 
     def _maintenance(self) -> None:
         from pipedeck.queue import scheduler
@@ -223,6 +240,15 @@ class WorkerDaemon:
         scheduler.tick(self.database, self.settings, time.time(), enqueue=lambda rid: self._requeue(rid, None))
 
 
+class OneLineFormatter(logging.Formatter):
+    """The terminal gets one line per record; the traceback goes to worker.log only."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        from pipedeck.errors import one_line
+
+        return one_line(record.getMessage() if not self._fmt else self._fmt % {"message": record.getMessage()})
+
+
 def configure_logging(settings: Settings, verbose: bool = False) -> None:
     settings.log_dir.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(settings.log_dir / "worker.log")
@@ -236,6 +262,6 @@ def configure_logging(settings: Settings, verbose: bool = False) -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
     stderr = logging.StreamHandler(sys.stderr)
     stderr.setLevel(logging.ERROR)
-    stderr.setFormatter(logging.Formatter("pipedeck worker: %(message)s"))
+    stderr.setFormatter(OneLineFormatter("pipedeck worker: %(message)s"))
     root.addHandler(stderr)
     os.environ.setdefault("PYTHONUNBUFFERED", "1")

@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from pipedeck.concepts import database_urls
 from pipedeck.concepts.database_urls import DatabaseURL
-from pipedeck.errors import DatabaseCorrupt, StorageError
+from pipedeck.errors import DatabaseCorrupt, DatabaseUnreachable, StorageError
 from pipedeck.storage.dialect import SQLITE, Dialect, begin_write, dialect_for  # noqa: F401 - begin_write: huey_app
 from pipedeck.storage.errors import recover_hint
 
@@ -105,8 +105,9 @@ class Database:
 
     def error(self, exc: BaseException) -> StorageError:
         """The StorageError for a driver error; a connection it broke is dropped (the next call reconnects)."""
-        self._drop_if_broken()
-        return self.dialect.storage_error(self.where, exc)
+        error = self.dialect.storage_error(self.where, exc)
+        self._drop_if_broken(gone=isinstance(error, DatabaseUnreachable))
+        return error
 
     # -- connections -------------------------------------------------------
     def _connect(self):
@@ -151,10 +152,15 @@ class Database:
         if getattr(self._local, "conn", None) is conn:
             self._local.conn = None
 
-    def _drop_if_broken(self) -> None:
+    def _drop_if_broken(self, gone: bool = False) -> None:
         conn = getattr(self._local, "conn", None)
-        if conn is not None and self.dialect.broken(conn):
+        if conn is not None and (gone or self.dialect.broken(conn)):
             self._forget(conn)
+
+    def _gone(self, conn, exc: BaseException) -> bool:
+        """Whether ``exc`` says the connection is no use any more (its server restarted, the line dropped)."""
+        return self.dialect.broken(conn) or isinstance(self.dialect.storage_error(self.where, exc),
+                                                        DatabaseUnreachable)
 
     def close(self) -> None:
         with self._all_lock:
@@ -198,7 +204,7 @@ class Database:
         try:
             return conn.execute(sql, params)
         except self.dialect.driver_errors as exc:
-            if conn.in_transaction or not self.dialect.broken(conn):
+            if conn.in_transaction or not self._gone(conn, exc):
                 raise self.error(exc) from exc
             self._forget(conn)
         try:
@@ -250,7 +256,7 @@ class Database:
             try:
                 dialect.begin(conn, self.busy_timeout)
             except dialect.driver_errors as exc:
-                if not dialect.broken(conn):
+                if not self._gone(conn, exc):
                     raise self.error(exc) from exc
                 # A connection the server dropped since this thread last used it: once more on a new one.
                 self._forget(conn)

@@ -274,7 +274,9 @@ class PgConnection:
     def in_transaction(self) -> bool:
         from psycopg.pq import TransactionStatus
 
-        return self.raw.info.transaction_status != TransactionStatus.IDLE
+        # UNKNOWN (a lost connection) is no transaction: nothing of it can commit any more.
+        return self.raw.info.transaction_status in (TransactionStatus.ACTIVE, TransactionStatus.INTRANS,
+                                                    TransactionStatus.INERROR)
 
     def close(self) -> None:
         self.raw.close()
