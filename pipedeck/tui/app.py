@@ -22,8 +22,8 @@ from pipedeck.errors import UserError
 from pipedeck.tui.crash import ERROR_LOG, write_crash_log  # noqa: F401
 from pipedeck.tui.children import DirectRuns, WorkerChild, pipedeck_env
 from pipedeck.tui.live import LiveFeed
-from pipedeck.tui.messages import (CatalogCache, CatalogChanged, HealthChanged, RunsChanged, RunsReload,
-                                   StatusInfo)
+from pipedeck.tui.messages import (CatalogCache, CatalogChanged, DatabaseReachability, HealthChanged, RunsChanged,
+                                   RunsReload, StatusInfo)
 from pipedeck.tui.screens.base import PipedeckScreen, run_off_loop
 from pipedeck.tui.screens.brands import BrandScreen, BrandsScreen
 from pipedeck.tui.screens.competitors import CompetitorScreen
@@ -88,6 +88,7 @@ class PipedeckApp(App[int]):
         self.worker_child = WorkerChild(self.settings, worker_env or pipedeck_env(self.settings))
         self.direct_runs = DirectRuns()
         self.direct_default = direct_default
+        self.database_unreachable = False
         self.crash_log: Path | None = None
         self.crash_error: BaseException | None = None
         # A damaged database, met by a thread worker: the app exits and run_tui says so in one line.
@@ -136,6 +137,10 @@ class PipedeckApp(App[int]):
                 screen.reload()
                 screen.synced_rev = self.live_rev
 
+    def on_database_reachability(self, message: DatabaseReachability) -> None:
+        self.database_unreachable = not message.reachable
+        self._update_status()
+
     def on_health_changed(self, message: HealthChanged) -> None:
         self.counts = message.counts
         self.worker_rows = message.workers
@@ -160,7 +165,7 @@ class PipedeckApp(App[int]):
             running=counts.get("running", 0), cancelling=counts.get("cancelling", 0),
             paused=bool(self.feed and self.feed.paused.is_set()), live=self.live_enabled,
             direct_default=self.direct_default, child=self.worker_child.state(),
-            direct_active=self.direct_runs.active())
+            direct_active=self.direct_runs.active(), database_unreachable=self.database_unreachable)
 
     @property
     def can_draw_images(self) -> bool:
