@@ -141,6 +141,9 @@ BAD_INPUT = [
     (["demo", "--bogus"], "demo: no such option"),
     (["db", "--bogus"], "db: no such option"),
     (["db", "status", "--bogus"], "db status: no such option"),
+    (["db", "copy"], "db copy: missing option '--to'"),
+    (["db", "copy", "--to", "mysql://u:hunter2@db/x"], "the scheme must be sqlite:/// or postgresql://"),
+    (["db", "copy", "--to", "postgresql://u:hunter2@/x"], "names its host"),
 ]
 
 

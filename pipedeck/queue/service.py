@@ -501,3 +501,27 @@ def _freshness_rows(service: "Service", brand: str | int | None = None, now: flo
                         "last_failure_at": row["last_failure_at"] if row else None,
                         "last_error": row["last_error"] if row else None})
     return out
+
+
+def copy_database(settings: Settings, *, to: str, source: str | None = None, force: bool = False,
+                  progress: Callable[[str, int], None] | None = None) -> dict:
+    """`pipedeck db copy`: every table from ``source`` (default: the configured database) to ``to``,
+    ids kept, counts verified on the target. A function, not a Service method: the configured
+    database need not be reachable when both ends are named."""
+    from pipedeck.storage.copy import copy_database as copy
+    from pipedeck.storage.db import Database, target_of
+
+    # Both URLs checked before either database is opened (opening one migrates it).
+    source_target, to_target = target_of(source if source else settings.database), target_of(to)
+    src = Database(source_target, busy_timeout=settings.busy_timeout)
+    try:
+        dst = Database(to_target, busy_timeout=settings.busy_timeout)
+        try:
+            tables = copy(src, dst, force=force, progress=progress)
+        finally:
+            dst.close()
+    finally:
+        src.close()
+    return {"from": src.target.shown, "to": dst.target.shown, "force": force,
+            "tables": {t.table: {"source_rows": t.source_rows, "target_rows": t.target_rows, "verified": t.verified}
+                       for t in tables}}

@@ -239,6 +239,19 @@ class Database:
         return None if row is None else row[0]
 
     @contextmanager
+    def snapshot(self) -> Iterator[Snapshot]:
+        """A read-only transaction: every read in it sees the database as of its first read."""
+        conn = self.conn
+        try:
+            self.dialect.begin_snapshot(conn)
+        except self.dialect.driver_errors as exc:
+            raise self.error(exc) from exc
+        try:
+            yield Snapshot(self, conn)
+        finally:
+            self.dialect.rollback(conn)
+
+    @contextmanager
     def write(self, guard: Guard | None = None) -> Iterator[Transaction]:
         """A write transaction (SQLite: taking the write lock up front).
 
@@ -281,6 +294,24 @@ class Database:
                 except dialect.driver_errors as exc:  # disk full, I/O error, the server gone at commit
                     dialect.rollback(conn)
                     raise self.error(exc) from exc
+
+
+class Snapshot:
+    """Reads of one consistent snapshot of a database (see :meth:`Database.snapshot`)."""
+
+    def __init__(self, database: "Database", conn) -> None:
+        self.database = database
+        self.conn = conn
+
+    def columns(self, table: str) -> list[str]:
+        return self.database.dialect.columns(self.conn, table)
+
+    def batches(self, sql: str, size: int) -> Iterator[list[tuple]]:
+        """The rows of ``sql`` in lists of up to ``size``, read as they are needed."""
+        try:
+            yield from self.database.dialect.stream(self.conn, sql, size)
+        except self.database.dialect.driver_errors as exc:
+            raise self.database.error(exc) from exc
 
 
 class FencedDatabase:

@@ -65,6 +65,16 @@ class Dialect:
     def begin(self, conn: Any, busy_timeout: float) -> None:
         raise NotImplementedError
 
+    def begin_snapshot(self, conn: Any) -> None:
+        """A read-only transaction whose reads all see one snapshot."""
+        conn.execute("BEGIN")
+
+    def stream(self, conn: Any, sql: str, size: int):
+        """The rows of ``sql`` in lists of up to ``size``, without holding them all in memory."""
+        cur = conn.execute(sql)
+        while rows := cur.fetchmany(size):
+            yield rows
+
     def commit(self, conn: Any) -> None:
         conn.execute("COMMIT")
 
@@ -349,6 +359,15 @@ class PostgresDialect(Dialect):
     def begin(self, conn: Any, busy_timeout: float) -> None:
         conn.execute("BEGIN")
 
+    def begin_snapshot(self, conn: Any) -> None:
+        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+
+    def stream(self, conn: Any, sql: str, size: int):
+        with conn.raw.cursor(name="pipedeck_stream") as cur:  # a server-side cursor: rows come as read
+            cur.execute(sql)
+            while rows := cur.fetchmany(size):
+                yield rows
+
     def broken(self, conn: Any) -> bool:
         raw = conn.raw
         return raw.closed or raw.broken
@@ -371,8 +390,10 @@ class PostgresDialect(Dialect):
         return conn.execute("SELECT pg_total_relation_size(to_regclass(?))", (_ident(table),)).fetchone()[0]
 
     def reset_identity(self, conn: Any, table: str, column: str = "id") -> None:
-        conn.execute(f"SELECT setval(pg_get_serial_sequence(?, ?), coalesce(max({_ident(column)}), 0) + 1, false)"
-                     f" FROM {_ident(table)}", (table, column))
+        sequence = conn.execute("SELECT pg_get_serial_sequence(?, ?)", (_ident(table), column)).fetchone()[0]
+        if sequence is not None:  # an identity column (workers.id, a text, has none)
+            conn.execute(f"SELECT setval(?, coalesce(max({_ident(column)}), 0) + 1, false) FROM {_ident(table)}",
+                         (sequence,))
 
     def schema_version(self, conn: Any) -> int:
         if not self.marked(conn):
