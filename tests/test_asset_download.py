@@ -14,8 +14,6 @@ from tests.helpers import run_cli, wait_for
 from tests.meta_support import (PeakRSS, graph_get, log_text, sha256_file, stored_files, temp_leftovers,
                                 wait_run)
 
-# On SQLite only until storage/meta.py and storage/adlibrary.py speak both dialects (the last step).
-pytestmark = pytest.mark.engines("sqlite")
 
 MB = 1024 * 1024
 

@@ -7,8 +7,6 @@ import json
 import os
 import stat
 
-import pytest
-
 from tests.clirunner import invoke
 
 HARNESS_FILES = ("worker-",)  # the tests' own capture of a worker's output, written by pytest's process
@@ -51,7 +49,6 @@ def test_worker_logs_are_owner_only(home, worker_factory):
     assert loose(home) == []
 
 
-@pytest.mark.engines("sqlite")  # until storage/meta.py speaks both dialects
 def test_downloaded_media_is_owner_only(home, sandbox):
     assert invoke("brands", "add", "Acme", "--meta-ad-account", "1003").returncode == 0
     result = invoke("queue", "asset_download", "--brand", "Acme", "--set", "max_images=3", "--set", "max_videos=1",

@@ -36,7 +36,6 @@ def test_browser_env_keeps_what_chromium_needs_and_no_secret():
                    RUN_MARKER_ENV: "7"}
 
 
-@pytest.mark.engines("sqlite")  # until storage/meta.py and adlibrary.py speak both dialects (last step)
 def test_chromium_of_a_scrape_gets_no_secrets(lib, worker_factory):
     secrets = {k: v or lib.env[k] for k, v in SECRETS.items()}
     lib.sandbox.set_faults(adlib_slow=0.3)

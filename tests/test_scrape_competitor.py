@@ -14,8 +14,6 @@ from pipedeck.handlers.browser import RUN_MARKER_ENV
 from tests.helpers import REPO, run_cli, wait_for
 from tests.test_sandbox_adlibrary import library_ads, search_url
 
-# On SQLite only until storage/meta.py and storage/adlibrary.py speak both dialects (the last step).
-pytestmark = pytest.mark.engines("sqlite")
 
 SCRAPE_TIMEOUT = 90
 

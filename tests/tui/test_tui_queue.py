@@ -85,7 +85,6 @@ async def test_queue_brand_job_with_edited_values(make_app, svc, acme, job_type,
         await assert_in_runs_table(pilot, app, run["id"], job_type)
 
 
-@pytest.mark.engines("sqlite")  # until storage/meta.py and adlibrary.py speak both dialects (last step)
 async def test_asset_download_form_offers_include_archived(make_app, svc, acme):
     app = make_app()
     async with app.run_test(size=(160, 45)) as pilot:
