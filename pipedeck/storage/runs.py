@@ -6,9 +6,11 @@ The lifecycle of a run is drawn in ``pipedeck.concepts.statuses``.
 
 Concurrent writers: on SQLite writers take turns (``BEGIN IMMEDIATE``); on
 PostgreSQL they run side by side, so every read-check-write locks the run's
-row first (``dialect.for_update``) and only then takes the change feed's
-counter (``run_feed``): rows before the counter, in every transaction, so two
-transactions never wait for each other in a circle. A claim is won by exactly
+row first (``dialect.for_update``), then the other rows it writes (attempts,
+freshness), and takes the change feed's counter (``run_feed``) last: in that
+order in every transaction, so two transactions never wait for each other in
+a circle, and the counter, which serialises every change of a run, is held
+only for the last statement and the commit. A claim is won by exactly
 one worker: the row lock makes the second wait, and it then finds the run no
 longer waiting. Revs come from the counter row updated in the same transaction,
 so they are handed out in commit order and the live feed never skips a change.
@@ -165,6 +167,9 @@ class RunStore:
                 return None
             attempt = run["attempts"] + 1
             clock = self.dialect.now
+            conn.execute("INSERT INTO attempts (run_id, number, worker_id, started_at, status) VALUES (?,?,?,?,?)",
+                         (run_id, attempt, worker_id, now, RUNNING))
+            # The counter last: every other writer of a run waits for it until this commits.
             conn.execute(
                 f"UPDATE runs SET status = ?, worker_id = ?, heartbeat_at = {clock}, started_at = coalesce(started_at, ?),"
                 " attempts = ?, next_attempt_at = NULL, progress_current = NULL, progress_total = NULL,"
@@ -172,8 +177,6 @@ class RunStore:
                 " WHERE id = ? AND status = ?",
                 (RUNNING, worker_id, now, attempt, token, lease_seconds, now, self._next_rev(conn), run_id,
                  run["status"]))
-            conn.execute("INSERT INTO attempts (run_id, number, worker_id, started_at, status) VALUES (?,?,?,?,?)",
-                         (run_id, attempt, worker_id, now, RUNNING))
         run.update(status=RUNNING, worker_id=worker_id, attempts=attempt, heartbeat_at=now, lease=token)
         return Claim(run=_decode(run), attempt=attempt, lease=Lease(run_id, attempt, token))
 
@@ -235,7 +238,6 @@ class RunStore:
                 return None
             if lease is not None and run["lease"] != lease.token:
                 return None
-            self._flush(conn, run_id, attempt, logs, progress)
             failures = run["failures"]
             attempt_status = outcome
             if outcome == SUCCEEDED:
@@ -256,6 +258,16 @@ class RunStore:
                 raise ValueError(f"unknown outcome {outcome!r}")
             finished = now if status in TERMINAL else None
             conn.execute(
+                "UPDATE attempts SET status = ?, finished_at = ?, error_type = ?, error_message = ?"
+                " WHERE run_id = ? AND number = ?",
+                (attempt_status, now, error_type, error_message, run_id, attempt))
+            if status == SUCCEEDED:
+                self._mark_fresh(conn, run, datasets, now)
+            elif status in (FAILED, RETRYING):
+                self._mark_failed(conn, run, datasets, now, error_message)
+            # The counter last (in _flush and here): every other writer of a run waits for it until this commits.
+            self._flush(conn, run_id, attempt, logs, progress)
+            conn.execute(
                 "UPDATE runs SET status = ?, failures = ?, finished_at = ?, next_attempt_at = ?,"
                 " direct = CASE WHEN ? = 'queued' THEN 0 ELSE direct END,"
                 " worker_id = CASE WHEN ? THEN worker_id ELSE NULL END, lease = NULL, lease_expires_at = NULL,"
@@ -266,14 +278,6 @@ class RunStore:
                  error_message if outcome != SUCCEEDED else None,
                  json.dumps(result, sort_keys=True, default=str) if result is not None else None,
                  now, self._next_rev(conn), run_id, run["lease"]))
-            conn.execute(
-                "UPDATE attempts SET status = ?, finished_at = ?, error_type = ?, error_message = ?"
-                " WHERE run_id = ? AND number = ?",
-                (attempt_status, now, error_type, error_message, run_id, attempt))
-            if status == SUCCEEDED:
-                self._mark_fresh(conn, run, datasets, now)
-            elif status in (FAILED, RETRYING):
-                self._mark_failed(conn, run, datasets, now, error_message)
         return status
 
     def _mark_fresh(self, conn, run: dict, datasets: Iterable[str], now: float) -> None:
@@ -408,16 +412,16 @@ class RunStore:
                 status = QUEUED
             else:
                 status = FAILED
+            conn.execute("UPDATE attempts SET status = 'interrupted', finished_at = ?, error_type = 'Interrupted',"
+                         " error_message = ? WHERE run_id = ? AND number = ?", (now, message, run_id, attempt))
+            conn.execute("INSERT INTO run_logs (run_id, attempt, ts, level, message) VALUES (?,?,?,?,?)",
+                         (run_id, attempt, now, "warning", message))
             conn.execute(
                 "UPDATE runs SET status = ?, failures = ?, worker_id = NULL, direct = 0, finished_at = ?,"
                 " lease = NULL, lease_expires_at = NULL,"
                 f" error_type = ?, error_message = ?, updated_at = ?, rev = ? WHERE id = ? AND {self.dialect.same('lease', '?')}",
                 (status, failures, now if status in TERMINAL else None, "Interrupted", message, now,
                  self._next_rev(conn), run_id, lease))
-            conn.execute("UPDATE attempts SET status = 'interrupted', finished_at = ?, error_type = 'Interrupted',"
-                         " error_message = ? WHERE run_id = ? AND number = ?", (now, message, run_id, attempt))
-            conn.execute("INSERT INTO run_logs (run_id, attempt, ts, level, message) VALUES (?,?,?,?,?)",
-                         (run_id, attempt, now, "warning", message))
         return status
 
     def mark_workers_dead(self, worker_ids: Sequence[str]) -> None:
