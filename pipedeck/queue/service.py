@@ -425,20 +425,23 @@ class Service:
 
         return adlibrary.set_template_status(self.database, list(template_ids), status, clock=self.clock)
 
-    def asset_paths(self, sha256s) -> dict:
-        """Where stored assets (e.g. templates' preview images) live on disk, by content hash; missing files left out."""
+    def asset_files(self, sha256s) -> dict:
+        """Where stored assets (e.g. templates' preview images) live under PIPEDECK_MEDIA_DIR, by content hash,
+        whether or not this machine can reach the file (in team mode another machine may have stored it
+        in a media dir this one does not share)."""
         from pipedeck.storage import meta
 
-        out = {}
-        for sha256, relative in meta.asset_paths(self.database, [s for s in sha256s if s]).items():
-            path = self.settings.media_dir / relative
-            if path.exists():
-                out[sha256] = path
-        return out
+        return {sha256: self.settings.media_dir / relative
+                for sha256, relative in meta.asset_paths(self.database, [s for s in sha256s if s]).items()}
+
+    def asset_paths(self, sha256s) -> dict:
+        """:meth:`asset_files` that this machine can read; the others left out."""
+        return {sha256: path for sha256, path in self.asset_files(sha256s).items() if path.exists()}
 
     def asset_path(self, sha256: str | None):
-        """Where a stored asset lives on disk, or None."""
-        return self.asset_paths([sha256]).get(sha256) if sha256 else None
+        """Where a stored asset lives (it may be unreachable from this machine: check ``exists()``), or None
+        when nothing is stored for it."""
+        return self.asset_files([sha256]).get(sha256) if sha256 else None
 
     # -- health --------------------------------------------------------------
     def queue_depth(self) -> dict[str, int]:

@@ -110,3 +110,20 @@ async def test_preview_image_is_drawn_when_the_file_exists(make_app, svc, brand)
         await open_templates(pilot, app)
         await wait_until(pilot, lambda: "▀▀▀▀" in screen_text(app), message="image drawn with half blocks")
         assert "preview not downloaded yet" not in screen_text(app)
+
+
+async def test_a_preview_stored_where_this_machine_cannot_reach_it_says_so(make_app, svc, brand):
+    """Team mode: another machine stored the file in a media dir this one does not share."""
+    ids = seed_templates(svc, brand["id"], 1)
+    with svc.database.write() as db:
+        db.conn.execute("INSERT INTO assets (sha256, path, content_type, size, created_at) VALUES (?,?,?,?,?)",
+                        ("cd" * 32, "cd/elsewhere.png", "image/png", 100, time.time()))
+        db.conn.execute("UPDATE templates SET preview_sha256 = ? WHERE id = ?", ("cd" * 32, ids[0]))
+    app = make_app()
+    app.image_previews = True
+    async with app.run_test(size=(160, 45)) as pilot:
+        await open_templates(pilot, app)
+        await wait_until(pilot, lambda: "not reachable from this machine" in screen_text(app),
+                         message="the preview to say its file is not reachable here")
+        assert "preview not downloaded yet" not in screen_text(app)
+        assert app.is_running and app.crash_error is None

@@ -41,6 +41,9 @@ def preview_renderable(path: Path | str | None, image_url: str | None, *, width:
     reason = None
     if path is None:
         reason = "preview not downloaded yet"
+    elif not Path(path).exists():
+        reason = ("preview stored, but its file is not reachable from this machine "
+                  "(is PIPEDECK_MEDIA_DIR the team's shared media dir here?)")
     elif not can_draw:
         reason = "this terminal cannot show images"
     else:
