@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install pipedeck into ./.venv, plus the system packages it needs.
 #   scripts/install.sh          the app: Chromium (for Ad Library scrapes) + the package
-#   scripts/install.sh --dev    also the test tools: redis-server, PostgreSQL's server binaries + the dev extra
+#   scripts/install.sh --dev    also the test tools: PostgreSQL's server binaries, tmux, curl + the dev extra
 # Chromium: Debian/Ubuntu get the distribution's package; elsewhere install Chromium
 # yourself, run `.venv/bin/playwright install chromium`, or set PIPEDECK_CHROMIUM.
 set -euo pipefail
@@ -20,7 +20,6 @@ want=()
 have_chromium() { command -v chromium >/dev/null || command -v chromium-browser >/dev/null \
     || command -v google-chrome >/dev/null || [[ -n "${PIPEDECK_CHROMIUM:-}" ]]; }
 have_chromium || want+=(chromium)
-if [[ $dev == 1 ]] && ! command -v redis-server >/dev/null; then want+=(redis-server); fi
 if [[ $dev == 1 ]] && ! command -v tmux >/dev/null; then want+=(tmux); fi
 if [[ $dev == 1 ]] && ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null && ! command -v initdb >/dev/null \
         && [[ -z "${PIPEDECK_TEST_POSTGRES_URL:-}" ]]; then want+=(postgresql); fi
