@@ -2,13 +2,14 @@
 
     .venv/bin/python bench/meta.py              # 5 rounds (~1 min)
     .venv/bin/python bench/meta.py --rounds 1
+    .venv/bin/python bench/meta.py --only throughput   # just part 1 (or video, storage; repeatable)
 
 The sandbox runs in its own process (`pipedeck sandbox --port 0`) on 127.0.0.1.
 
 1. asset_download throughput. pipedeck: a real `pipedeck worker` (fresh data dir
    each round) runs asset_download with the defaults (40 images, 20 videos of ad
    account 1001, ~150 MB); time = the run's started_at..finished_at, so it includes
-   listing 200 ads, resolving URLs through the Graph API, hashing, fsync, the
+   listing 200 ads, resolving URLs through the Graph API, hashing, the
    content-addressed rename and the database rows. Baseline: `curl --parallel
    --parallel-max 4` (pipedeck also downloads 4 at a time) fetching the same 60
    files from the same sandbox to the same disk, wall time of the curl process;
@@ -22,7 +23,10 @@ The sandbox runs in its own process (`pipedeck sandbox --port 0`) on 127.0.0.1.
    so the ratio to it shows how much pipedeck's own code costs.
    Rounds alternate curl and pipedeck; ratios are medians of the per-round ratios. On a shared 2-core
    box the sandbox (Python) and the downloader compete for CPU, so figures move
-   with the machine's load.
+   with the machine's load. Beside each MB/s: CPU-seconds per GB (GB = 1024 MB) of
+   the downloading process only (user + system; the sandbox's CPU is not counted):
+   the worker process over the run, this script's own process over the minimal
+   downloader, the curl child (rusage) for curl.
 2. Peak RSS of the worker process (sampled every 20 ms) while asset_download
    fetches one 1 GiB video; the worker's idle RSS is shown for scale.
 3. meta_sync storage rate: rows/s of ``storage.meta.store_insights_page`` (what
@@ -42,6 +46,7 @@ import concurrent.futures
 import hashlib
 import json
 import os
+import resource
 import shutil
 import sqlite3
 import subprocess
@@ -117,6 +122,13 @@ class Worker:
             raise SystemExit(f"bench: {job} {run['status']}: {run['error_message']}")
         return run
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU the worker process has used so far (its threads included)."""
+        import psutil
+
+        times = psutil.Process(self.proc.pid).cpu_times()
+        return times.user + times.system
+
     def stop(self) -> None:
         self.svc.close()
         self.proc.terminate()
@@ -124,7 +136,10 @@ class Worker:
 
 
 def sources_of(svc) -> tuple[list[str], list[str]]:
-    rows = svc.database.query("SELECT DISTINCT kind, source_key FROM ad_assets")
+    """The files pipedeck downloaded, in the order it downloads them (images, then videos, each by
+    the first ad that uses them): with 4 at a time the order decides how long the last ones run."""
+    rows = svc.database.query("SELECT kind, source_key FROM ad_assets GROUP BY kind, source_key "
+                              "ORDER BY kind = 'video', min(ad_id)")
     return ([r["source_key"] for r in rows if r["kind"] == "image"],
             [r["source_key"] for r in rows if r["kind"] == "video"])
 
@@ -139,23 +154,35 @@ def resolve_urls(sandbox: Sandbox, images: list[str], videos: list[str]) -> list
     return urls
 
 
-def curl_fetch(sandbox: Sandbox, urls: list[str], out_dir: Path) -> tuple[float, float, int]:
-    """(curl seconds, curl + sha256sum seconds, bytes the sandbox sent)."""
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def cpu_s_per_gb(cpu: float, sent: int) -> float:
+    return round(cpu / (sent / MB / 1024), 2)
+
+
+def curl_fetch(sandbox: Sandbox, urls: list[str], out_dir: Path) -> tuple[float, float, int, float]:
+    """(curl seconds, curl + sha256sum seconds, bytes the sandbox sent, curl's CPU seconds)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     config = out_dir / "curl.cfg"
     outputs = [out_dir / f"f{i}" for i in range(len(urls))]
     config.write_text("".join(f'url = "{u}"\noutput = "{o}"\n' for u, o in zip(urls, outputs)))
     before = sandbox.bytes_sent()
+    cpu_before = children_cpu()
     started = time.monotonic()
     subprocess.run(["curl", "--parallel", "--parallel-max", str(CONCURRENCY), "--silent", "--no-progress-meter",
                     "--show-error", "--fail", "-K", str(config)], check=True)
     took = time.monotonic() - started
+    cpu = children_cpu() - cpu_before
     subprocess.run(["sha256sum", *map(str, outputs)], check=True, stdout=subprocess.DEVNULL)
-    return took, time.monotonic() - started, sandbox.bytes_sent() - before
+    return took, time.monotonic() - started, sandbox.bytes_sent() - before, cpu
 
 
-def minimal_httpx_fetch(urls: list[str], out_dir: Path) -> float:
-    """Seconds for a bare httpx downloader to fetch, hash and store ``urls`` content-addressed."""
+def minimal_httpx_fetch(urls: list[str], out_dir: Path) -> tuple[float, float]:
+    """(seconds, CPU seconds of this process) for a bare httpx downloader to fetch, hash and store
+    ``urls`` content-addressed."""
     out_dir.mkdir(parents=True, exist_ok=True)
 
     def fetch(client: httpx.Client, i: int, url: str) -> None:
@@ -168,11 +195,11 @@ def minimal_httpx_fetch(urls: list[str], out_dir: Path) -> float:
                 out.write(chunk)
         os.replace(part, out_dir / digest.hexdigest())
 
-    started = time.monotonic()
+    started, cpu = time.monotonic(), time.process_time()
     with httpx.Client(limits=httpx.Limits(max_connections=CONCURRENCY), timeout=60) as client, \
             concurrent.futures.ThreadPoolExecutor(CONCURRENCY) as pool:
         list(pool.map(lambda iu: fetch(client, *iu), enumerate(urls)))
-    return time.monotonic() - started
+    return time.monotonic() - started, time.process_time() - cpu
 
 
 def transfer_seconds(svc, run: dict) -> float:
@@ -186,20 +213,25 @@ def transfer_seconds(svc, run: dict) -> float:
 def bench_throughput(rounds: int, tmp: Path) -> dict:
     sandbox = Sandbox()
     ours, transfer, theirs, hashed, minimal = {}, {}, {}, {}, {}  # by round
+    cpu_ours, cpu_curl, cpu_minimal = {}, {}, {}  # CPU-seconds per GB, by round
     files = total_mb = 0
     urls = None
 
     def run_curl(r: int, tag: str) -> None:
-        took, took_hash, sent = curl_fetch(sandbox, urls, tmp / f"curl-{r}")
+        took, took_hash, sent, cpu = curl_fetch(sandbox, urls, tmp / f"curl-{r}")
         theirs[r] = sent / MB / took
         hashed[r] = sent / MB / took_hash
+        cpu_curl[r] = cpu_s_per_gb(cpu, sent)
         print(f"  {tag}: curl --parallel   {sent / MB:7.1f} MB in {took:5.2f}s = {theirs[r]:6.1f} MB/s"
-              f"   (+ sha256sum: {took_hash:5.2f}s = {hashed[r]:6.1f} MB/s)")
+              f" {cpu_curl[r]:5.2f} CPU-s/GB   (+ sha256sum: {took_hash:5.2f}s = {hashed[r]:6.1f} MB/s)")
         shutil.rmtree(tmp / f"curl-{r}")
         before = sandbox.bytes_sent()
-        took = minimal_httpx_fetch(urls, tmp / f"minimal-{r}")
-        minimal[r] = (sandbox.bytes_sent() - before) / MB / took
-        print(f"  {tag}: minimal httpx     {sent / MB:7.1f} MB in {took:5.2f}s = {minimal[r]:6.1f} MB/s")
+        took, cpu = minimal_httpx_fetch(urls, tmp / f"minimal-{r}")
+        sent = sandbox.bytes_sent() - before
+        minimal[r] = sent / MB / took
+        cpu_minimal[r] = cpu_s_per_gb(cpu, sent)
+        print(f"  {tag}: minimal httpx     {sent / MB:7.1f} MB in {took:5.2f}s = {minimal[r]:6.1f} MB/s"
+              f" {cpu_minimal[r]:5.2f} CPU-s/GB")
         shutil.rmtree(tmp / f"minimal-{r}")
 
     try:
@@ -209,16 +241,19 @@ def bench_throughput(rounds: int, tmp: Path) -> dict:
             worker = Worker(tmp / f"home{r}", sandbox)
             try:
                 before = sandbox.bytes_sent()
+                cpu = worker.cpu_seconds()
                 run = worker.run("asset_download", {})
+                cpu = worker.cpu_seconds() - cpu
                 sent = sandbox.bytes_sent() - before
                 took = run["finished_at"] - run["started_at"]
                 ours[r] = sent / MB / took
+                cpu_ours[r] = cpu_s_per_gb(cpu, sent)
                 transfer[r] = sent / MB / transfer_seconds(worker.svc, run)
                 files = run["result"]["files"]
                 total_mb = sent / MB
                 print(f"  round {r + 1}: pipedeck worker  {sent / MB:7.1f} MB in {took:5.2f}s = {ours[r]:6.1f} MB/s"
-                      f"   (transfer phase {transfer[r]:6.1f} MB/s; {files} files, {run['result']['stored']} new,"
-                      f" {run['result']['deduplicated']} duplicates)")
+                      f" {cpu_ours[r]:5.2f} CPU-s/GB   (transfer phase {transfer[r]:6.1f} MB/s; {files} files,"
+                      f" {run['result']['stored']} new, {run['result']['deduplicated']} duplicates)")
                 if urls is None:
                     urls = resolve_urls(sandbox, *sources_of(worker.svc))
             finally:
@@ -241,6 +276,10 @@ def bench_throughput(rounds: int, tmp: Path) -> dict:
             "minimal_httpx_mb_s": round(median(minimal.values()), 1),
             "minimal_httpx_ratio_to_curl": ratio(minimal, theirs),
             "ratio_vs_minimal_httpx": ratio(ours, minimal),
+            "asset_download_cpu_s_per_gb": median(cpu_ours.values()),
+            "minimal_httpx_cpu_s_per_gb": median(cpu_minimal.values()),
+            "curl_parallel_cpu_s_per_gb": median(cpu_curl.values()),
+            "cpu_ratio_vs_minimal_httpx": ratio(cpu_ours, cpu_minimal),
             "transfer_ratio_vs_minimal_httpx": ratio(transfer, minimal),
             "throughput_files": files, "throughput_total_mb": round(total_mb, 1)}
 
@@ -275,11 +314,11 @@ def bench_big_video(tmp: Path) -> dict:
 def insight_rows(days: int = 180) -> list[dict]:
     import datetime as dt
 
-    from pipedeck.sandbox import graph
+    from pipedeck.sandbox import graph, graph_data
     from pipedeck.sandbox.server import SandboxState
 
     state = SandboxState()
-    until = graph.today()
+    until = graph_data.today()
     q = graph.parse_insight_query({
         "level": "ad", "time_increment": "1",
         "fields": "ad_id,ad_name,adset_id,adset_name,campaign_id,campaign_name,spend,impressions,reach,clicks,"
@@ -287,7 +326,7 @@ def insight_rows(days: int = 180) -> list[dict]:
         "time_range": json.dumps({"since": (until - dt.timedelta(days=days - 1)).isoformat(),
                                   "until": until.isoformat()})}, "1001")
     # through JSON, as the handler receives them
-    return json.loads(json.dumps([graph.insight_row(state, q, k) for k in graph.insight_keys(q)]))
+    return json.loads(json.dumps([graph_data.insight_row(state, q, k) for k in graph_data.insight_keys(q)]))
 
 
 def bench_storage(rounds: int, tmp: Path) -> dict:
@@ -338,25 +377,35 @@ def bench_storage(rounds: int, tmp: Path) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--only", action="append", choices=("throughput", "video", "storage"),
+                   help="run only this part (repeatable; default: all)")
     args = p.parse_args()
+    parts = set(args.only or ("throughput", "video", "storage"))
     if not shutil.which("curl"):
         raise SystemExit("bench: curl is not installed (it is the baseline downloader)")
     tmp = Path(tempfile.mkdtemp(prefix="pipedeck-bench-meta-"))
     try:
-        print("asset_download throughput vs curl --parallel (same files, same sandbox, 127.0.0.1):")
-        result = bench_throughput(args.rounds, tmp)
-        print(f"  median: pipedeck {result['asset_download_mb_s']} MB/s, curl {result['curl_parallel_mb_s']} MB/s,"
-              f" ratio {result['throughput_ratio']} (aim >= 0.8); transfer phase only {result['transfer_ratio']};"
-              f" vs curl + sha256sum {result['ratio_vs_curl_plus_sha256sum']}")
-        print(f"  a minimal httpx downloader doing the same hashing reaches {result['minimal_httpx_ratio_to_curl']}"
-              f" of curl; pipedeck reaches {result['ratio_vs_minimal_httpx']} of it"
-              f" (transfer phase {result['transfer_ratio_vs_minimal_httpx']})")
-        print("peak worker RSS while downloading one 1 GiB video:")
-        result.update(bench_big_video(tmp))
-        print(f"  peak {result['peak_rss_1gb_video_mb']} MB (aim <= 150)")
-        print("meta_sync storage rate vs raw sqlite3 executemany:")
-        result.update(bench_storage(args.rounds, tmp))
-        print(f"  median ratio {result['storage_ratio']} (aim >= 0.5)")
+        result: dict = {}
+        if "throughput" in parts:
+            print("asset_download throughput vs curl --parallel (same files, same sandbox, 127.0.0.1):")
+            result.update(bench_throughput(args.rounds, tmp))
+            print(f"  median: pipedeck {result['asset_download_mb_s']} MB/s, curl {result['curl_parallel_mb_s']} MB/s,"
+                  f" ratio {result['throughput_ratio']} (aim >= 0.8); transfer phase only {result['transfer_ratio']};"
+                  f" vs curl + sha256sum {result['ratio_vs_curl_plus_sha256sum']}")
+            print(f"  a minimal httpx downloader doing the same hashing reaches {result['minimal_httpx_ratio_to_curl']}"
+                  f" of curl; pipedeck reaches {result['ratio_vs_minimal_httpx']} of it (aim >= 0.9;"
+                  f" transfer phase {result['transfer_ratio_vs_minimal_httpx']})")
+            print(f"  CPU-seconds per GB: pipedeck {result['asset_download_cpu_s_per_gb']}, minimal httpx"
+                  f" {result['minimal_httpx_cpu_s_per_gb']}, curl {result['curl_parallel_cpu_s_per_gb']}"
+                  f" (pipedeck / minimal {result['cpu_ratio_vs_minimal_httpx']})")
+        if "video" in parts:
+            print("peak worker RSS while downloading one 1 GiB video:")
+            result.update(bench_big_video(tmp))
+            print(f"  peak {result['peak_rss_1gb_video_mb']} MB (aim <= 150)")
+        if "storage" in parts:
+            print("meta_sync storage rate vs raw sqlite3 executemany:")
+            result.update(bench_storage(args.rounds, tmp))
+            print(f"  median ratio {result['storage_ratio']} (aim >= 0.5)")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     result["rounds"] = args.rounds

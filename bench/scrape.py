@@ -1,6 +1,6 @@
 """Ad Library scrape figures (issue 4): pipedeck's competitor_scrape against a minimal Playwright script.
 
-    .venv/bin/python bench/scrape.py            # 3 rounds (~1.5 min)
+    .venv/bin/python bench/scrape.py            # 5 rounds (~1.5 min)
     .venv/bin/python bench/scrape.py --rounds 1
 
 All read the same 1,000-ad search from the sandbox (its own process, 127.0.0.1):
@@ -9,17 +9,24 @@ All read the same 1,000-ad search from the sandbox (its own process, 127.0.0.1):
   competitor each round; ads/s = ads stored / (run finished_at - started_at), i.e.
   browser start, bot check, first page, cursor paging, normalising, upserts, close.
 - baseline (`baseline_fetch`, the ratio's denominator): a minimal Playwright script making
-  the same requests and nothing else - same Chromium and flags, open the URL, let the page
-  send its first request for more, resend it with each next cursor, read only the cursor.
+  the same requests and nothing else - same Chromium and flags, the same resources refused
+  (images, media, fonts, stylesheets), open the URL, let the page send its first request
+  for more, resend it with each next cursor, read only the cursor.
 - scrolling baseline (`baseline_scroll`, also reported): the page left to itself - scroll
   until its own script has loaded every page; it renders all 1,000 ads and their images.
 - peak memory of the worker plus everything it started (Playwright driver, Chromium
   and its renderers) while the scrape runs, sampled every 50 ms: RSS summed over the
   processes in the timed rounds (shared pages counted once per process, so an upper
-  bound) and PSS (shared pages split between processes; closer to real use) in the
-  untimed warm-up round, as reading it costs enough CPU to slow the scrape.
+  bound) and PSS (each shared page split between the processes mapping it: what the
+  tree really holds) in two untimed rounds, the warm-up one and one after the timed
+  ones, as reading it costs enough CPU to slow the scrape; the peak is broken down by
+  process (worker, Playwright's driver, Chromium's browser, renderer, ... processes).
+  PSS also splits pages shared with processes outside the tree: another Chromium of
+  the same build running on the machine makes it read lower (the bench's own baseline
+  browsers are closed while pipedeck's scrape runs).
 
-Rounds alternate the three after one warm-up round; medians are reported. The last line is one JSON object.
+Rounds alternate the three after one warm-up round; medians are reported, and the
+median of the per-round ratios (each pair ran back to back). The last line is one JSON object.
 """
 
 from __future__ import annotations
@@ -61,11 +68,23 @@ def search_url(base: str) -> str:
 
 
 # -- the baselines: minimal Playwright scripts ---------------------------------------
-async def _open(p, url: str, executable: str):
-    from pipedeck.handlers.browser import CHROMIUM_ARGS
+async def _open(p, url: str, executable: str, block: bool = False):
+    """Chromium as pipedeck launches it (same binary and flags; Playwright starts it without the
+    sandbox here, as pipedeck does as root) and the search opened; ``block``: refusing what
+    pipedeck's scrape refuses (images, media, fonts, stylesheets), so it sends the same requests."""
+    from pipedeck.handlers.adlibrary_scraper import BLOCKED_RESOURCES, NOT_RESULTS
+    from pipedeck.handlers.browser import CHROMIUM_ARGS, UNSANDBOXED_ARGS
 
-    browser = await p.chromium.launch(executable_path=executable, args=list(CHROMIUM_ARGS))
+    browser = await p.chromium.launch(executable_path=executable, args=[*CHROMIUM_ARGS, *UNSANDBOXED_ARGS])
     page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    if block:
+        async def refuse(route):
+            if route.request.resource_type in BLOCKED_RESOURCES:
+                await route.abort("blockedbyclient")
+            else:
+                await route.fallback()
+
+        await page.route(NOT_RESULTS, refuse)  # as pipedeck: the requests for results are not routed
     await page.goto(url)
     await page.wait_for_selector('script[type="application/json"][data-sjs]', state="attached")
     return browser, page
@@ -80,7 +99,7 @@ async def baseline_fetch(url: str, executable: str) -> tuple[float, int]:
     t0 = time.monotonic()
     replies = []
     async with async_playwright() as p:
-        browser, page = await _open(p, url, executable)
+        browser, page = await _open(p, url, executable, block=True)
         async with page.expect_request(lambda r: "/api/graphql/" in r.url) as first:
             await page.evaluate("window.scrollTo(0, document.documentElement.scrollHeight)")
         request = await first.value
@@ -119,11 +138,27 @@ async def baseline_scroll(url: str, executable: str) -> float:
 
 
 # -- memory sampling ---------------------------------------------------------------
+def process_kind(proc) -> str:
+    """worker, driver (Playwright's node), or Chromium's browser / renderer / utility / zygote / gpu-process."""
+    try:
+        name = proc.name()
+        cmd = proc.cmdline()
+    except Exception:  # noqa: BLE001 - exiting (its memory was read a moment ago)
+        return "exiting"
+    if "node" in name or any(a.endswith(("cli.js", "run-driver")) for a in cmd):
+        return "driver"
+    kind = next((a.split("=", 1)[1] for a in cmd if a.startswith("--type=")), None)
+    if kind is None and any("chrom" in a or "headless_shell" in a for a in cmd[:1]):
+        return "chromium browser"
+    return f"chromium {kind}" if kind else ("worker" if "python" in name else name)
+
+
 class TreeMemory(threading.Thread):
     """Peak memory (MB) of a process and all its descendants, sampled until stopped.
 
-    RSS (cheap: /proc/PID/statm) every ``interval``; PSS (reads smaps, costly on Chromium's
-    processes) only when ``pss`` is set, so timed rounds are not slowed by the sampling.
+    RSS (cheap: /proc/PID/statm) every ``interval``; PSS (smaps_rollup, which walks every
+    mapping: costly on Chromium's processes) only when ``pss`` is set, so timed rounds are not
+    slowed by the sampling. ``peak_by_kind``: PSS per kind of process at the PSS peak.
     """
 
     def __init__(self, pid: int, interval: float = 0.05, pss: bool = False) -> None:
@@ -135,6 +170,7 @@ class TreeMemory(threading.Thread):
         self.pss = pss
         self.peak_rss = 0.0
         self.peak_pss = 0.0
+        self.peak_by_kind: dict[str, float] = {}
         self.max_procs = 0
         self._halt = threading.Event()
 
@@ -143,11 +179,14 @@ class TreeMemory(threading.Thread):
 
         procs = [self.root, *self.root.children(recursive=True)]
         rss = pss = 0
+        kinds: dict[str, float] = {}
         for proc in procs:
             try:
                 if self.pss:
                     info = proc.memory_full_info()
                     pss += info.pss
+                    kind = process_kind(proc)
+                    kinds[kind] = kinds.get(kind, 0.0) + info.pss / 2**20
                 else:
                     info = proc.memory_info()
                 rss += info.rss
@@ -155,7 +194,9 @@ class TreeMemory(threading.Thread):
                 continue
         self.max_procs = max(self.max_procs, len(procs))
         self.peak_rss = max(self.peak_rss, rss / 2**20)
-        self.peak_pss = max(self.peak_pss, pss / 2**20)
+        if pss / 2**20 > self.peak_pss:
+            self.peak_pss = pss / 2**20
+            self.peak_by_kind = {k: round(v, 1) for k, v in sorted(kinds.items(), key=lambda kv: -kv[1])}
 
     def run(self) -> None:
         while not self._halt.is_set():
@@ -171,7 +212,7 @@ class TreeMemory(threading.Thread):
 # -- the run ---------------------------------------------------------------------------
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args()
 
     import os
@@ -196,17 +237,21 @@ def main() -> None:
         idle = TreeMemory(worker.pid)
         idle.sample()
         fetch_s, scroll_s, pipedeck_s, rss, procs = [], [], [], [], []
-        warm_pss = 0.0
+        pss_rounds: list[TreeMemory] = []
         # Warm-up (page cache, the sandbox's generated data) for each, not counted.
         asyncio.run(baseline_fetch(url, executable))
-        for i in range(args.rounds + 1):
-            seconds, seen = asyncio.run(baseline_fetch(url, executable))
-            assert seen >= ADS, seen
-            if i:
+        last = args.rounds + 1  # an untimed round after the timed ones, for PSS again
+        for i in range(last + 1):
+            timed = 0 < i < last
+            if timed:
+                seconds, seen = asyncio.run(baseline_fetch(url, executable))
+                assert seen >= ADS, seen
                 fetch_s.append(seconds)
                 scroll_s.append(asyncio.run(baseline_scroll(url, executable)))
+            elif i == 0:
+                asyncio.run(baseline_fetch(url, executable))
             comp = svc.catalog.add_competitor(brand["id"], f"Rival {i}", url, base)
-            mem = TreeMemory(worker.pid, pss=not i)  # PSS (costly to read) only in the untimed warm-up round
+            mem = TreeMemory(worker.pid, pss=not timed)  # PSS (costly to read) only in untimed rounds
             mem.start()
             run_id = svc.queue_one_time_job("Bench", "competitor_scrape", {"max_ads": ADS}, competitor=comp["id"])
             run = wait_until(lambda: (r := svc.runs.get(run_id))["status"] in ("succeeded", "failed", "cancelled")
@@ -216,9 +261,11 @@ def main() -> None:
                 raise SystemExit(f"bench: run {run_id} {run['status']}: {run['error_message']}")
             stored = svc.database.scalar("SELECT count(*) FROM competitor_ads WHERE competitor_id = ?", (comp["id"],))
             assert stored == ADS == run["result"]["captured"], (stored, run["result"])
-            if not i:
-                warm_pss = mem.peak_pss
-                continue  # warm-up round
+            if not timed:
+                pss_rounds.append(mem)
+                print(f"untimed round: peak PSS {mem.peak_pss:.0f} MB over {mem.max_procs} processes: "
+                      + ", ".join(f"{k} {v:.0f}" for k, v in mem.peak_by_kind.items()), flush=True)
+                continue
             pipedeck_s.append(run["finished_at"] - run["started_at"])
             rss.append(mem.peak_rss)
             procs.append(mem.max_procs)
@@ -238,18 +285,22 @@ def main() -> None:
         svc.close()
 
     pd_rate, fetch_rate, scroll_rate = (ADS / median(x) for x in (pipedeck_s, fetch_s, scroll_s))
+    paired = median([b / a for a, b in zip(pipedeck_s, fetch_s)])
+    peak = max(pss_rounds, key=lambda m: m.peak_pss)
     print(f"pipedeck {pd_rate:.0f} ads/s; ratio {pd_rate / fetch_rate:.2f} to the same-requests baseline "
-          f"({fetch_rate:.0f} ads/s), {pd_rate / scroll_rate:.2f} to the scrolling baseline ({scroll_rate:.0f} ads/s)"
-          " (aim >= 0.8)")
-    print(f"peak memory of worker + Chromium: RSS {max(rss):.0f} MB (sum over processes), PSS {warm_pss:.0f} MB;"
-          f" idle worker RSS {idle.peak_rss:.0f} MB")
+          f"({fetch_rate:.0f} ads/s; median of per-round ratios {paired:.2f}), {pd_rate / scroll_rate:.2f} to the"
+          f" scrolling baseline ({scroll_rate:.0f} ads/s) (aim >= 0.9)")
+    print(f"peak memory of worker + Chromium: RSS {max(rss):.0f} MB (sum over processes), PSS {peak.peak_pss:.0f} MB"
+          f" (aim <= 400); idle worker RSS {idle.peak_rss:.0f} MB")
     emit({"bench": "scrape", "ads": ADS, "rounds": args.rounds,
           "pipedeck_ads_per_s": round(pd_rate, 1),
           "baseline_ads_per_s": round(fetch_rate, 1), "ratio": round(pd_rate / fetch_rate, 3),
           "scroll_baseline_ads_per_s": round(scroll_rate, 1), "ratio_to_scroll": round(pd_rate / scroll_rate, 3),
           "pipedeck_seconds": [round(x, 3) for x in pipedeck_s], "baseline_seconds": [round(x, 3) for x in fetch_s],
           "scroll_baseline_seconds": [round(x, 3) for x in scroll_s],
-          "peak_rss_mb": round(max(rss), 1), "peak_pss_mb": round(warm_pss, 1),
+          "paired_ratio": round(paired, 3),
+          "peak_rss_mb": round(max(rss), 1), "peak_pss_mb": round(peak.peak_pss, 1),
+          "peak_pss_rounds_mb": [round(m.peak_pss, 1) for m in pss_rounds], "peak_pss_by_process": peak.peak_by_kind,
           "idle_worker_rss_mb": round(idle.peak_rss, 1), "max_processes": max(procs),
           "chromium": executable})
 

@@ -66,6 +66,7 @@ def _seconds(low: float, high: float, *, above: bool = False) -> Any:
 
 HeartbeatSeconds = _seconds(0.1, 60)
 BusySeconds = _seconds(0.01, 3600)
+AlertSeconds = _seconds(0.5, 3600)
 
 
 def default_home() -> Path:
@@ -76,6 +77,7 @@ _MODULE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 _HOST = re.compile(r"^(?:[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$")
 _TOKEN = re.compile(r"^[\x21-\x7e]{1,4096}$")
 _HOST_ID = re.compile(r"^[\x21-\x7e]{1,100}$")
+_ALERT_URL = re.compile(r"^[a-z][a-z0-9+.-]*://[\x21-\x7e]+$", re.I)
 _ENVIRON: ContextVar[Mapping[str, str] | None] = ContextVar("pipedeck_environ", default=None)
 
 
@@ -177,6 +179,13 @@ class Settings(BaseSettings):
                            Takes("comma-separated media origins (scheme://host[:port], or a bare host for https)",
                                  default="Meta's CDNs and the Graph / Ad Library origins")] = Field(
         (), description="extra origins media may be downloaded from")
+
+    alert_urls: Annotated[SecretStr | None,
+                          Takes("comma-separated apprise URLs (slack://..., discord://..., msteams://..., mailto://..., "
+                                "ntfy://..., json://host/path)", default="none: alerts are only recorded",
+                                secret=True)] = Field(None, description="where alerts are sent, through apprise")
+    alert_interval: AlertSeconds = Field(
+        30.0, description="seconds between a worker's checks for things to alert about")
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
@@ -283,6 +292,16 @@ class Settings(BaseSettings):
             raise ValueError("not a token")
         return value
 
+    @field_validator("alert_urls")
+    @classmethod
+    def _alert_urls(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        urls = [u.strip() for u in value.get_secret_value().split(",") if u.strip()]
+        if not urls or not all(_ALERT_URL.match(u) for u in urls):
+            raise ValueError("not apprise URLs")
+        return SecretStr(",".join(urls))
+
     @field_validator("stale_after")
     @classmethod
     def _stale_after(cls, value: float, info: ValidationInfo) -> float:
@@ -330,7 +349,12 @@ class Settings(BaseSettings):
         return self.meta_access_token.get_secret_value()
 
     def secrets(self) -> list[str]:
-        return [self.meta_access_token.get_secret_value()] if self.meta_access_token else []
+        out = [self.meta_access_token.get_secret_value()] if self.meta_access_token else []
+        return out + self.alert_targets()
+
+    def alert_targets(self) -> list[str]:
+        """The apprise URLs of PIPEDECK_ALERT_URLS (they carry webhook tokens: never print them)."""
+        return self.alert_urls.get_secret_value().split(",") if self.alert_urls else []
 
 
 # -- the variables, for help and errors ----------------------------------------------------------

@@ -8,6 +8,11 @@
 5. quit with ctrl+q and check the exit status is 0, and that the sandbox and
    worker the demo started are gone and the real data dir was never touched.
 
+Then the same demo at 80×24: the brand list, the runs table and the footer fit;
+a freshness policy typed into the policy form (warn after 20 s) makes Acme's
+performance age turn from green ● to yellow ◐ while the app stays open, with
+no key pressed in between; ctrl+q quits (the time it takes is reported).
+
 Then the crash check: a `pipedeck` whose screen raises on a key must show the
 error, log it in the data dir and exit non-zero.
 
@@ -33,16 +38,18 @@ WIDTH, HEIGHT = 160, 45
 
 
 class Tmux:
-    def __init__(self, name: str, command: str, env: dict[str, str]) -> None:
+    def __init__(self, name: str, command: str, env: dict[str, str], size: tuple[int, int] = (WIDTH, HEIGHT)) -> None:
         self.name = name
         env_args = []
         for key, value in env.items():
             env_args += ["-e", f"{key}={value}"]
-        subprocess.run(["tmux", "new-session", "-d", "-s", name, "-x", str(WIDTH), "-y", str(HEIGHT), *env_args,
+        subprocess.run(["tmux", "new-session", "-d", "-s", name, "-x", str(size[0]), "-y", str(size[1]), *env_args,
                         command], check=True, cwd=REPO)
 
-    def screen(self) -> str:
-        out = subprocess.run(["tmux", "capture-pane", "-p", "-t", self.name], capture_output=True, text=True)
+    def screen(self, colours: bool = False) -> str:
+        """The pane's text; with ``colours``, with its SGR escape sequences (to see what colour a cell is)."""
+        out = subprocess.run(["tmux", "capture-pane", "-p", *(["-e"] if colours else []), "-t", self.name],
+                             capture_output=True, text=True)
         return out.stdout
 
     def keys(self, *keys: str) -> None:
@@ -93,7 +100,7 @@ def wait_file(path: Path, timeout: float) -> str:
     while not path.exists() or not path.read_text().strip():
         if time.monotonic() > deadline:
             raise CheckFailed(f"{path.name} not written within {timeout:.0f}s (app did not exit?)")
-        time.sleep(0.1)
+        time.sleep(0.02)
     return path.read_text().strip()
 
 
@@ -140,8 +147,10 @@ def check_demo(tmp: Path, python: str, timings: dict) -> None:
         pids = processes_using(demo_home)
         if not pids:
             raise CheckFailed("no sandbox/worker child processes found while the demo runs")
+        quit_started = time.monotonic()
         session.keys("C-q")
         code = wait_file(exit_file, 40)
+        timings["quit_s"] = round(time.monotonic() - quit_started, 2)
         if code != "0":
             raise CheckFailed(f"pipedeck demo exited with {code}")
         print("  ok: exit status 0", flush=True)
@@ -155,6 +164,107 @@ def check_demo(tmp: Path, python: str, timings: dict) -> None:
         if (real_home / "pipedeck.db").exists():
             raise CheckFailed(f"the demo wrote to the real data dir {real_home}")
         print("  ok: real data dir untouched", flush=True)
+    finally:
+        session.kill()
+
+
+SGR = re.compile(r"\x1b\[([0-9;]*)m")
+
+
+def freshness_mark(screen_with_colours: str, brand: str) -> tuple[str, str] | None:
+    """(mark, its foreground colour as SGR parameters) of the first freshness cell on ``brand``'s row."""
+    for line in screen_with_colours.splitlines():
+        if brand not in SGR.sub("", line):
+            continue
+        colour = ""
+        for match in re.finditer(r"\x1b\[([0-9;]*)m|([●◐○])", line):
+            if match.group(1) is not None:
+                params = match.group(1)
+                if re.search(r"(^|;)(3[0-7]|9[0-7]|38;[25];)", params):
+                    colour = params
+            else:
+                return match.group(2), colour
+    return None
+
+
+def check_small_terminal(tmp: Path, python: str, timings: dict) -> None:
+    """The demo at 80×24: what matters fits, and a freshness age changes colour on its own."""
+    real_home, demo_home = tmp / "real-home-80", tmp / "demo-home-80"
+    exit_file = tmp / "demo80.exit"
+    command = f"{python} -m pipedeck demo --home {demo_home}; echo $? > {exit_file}"
+    session = Tmux(f"pipedeck-demo80-check-{os.getpid()}", command, base_env(real_home), size=(80, 24))
+    try:
+        print("demo at 80x24: waiting for the brand list", flush=True)
+        session.wait_for("brand list at 80x24", lambda s: "Acme Outdoor" in s and "PERFORMANCE" in s, 60)
+        session.wait_for("a live worker", lambda s: "worker alive" in s or "workers alive" in s, 30)
+        lines = session.screen().splitlines()
+        footer = [line for line in lines[-2:] if line.strip()]
+        if not ("? Help" in " ".join(footer) and "Quit" in " ".join(footer)):
+            raise CheckFailed("the footer's last two lines lack help and quit at 80x24:\n" + "\n".join(lines))
+        print("  ok: footer in two lines with help and quit", flush=True)
+        session.keys("2")
+        session.wait_for("the runs table with its summary column at 80 columns",
+                         lambda s: "SUMMARY" in s and "STATUS" in s and "TYPE" in s, 20)
+        # A policy typed into the form, as a person would: Acme's performance warns after 20 s.
+        session.keys("4")
+        session.wait_for("the freshness matrix", lambda s: "BRAND / COMPETITOR" in s and "Acme Outdoor" in s, 20)
+        session.keys("Right")
+        session.keys("e")
+        session.wait_for("the freshness policy form", lambda s: "Freshness policy" in s and "Warn after" in s, 20)
+        # Each field edited once the previous edit shows (keys sent faster than that can land in the
+        # field that had the focus a moment earlier).
+        session.keys("Tab", "Tab", "C-u")
+        session.wait_for("warn after emptied", lambda s: "e.g. 26h" in s, 10)
+        session.keys("-l", "20s")
+        session.wait_for("warn after typed", lambda s: "20s" in s and "stale after 40 s" not in s, 10)
+        session.keys("Tab", "C-u")
+        session.wait_for("stale after emptied", lambda s: "e.g. 50h" in s, 10)
+        session.keys("-l", "40s")
+        session.wait_for("stale after typed", lambda s: "40s" in s, 10)
+        session.keys("C-s")
+        session.wait_for("the policy saved", lambda s: "freshness policy saved" in s, 20)
+        # A fresh sync, queued by keys; then the brand list, where the age is watched with no key pressed.
+        session.keys("1")
+        session.wait_for("brand list", lambda s: "PERFORMANCE" in s and "Acme Outdoor" in s, 20)
+        session.keys("Enter")
+        session.wait_for("brand screen", lambda s: "Meta ad account 1001" in s, 20)
+        session.keys("m")
+        session.wait_for("the meta_sync form", lambda s: "Queue: " in s and "days_back" in s, 20)
+        session.keys("Enter")
+        session.wait_for("the run queued", lambda s: "Queue: " not in s, 20)
+        session.keys("1")
+
+        def fresh(screen: str):
+            mark = freshness_mark(session.screen(colours=True), "Acme Outdoor")
+            return mark if mark and mark[0] == "●" else None
+
+        green = session.wait_for("Acme's performance ● fresh after the sync", fresh, 90)
+        seen_at = time.monotonic()
+
+        def warning(screen: str):
+            mark = freshness_mark(session.screen(colours=True), "Acme Outdoor")
+            return mark if mark and mark[0] == "◐" else None
+
+        yellow = session.wait_for("the same age turning ◐ warning on its own", warning, 60)
+        timings["fresh_to_warning_s"] = round(time.monotonic() - seen_at, 1)
+        if green[1] == yellow[1]:
+            raise CheckFailed(f"the mark changed but not its colour (SGR {green[1]!r})")
+        print(f"  ok: colour changed (SGR {green[1]} -> {yellow[1]}) while the app stayed open", flush=True)
+        started = time.monotonic()
+        session.keys("C-q")
+        deadline = time.monotonic() + 40
+        while not (exit_file.exists() and exit_file.read_text().strip()):
+            if "Quitting" in session.screen():
+                timings["quit_waited_for_a_run"] = True
+                session.keys("C-q")  # a run in progress: the second ctrl+q hands it back and stops now
+            if time.monotonic() > deadline:
+                raise CheckFailed("the app did not exit after ctrl+q at 80x24")
+            time.sleep(0.02)
+        timings["quit_80x24_s"] = round(time.monotonic() - started, 2)
+        code = exit_file.read_text().strip()
+        if code != "0":
+            raise CheckFailed(f"pipedeck demo at 80x24 exited with {code}")
+        print(f"  ok: quit in {timings['quit_80x24_s']} s, exit status 0", flush=True)
     finally:
         session.kill()
 
@@ -191,6 +301,7 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temp dir for inspection")
     parser.add_argument("--python", default=sys.executable)
     parser.add_argument("--skip-crash", action="store_true")
+    parser.add_argument("--skip-small", action="store_true", help="skip the 80x24 check")
     args = parser.parse_args()
     if not shutil.which("tmux"):
         print(json.dumps({"ok": False, "error": "tmux is not installed"}))
@@ -199,6 +310,8 @@ def main() -> int:
     timings: dict = {}
     try:
         check_demo(tmp, args.python, timings)
+        if not args.skip_small:
+            check_small_terminal(tmp, args.python, timings)
         if not args.skip_crash:
             check_crash(tmp, args.python)
     except CheckFailed as exc:

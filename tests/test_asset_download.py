@@ -9,7 +9,7 @@ import time
 import pytest
 
 from pipedeck.handlers import media
-from pipedeck.sandbox import graph as sandbox_graph
+from pipedeck.sandbox import graph_media
 from tests.helpers import run_cli, wait_for
 from tests.meta_support import (PeakRSS, graph_get, log_text, sha256_file, stored_files, temp_leftovers,
                                 wait_run)
@@ -59,6 +59,9 @@ def test_40_images_and_20_videos_with_a_300mb_one_stored_once_with_flat_memory(
     assert rss.samples > 10
     assert rss.peak < 200 * MB, f"worker peak RSS {rss.peak / MB:.0f} MB"
     assert run["progress_current"] == run["progress_total"] == 60
+    # The 20 videos' URLs came from one multiple-ID read, not a Graph call each.
+    calls = sandbox.stats()
+    assert calls.get("graph GET /") == 1 and not calls.get("graph GET /{id}"), calls
     fresh = {f["dataset"]: f for f in svc.freshness("Acme")}
     assert fresh["ad_assets"]["last_success_run_id"] == run["id"]
 
@@ -352,6 +355,18 @@ def test_a_stored_file_left_short_is_replaced_by_the_complete_one(media_ctx, set
     assert temp_leftovers(settings.media_dir) == []
 
 
+def test_downloads_go_on_when_the_media_dir_was_removed_meanwhile(media_ctx, settings, sandbox):
+    """Directories are made once per process; one removed since (by hand, by a cleanup) is made again."""
+    import shutil
+
+    first_url, second_url = _image_urls(sandbox, 2)
+    media.download_one(media_ctx, first_url, kind="image")
+    shutil.rmtree(settings.media_dir)
+    again = media.download_one(media_ctx, second_url, kind="image")
+    assert again.created and again.path.exists() and sha256_file(again.path) == again.sha256
+    assert temp_leftovers(settings.media_dir) == []
+
+
 class FakeImageServer:
     """An HTTP server on 127.0.0.1 (another port than the sandbox) answering every GET with a
     JPEG, or with a redirect to ``location``; counts what it was asked."""
@@ -517,7 +532,7 @@ def test_sniffing_recognises_media_and_refuses_markup():
         media._check_head(b"<!DOCTYPE html><html><body>", "image", "image/jpeg", "x")
     with pytest.raises(media.MediaRejected, match="JSON"):
         media._check_head(b'{"error": "not an image"}', "image", "image/jpeg", "x")
-    assert sandbox_graph.parse_media_path("/cdn/v/t45.1600-4/1001_image_0_10010000_155112_n.jpg").size == 155112
+    assert graph_media.parse_media_path("/cdn/v/t45.1600-4/1001_image_0_10010000_155112_n.jpg").size == 155112
 
 
 # -- archived ads' media -----------------------------------------------------------------------

@@ -50,6 +50,9 @@ BAD_VALUES: dict[str, list[tuple[str, str]]] = {
        ("nan", "-5", "1e309", "abc", "0", "86401")],
     "PIPEDECK_BUSY_TIMEOUT": [(v, "must be a number of seconds from 0.01 to 3600") for v in
                               ("nan", "-5", "1e309", "abc", "0", "3601")],
+    "PIPEDECK_ALERT_URLS": [(v, "must be comma-separated apprise URLs") for v in ("notaurl", "slack:// x", ",")],
+    "PIPEDECK_ALERT_INTERVAL": [(v, "must be a number of seconds from 0.5 to 3600") for v in
+                                ("nan", "-5", "1e309", "abc", "0.1", "3601")],
     "PIPEDECK_MEDIA_HOSTS": [(v, "must be comma-separated media origins (scheme://host[:port], or a bare host")
                              for v in ("bad host", "cdn.example/path", "127.0.0.1:8799", "ftp://cdn.example",
                                        "http://cdn.example/path", "http://u:p@cdn.example", "http://cdn:99999")],

@@ -11,6 +11,7 @@ import pytest
 
 from pipedeck.config import load_settings
 from pipedeck.demo import seed
+from pipedeck.queue.alerts import AlertPump
 from pipedeck.queue.service import Service
 from pipedeck.storage.catalog import Catalog
 from pipedeck.storage.copy import tables_of
@@ -49,6 +50,8 @@ def demo_data(home, sandbox, monkeypatch):
         svc.set_freshness_policy("meta_performance", 3600, 7200, brand="Acme Outdoor")
         svc.review_templates([t["id"] for t in svc.templates("Acme Outdoor", limit=3)], "approved")
         svc.tick(now=T_FUTURE)
+        # By then the policy's dataset is stale: one alert recorded (nowhere to send it).
+        assert AlertPump(svc, "db-copy-test", clock=lambda: T_FUTURE, targets=[], desktop=False).check() >= 1
     finally:
         svc.close()
     return settings

@@ -16,7 +16,7 @@ import time
 import pytest
 
 from pipedeck.errors import InvalidParams, UserError
-from pipedeck.sandbox import graph as sandbox_graph
+from pipedeck.sandbox import graph_data
 from tests.helpers import run_cli
 from tests.meta_support import all_insight_rows, log_text, wait_run
 
@@ -34,7 +34,7 @@ def test_meta_sync_30_days_of_200_ads_stores_every_ad_day_row_and_rerun_updates_
     run_id = svc.queue_one_time_job("Acme", "meta_sync", {"days_back": 30})
     run = wait_run(svc, run_id)
     assert run["status"] == "succeeded", run["error_message"]
-    until = sandbox_graph.today()
+    until = graph_data.today()
     since = until - dt.timedelta(days=29)
     served = all_insight_rows(sandbox, "1001", since.isoformat(), until.isoformat())
     assert len(served) == 200 * 30
@@ -164,7 +164,7 @@ def test_long_range_uses_an_async_report(svc, sandbox, monkeypatch):
     assert direct.execute_direct(rid) == "succeeded"
     run = direct.runs.get(rid)
     assert run["result"]["mode"] == "async"
-    until = sandbox_graph.today()
+    until = graph_data.today()
     served = all_insight_rows(sandbox, "1003", (until - dt.timedelta(days=399)).isoformat(), until.isoformat())
     assert run["result"]["rows"] == len(served) == len(insight_rows(direct, b["id"]))
     stats = sandbox.stats()
@@ -202,7 +202,7 @@ def test_reduce_the_amount_of_data_as_code_100_subcode_1487534_still_ends_with_e
     assert run["attempts"] == 1
     stats = sandbox.stats()
     sandbox.set_faults(sync_days_limit=None)  # so the truth below can be read in one synchronous range
-    until = sandbox_graph.today()
+    until = graph_data.today()
     served = all_insight_rows(sandbox, "1003", (until - dt.timedelta(days=19)).isoformat(), until.isoformat())
     stored = insight_rows(direct, b["id"])
     assert len(served) == 25 * 20

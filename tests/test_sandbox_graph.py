@@ -10,7 +10,7 @@ import time
 import httpx
 import pytest
 
-from pipedeck.sandbox import graph
+from pipedeck.sandbox import graph, graph_data
 from tests.meta_support import all_insight_rows, graph_get
 
 THROTTLE_HEADERS = ("X-Business-Use-Case-Usage", "X-Ad-Account-Usage", "X-FB-Ads-Insights-Throttle")
@@ -28,7 +28,7 @@ def assert_throttle_headers(response: httpx.Response) -> dict:
 
 
 def today() -> dt.date:
-    return graph.today()
+    return graph_data.today()
 
 
 def test_ad_accounts_listed_with_their_ads(sandbox):
@@ -182,6 +182,18 @@ def test_creatives_images_by_hash_and_video_sources(sandbox):
     with httpx.stream("GET", src["source"]) as r:
         first = next(r.iter_raw())
     assert first[4:8] == b"ftyp"
+
+
+def test_several_objects_read_at_once_by_ids(sandbox):
+    ads = graph_get(sandbox, "act_1001/ads", {"fields": AD_FIELDS, "limit": 30}).json()["data"]
+    videos = [a["creative"]["video_id"] for a in ads if a["creative"].get("video_id")][:3]
+    many = graph_get(sandbox, "", {"ids": ",".join(videos), "fields": "source"}).json()
+    assert set(many) == set(videos)
+    assert all(many[v]["id"] == v and many[v]["source"].startswith(sandbox.base_url + "/cdn/v/") for v in videos)
+    missing = graph_get(sandbox, "", {"ids": f"{videos[0]},999", "fields": "source"})
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == 803
+    too_many = graph_get(sandbox, "", {"ids": ",".join(str(i) for i in range(51)), "fields": "source"})
+    assert too_many.status_code == 400 and too_many.json()["error"]["code"] == 100
 
 
 def test_media_urls_are_signed_and_expire(sandbox):

@@ -139,3 +139,22 @@ async def test_as_root_chromium_runs_without_its_sandbox_and_says_so_once(chromi
             assert browser.is_connected()
     said = [r for r in caplog.records if "without its sandbox" in r.getMessage()]
     assert len(said) == 1 and "root" in said[0].getMessage()
+
+
+def test_without_its_sandbox_chromium_runs_in_fewer_processes_keeping_playwrights_features(chromium_path):
+    """Where Chromium has no sandbox (root) the zygote and the separate network service only cost
+    memory: neither runs. Chromium reads only the last --enable-features, so pipedeck's repeats
+    every feature Playwright's own (earlier) one enables."""
+    if os.geteuid() != 0:
+        pytest.skip("as an ordinary user Chromium keeps its sandbox, and with it the zygote")
+    out, _ = _probe(chromium_path, None)
+    browser = next(a for a in out["args"] if not any(x.startswith("--type=") for x in a))
+    assert "--no-sandbox" in browser and "--no-zygote" in browser
+    types = [next((x for x in a if x.startswith("--type=")), "browser") for a in out["args"]]
+    assert "--type=zygote" not in types and types.count("browser") == 1, types
+    assert not [a for a in out["args"] if any("NetworkService" in x and "utility-sub-type" in x for x in a)]
+    enabled = [set(x.split("=", 1)[1].split(",")) for x in browser if x.startswith("--enable-features=")]
+    assert len(enabled) == 2, "Playwright's --enable-features, then pipedeck's"
+    assert enabled[0] <= enabled[-1], f"Playwright enables {enabled[0] - enabled[-1]} too: update " \
+                                      "PLAYWRIGHT_ENABLED_FEATURES in pipedeck/handlers/browser.py"
+    assert "NetworkServiceInProcess2" in enabled[-1]

@@ -391,3 +391,35 @@ def test_counts_describe_the_run_across_its_attempts(lib):
     assert stopped_by_run and stopped_by_run <= stopped_now
     result = lib.svc.runs.get(run_id)["result"]
     assert result["stopped"] == len(stopped_by_run) and result["new"] == 0 and result["updated"] == 212
+
+
+def test_the_browser_fetches_only_what_the_scrape_reads(lib, chromium_path):
+    """Images, media, fonts and stylesheets are refused before they are requested; the page's own
+    script (which asks for more results) still loads, so pagination works."""
+    import asyncio
+
+    from playwright.async_api import async_playwright
+
+    async def open_unblocked() -> None:  # what the page loads when nothing is refused
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(executable_path=chromium_path)
+            page = await browser.new_page()
+            await page.goto(lib.url)
+            await page.wait_for_function(
+                "[...document.querySelectorAll('.ad img')].some(i => i.complete && i.naturalWidth > 0)")
+            await page.wait_for_load_state("load")
+            await browser.close()
+
+    asyncio.run(open_unblocked())
+    loaded = lib.sandbox.stats()
+    assert loaded.get("adlib_static:css", 0) >= 1 and loaded.get("adlib_static:font", 0) >= 1
+    # at least one image was fetched unrefused (how many depends on lazy loading and timing)
+    assert loaded.get("adlib_media", 0) >= 1 and loaded.get("adlib_static:js", 0) >= 1
+
+    lib.sandbox.reset()
+    run_id, status = lib.direct()
+    assert status == "succeeded" and lib.svc.runs.get(run_id)["result"]["captured"] == 212
+    stats = lib.sandbox.stats()
+    assert stats.get("adlib_static:js", 0) >= 1 and stats.get("adlib_graphql", 0) >= 7
+    assert {k: stats.get(k, 0) for k in ("adlib_static:css", "adlib_static:font", "adlib_media")} == \
+        {"adlib_static:css": 0, "adlib_static:font": 0, "adlib_media": 0}

@@ -9,7 +9,8 @@ import stat
 import pytest
 
 from pipedeck.errors import RetryableError
-from pipedeck.handlers.adlibrary_scraper import body_text, find_connection, normalise_ad, parse_graphql_body
+from pipedeck.handlers.adlibrary_results import body_text, normalise_ad
+from pipedeck.handlers.adlibrary_scraper import find_connection, parse_graphql_body
 from pipedeck.handlers.browser import NO_CHROMIUM, NoChromium, find_chromium, require_chromium
 
 
@@ -104,6 +105,26 @@ def test_find_chromium_order(settings, tmp_path, monkeypatch):
     # PIPEDECK_CHROMIUM wins over both.
     chosen = _executable(tmp_path / "my" / "chrome")
     assert find_chromium(settings.with_(chromium=str(chosen))) == str(chosen)
+
+
+def test_headless_scrapes_prefer_a_headless_shell(settings, tmp_path, monkeypatch):
+    """Chromium's headless shell has no browser UI: Playwright's own comes first, then the system's."""
+    browsers = tmp_path / "pw"
+    monkeypatch.setenv("PLAYWRIGHT_BROWSERS_PATH", str(browsers))
+    bindir = tmp_path / "bin"
+    system = _executable(bindir / "chromium")
+    system_shell = _executable(bindir / "chromium-headless-shell")
+    monkeypatch.setenv("PATH", str(bindir))
+    assert find_chromium(settings) == str(system_shell)
+    assert find_chromium(settings, headless=False) == str(system)
+    # Debian's wrapper runs the shell without exec: the binary it passes "$@" to is launched instead.
+    real = _executable(tmp_path / "lib" / "chromium-headless-shell")
+    system_shell.write_text(f'#!/bin/sh -e\n\n{real} "$@"\n')
+    assert find_chromium(settings) == str(real)
+    full = _executable(browsers / "chromium-1200" / "chrome-linux" / "chrome")
+    shell = _executable(browsers / "chromium_headless_shell-1200" / "chrome-linux" / "headless_shell")
+    assert find_chromium(settings) == str(shell)
+    assert find_chromium(settings, headless=False) == str(full)
 
 
 def test_no_chromium_errors_say_what_to_do(settings, tmp_path, monkeypatch):

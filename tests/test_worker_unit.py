@@ -111,15 +111,11 @@ def test_unknown_platforms_are_refused_in_one_line():
         units.platform_kind("win32")
 
 
-def test_the_cli_prints_installs_and_removes_the_unit(tmp_path, monkeypatch):
+def test_the_cli_prints_installs_and_removes_the_unit(home, tmp_path, monkeypatch):
     from tests.clirunner import invoke
 
     config = tmp_path / "config"
-    for key in list(os.environ):
-        if key.startswith("PIPEDECK_") or key == "META_ACCESS_TOKEN":
-            monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
-    monkeypatch.setenv("PIPEDECK_HOME", str(tmp_path / "data"))
     monkeypatch.setenv("META_ACCESS_TOKEN", "EAAB-token-value")
     shown = invoke("worker", "install", "--print")
     assert shown.returncode == 0 and "[Service]" in shown.stdout and "EAAB-token-value" not in shown.stdout

@@ -88,6 +88,14 @@ def pass_settings(f: Callable) -> Callable:
 
 
 # -- parameter types: every id, count and span bounded here ---------------------------------------
+def _whole(value: Any) -> int | None:
+    """A whole number as typed (ASCII digits only), or None."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    text = str(value).strip()
+    return int(text) if _WHOLE.match(text) else None
+
+
 class Id(click.ParamType):
     """A row id: a whole number from 1 to 2**63-1."""
 
@@ -97,11 +105,7 @@ class Id(click.ParamType):
         self.what = what
 
     def convert(self, value: Any, param, ctx) -> int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            number = value
-        else:
-            text = str(value).strip()
-            number = int(text) if _WHOLE.match(text) else None
+        number = _whole(value)
         if number is None or not 1 <= number <= MAX_ID:
             self.fail(f"{shown(value)} is not a {self.what} id (a whole number from 1 to {MAX_ID})", param, ctx)
         return number
@@ -116,11 +120,7 @@ class Count(click.ParamType):
         self.low, self.high = low, high
 
     def convert(self, value: Any, param, ctx) -> int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            number = value
-        else:
-            text = str(value).strip()
-            number = int(text) if _WHOLE.match(text) else None
+        number = _whole(value)
         if number is None or not self.low <= number <= self.high:
             self.fail(f"must be a whole number from {self.low} to {self.high}, got {shown(value)}", param, ctx)
         return number

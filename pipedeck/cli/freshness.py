@@ -11,7 +11,8 @@ from pipedeck.concepts.durations import parse as parse_span, words
 from pipedeck.errors import UserError
 
 COLUMNS = [Column("BRAND", max_width=20, shrink_to=8), Column("COMPETITOR", max_width=20, shrink_to=8, drop=1),
-           Column("DATASET", shrink_to=10), Column("STATE"), Column("WHY", flex=True, min_flex=24)]
+           Column("DATASET", shrink_to=10), Column("STATE"), Column("COMPLETE", max_width=36, shrink_to=12, drop=2),
+           Column("WHY", flex=True, min_flex=24)]
 POLICY_COLUMNS = [Column("BRAND", max_width=24, shrink_to=8), Column("DATASET"), Column("WARN AFTER"),
                   Column("STALE AFTER"), Column("SOURCE", flex=True)]
 
@@ -24,8 +25,8 @@ def state_cell(value: str) -> Cell:
 def show_freshness(svc, brand, output: Output) -> None:
     rows = svc.freshness(brand=brand)
     output.listing([{k: (iso(v) if k.endswith("_at") else v) for k, v in r.items()} for r in rows], COLUMNS,
-                   lambda: [[r["brand"], r["competitor"] or "", r["dataset"], state_cell(r["state"]), r["reason"]]
-                            for r in rows],
+                   lambda: [[r["brand"], r["competitor"] or "", r["dataset"], state_cell(r["state"]),
+                             (r.get("completeness") or {}).get("text", ""), r["reason"]] for r in rows],
                    empty="no brands yet")
 
 

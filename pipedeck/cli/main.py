@@ -30,7 +30,7 @@ class PipedeckCommand(RootGroup):
 
 PANELS = [
     RichCommandPanel("Brands and data", commands=["brands", "competitors", "templates", "freshness"]),
-    RichCommandPanel("Jobs", commands=["queue", "runs", "schedules", "job-types", "status"]),
+    RichCommandPanel("Jobs", commands=["queue", "runs", "schedules", "job-types", "status", "alerts"]),
     RichCommandPanel("Processes", commands=["tui", "worker", "demo", "sandbox"]),
     RichCommandPanel("Set-up", commands=["token", "db"]),
 ]
@@ -53,6 +53,7 @@ COMMANDS = {
     "sandbox": "pipedeck.cli.sandbox:sandbox",
     "token": "pipedeck.cli.token:token",
     "db": "pipedeck.cli.db:db",
+    "alerts": "pipedeck.cli.alerts:alerts",
 }
 
 

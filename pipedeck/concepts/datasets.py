@@ -7,11 +7,16 @@ default freshness policy. A policy says after how long a dataset is
 ``warning`` and then ``stale``; people may override it for all brands or one.
 States: fresh, warning, stale, never, each with a reason a person can read
 ("last success 3 d ago; stale after 50 h").
+
+A day-by-day dataset can also say how complete it is: how many of the last
+``completeness_window`` days it covers (see :mod:`pipedeck.concepts.completeness`),
+measured by its ``completeness`` function.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 from pipedeck.concepts.durations import words
 
@@ -44,6 +49,11 @@ class Dataset:
     key: str
     title: str
     policy: Policy
+    # Days back whose coverage is reported beside freshness (None: not a day-by-day dataset).
+    completeness_window: int | None = None
+    # (database, brand record, window days, now) -> Completeness, or None when it cannot be told
+    # (e.g. the brand has no ad account). Named by the registry, which knows where the data lives.
+    completeness: Callable[[Any, dict, int, float], Any] | None = field(default=None, compare=False)
 
     @property
     def column(self) -> str:

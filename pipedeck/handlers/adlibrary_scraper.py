@@ -20,14 +20,17 @@ How it reads a search:
    ad read, which costs the browser time and memory on big searches.
 
 Each page's ads go to ``on_batch`` as they arrive (so a crash loses at most
-one page). Cancel and worker shutdown are honoured within ~0.1 s: the scrape
-task is cancelled and the browser closed before the exception leaves here.
+one page), raw: the jobs turn each into their record with
+:func:`pipedeck.handlers.adlibrary_results.normalise_ad`. Cancel and worker
+shutdown are honoured within ~0.1 s: the scrape task is cancelled and the
+browser closed before the exception leaves here.
 """
 
 from __future__ import annotations
 
 import asyncio
-import html
+import concurrent.futures
+import contextlib
 import json
 import re
 import threading
@@ -40,7 +43,7 @@ from pipedeck.errors import RetryableError, RunCancelled
 from pipedeck.handlers.browser import launched_browser, require_chromium
 
 if TYPE_CHECKING:
-    from playwright.async_api import Page, Request, Response
+    from playwright.async_api import Page, Request, Response, Route
 
     from pipedeck.handlers.context import RunContext
 
@@ -50,6 +53,12 @@ RESULTS_SELECTOR = 'script[type="application/json"][data-sjs]'
 MAX_ERRORS_PER_PAGE = 3
 # Until the page sends its first request for more, scroll it this often.
 SCROLL_INTERVAL = 0.05
+# What the scrape never reads, refused before it is requested: it only costs the browser memory
+# and time. Documents, scripts and the page's requests for more results go through.
+BLOCKED_RESOURCES = frozenset({"image", "media", "font", "stylesheet"})
+# Requests routed through the check above: all but those for more results, which then go
+# straight to the network rather than by way of this process (matched in Playwright's driver).
+NOT_RESULTS = re.compile(r"^(?!.*/api/graphql).*$")
 
 
 @dataclass(frozen=True)
@@ -79,141 +88,6 @@ class ScrapeReport:
     def summary(self) -> str:
         of = f" of {self.reported} reported" if self.reported is not None else " (the Ad Library gave no count)"
         return f"captured {self.captured}{of}"
-
-
-# -- normalising one result ------------------------------------------------------------
-def clean_text(value: Any) -> str | None:
-    """Text as people read it: newlines unified, trailing spaces and runs of blank lines gone."""
-    if value is None:
-        return None
-    text = str(value).replace("\r\n", "\n").replace("\r", "\n")
-    text = "\n".join(line.rstrip() for line in text.split("\n"))
-    text = re.sub(r"\n{3,}", "\n\n", text).strip()
-    return text or None
-
-
-def body_text(body: Any, _depth: int = 0) -> str | None:
-    """The ad's text from ``snapshot.body``: ``{"text": ...}``, or that as a JSON-encoded string."""
-    if body is None or _depth > 4:
-        return None
-    if isinstance(body, dict):
-        text = body.get("text")
-        if text is None and isinstance(body.get("markup"), dict):
-            text = html.unescape(re.sub(r"<br\s*/?>", "\n", body["markup"].get("__html") or ""))
-            text = re.sub(r"<[^>]+>", "", text)
-        return body_text(text, _depth + 1)
-    if isinstance(body, str):
-        stripped = body.strip()
-        if stripped[:1] in ("{", '"'):
-            try:
-                decoded = json.loads(stripped)
-            except ValueError:
-                return clean_text(body)
-            if isinstance(decoded, (dict, str)):
-                return body_text(decoded, _depth + 1)
-        return clean_text(body)
-    return clean_text(body)
-
-
-def _unix(value: Any) -> float | None:
-    if value in (None, "", 0):
-        return None
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _unique(values) -> list[str]:
-    out: list[str] = []
-    for v in values:
-        if v and isinstance(v, str) and v not in out:
-            out.append(v)
-    return out
-
-
-# Dynamic creative (DCO) ads carry templates such as {{product.name}} in their own fields.
-_PLACEHOLDER = re.compile(r"\{\{[^{}]*\}\}")
-
-
-def has_placeholder(text: str | None) -> bool:
-    return bool(text) and bool(_PLACEHOLDER.search(text))
-
-
-def _copy(value: Any) -> str | None:
-    """Cleaned text, or None when it is (or holds) a template placeholder: never stored as copy."""
-    text = clean_text(value)
-    return None if has_placeholder(text) else text
-
-
-def card_copy(card: dict) -> dict:
-    """The copy of one card (carousel or dynamic creative), placeholders dropped."""
-    return {"title": _copy(card.get("title")), "body": _copy(body_text(card.get("body"))),
-            "link_description": _copy(card.get("link_description")), "caption": _copy(card.get("caption")),
-            "cta_text": _copy(card.get("cta_text")),
-            "link_url": None if has_placeholder(card.get("link_url")) else (card.get("link_url") or None)}
-
-
-def normalise_ad(raw: dict) -> dict:
-    """One Ad Library result as the flat record both jobs store.
-
-    A dynamic creative ad's own body, title and link are templates
-    (``{{product.name}}``); its real copy is in its cards. Every card's copy is
-    kept (``cards``, in order); a templated field takes the cards' copy instead
-    (the body: every card's body, in order; the others: the first card's), and
-    no placeholder is ever stored.
-    """
-    snap = raw.get("snapshot") or {}
-    cards = [c for c in (snap.get("cards") or []) if isinstance(c, dict)]
-    images = [i for i in (snap.get("images") or []) if isinstance(i, dict)]
-    videos = [v for v in (snap.get("videos") or []) if isinstance(v, dict)]
-    copies = [card_copy(c) for c in cards]
-    first_card = copies[0] if copies else {}
-    image_urls = _unique([i.get("original_image_url") or i.get("resized_image_url") for i in images]
-                         + [c.get("original_image_url") or c.get("resized_image_url") for c in cards])
-    video_urls = _unique([v.get("video_hd_url") or v.get("video_sd_url") for v in videos]
-                         + [c.get("video_hd_url") or c.get("video_sd_url") for c in cards])
-    previews = _unique([v.get("video_preview_image_url") for v in videos]
-                       + [c.get("video_preview_image_url") for c in cards])
-    branded = snap.get("branded_content")
-    platforms = raw.get("publisher_platform") or raw.get("publisher_platforms") or []
-    if isinstance(platforms, str):
-        platforms = [platforms]
-    end_date = _unix(raw.get("end_date"))
-    is_active = bool(raw.get("is_active"))
-    body = body_text(snap.get("body"))
-    if has_placeholder(body):  # a dynamic creative's template: its copy is every card's
-        body = "\n\n".join(_unique([c["body"] for c in copies])) or None
-    elif body is None:
-        body = first_card.get("body")
-    link_url = snap.get("link_url")
-    if has_placeholder(link_url):
-        link_url = None
-    return {
-        "ad_archive_id": str(raw["ad_archive_id"]),
-        "page_id": str(raw.get("page_id") or snap.get("page_id") or "") or None,
-        "page_name": clean_text(raw.get("page_name") or snap.get("page_name")),
-        "is_active": is_active,
-        "start_date": _unix(raw.get("start_date")),
-        "end_date": None if is_active else end_date,
-        "body": body,
-        "title": _copy(snap.get("title")) or first_card.get("title"),
-        "caption": _copy(snap.get("caption")) or first_card.get("caption"),
-        "cta_text": _copy(snap.get("cta_text")) or first_card.get("cta_text"),
-        "cta_type": snap.get("cta_type") or (cards[0].get("cta_type") if cards else None),
-        "link_url": link_url or first_card.get("link_url") or None,
-        "display_format": snap.get("display_format"),
-        "platforms": [str(p).upper() for p in platforms],
-        "image_urls": image_urls,
-        "video_urls": video_urls,
-        "preview_image_url": (image_urls or previews or [None])[0],
-        "card_count": len(cards),
-        "cards": copies,
-        "branded_content": bool(branded),
-        "branded_partner": clean_text(branded.get("page_name")) if isinstance(branded, dict) else None,
-        "collation_id": str(raw["collation_id"]) if raw.get("collation_id") else None,
-        "collation_count": raw.get("collation_count"),
-    }
 
 
 # -- reading the page ------------------------------------------------------------------
@@ -465,6 +339,13 @@ async def _open_search(page: "Page", url: str, timeouts: Timeouts) -> dict:
                          "Meta may have changed the page", error_type="AdLibraryLayout")
 
 
+async def _block_unread(route: "Route") -> None:
+    if route.request.resource_type in BLOCKED_RESOURCES:
+        await route.abort("blockedbyclient")
+    else:
+        await route.fallback()
+
+
 async def _scrape(ctx: "RunContext", url: str, max_ads: int, on_batch: Callable[[list[dict]], None],
                   timeouts: Timeouts) -> ScrapeReport:
     report = ScrapeReport()
@@ -472,57 +353,72 @@ async def _scrape(ctx: "RunContext", url: str, max_ads: int, on_batch: Callable[
     seen: set[str] = set()
     from playwright.async_api import Error as PlaywrightError
 
+    loop = asyncio.get_running_loop()
+    # Pages are stored on their own thread while the next one is fetched (one thread: in order).
+    storing = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=f"adlibrary-store-{ctx.run_id}")
+    fetch: asyncio.Future | None = None
     try:
         async with launched_browser(ctx.settings, run_id=ctx.run_id) as browser:
             user_agent = (f"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
                           f"Chrome/{browser.version} Safari/537.36")
             context = await browser.new_context(user_agent=user_agent, locale="en-US",
                                                 viewport={"width": 1280, "height": 900})
-            page = await context.new_page()
-            pager = _Pager(page, ctx.log)
-            ctx.log("opening the Ad Library search in headless Chromium")
-            conn = await _open_search(page, url, timeouts)
-            report.reported = conn.get("count") if isinstance(conn.get("count"), int) else None
-            target = min(max_ads, report.reported) if report.reported is not None else max_ads
-            ctx.log(f"the Ad Library reports {report.reported if report.reported is not None else 'no'} ads"
-                    f" for this search; reading up to {max_ads}")
-            visited: set[str] = set()
-            while True:
-                report.pages += 1
-                batch = []
-                for result in iter_results(conn):
-                    ad_id = str(result["ad_archive_id"])
-                    if ad_id in seen:
-                        continue
-                    if len(seen) >= max_ads:
+            try:
+                await context.route(NOT_RESULTS, _block_unread)
+                page = await context.new_page()
+                pager = _Pager(page, ctx.log)
+                ctx.log("opening the Ad Library search in headless Chromium")
+                conn = await _open_search(page, url, timeouts)
+                report.reported = conn.get("count") if isinstance(conn.get("count"), int) else None
+                target = min(max_ads, report.reported) if report.reported is not None else max_ads
+                ctx.log(f"the Ad Library reports {report.reported if report.reported is not None else 'no'} ads"
+                        f" for this search; reading up to {max_ads}")
+                visited: set[str] = set()
+                while True:
+                    report.pages += 1
+                    batch = []
+                    for result in iter_results(conn):
+                        ad_id = str(result["ad_archive_id"])
+                        if ad_id in seen:
+                            continue
+                        if len(seen) >= max_ads:
+                            break
+                        seen.add(ad_id)
+                        batch.append(result)
+                    info = conn.get("page_info") or {}
+                    cursor = info.get("end_cursor")
+                    more = bool(info.get("has_next_page")) and len(seen) < max_ads
+                    if more:
+                        if not cursor or cursor in visited:
+                            raise RetryableError("the Ad Library's paging went wrong (a missing or repeated "
+                                                 "cursor)", error_type="AdLibraryPaging")
+                        visited.add(cursor)
+                        ctx.check_cancelled()
+                        fetch = asyncio.ensure_future(pager.next_page(cursor, timeouts, report))
+                    if batch:
+                        await loop.run_in_executor(storing, on_batch, batch)
+                        report.ad_ids.extend(str(r["ad_archive_id"]) for r in batch)
+                    report.captured = len(seen)
+                    ctx.progress(report.captured, target or None, f"{report.captured} of {report.reported} ads")
+                    if not more:
+                        report.complete = not info.get("has_next_page")
+                        report.truncated = not report.complete
                         break
-                    seen.add(ad_id)
-                    batch.append(result)
-                if batch:
-                    on_batch(batch)
-                    report.ad_ids.extend(str(r["ad_archive_id"]) for r in batch)
-                report.captured = len(seen)
-                ctx.progress(report.captured, target or None, f"{report.captured} of {report.reported} ads")
-                info = conn.get("page_info") or {}
-                cursor = info.get("end_cursor")
-                if not info.get("has_next_page"):
-                    report.complete = True
-                    break
-                if report.captured >= max_ads:
-                    report.truncated = True
-                    break
-                if not cursor or cursor in visited:
-                    raise RetryableError("the Ad Library's paging went wrong (a missing or repeated cursor)",
-                                         error_type="AdLibraryPaging")
-                visited.add(cursor)
-                ctx.check_cancelled()
-                conn = await pager.next_page(cursor, timeouts, report)
-                ctx.check_cancelled()
+                    conn, fetch = await fetch, None
+                    ctx.check_cancelled()
+            finally:
+                if fetch is not None:  # a page still being fetched when the scrape stopped
+                    fetch.cancel()
+                    with contextlib.suppress(BaseException):
+                        await fetch
+        # Leaving the block closes the browser (and the context with it) before anything else runs.
     except PlaywrightError as exc:
         # The browser crashed or was killed, or a page went away mid-call: another attempt may work.
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise RetryableError(f"the browser failed while reading the Ad Library: {first}",
                              error_type="BrowserError") from None
+    finally:
+        storing.shutdown(wait=True)
     report.seconds = time.monotonic() - t0
     return report
 

@@ -8,7 +8,8 @@
    ``max_images`` images and ``max_videos`` videos for the whole run: a retry
    continues the run, so what its earlier attempts stored counts against them.
 3. Resolves URLs: images by hash (``/act_{id}/adimages?hashes=[...]``, the
-   creative's ``image_url`` as fallback), videos by id (``/{video_id}?fields=source``).
+   creative's ``image_url`` as fallback), videos by id, 50 a call (``/?ids=...&fields=source``;
+   a fresh URL later: ``/{video_id}?fields=source``).
 4. Downloads through :mod:`pipedeck.handlers.media` (streamed, size-capped,
    content-checked, content-addressed, deduplicated by hash) with bounded
    concurrency; a fresh URL is asked for after every failed try (expired link,
@@ -27,43 +28,18 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from pydantic import Field, field_validator
-
 from pipedeck.errors import RetryableError
-from pipedeck.handlers import media
+from pipedeck.handlers import httpclient, media
 from pipedeck.handlers.graph_client import GraphClient, TokenRejected
 from pipedeck.handlers.meta_sync import require_account, sync_ads
-from pipedeck.handlers.params import JobParams
+from pipedeck.handlers.params import AssetDownloadParams as Params
 from pipedeck.storage import meta as store
 
 CONCURRENCY = 4
 HASHES_PER_CALL = 50
+IDS_PER_CALL = 50
 # Files not fetched that the result names (it counts them all).
 MISSING_LISTED = 20
-
-
-class Params(JobParams):
-    max_videos: int = Field(20, ge=0, le=500, description="most videos to download this run")
-    max_images: int = Field(40, ge=0, le=2000, description="most images to download this run")
-    ad_ids: list[str] | None = Field(None, description="only these Meta ad ids (comma-separated)")
-    product: str | None = Field(None, max_length=200, description="only ads whose name contains this text")
-    include_archived: bool = Field(False, description="also archived ads' media (Meta lists archived ads only "
-                                                      "when asked)")
-
-    @field_validator("ad_ids", mode="before")
-    @classmethod
-    def _split_ids(cls, value):
-        if isinstance(value, (int, float)):
-            value = str(int(value))
-        if isinstance(value, str):
-            value = [v for v in (p.strip() for p in value.split(",")) if v]
-        if isinstance(value, list):
-            value = [str(v).strip() for v in value]
-            bad = [v for v in value if not v.isdigit()]
-            if bad:
-                raise ValueError(f"ad ids must be digits, got {bad[0]!r}")
-            return value or None
-        return value
 
 
 @dataclass
@@ -107,6 +83,21 @@ def _video_url(graph: GraphClient, video_id: str) -> str | None:
     return graph.get(video_id, {"fields": "source,picture,length"}).get("source")
 
 
+def _video_urls(graph: GraphClient, video_ids: list[str]) -> dict[str, str]:
+    """Videos' URLs, up to IDS_PER_CALL per call (Graph's ``?ids=`` read of several objects)."""
+    urls: dict[str, str] = {}
+    for i in range(0, len(video_ids), IDS_PER_CALL):
+        batch = video_ids[i:i + IDS_PER_CALL]
+        found = graph.get("", {"ids": ",".join(batch), "fields": "source"})
+        urls.update({vid: obj["source"] for vid, obj in found.items() if isinstance(obj, dict) and obj.get("source")})
+    return urls
+
+
+def prepare() -> None:
+    """Once per worker, at start (registry.import_handlers): what the first run would otherwise pay."""
+    httpclient.warm()
+
+
 def run(ctx, params: Params) -> dict:
     account = require_account(ctx)
     brand_id = ctx.brand["id"]
@@ -141,8 +132,10 @@ def run(ctx, params: Params) -> dict:
 
         linked_existing = 0
         todo: list[Source] = []
+        stored = {kind: store.stored_sources(ctx.database, brand_id, kind, [s.key for s in group])
+                  for kind, group in (("image", images), ("video", videos)) if group}
         for src in images + videos:
-            sha = store.stored_source(ctx.database, brand_id, src.kind, src.key)
+            sha = stored.get(src.kind, {}).get(src.key)
             if sha:
                 store.link_ad_assets(ctx.database, ad_ids=src.ad_ids, kind=src.kind, source_key=src.key,
                                      brand_id=brand_id, sha256=sha, run_id=ctx.run_id)
@@ -151,6 +144,7 @@ def run(ctx, params: Params) -> dict:
                 todo.append(src)
 
         image_urls = _image_urls(graph, account, [s.key for s in todo if s.kind == "image" and s.fallback_url != s.key])
+        video_urls = _video_urls(graph, [s.key for s in todo if s.kind == "video"])
         jobs: list[media.DownloadJob] = []
         not_fetched: list[tuple[Source, str]] = []  # (source, why), this attempt
         for src in todo:
@@ -159,13 +153,15 @@ def run(ctx, params: Params) -> dict:
                 url = image_urls.get(src.key) or src.fallback_url
                 refresh = (lambda s=src: _image_urls(graph, account, [s.key]).get(s.key) or None)
             else:
-                url = ""  # looked up on the download threads, overlapping with transfers
+                url = video_urls.get(src.key, "")  # none: asked for again on the download thread
                 refresh = (lambda s=src: _video_url(graph, s.key))
             if not url and src.kind == "image":
                 not_fetched.append((src, "no URL"))
                 ctx.log(f"{src.kind} {src.key}: Meta gave no URL for it; skipped", "warning")
                 continue
-            jobs.append(media.DownloadJob(url, src.kind, key=src.key, refresh=refresh, extra={"source": src}))
+            links = store.AssetLinks(tuple(src.ad_ids), src.kind, src.key, brand_id, ctx.run_id)
+            jobs.append(media.DownloadJob(url, src.kind, key=src.key, refresh=refresh, links=links,
+                                          extra={"source": src}))
 
         total = len(jobs)
         counts = {"stored": 0, "deduplicated": 0, "failed": 0, "bytes": 0}
@@ -177,9 +173,7 @@ def run(ctx, params: Params) -> dict:
             nonlocal done
             done += 1
             src: Source = job.extra["source"]
-            if isinstance(outcome, media.StoredAsset):
-                store.link_ad_assets(ctx.database, ad_ids=src.ad_ids, kind=src.kind, source_key=src.key,
-                                     brand_id=brand_id, sha256=outcome.sha256, run_id=ctx.run_id)
+            if isinstance(outcome, media.StoredAsset):  # recorded and linked to its ads on the download thread
                 counts["stored" if outcome.created else "deduplicated"] += 1
                 counts["bytes"] += outcome.size if outcome.created else 0
                 note = "stored" if outcome.created else "already stored (same content)"

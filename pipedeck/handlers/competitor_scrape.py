@@ -4,24 +4,20 @@ from __future__ import annotations
 
 import time
 
-from pydantic import Field, field_validator
+from pipedeck.errors import PermanentError
+from pipedeck.handlers import browser
+from pipedeck.handlers.adlibrary_results import normalise_ad
+from pipedeck.handlers.adlibrary_scraper import scrape_ad_library
+from pipedeck.handlers.params import CompetitorScrapeParams as Params
+from pipedeck.storage import adlibrary
 
-from pipedeck.handlers.params import JobParams, ad_library_url_validator
 
-
-class Params(JobParams):
-    competitor_id: int = Field(..., ge=1, description="the competitor whose ads to scrape")
-    ad_library_url: str = Field(..., max_length=2000, description="Ad Library search URL of the competitor")
-    max_ads: int = Field(500, ge=1, le=10000, description="stop after this many ads")
-
-    _check_url = field_validator("ad_library_url")(ad_library_url_validator)
+def prepare() -> None:
+    """Once per worker, at start (registry.import_handlers): what the first run would otherwise pay."""
+    browser.prepare()
 
 
 def run(ctx, params: Params) -> dict:
-    from pipedeck.errors import PermanentError
-    from pipedeck.handlers.adlibrary_scraper import normalise_ad, scrape_ad_library
-    from pipedeck.storage import adlibrary
-
     competitor = ctx.competitor
     if competitor is None or competitor["id"] != params.competitor_id:
         raise PermanentError(f"competitor {params.competitor_id} is not this run's competitor", error_type="NotFound")

@@ -41,9 +41,11 @@ Stable API (other handlers call it from synchronous code)::
                                   on_result=lambda job, outcome: ...)
 
 ``download_one(ctx, url, *, kind="image", max_bytes=None, client=None,
-retries=2, record=True)``: ``ctx`` is the handler's RunContext (it uses
+retries=2, record=True, links=None)``: ``ctx`` is the handler's RunContext (it uses
 ``settings``, ``database``, ``log``, ``sleep``, ``cancelled`` and ``check_cancelled``). ``max_bytes`` defaults to
-``DEFAULT_MAX_BYTES[kind]``. ``record=True`` writes the ``assets`` row.
+``DEFAULT_MAX_BYTES[kind]``. ``record=True`` writes the ``assets`` row, and with
+``links`` (:class:`pipedeck.storage.meta.AssetLinks`, also a ``DownloadJob`` field) the
+ads that use the file, in the same transaction.
 Transfer failures (truncated body, reset connection, 5xx) are retried
 ``retries`` times, each logged. Raises:
 
@@ -149,6 +151,7 @@ class DownloadJob:
     key: str = ""
     refresh: Callable[[], str | None] | None = None
     max_bytes: int | None = None
+    links: meta_store.AssetLinks | None = None  # ads to link to the stored file, with its row
     extra: dict = field(default_factory=dict)
 
 
@@ -252,6 +255,28 @@ def sweep_stale_temp(settings, older_than: float = STALE_TEMP_AGE) -> int:
     return removed
 
 
+_made_dirs: set[Path] = set()
+
+
+def _ensure_dir(path: Path) -> None:
+    """``path`` exists (made at most once per process: on a busy directory even a mkdir of an existing
+    one waits for the directory's lock, which every file created or removed in it takes)."""
+    if path not in _made_dirs:
+        path.mkdir(parents=True, exist_ok=True)
+        _made_dirs.add(path)
+
+
+def _in_dir(path: Path, action: Callable[[], object]):
+    """``action()`` on a file in ``path``, making the directory again if it went away meanwhile."""
+    _ensure_dir(path)
+    try:
+        return action()
+    except FileNotFoundError:  # once more (another thread may be making it again right now)
+        _made_dirs.discard(path)
+        _ensure_dir(path)
+        return action()
+
+
 def _finalise(tmp: Path, final: Path, size: int) -> bool:
     """Move a complete temp file to its content-addressed name. False if that content already existed.
 
@@ -260,9 +285,8 @@ def _finalise(tmp: Path, final: Path, size: int) -> bool:
     power loss can still leave a stored file short, so an existing file of the
     wrong size is replaced, atomically, by the complete one just downloaded.
     """
-    final.parent.mkdir(parents=True, exist_ok=True)
     try:
-        os.link(tmp, final)  # fails if the name exists: never overwrites, atomic
+        _in_dir(final.parent, lambda: os.link(tmp, final))  # fails if the name exists: never overwrites, atomic
     except FileExistsError:
         if final.stat().st_size == size:
             return False
@@ -365,7 +389,8 @@ def _acquire_slot(ctx) -> None:
 
 
 def download_one(ctx, url: str, *, kind: str = "image", max_bytes: int | None = None,
-                 client: httpx.Client | None = None, retries: int = 2, record: bool = True) -> StoredAsset:
+                 client: httpx.Client | None = None, retries: int = 2, record: bool = True,
+                 links: meta_store.AssetLinks | None = None) -> StoredAsset:
     """Download ``url`` into content-addressed storage; see the module docstring."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
@@ -398,7 +423,7 @@ def download_one(ctx, url: str, *, kind: str = "image", max_bytes: int | None = 
         if record:
             meta_store.record_asset(ctx.database, sha256=asset.sha256, path=asset.relpath,
                                     content_type=asset.content_type, size=asset.size,
-                                    run_id=getattr(ctx, "run_id", None))
+                                    run_id=getattr(ctx, "run_id", None), links=links)
         return asset
     finally:
         if own_client:
@@ -409,7 +434,6 @@ def _transfer(ctx, client: httpx.Client, url: str, kind: str, limit: int) -> Sto
     where = safe_url(url)
     settings = ctx.settings
     tmp_root = temp_dir(settings)
-    tmp_root.mkdir(parents=True, exist_ok=True)
     tmp_path: Path | None = None
     try:
         with client.stream("GET", url) as response:
@@ -419,7 +443,7 @@ def _transfer(ctx, client: httpx.Client, url: str, kind: str, limit: int) -> Sto
             length = response.headers.get("content-length")
             if length is not None and length.isdigit() and int(length) > limit:
                 raise MediaRejected(f"{where}: {kind} is {int(length):,} bytes, over the {limit:,}-byte cap")
-            fd, name = tempfile.mkstemp(prefix="dl-", suffix=".part", dir=tmp_root)
+            fd, name = _in_dir(tmp_root, lambda: tempfile.mkstemp(prefix="dl-", suffix=".part", dir=tmp_root))
             tmp_path = Path(name)
             digest = hashlib.sha256()
             size = 0
@@ -520,13 +544,13 @@ def download_many(ctx, jobs: list[DownloadJob], *, concurrency: int = 4,
                 raise NoURL(f"{job.kind} {job.key}: no URL for it")
         if job.refresh is None:
             return download_one(ctx, url, kind=job.kind, max_bytes=job.max_bytes, client=client,
-                                retries=retries, record=record)
+                                retries=retries, record=record, links=job.links)
         name = f"{job.kind} {job.key or safe_url(url)}"
         failed_transfers = html_pages = expired_in_a_row = 0
         while True:
             try:
                 return download_one(ctx, url, kind=job.kind, max_bytes=job.max_bytes, client=client,
-                                    retries=0, record=record)
+                                    retries=0, record=record, links=job.links)
             except MediaExpired:
                 expired_in_a_row += 1
                 if expired_in_a_row > 1:

@@ -9,6 +9,14 @@ whose report fails is split in two (see :class:`InsightsSync`). Every page is
 upserted by (ad id, date), so re-running duplicates nothing and picks up
 Meta's revisions of recent days. Throttling and error mapping live in
 :mod:`pipedeck.handlers.graph_client`.
+
+Every range read to its end is recorded day by day as answered (with how
+many rows Meta sent), so completeness can tell a day on which no ad
+delivered (answered, no rows) from a day no sync covered. A day the
+ad-level answer has no rows for is checked against the account's own daily
+totals (``level=account``, one call per range that has such days): if the
+account did deliver that day, Meta's answer left it out; it is not recorded
+as answered, and the run's result warns.
 """
 
 from __future__ import annotations
@@ -16,27 +24,21 @@ from __future__ import annotations
 import datetime as dt
 import time
 
-from pydantic import Field
-
 from pipedeck.errors import PermanentError, RetryableError
+from pipedeck.handlers import httpclient
 from pipedeck.handlers.graph_client import GraphClient, TooMuchData
-from pipedeck.handlers.params import JobParams
+from pipedeck.handlers.params import MetaSyncParams as Params
 from pipedeck.storage import meta as store
 
-# Meta keeps insights for 37 months.
-MAX_DAYS_BACK = 1125
 # Longer ranges go through an asynchronous report.
 ASYNC_AFTER_DAYS = 31
 PAGE_LIMIT = 500
 ADS_PAGE_LIMIT = 500
 REPORT_TIMEOUT = 30 * 60.0
+ACCOUNT_CHECK_FIELDS = "impressions,spend,date_start,date_stop"
 INSIGHT_FIELDS = ("ad_id,ad_name,adset_id,adset_name,campaign_id,campaign_name,spend,impressions,reach,clicks,"
                   "ctr,cpc,cpm,actions,action_values,purchase_roas,date_start,date_stop")
 AD_FIELDS = "id,name,status,adset_id,campaign_id,creative{id,image_url,image_hash,thumbnail_url,video_id,object_type}"
-
-
-class Params(JobParams):
-    days_back: int = Field(7, ge=1, le=MAX_DAYS_BACK, description="days of daily insights to sync, ending today")
 
 
 def require_account(ctx) -> str:
@@ -94,6 +96,11 @@ def sync_ads(ctx, graph: GraphClient, account: str, *, include_archived: bool = 
     return records
 
 
+def prepare() -> None:
+    """Once per worker, at start (registry.import_handlers): what the first run would otherwise pay."""
+    httpclient.warm()
+
+
 def run(ctx, params: Params) -> dict:
     account = require_account(ctx)
     started = time.monotonic()
@@ -102,7 +109,7 @@ def run(ctx, params: Params) -> dict:
         since = until - dt.timedelta(days=params.days_back - 1)
         ads = sync_ads(ctx, graph, account)
         ctx.log(f"ad account {account}: {len(ads)} ads; syncing daily insights {since} to {until} ({zone})")
-        sync = InsightsSync(ctx, graph, account, expected=max(1, len(ads) * params.days_back))
+        sync = InsightsSync(ctx, graph, account, expected=max(1, len(ads) * params.days_back), timezone=zone)
         sync.fetch(since, until)
         ctx.progress(sync.received, sync.received, f"{sync.received} ad-day rows stored")
         waited = graph.waited
@@ -117,7 +124,26 @@ def run(ctx, params: Params) -> dict:
               "api_calls": calls, "throttle_wait_s": round(waited, 1)}
     if sync.ranges > 1:
         result["ranges"] = sync.ranges
+    result["days_answered"] = sync.days_answered
+    if sync.left_out:
+        days = sorted(sync.left_out)
+        result["days_left_out"] = [d.isoformat() for d in days]
+        result["warning"] = (f"Meta's ad-level insights left out {len(days)} day(s) on which the account delivered "
+                             f"({_day_list(days)}); they count as missing until a later sync gets them")
+        ctx.warning(result["warning"])
     return result
+
+
+def _positive(value) -> bool:
+    try:
+        return float(value) > 0
+    except (TypeError, ValueError):
+        return False
+
+
+def _day_list(days: list[dt.date], limit: int = 5) -> str:
+    shown = ", ".join(d.isoformat() for d in days[:limit])
+    return shown + (f" and {len(days) - limit} more" if len(days) > limit else "")
 
 
 class ReportFailed(RetryableError):
@@ -134,12 +160,15 @@ class InsightsSync:
     range read again after a failure part-way stores nothing twice.
     """
 
-    def __init__(self, ctx, graph: GraphClient, account: str, *, expected: int) -> None:
+    def __init__(self, ctx, graph: GraphClient, account: str, *, expected: int, timezone: str | None = None) -> None:
         self.ctx, self.graph, self.account, self.expected = ctx, graph, account, expected
+        self.timezone = timezone
         self.totals = store.UpsertCounts()
         self.received = 0
         self.ranges = 0
         self.modes: set[str] = set()
+        self.days_answered = 0
+        self.left_out: set[dt.date] = set()
 
     @property
     def mode(self) -> str:
@@ -151,12 +180,15 @@ class InsightsSync:
         return {"level": "ad", "time_increment": 1, "fields": INSIGHT_FIELDS,
                 "time_range": {"since": since.isoformat(), "until": until.isoformat()}}
 
-    def store_pages(self, pages) -> None:
+    def store_pages(self, pages, per_day: dict[str, int]) -> None:
         ctx = self.ctx
         for page in pages:
             counts = store.store_insights_page(ctx.database, ctx.brand["id"], self.account, page)
             self.totals.add(counts)
             self.received += len(page)
+            for row in page:
+                day = row.get("date_start")
+                per_day[day] = per_day.get(day, 0) + 1
             ctx.progress(self.received, max(self.expected, self.received), f"{self.received} ad-day rows stored")
             ctx.check_cancelled()
 
@@ -166,8 +198,10 @@ class InsightsSync:
         received_before = self.received
         if days <= ASYNC_AFTER_DAYS:
             try:
+                per_day: dict[str, int] = {}
                 self.store_pages(self.graph.pages(f"act_{self.account}/insights",
-                                                  {**self.query(since, until), "limit": PAGE_LIMIT}))
+                                                  {**self.query(since, until), "limit": PAGE_LIMIT}), per_day)
+                self.answered(since, until, per_day)
                 self.ranges += 1
                 self.modes.add("sync")
                 return
@@ -177,7 +211,9 @@ class InsightsSync:
                         "switching to an asynchronous report", "warning")
         try:
             report_id = run_report(ctx, self.graph, self.account, self.query(since, until))
-            self.store_pages(self.graph.pages(f"{report_id}/insights", {"limit": PAGE_LIMIT}))
+            per_day = {}
+            self.store_pages(self.graph.pages(f"{report_id}/insights", {"limit": PAGE_LIMIT}), per_day)
+            self.answered(since, until, per_day)
             self.ranges += 1
             self.modes.add("async")
             return
@@ -190,6 +226,30 @@ class InsightsSync:
                     f"{middle + dt.timedelta(days=1)} to {until}", "warning")
         self.fetch(since, middle)
         self.fetch(middle + dt.timedelta(days=1), until)
+
+    def answered(self, since: dt.date, until: dt.date, per_day: dict[str, int]) -> None:
+        """Record the range Meta answered in full, day by day, but for days its ad-level answer left out."""
+        days = [since + dt.timedelta(days=k) for k in range((until - since).days + 1)]
+        empty = [d for d in days if d.isoformat() not in per_day]
+        left_out = self.account_delivered(empty[0], empty[-1]) & set(empty) if empty else set()
+        if left_out:
+            self.left_out |= left_out
+            self.ctx.log(f"Meta's ad-level answer for {since} to {until} has no rows for {len(left_out)} day(s) on "
+                         f"which the account delivered ({_day_list(sorted(left_out))})", "warning")
+        recorded = [(d.isoformat(), per_day.get(d.isoformat(), 0)) for d in days if d not in left_out]
+        self.days_answered += store.record_answered_days(self.ctx.database, self.ctx.brand["id"], self.account,
+                                                         recorded, timezone=self.timezone, run_id=self.ctx.run_id)
+
+    def account_delivered(self, since: dt.date, until: dt.date) -> set[dt.date]:
+        """Days from ``since`` to ``until`` on which the account's own totals show delivery."""
+        query = {"level": "account", "time_increment": 1, "fields": ACCOUNT_CHECK_FIELDS, "limit": PAGE_LIMIT,
+                 "time_range": {"since": since.isoformat(), "until": until.isoformat()}}
+        delivered = set()
+        for page in self.graph.pages(f"act_{self.account}/insights", query):
+            for row in page:
+                if _positive(row.get("impressions")) or _positive(row.get("spend")):
+                    delivered.add(dt.date.fromisoformat(row["date_start"]))
+        return delivered
 
 
 def run_report(ctx, graph: GraphClient, account: str, query: dict) -> str:

@@ -6,8 +6,15 @@ screen, the datasets a success refreshes, its retry policy and its handler.
 Each dataset is named once too: its key, its title on screen and its default
 freshness policy. The CLI, the TUI (forms, keys, columns), the freshness
 view, the worker's dispatch and the docs all read them. Adding a job type
-means one handler module and one entry below (plus a dataset entry if it
-refreshes a new dataset).
+means one handler module, its params model and one entry below (plus a
+dataset entry if it refreshes a new dataset).
+
+Importing the registry imports no handler: each entry names its handler by
+module path, imported when a run executes (:meth:`JobType.resolve_handler`;
+a worker imports them all at start with :func:`import_handlers`), and its
+params model lives in a light module (the built-in ones in
+:mod:`pipedeck.handlers.params`). So listing runs, freshness or brands never
+pays for httpx, Playwright or the handlers' own code.
 
 Extra job types (tests, benchmarks, site-specific jobs) live in modules named
 by ``PIPEDECK_PLUGINS`` (comma-separated); every process, the worker
@@ -17,6 +24,7 @@ included, imports them at start, and each calls :func:`register`.
 from __future__ import annotations
 
 import importlib
+import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
 
@@ -25,8 +33,9 @@ from pydantic import BaseModel, ValidationError
 from pipedeck.concepts.datasets import Dataset, Policy
 from pipedeck.concepts.durations import DAY, HOUR
 from pipedeck.errors import InvalidParams, UserError
-from pipedeck.handlers import asset_download, competitor_scrape, meta_sync, template_scrape
-from pipedeck.handlers.params import format_validation_error
+from pipedeck.handlers.params import (AssetDownloadParams, CompetitorScrapeParams, MetaSyncParams,
+                                      TemplateScrapeParams, format_validation_error)
+from pipedeck.storage.meta import insight_completeness
 from pipedeck.urls import page_search_url
 
 Handler = Callable[[Any, BaseModel], "dict | None"]
@@ -41,7 +50,8 @@ class JobType:
     scope: Literal["brand", "competitor"]
     # Keys of the datasets (registered with register_dataset) a success refreshes.
     datasets: tuple[str, ...]
-    # "package.module" whose run(ctx, params) does the work, or the callable itself.
+    # "package.module" whose run(ctx, params) does the work (imported only when a run executes),
+    # or the callable itself.
     handler: str | Handler
     description: str = ""
     max_attempts: int = 3
@@ -109,6 +119,10 @@ def register_dataset(dataset: Dataset, *, replace: bool = False) -> Dataset:
         raise ValueError(f"dataset {dataset.key!r} is already registered")
     if not 0 < dataset.policy.warn_after < dataset.policy.stale_after:
         raise ValueError(f"dataset {dataset.key!r}: its policy needs 0 < warn_after < stale_after")
+    if (dataset.completeness_window is None) != (dataset.completeness is None) or \
+            (dataset.completeness_window is not None and dataset.completeness_window < 1):
+        raise ValueError(f"dataset {dataset.key!r}: completeness needs both a window of at least one day "
+                         "and the function that measures it")
     _DATASETS[dataset.key] = dataset
     return dataset
 
@@ -156,6 +170,23 @@ def datasets(scope: str | None = None) -> list[Dataset]:
     return [_DATASETS[k] for k in keys]
 
 
+def import_handlers() -> None:
+    """Import every registered handler now, and run its module's ``prepare()`` if it has one (work
+    done once per process, such as building the TLS context), so that no run pays for either. A
+    worker calls this at start; nothing else needs to. A handler that cannot be imported is logged
+    and left for its runs to fail with the reason."""
+    for job_type in all_job_types():
+        if callable(job_type.handler):
+            continue
+        try:
+            prepare = getattr(importlib.import_module(job_type.handler), "prepare", None)
+            if callable(prepare):
+                prepare()
+        except Exception:  # noqa: BLE001 - reported by the run that needs it
+            logging.getLogger("pipedeck.registry").warning("cannot import the handler of %s", job_type.key,
+                                                           exc_info=True)
+
+
 _loaded_plugins: set[str] = set()
 
 
@@ -184,7 +215,8 @@ def _template_prefill(brand: dict, competitor: dict | None, settings) -> dict:
 
 META_ACCOUNT = ("meta_ad_account_id", "Meta ad account id (--meta-ad-account)")
 
-register_dataset(Dataset("meta_performance", "Performance", Policy(26 * HOUR, 50 * HOUR)))
+register_dataset(Dataset("meta_performance", "Performance", Policy(26 * HOUR, 50 * HOUR),
+                         completeness_window=30, completeness=insight_completeness))
 register_dataset(Dataset("ad_assets", "Assets", Policy(7 * DAY, 14 * DAY)))
 register_dataset(Dataset("competitor_ads", "Competitor ads", Policy(7 * DAY, 10 * DAY)))
 register_dataset(Dataset("templates", "Templates", Policy(7 * DAY, 14 * DAY)))
@@ -192,25 +224,25 @@ register_dataset(Dataset("templates", "Templates", Policy(7 * DAY, 14 * DAY)))
 register(JobType(
     key="meta_sync", emoji="📊", label="Sync Meta ad performance",
     description="Daily ad-level insights (spend, impressions, clicks, actions) from the Meta Marketing API.",
-    params_model=meta_sync.Params, scope="brand", datasets=("meta_performance",),
+    params_model=MetaSyncParams, scope="brand", datasets=("meta_performance",),
     handler="pipedeck.handlers.meta_sync", max_attempts=4, brand_requires=(META_ACCOUNT,), screen_key="m",
     short_label="Meta sync"))
 register(JobType(
     key="asset_download", emoji="📥", label="Download ad images & videos",
     description="Images and videos of the brand's ads, stored once each by content hash.",
-    params_model=asset_download.Params, scope="brand", datasets=("ad_assets",),
+    params_model=AssetDownloadParams, scope="brand", datasets=("ad_assets",),
     handler="pipedeck.handlers.asset_download", max_attempts=3, brand_requires=(META_ACCOUNT,), screen_key="a",
     short_label="Assets"))
 register(JobType(
     key="competitor_scrape", emoji="🔎", label="Scrape competitor ads",
     description="A competitor's ads from the Meta Ad Library, read with headless Chromium.",
-    params_model=competitor_scrape.Params, scope="competitor", datasets=("competitor_ads",),
+    params_model=CompetitorScrapeParams, scope="competitor", datasets=("competitor_ads",),
     handler="pipedeck.handlers.competitor_scrape", max_attempts=3, prefill=_competitor_prefill, screen_key="s",
     short_label="Scrape"))
 register(JobType(
     key="template_scrape", emoji="🧩", label="Scrape ad templates",
     description="Ads from an Ad Library search into the template review queue.",
-    params_model=template_scrape.Params, scope="brand", datasets=("templates",),
+    params_model=TemplateScrapeParams, scope="brand", datasets=("templates",),
     handler="pipedeck.handlers.template_scrape", max_attempts=3, prefill=_template_prefill,
     missing_hints=(("search_url", "pass --set search_url=URL, or give the brand an Ad Library page id with "
                                   "`pipedeck brands edit NAME --ad-library-page-id ID`"),), screen_key="t",

@@ -2,26 +2,22 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
-
-from pipedeck.handlers.params import JobParams, ad_library_url_validator
-
-
-class Params(JobParams):
-    search_url: str = Field(..., max_length=2000, description="Ad Library search URL to take templates from")
-    max_ads: int = Field(100, ge=1, le=5000, description="stop after this many ads")
-
-    _check_url = field_validator("search_url")(ad_library_url_validator)
-
+from pipedeck.handlers import browser, httpclient, media
+from pipedeck.handlers.adlibrary_results import normalise_ad
+from pipedeck.handlers.adlibrary_scraper import scrape_ad_library
+from pipedeck.handlers.params import TemplateScrapeParams as Params
+from pipedeck.storage import adlibrary
 
 PREVIEW_CONCURRENCY = 4
 
 
-def run(ctx, params: Params) -> dict:
-    from pipedeck.handlers import media
-    from pipedeck.handlers.adlibrary_scraper import normalise_ad, scrape_ad_library
-    from pipedeck.storage import adlibrary
+def prepare() -> None:
+    """Once per worker, at start (registry.import_handlers): what the first run would otherwise pay."""
+    httpclient.warm()
+    browser.prepare()
 
+
+def run(ctx, params: Params) -> dict:
     brand_id = ctx.brand["id"]
     totals = {"new": 0, "pending": 0, "approved": 0, "rejected": 0}
 

@@ -419,6 +419,13 @@ class Service:
         brand_id = self.catalog.brand(brand)["id"] if brand is not None else None
         return adlibrary.templates(self.database, brand_id, status, limit)
 
+    def template_counts(self, brand: str | int | None = None) -> dict[str, int]:
+        """Templates per review status: {'pending': 95, 'approved': 1, 'rejected': 0}."""
+        from pipedeck.storage import adlibrary
+
+        brand_id = self.catalog.brand(brand)["id"] if brand is not None else None
+        return adlibrary.template_counts(self.database, brand_id)
+
     def review_templates(self, template_ids: list[int], status: str) -> int:
         """Approve ('approved'), reject ('rejected') or reopen ('pending') templates."""
         from pipedeck.storage import adlibrary
@@ -448,17 +455,48 @@ class Service:
         counts = self.runs.counts()
         return counts
 
-    def worker_health(self) -> list[dict]:
-        """Registered workers; alive while their heartbeat is fresh by the database's clock (and, on
-        this host, while their process is)."""
+    def worker_health(self, include_stopped: bool = False) -> list[dict]:
+        """Workers with ``alive``: heartbeat fresh by the database's clock (and, on this host, their
+        process alive); with ``include_stopped``, stopped ones too, ``died`` saying which of those
+        were stopped by another worker's recovery rather than by their own shutdown."""
         out = []
-        for w in self.runs.workers():
+        for w in self.runs.workers(include_stopped=include_stopped):
             age = max(0.0, w["heartbeat_age"])
-            alive = age <= self.settings.stale_after
+            alive = w["status"] != "stopped" and age <= self.settings.stale_after
             if alive and w["host"] == self.settings.host_id:
                 alive = pid_alive(w["pid"], w["proc_start"])
-            out.append({**w, "heartbeat_age": age, "alive": alive})
+            # A worker's own shutdown stamps its heartbeat with its stop; a recovery stops it later.
+            died = w["status"] == "stopped" and (w["stopped_at"] or 0) - w["heartbeat_at"] > \
+                2 * self.settings.heartbeat_interval
+            out.append({**w, "heartbeat_age": age, "alive": alive, "died": died})
         return out
+
+    # -- alerts --------------------------------------------------------------
+    def alert_pump(self, claimant: str, *, desktop: bool = True):
+        from pipedeck.queue.alerts import AlertPump
+
+        return AlertPump(self, claimant, clock=self.clock, desktop=desktop)
+
+    def recent_alerts(self, limit: int = 50) -> list[dict]:
+        from pipedeck.storage import alerts
+
+        return alerts.recent(self.database, limit)
+
+    def alert_delivery_error(self) -> dict | None:
+        from pipedeck.storage import alerts
+
+        return alerts.last_delivery_error(self.database)
+
+    def send_test_alert(self) -> str | None:
+        """Send a test message to every PIPEDECK_ALERT_URLS target; None when all took it, else why not."""
+        from pipedeck.handlers.context import redact
+        from pipedeck.queue.alerts import send
+
+        targets = self.settings.alert_targets()
+        if not targets:
+            raise UserError("PIPEDECK_ALERT_URLS is not set: nowhere to send a test alert")
+        error = send(targets, "pipedeck test alert", f"pipedeck can reach this target ({len(targets)} set up).")
+        return redact(error, self.settings.secrets()) if error else None
 
     def freshness(self, brand: str | int | None = None, now: float | None = None) -> list[dict]:
         return _freshness_rows(self, brand, now)
@@ -495,6 +533,8 @@ def _freshness_rows(service: "Service", brand: str | int | None = None, now: flo
             warning = result_warning(row.get("last_success_result")) if row else None
             if warning:
                 reason += f"; run {row['last_success_run_id']} warned: {warning}"
+            measured = dataset.completeness(service.database, b, dataset.completeness_window, now) \
+                if dataset.completeness and comp is None else None
             out.append({"brand": b["name"], "brand_id": b["id"], "competitor": comp["name"] if comp else None,
                         "competitor_id": comp["id"] if comp else None, "dataset": dataset.key,
                         "title": dataset.title, "state": state, "reason": reason, "source": source,
@@ -502,7 +542,8 @@ def _freshness_rows(service: "Service", brand: str | int | None = None, now: flo
                         "last_success_at": row["last_success_at"] if row else None,
                         "last_success_run_id": row["last_success_run_id"] if row else None,
                         "last_failure_at": row["last_failure_at"] if row else None,
-                        "last_error": row["last_error"] if row else None})
+                        "last_error": row["last_error"] if row else None,
+                        "completeness": measured.as_dict() if measured else None})
     return out
 
 

@@ -14,6 +14,7 @@ handlers), so a SIGINT or SIGTERM in its first half second is not lost.
 from __future__ import annotations
 
 import logging
+import logging.handlers
 import os
 import signal
 import sys
@@ -93,6 +94,8 @@ class WorkerDaemon:
         self.executor = None
         self.consumer = None
         self.fatal: "StorageError | None" = None
+        self._alerts = None
+        self._alerts_checked = float("-inf")
 
     def _print(self, text: str) -> None:
         if self.echo:
@@ -116,6 +119,7 @@ class WorkerDaemon:
         settings = self.settings
         ensure_home(settings)
         registry.load_plugins(settings.plugins)
+        registry.import_handlers()  # now, not in the first run of each job type
         outage = Outage(self._print)
         while True:
             # A server that cannot be reached (yet) is waited for; bad credentials, a missing database
@@ -238,6 +242,22 @@ class WorkerDaemon:
                     self._requeue(run_id, None)
                 self._print(f"re-sent {len(orphans)} waiting run(s) whose queue message was lost")
         scheduler.tick(self.database, self.settings, time.time(), enqueue=lambda rid: self._requeue(rid, None))
+        self._check_alerts()
+
+    def _check_alerts(self) -> None:
+        now = time.monotonic()
+        if now - self._alerts_checked < self.settings.alert_interval:
+            return
+        self._alerts_checked = now
+        if self._alerts is None:
+            from pipedeck.queue.service import Service
+
+            self._alerts = Service(self.settings, database=self.database, lazy_registry=True).alert_pump(
+                self.executor.worker_id)
+        try:
+            self._alerts.check()
+        except Exception:  # alerts are never worth a worker: log and go on
+            log.exception("alert check failed")
 
 
 class OneLineFormatter(logging.Formatter):
@@ -251,7 +271,8 @@ class OneLineFormatter(logging.Formatter):
 
 def configure_logging(settings: Settings, verbose: bool = False) -> None:
     settings.log_dir.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(settings.log_dir / "worker.log")
+    # Rotated, so a worker running as a service for months keeps at most ~50 MB of log.
+    handler = logging.handlers.RotatingFileHandler(settings.log_dir / "worker.log", maxBytes=10_000_000, backupCount=4)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.addHandler(handler)

@@ -16,6 +16,10 @@ Paths (the real ones, on the sandbox's single origin):
   data first). About 30 ads a page.
 - ``/adlib-cdn/...``: images (PNG) and videos (MP4 bytes) the results point at,
   with signed, expiring query strings like Meta's CDN.
+- ``/rsrc.php/v4/...``: the page's script (which pages through results), its
+  stylesheet and its web font, as separate requests like Meta's static files.
+  Counters ``adlib_static:js``, ``adlib_static:css``, ``adlib_static:font`` and
+  ``adlib_media`` say what a browser fetched.
 
 What a search returns is deterministic (see :data:`HELP`): the last four
 digits of ``view_all_page_id`` are the number of ads, and faults pick variants.
@@ -490,7 +494,7 @@ def _json_block(obj) -> str:
 
 PAGE_SCRIPT = r"""
 (function () {
-  var CFG = %(cfg)s;
+  var CFG = JSON.parse(document.getElementById("adlib-config").textContent);
   function findMain(o) {
     if (!o || typeof o !== "object") return null;
     if (o.ad_library_main) return o.ad_library_main;
@@ -566,7 +570,8 @@ PAGE_SCRIPT = r"""
 """
 
 PAGE_STYLE = """
-body{font-family:Helvetica,Arial,sans-serif;background:#f0f2f5;margin:0}
+@font-face{font-family:Optimistic;src:url(/rsrc.php/v4/optimistic.woff2) format("woff2")}
+body{font-family:Optimistic,Helvetica,Arial,sans-serif;background:#f0f2f5;margin:0}
 header{background:#fff;padding:12px 24px;border-bottom:1px solid #ddd}
 #results{display:grid;grid-template-columns:repeat(auto-fill,minmax(320px,1fr));gap:12px;padding:16px}
 .ad{background:#fff;border-radius:8px;padding:12px;min-height:420px}
@@ -608,17 +613,38 @@ def _search_page(req, spec: Spec) -> None:
     if stall not in (None, False):
         cfg["stallAfter"] = int(stall)
     title = escape(spec.q or page_name_for(spec.page_id))
-    script = PAGE_SCRIPT % {"cfg": json.dumps(cfg).replace("</", "<\\/")}
+    config = json.dumps(cfg).replace("</", "<\\/")
+    # Like Meta's, the page's script, stylesheet and font come from static URLs (rsrc.php).
     html = ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>Ad Library - {title}</title><style>{PAGE_STYLE}</style>"
+            f"<title>Ad Library - {title}</title><link rel=\"stylesheet\" href=\"{STATIC}/adlibrary.css\">"
             f"{_json_block(defines)}{_json_block(preload)}</head><body>"
             f"<header><b>Ad Library</b> · {title} · <span id=\"count\"></span></header>"
             "<main id=\"results\"></main><div id=\"status\" aria-live=\"polite\"></div>"
             "<div id=\"sentinel\" style=\"height:1px\"></div>"
-            f"<script>{script}</script>"
+            f"<script type=\"application/json\" id=\"adlib-config\">{config}</script>"
+            f"<script src=\"{STATIC}/adlibrary.js\"></script>"
             "</body></html>")
     req.send(200, html, "text/html; charset=utf-8",
              {"Cache-Control": "private, no-cache, no-store, must-revalidate", "X-Frame-Options": "DENY"})
+
+
+STATIC = "/rsrc.php/v4"
+# A font's bytes only need to look like one: browsers fetch it when text uses its family.
+FONT_BYTES = b"wOF2" + bytes(range(256)) * 16
+
+
+def _serve_static(req) -> bool:
+    """The page's script, stylesheet and web font (no challenge cookie needed, as on a CDN)."""
+    name = req.path[len(STATIC) + 1:]
+    kinds = {"adlibrary.js": ("js", PAGE_SCRIPT, "application/javascript; charset=utf-8"),
+             "adlibrary.css": ("css", PAGE_STYLE, "text/css; charset=utf-8"),
+             "optimistic.woff2": ("font", FONT_BYTES, "font/woff2")}
+    if name not in kinds:
+        return False
+    kind, body, ctype = kinds[name]
+    req.state.count(f"adlib_static:{kind}")
+    req.send(200, body, ctype, {"Cache-Control": "no-store"})
+    return True
 
 
 def _graphql(req) -> None:
@@ -716,4 +742,6 @@ def handle(req) -> bool:
     if path.startswith("/adlib-cdn/"):
         _serve_media(req)
         return True
+    if path.startswith(STATIC + "/") and req.method in ("GET", "HEAD"):
+        return _serve_static(req)
     return False

@@ -59,6 +59,19 @@ def templates(database: Database, brand_id: int | None = None, status: str | Non
     return database.query(sql, args)
 
 
+def template_counts(database: Database, brand_id: int | None = None) -> dict[str, int]:
+    """How many templates are in each review status (every status present, 0 when none)."""
+    sql = "SELECT status, count(*) AS n FROM templates"
+    args: list = []
+    if brand_id is not None:
+        sql += " WHERE brand_id = ?"
+        args.append(brand_id)
+    counts = {status: 0 for status in TEMPLATE_STATUSES}
+    for row in database.query(sql + " GROUP BY status", args):
+        counts[row["status"]] = row["n"]
+    return counts
+
+
 def set_template_status(database: Database, template_ids: list[int], status: str,
                         clock=time.time) -> int:
     """Approve or reject (or put back to pending) templates; returns how many changed."""

@@ -26,8 +26,8 @@ from pipedeck.storage.migrations import QUEUE_TABLE_PREFIX
 
 # Parents before children (foreign keys); a table not named here (a newer step's) comes after these.
 ORDER = ("brands", "competitors", "schedules", "runs", "attempts", "run_logs", "freshness", "workers",
-         "schedule_events", "freshness_policies", "meta_ads", "meta_insights", "assets", "ad_assets",
-         "competitor_ads", "templates", "run_feed")
+         "schedule_events", "freshness_policies", "meta_ads", "meta_insights", "meta_answered_days", "assets", "ad_assets",
+         "competitor_ads", "templates", "alerts", "run_feed")
 BOOKKEEPING = ("pipedeck_schema", "sqlite_sequence", "sqlite_stat1")
 BATCH = 1000
 

@@ -7,21 +7,25 @@ Writers (each one short ``BEGIN IMMEDIATE`` transaction):
 - :func:`upsert_insights` — one row per (ad id, date); a re-sync updates a row
   only when one of its values changed, so ``updated_at`` says when Meta
   revised it. Returns how many rows were inserted and updated.
-- :func:`record_asset` — a stored media file (content hash → path), once, with the run that stored it.
+- :func:`record_asset` — a stored media file (content hash → path), once, with the run that stored it
+  (and, given :class:`AssetLinks`, the ads that use it, in the same transaction).
 - :func:`link_ad_asset` / :func:`link_ad_assets` — which ads use which stored file, linked by which run.
+- :func:`record_answered_days` — the days Meta answered an insights request for, and how many rows it sent.
 
-Readers: :func:`ads_without_media`, :func:`stored_source`, :func:`run_media`, :func:`insight_count`,
-:func:`asset_rows`.
+Readers: :func:`ads_without_media`, :func:`stored_sources`, :func:`run_media`, :func:`insight_count`,
+:func:`asset_rows`, :func:`insight_completeness`.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import time
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
+from pipedeck.concepts import completeness
 from pipedeck.storage.db import Database
 
 AD_FIELDS = ("name", "status", "adset_id", "adset_name", "campaign_id", "campaign_name", "creative_id",
@@ -169,13 +173,27 @@ def _count_range(conn, brand_id: int, first: str, last: str) -> int:
                         (brand_id, first, last)).fetchone()[0]
 
 
+@dataclass(frozen=True)
+class AssetLinks:
+    """The ads that use one source (an image hash, a video id) of one brand, linked by one run."""
+
+    ad_ids: tuple[str, ...]
+    kind: str
+    source_key: str
+    brand_id: int
+    run_id: int | None = None
+
+
 def record_asset(database: Database, *, sha256: str, path: str, content_type: str, size: int,
-                 run_id: int | None = None, clock=time.time) -> bool:
-    """Record a stored media file (and the run that first stored it); False when that content was already recorded."""
+                 run_id: int | None = None, links: AssetLinks | None = None, clock=time.time) -> bool:
+    """Record a stored media file (and the run that first stored it), and with ``links`` the ads that use
+    it, in one transaction; False when that content was already recorded."""
     with database.write() as db:
         cur = db.conn.execute(
             "INSERT INTO assets (sha256, path, content_type, size, created_at, run_id) VALUES (?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (sha256) DO NOTHING", (sha256, path, content_type, size, clock(), run_id))
+        if links is not None:
+            _link_in(db.conn, links, sha256, clock())
         return cur.rowcount == 1
 
 
@@ -190,20 +208,32 @@ def link_ad_asset(database: Database, *, ad_id: str, kind: str, source_key: str,
 def link_ad_assets(database: Database, *, ad_ids: Sequence[str], kind: str, source_key: str, brand_id: int,
                    sha256: str, run_id: int | None = None, clock=time.time) -> None:
     """:func:`link_ad_asset` for every ad that uses the same source, in one transaction."""
-    now = clock()
     with database.write() as db:
-        db.conn.executemany(
-            "INSERT INTO ad_assets (ad_id, kind, source_key, brand_id, sha256, downloaded_at, run_id)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (ad_id, kind, source_key) DO UPDATE SET sha256 = excluded.sha256, "
-            "downloaded_at = excluded.downloaded_at, brand_id = excluded.brand_id, run_id = excluded.run_id",
-            [(str(ad_id), kind, str(source_key), brand_id, sha256, now, run_id) for ad_id in ad_ids])
+        _link_in(db.conn, AssetLinks(tuple(ad_ids), kind, str(source_key), brand_id, run_id), sha256, clock())
 
 
-def stored_source(database: Database, brand_id: int, kind: str, source_key: str) -> str | None:
-    """The sha256 of the file an ad of this brand already has for this source (image hash, video id)."""
-    return database.scalar("SELECT sha256 FROM ad_assets WHERE brand_id = ? AND kind = ? AND source_key = ? LIMIT 1",
-                           (brand_id, kind, str(source_key)))
+def _link_in(conn, links: AssetLinks, sha256: str, now: float) -> None:
+    conn.executemany(
+        "INSERT INTO ad_assets (ad_id, kind, source_key, brand_id, sha256, downloaded_at, run_id)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (ad_id, kind, source_key) DO UPDATE SET sha256 = excluded.sha256, "
+        "downloaded_at = excluded.downloaded_at, brand_id = excluded.brand_id, run_id = excluded.run_id",
+        [(str(ad_id), links.kind, str(links.source_key), links.brand_id, sha256, now, links.run_id)
+         for ad_id in links.ad_ids])
+
+
+def stored_sources(database: Database, brand_id: int, kind: str, source_keys: Sequence[str]) -> dict[str, str]:
+    """The sha256 of the file an ad of this brand already has for each of these sources (image hashes,
+    video ids): {source key: sha256}, for those stored."""
+    out: dict[str, str] = {}
+    keys = sorted({str(k) for k in source_keys})
+    for i in range(0, len(keys), 500):
+        chunk = keys[i:i + 500]
+        for row in database.query(
+                f"SELECT source_key, min(sha256) AS sha256 FROM ad_assets WHERE brand_id = ? AND kind = ? "
+                f"AND source_key IN ({','.join('?' * len(chunk))}) GROUP BY source_key", [brand_id, kind, *chunk]):
+            out[row["source_key"]] = row["sha256"]
+    return out
 
 
 def run_media(database: Database, brand_id: int, run_id: int) -> dict[str, int]:
@@ -278,3 +308,68 @@ def asset_paths(database: Database, sha256s: Sequence[str]) -> dict[str, str]:
                                   chunk):
             out[row["sha256"]] = row["path"]
     return out
+
+
+# -- completeness ------------------------------------------------------------------
+def ad_account(brand: dict) -> str | None:
+    """The brand's Meta ad account id as stored with its ads (no ``act_`` prefix), or None."""
+    account = (brand.get("meta_ad_account_id") or "").strip()
+    return account.removeprefix("act_") or None
+
+
+def record_answered_days(database: Database, brand_id: int, ad_account_id: str, days: Iterable[tuple[str, int]], *,
+                         timezone: str | None = None, run_id: int | None = None, clock=time.time) -> int:
+    """Record that Meta answered insights for these days (ISO date, ad-level rows it sent; 0 rows: no ad
+    delivered). A later answer replaces an earlier one. Returns how many days were recorded."""
+    now = clock()
+    rows = [(brand_id, ad_account_id, day, count, timezone, now, run_id) for day, count in days]
+    if not rows:
+        return 0
+    with database.write() as db:
+        db.conn.executemany(
+            "INSERT INTO meta_answered_days (brand_id, ad_account_id, date, rows, timezone, answered_at, run_id)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (brand_id, ad_account_id, date) DO UPDATE SET"
+            " rows = excluded.rows, timezone = excluded.timezone, answered_at = excluded.answered_at,"
+            " run_id = excluded.run_id", rows)
+    return len(rows)
+
+
+def covered_insight_days(database: Database, brand_id: int, ad_account_id: str, since: str,
+                         until: str) -> set[str]:
+    """Days (ISO) from ``since`` to ``until`` with insight rows of the account's ads, or answered by Meta."""
+    rows = database.query(
+        "SELECT DISTINCT i.date AS day FROM meta_insights i JOIN meta_ads a ON a.ad_id = i.ad_id"
+        " WHERE i.brand_id = :b AND a.ad_account_id = :a AND i.date BETWEEN :since AND :until"
+        " UNION SELECT date FROM meta_answered_days"
+        " WHERE brand_id = :b AND ad_account_id = :a AND date BETWEEN :since AND :until",
+        {"b": brand_id, "a": ad_account_id, "since": since, "until": until})
+    return {r["day"] for r in rows}
+
+
+def account_timezone(database: Database, brand_id: int, ad_account_id: str) -> str | None:
+    """The ad account's time zone as Meta last reported it with an answer, if ever."""
+    return database.scalar(
+        "SELECT timezone FROM meta_answered_days WHERE brand_id = ? AND ad_account_id = ? AND timezone IS NOT NULL"
+        " ORDER BY answered_at DESC LIMIT 1", (brand_id, ad_account_id))
+
+
+def insight_completeness(database: Database, brand: dict, window: int,
+                         now: float) -> completeness.Completeness | None:
+    """How many of the ``window`` full days before today (in the ad account's time zone) have insight
+    rows for the brand's account, or were answered by Meta with none; None without an ad account."""
+    account = ad_account(brand)
+    if account is None:
+        return None
+    until = _account_day(account_timezone(database, brand["id"], account), now) - dt.timedelta(days=1)
+    since = until - dt.timedelta(days=window - 1)
+    covered = covered_insight_days(database, brand["id"], account, since.isoformat(), until.isoformat())
+    return completeness.assess((dt.date.fromisoformat(d) for d in covered), until=until, window=window)
+
+
+def _account_day(zone: str | None, now: float) -> dt.date:
+    try:
+        from zoneinfo import ZoneInfo
+
+        return dt.datetime.fromtimestamp(now, ZoneInfo(zone or "UTC")).date()
+    except Exception:  # unknown zone or no time zone database
+        return dt.datetime.fromtimestamp(now, dt.timezone.utc).date()

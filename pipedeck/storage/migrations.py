@@ -38,7 +38,9 @@ MIGRATIONS: list[tuple[int, str, Step]] = [
     (4, "schedules history and freshness policies", schema.v4_schedules),
     (5, "media by run, Ad Library card copy", schema.v5_run_media_and_cards),
     (6, "run leases: attempt token and expiry", schema.v6_leases),
+    (7, "the days Meta answered insights for (completeness)", schema.v7_answered_days),
     (8, "the change feed's counter", schema.v8_change_feed),
+    (11, "alerts, recorded once per event", schema.v11_alerts),
 ]
 LATEST = MIGRATIONS[-1][0]
 

@@ -325,6 +325,24 @@ UPDATE runs SET lease = 'v6-' || id || '-' || attempts, lease_expires_at = coale
 """)
 
 
+def v7_answered_days(conn: sqlite3.Connection) -> None:
+    """The days Meta answered an insights request for, per brand and ad account, with how many
+    ad-level rows it sent (0: no ad delivered that day), so completeness can tell a day with no
+    delivery from a day no sync covered; and the account's time zone (Meta's days are its days)."""
+    _run(conn, """
+CREATE TABLE meta_answered_days (
+    brand_id INTEGER NOT NULL REFERENCES brands(id) ON DELETE CASCADE,
+    ad_account_id TEXT NOT NULL,
+    date TEXT NOT NULL,
+    rows INTEGER NOT NULL,
+    timezone TEXT,
+    answered_at REAL NOT NULL,
+    run_id INTEGER,
+    PRIMARY KEY (brand_id, ad_account_id, date)
+) WITHOUT ROWID
+""")
+
+
 def v8_change_feed(conn: sqlite3.Connection) -> None:
     """The change feed's counter: one row holding the last ``rev`` handed out.
 
@@ -340,4 +358,25 @@ CREATE TABLE run_feed (
     rev INTEGER NOT NULL
 );
 INSERT INTO run_feed (id, rev) SELECT 1, coalesce(max(rev), 0) FROM runs
+""")
+
+
+def v11_alerts(conn: sqlite3.Connection) -> None:
+    """Alerts: one row per event (a unique key, so every process that notices it records it
+    once), and its delivery: who claimed it, how many attempts, when it was sent, the last error."""
+    _run(conn, """
+CREATE TABLE alerts (
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    body TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    claimed_by TEXT,
+    claimed_at REAL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    sent_at REAL,
+    last_error TEXT
+);
+CREATE INDEX alerts_unsent ON alerts (id) WHERE sent_at IS NULL
 """)

@@ -309,6 +309,21 @@ ALTER TABLE runs ADD COLUMN lease_expires_at DOUBLE PRECISION
 """)
 
 
+def v7_answered_days(conn: Any) -> None:
+    _run(conn, """
+CREATE TABLE meta_answered_days (
+    brand_id BIGINT NOT NULL REFERENCES brands(id) ON DELETE CASCADE,
+    ad_account_id TEXT NOT NULL,
+    date TEXT NOT NULL,
+    rows BIGINT NOT NULL,
+    timezone TEXT,
+    answered_at DOUBLE PRECISION NOT NULL,
+    run_id BIGINT,
+    PRIMARY KEY (brand_id, ad_account_id, date)
+)
+""")
+
+
 def v8_change_feed(conn: Any) -> None:
     _run(conn, """
 CREATE TABLE run_feed (
@@ -319,7 +334,26 @@ INSERT INTO run_feed (id, rev) SELECT 1, coalesce(max(rev), 0) FROM runs
 """)
 
 
+def v11_alerts(conn: Any) -> None:
+    _run(conn, f"""
+CREATE TABLE alerts (
+    id {ID},
+    key TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    body TEXT NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL,
+    claimed_by TEXT,
+    claimed_at DOUBLE PRECISION,
+    attempts BIGINT NOT NULL DEFAULT 0,
+    sent_at DOUBLE PRECISION,
+    last_error TEXT
+);
+CREATE INDEX alerts_unsent ON alerts (id) WHERE sent_at IS NULL
+""")
+
+
 STEPS: dict[int, Callable[[Any], None]] = {
     1: v1_core, 2: v2_meta, 3: v3_ad_library, 4: v4_schedules, 5: v5_run_media_and_cards, 6: v6_leases,
-    8: v8_change_feed,
+    7: v7_answered_days, 8: v8_change_feed, 11: v11_alerts,
 }

@@ -10,6 +10,7 @@ loop render them. Nothing here reads the database on the event loop.
 from __future__ import annotations
 
 import sys
+import threading
 from pathlib import Path
 
 from textual.app import App
@@ -17,9 +18,11 @@ from textual.binding import Binding
 from textual.reactive import reactive
 
 from pipedeck.concepts import durations
+from pipedeck.concepts.statuses import IN_FLIGHT
+from pipedeck.concepts.text import visible
 from pipedeck.config import Settings
 from pipedeck.errors import UserError
-from pipedeck.tui.crash import ERROR_LOG, write_crash_log  # noqa: F401
+from pipedeck.tui.crash import write_crash_log
 from pipedeck.tui.children import DirectRuns, WorkerChild, pipedeck_env
 from pipedeck.tui.live import LiveFeed
 from pipedeck.tui.messages import (CatalogCache, CatalogChanged, DatabaseReachability, HealthChanged, RunsChanged,
@@ -28,8 +31,10 @@ from pipedeck.tui.screens.base import PipedeckScreen, run_off_loop
 from pipedeck.tui.screens.brands import BrandScreen, BrandsScreen
 from pipedeck.tui.screens.competitors import CompetitorScreen
 from pipedeck.tui.screens.freshness import FreshnessScreen
-from pipedeck.tui.screens.modals import ConfirmScreen, HelpScreen, JobFormScreen
+from pipedeck.tui.screens.help import HelpScreen
+from pipedeck.tui.screens.modals import ConfirmScreen, JobFormScreen
 from pipedeck.tui.screens.pipeline import PipelineScreen, RunDetailScreen
+from pipedeck.tui.screens.quitting import QuitScreen
 from pipedeck.tui.screens.schedule_forms import PolicyFormScreen, ScheduleFormScreen
 from pipedeck.tui.screens.schedules import SchedulesScreen
 from pipedeck.tui.screens.system import SystemScreen
@@ -89,11 +94,12 @@ class PipedeckApp(App[int]):
         self.direct_runs = DirectRuns()
         self.direct_default = direct_default
         self.database_unreachable = False
+        self.quitting = False
+        self.stop_now = False
         self.crash_log: Path | None = None
         self.crash_error: BaseException | None = None
         # A damaged database, met by a thread worker: the app exits and run_tui says so in one line.
         self.fatal_error: UserError | None = None
-        self._mode_history: list[str] = []
         # Template previews are drawn with coloured half blocks; with 16 colours a placeholder is clearer.
         self.image_previews: bool | None = None
         self.set_reactive(PipedeckApp.status_info, StatusInfo(live=live, direct_default=direct_default))
@@ -108,10 +114,23 @@ class PipedeckApp(App[int]):
             run_off_loop(self, lambda: (svc.queue_depth(), svc.worker_health(), svc.brands(),
                                         svc.competitors()), self._frozen_loaded, group="frozen")
 
+    def exit_when_started(self, return_code: int) -> None:
+        """Exit, but not while the first screen is still mounting: the live feed can meet a damaged
+        database before it is, and exiting then tears that screen down mid-mount."""
+        try:
+            ready = self.is_mounted and self.screen.is_mounted
+        except Exception:  # noqa: BLE001 - no screen on the stack yet
+            ready = False
+        if ready:
+            self.call_after_refresh(self.exit, return_code=return_code)
+        else:
+            self.set_timer(0.05, lambda: self.exit_when_started(return_code))
+
     def _frozen_loaded(self, data) -> None:
         counts, workers, brands, competitors = data
+        self.counts = counts
         self.on_catalog_changed(CatalogChanged(brands, competitors))
-        self.on_health_changed(HealthChanged(counts, workers))
+        self.on_health_changed(HealthChanged(workers))
 
     def on_unmount(self) -> None:
         self.shutdown_children()
@@ -120,10 +139,76 @@ class PipedeckApp(App[int]):
         if self.feed is not None:
             self.feed.stop()
         self.direct_runs.stop_all()
+        if self.stop_now:
+            return  # ctrl+q twice: the worker was told to hand back now and exits on its own; no waiting
         self.worker_child.stop()
+
+    # -- quitting --------------------------------------------------------------
+    async def action_quit(self) -> None:
+        """Quit at once when nothing of ours runs; else say what we wait for. A second ctrl+q stops now."""
+        if self.quitting:
+            self._quit_now()
+            return
+        self.quitting = True
+        direct = self.direct_runs.running_ids()
+        child = self.worker_child.proc.pid if self.worker_child.running else None
+        if child is not None:
+            self.worker_child.terminate()  # it finishes or hands back while we look (and while Textual exits)
+        if child is None and not direct:
+            self.exit()
+            return
+        svc = self.service
+
+        def children_runs() -> list[dict]:
+            ours = {w["id"] for w in svc.worker_health() if w["pid"] == child and w["host"] == svc.settings.host_id}
+            if not ours:
+                return []
+            return [r for r in svc.list_runs(statuses=list(IN_FLIGHT), limit=None) if r["worker_id"] in ours]
+
+        run_off_loop(self, children_runs if child is not None else list,
+                     lambda runs: self._wait_then_exit(direct, runs), group="quit")
+
+    def _wait_then_exit(self, direct: list[int], child_runs: list[dict]) -> None:
+        if not self.quitting or not self.is_running:
+            return
+        if not direct and not child_runs:
+            self.exit()  # the worker had nothing running: it is exiting already
+            return
+        waiting = [f"handing run {run_id} back to the queue" for run_id in direct]
+        waiting += [f"run {r['id']} ({r['job_type']} for {visible(r['brand'])}): the worker this app started "
+                    "finishes it or hands it back to the queue" for r in child_runs]
+        self.push_screen(QuitScreen(waiting))
+
+        def wait() -> None:
+            self.direct_runs.stop_all()
+            self.worker_child.stop()
+            if not self.stop_now:  # else the app is exiting already (ctrl+q again)
+                try:
+                    self.call_from_thread(self.exit)
+                except RuntimeError:
+                    pass
+
+        # A plain thread, not a Textual worker: a second ctrl+q exits without waiting for it.
+        threading.Thread(target=wait, name="pipedeck-quit", daemon=True).start()
+
+    def _quit_now(self) -> None:
+        """Second ctrl+q: runs still going are handed back to the queue now; the app exits."""
+        self.stop_now = True
+        self.worker_child.terminate()  # the worker's second signal: hand back now
+
+        def hand_back() -> None:  # a database write: off the loop, then exit
+            self.direct_runs.stop_all(timeout=0)
+            try:
+                self.call_from_thread(self.exit)
+            except RuntimeError:
+                pass
+
+        threading.Thread(target=hand_back, name="pipedeck-hand-back", daemon=True).start()
 
     # -- live data -------------------------------------------------------------
     def on_runs_changed(self, message: RunsChanged) -> None:
+        # The top bar and the tables from one message, in one handler: one frame shows both.
+        self._counts_changed(message.counts)
         self.live_rev = message.rev
         for screen in self.screen_stack:
             if isinstance(screen, PipedeckScreen):
@@ -131,6 +216,7 @@ class PipedeckApp(App[int]):
                 screen.synced_rev = message.rev
 
     def on_runs_reload(self, message: RunsReload) -> None:
+        self._counts_changed(message.counts)
         self.live_rev += 1
         for screen in self.screen_stack:
             if isinstance(screen, PipedeckScreen):
@@ -141,14 +227,18 @@ class PipedeckApp(App[int]):
         self.database_unreachable = not message.reachable
         self._update_status()
 
+    def _counts_changed(self, counts: dict[str, int] | None) -> None:
+        if counts is not None and counts != self.counts:
+            self.counts = counts
+            self._update_status()
+
     def on_health_changed(self, message: HealthChanged) -> None:
-        self.counts = message.counts
         self.worker_rows = message.workers
         self._update_status()
         for screen in self.screen_stack:
             handler = getattr(screen, "health_changed", None)
             if handler is not None:
-                handler(message.counts, message.workers)
+                handler(self.counts, message.workers)
 
     def on_catalog_changed(self, message: CatalogChanged) -> None:
         self.catalog_cache = CatalogCache(message.brands, message.competitors)
@@ -196,19 +286,13 @@ class PipedeckApp(App[int]):
 
     # -- navigation ------------------------------------------------------------
     def action_view(self, mode: str) -> None:
-        if mode == self.current_mode:
-            # Pressing the view's key again goes back to its root screen.
-            while len(self.screen_stack) > 1:
-                self.pop_screen()
-            return
-        self._mode_history.append(self.current_mode)
-        self.switch_mode(mode)
+        """A view's key always goes to the view's root screen (its list), never to a sub-screen left open."""
+        self._go_to_mode(mode)
 
     def action_back(self) -> None:
+        """Back one screen; at a view's root there is nowhere back to go (ctrl+q quits)."""
         if len(self.screen_stack) > 1:
             self.pop_screen()
-        elif self._mode_history:
-            self.switch_mode(self._mode_history.pop())
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
@@ -228,7 +312,6 @@ class PipedeckApp(App[int]):
 
     def _go_to_mode(self, mode: str) -> None:
         if self.current_mode != mode:
-            self._mode_history.append(self.current_mode)
             self.switch_mode(mode)
         while len(self.screen_stack) > 1:
             self.pop_screen()
@@ -329,6 +412,8 @@ class PipedeckApp(App[int]):
             return svc.execute_direct(run_id, executor_hook=hook)
 
         def done(rid: int, status: str | None, error: BaseException | None) -> None:
+            if not self.is_running:
+                return  # the app exited (the run was handed back then)
             try:
                 if error is not None:
                     self.call_from_thread(self.notify, f"direct run {rid} stopped: {error}", severity="error",
@@ -400,6 +485,14 @@ class PipedeckApp(App[int]):
         if saved:
             self.notify("freshness policy saved", timeout=3)
             self.reload_all()
+
+    # -- notifications ---------------------------------------------------------------
+    def notify(self, message: str, *, title: str = "", severity="information", timeout: float | None = None,
+               markup: bool = True) -> None:
+        """Every notification of the app, from any screen or thread, goes through here: its text often
+        carries outside strings (names, Meta's error messages), so it is shown as typed, control
+        characters made visible, never read as markup."""
+        super().notify(visible(message), title=visible(title), severity=severity, timeout=timeout, markup=False)
 
     # -- unexpected errors ---------------------------------------------------------
     def _handle_exception(self, error: Exception) -> None:

@@ -37,6 +37,7 @@ class WorkerChild:
         self.settings = settings
         self.env = env or pipedeck_env(settings)
         self.proc: subprocess.Popen | None = None
+        self.signalled = 0  # SIGTERMs sent to the running process
         self.log_path: Path = settings.log_dir / "worker-started-by-app.log"
 
     @property
@@ -53,6 +54,7 @@ class WorkerChild:
         if self.running:
             return self.proc.pid
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.signalled = 0
         with open(self.log_path, "ab") as out:
             # Its own session: a Ctrl+C meant for the app does not reach it; we stop it ourselves.
             self.proc = subprocess.Popen([sys.executable, "-m", "pipedeck", "worker"], env=self.env,
@@ -60,20 +62,32 @@ class WorkerChild:
                                          start_new_session=True)
         return self.proc.pid
 
+    def terminate(self) -> None:
+        """Send SIGTERM without waiting. The first one: the worker finishes its running jobs (up to its
+        grace period) and hands back the rest; a second one: it hands them back now."""
+        proc = self.proc
+        if proc is not None and proc.poll() is None:
+            try:
+                proc.send_signal(signal.SIGTERM)
+                self.signalled += 1
+            except ProcessLookupError:
+                pass
+
     def stop(self, timeout: float = 15.0) -> int | None:
-        """SIGTERM (the worker finishes or hands back its runs), then SIGKILL after ``timeout``."""
+        """SIGTERM (unless already sent), wait for the worker to finish or hand back its runs, SIGKILL after
+        ``timeout``."""
         proc = self.proc
         if proc is None:
             return None
         if proc.poll() is None:
+            if not self.signalled:
+                self.terminate()
             try:
-                proc.send_signal(signal.SIGTERM)
                 proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=5)
-            except ProcessLookupError:
-                pass
+        self.signalled = 0
         return proc.returncode
 
 
@@ -84,10 +98,14 @@ class DirectRuns:
         self._lock = threading.Lock()
         self._executors: dict[int, object] = {}
         self._threads: dict[int, threading.Thread] = {}
+        self._handed_back = False
 
     def active(self) -> int:
+        return len(self.running_ids())
+
+    def running_ids(self) -> list[int]:
         with self._lock:
-            return sum(1 for t in self._threads.values() if t.is_alive())
+            return sorted(run_id for run_id, t in self._threads.items() if t.is_alive())
 
     def start(self, run_id: int, execute: Callable[[Callable[[object], None]], str],
               done: Callable[[int, str | None, BaseException | None], None]) -> None:
@@ -113,10 +131,14 @@ class DirectRuns:
         thread.start()
 
     def stop_all(self, timeout: float = 10.0) -> None:
-        """Ask running handlers to stop and hand their runs back to the queue."""
+        """Ask running handlers to stop and hand their runs back to the queue; after ``timeout`` (0: at
+        once) record the runs of handlers still going as handed back (their threads end with the app)."""
         with self._lock:
             executors = list(self._executors.values())
             threads = list(self._threads.values())
+            if self._handed_back:
+                timeout = 0.0  # already told to stop now: do not wait again
+            self._handed_back = self._handed_back or timeout == 0
         for executor in executors:
             executor.request_shutdown()
         deadline = time.monotonic() + timeout

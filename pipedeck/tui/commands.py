@@ -6,6 +6,8 @@ from functools import partial
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from pipedeck.concepts.text import visible
+
 
 class PipedeckCommands(Provider):
     def _commands(self) -> list[tuple[str, object, str]]:
@@ -50,7 +52,7 @@ class PipedeckCommands(Provider):
         out.append(("Start a worker in the background", app.action_start_worker, "pipedeck worker, stopped on exit"))
         out.append(("Toggle direct mode for new jobs", app.action_toggle_direct, "run jobs inside the app"))
         out.append(("Pause or resume live refresh", app.action_toggle_pause, "p"))
-        return out
+        return [(visible(text), callback, visible(help_text)) for text, callback, help_text in out]
 
     async def discover(self) -> Hits:
         for text, callback, help_text in self._commands():

@@ -1,7 +1,9 @@
 """Formatting for the screens: statuses, ages, durations, freshness marks.
 
 Everything returns ``rich.text.Text`` (never markup strings) so data such as
-a brand called "[red]" is shown as typed.
+a brand called "[red]" is shown as typed, and outside text (names, ad copy,
+error messages, log lines) goes through ``concepts.text.visible`` so a
+control character in it is shown, never sent to the terminal.
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ import re
 from rich.text import Text
 
 from pipedeck.concepts import durations
-from pipedeck.concepts.datasets import FRESHNESS_MARKS
+from pipedeck.concepts.datasets import FRESHNESS_MARKS, Policy, assess
 from pipedeck.concepts.statuses import status_mark
+from pipedeck.concepts.text import visible
 
 
 def status_text(status: str) -> Text:
@@ -29,15 +32,43 @@ def freshness_text(state: str, label: str | None = None) -> Text:
     return Text(f"{mark} {label if label is not None else state}", style=style)
 
 
-def plain(value) -> Text:
-    return Text("" if value is None else str(value), no_wrap=True, overflow="ellipsis")
+def freshness_cell(row: dict | None, now: float, *, ago: bool = False) -> Text:
+    """A dataset's age (``3m``, or ``3m ago``), marked and coloured by its state as of ``now``;
+    ✘ when the last attempt failed after the last success."""
+    if row is None:
+        return Text("")
+    row = freshness_at(row, now)
+    if row["last_success_at"] is None:
+        label = "never"
+    else:
+        label = age_short(now - row["last_success_at"]) + (" ago" if ago else "")
+    text = freshness_text(row["state"], label)
+    if row.get("last_failure_at") and (row["last_success_at"] is None
+                                       or row["last_failure_at"] > row["last_success_at"]):
+        text.append(" ✘", style="red")
+    return text
 
 
-def one_line(value, limit: int = 120) -> Text:
-    text = " ".join(str(value or "").split())
+def plain(value, style: str = "") -> Text:
+    """One cell of outside text, control characters made visible."""
+    return Text(visible(value), style=style, no_wrap=True, overflow="ellipsis")
+
+
+def one_line(value, limit: int = 120, style: str = "") -> Text:
+    text = visible(" ".join(str(value or "").split()))
     if len(text) > limit:
         text = text[: limit - 1] + "…"
-    return Text(text, no_wrap=True, overflow="ellipsis")
+    return Text(text, style=style, no_wrap=True, overflow="ellipsis")
+
+
+def freshness_at(row: dict, now: float) -> dict:
+    """A freshness row (from ``Service.freshness``) with its state and reason as of ``now``.
+
+    The rows carry their policy, so screens re-assess what they hold as time passes instead of
+    reading again: a dataset turns ◐ warning on screen the moment it crosses its policy.
+    """
+    state, reason = assess(row, Policy(row["warn_after"], row["stale_after"]), now, row.get("source", "policy"))
+    return {**row, "state": state, "reason": reason}
 
 
 def progress_label(run: dict) -> str:

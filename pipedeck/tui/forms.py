@@ -27,7 +27,44 @@ class FieldSpec:
     maximum: float | None = None
     max_length: int | None = None
     choices: list = field(default_factory=list)
-    readonly: bool = False
+    # Filled in by the screen (a competitor job's competitor_id): validated, never shown.
+    hidden: bool = False
+
+    @property
+    def words(self) -> str:
+        """The field's name as a person says it: days back."""
+        return self.name.replace("_", " ")
+
+    @property
+    def expects(self) -> str:
+        """What the field takes, in words: 'a whole number from 1 to 1125'."""
+        low, high = self.minimum, self.maximum
+        if self.kind in ("integer", "number"):
+            what = "a whole number" if self.kind == "integer" else "a number"
+            if low is not None and high is not None:
+                return f"{what} from {_num(low)} to {_num(high)}"
+            if low is not None:
+                return f"{what} of at least {_num(low)}"
+            if high is not None:
+                return f"{what} of at most {_num(high)}"
+            return what
+        if self.kind == "boolean":
+            return "yes or no"
+        if self.kind == "enum":
+            return "one of " + ", ".join(str(c) for c in self.choices)
+        if self.kind == "array":
+            return "a comma-separated list"
+        if self.max_length is not None:
+            return f"text of at most {self.max_length} characters"
+        return "text"
+
+    def placeholder(self, prefilled: bool = False) -> str:
+        """Shown in an empty field: what an empty field means."""
+        if prefilled:
+            return "taken from the record unless you type one"
+        if self.default is not None and self.default != []:
+            return f"default {display_value(self, self.default)}"
+        return "required" if self.required else (self.description or "optional")
 
     @property
     def hint(self) -> str:
@@ -57,7 +94,7 @@ def _resolve(prop: dict, defs: dict) -> dict:
     return prop
 
 
-def field_specs(job_type: JobType, readonly: tuple[str, ...] = ()) -> list[FieldSpec]:
+def field_specs(job_type: JobType, hidden: tuple[str, ...] = ()) -> list[FieldSpec]:
     schema = job_type.params_model.model_json_schema()
     defs = schema.get("$defs", {})
     required = set(schema.get("required", ()))
@@ -79,7 +116,7 @@ def field_specs(job_type: JobType, readonly: tuple[str, ...] = ()) -> list[Field
             minimum=main.get("minimum", main.get("exclusiveMinimum")),
             maximum=main.get("maximum", main.get("exclusiveMaximum")),
             max_length=main.get("maxLength"), choices=list(main.get("enum", [])),
-            readonly=name in readonly))
+            hidden=name in hidden))
     return specs
 
 
@@ -137,22 +174,39 @@ def collect(specs: list[FieldSpec], raw: dict[str, Any]) -> dict:
     return out
 
 
+# Pydantic error types that mean "not what this field takes": said as what it does take.
+_EXPECTS = {"int_parsing", "int_type", "int_from_float", "float_parsing", "float_type", "finite_number",
+            "greater_than", "greater_than_equal", "less_than", "less_than_equal", "multiple_of",
+            "string_too_long", "string_too_short", "string_type", "bool_parsing", "bool_type", "enum",
+            "literal_error", "list_type", "too_long", "too_short"}
+
+
+def person_message(spec: FieldSpec | None, err: dict) -> str:
+    """One validation error as a person would say it: 'days back: a whole number from 1 to 1125'."""
+    kind = err.get("type", "")
+    if kind == "missing":
+        message = "required"
+    elif kind == "extra_forbidden":
+        message = "not a parameter of this job"
+    elif spec is not None and kind in _EXPECTS:
+        message = spec.expects
+    else:  # our own validators' words (an Ad Library URL on the wrong origin ...)
+        message = err.get("msg", "invalid").removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    name = spec.words if spec is not None else str((err.get("loc") or ("",))[0]).replace("_", " ")
+    return f"{name}: {message}" if name else message
+
+
 def validate(job_type: JobType, params: dict, *, ad_library_origin: str,
-             prefilled: dict | None = None) -> dict[str, str]:
-    """Errors by field name ("" for errors not tied to one field); empty when valid."""
+             prefilled: dict | None = None, specs: list[FieldSpec] | None = None) -> dict[str, str]:
+    """Errors by field name ("" for errors not tied to one field), in a person's words; empty when valid."""
     merged = {**(prefilled or {}), **params}
+    by_name = {s.name: s for s in (specs if specs is not None else field_specs(job_type))}
     try:
         job_type.params_model.model_validate(merged, context={"ad_library_origin": ad_library_origin})
     except ValidationError as exc:
         errors: dict[str, str] = {}
         for err in exc.errors(include_url=False):
-            loc = err.get("loc") or ("",)
-            name = str(loc[0])
-            msg = err.get("msg", "invalid").removeprefix("Value error, ")
-            if err.get("type") == "missing":
-                msg = "required"
-            elif err.get("type") == "extra_forbidden":
-                msg = "unknown parameter"
-            errors.setdefault(name, msg)
+            name = str((err.get("loc") or ("",))[0])
+            errors.setdefault(name, person_message(by_name.get(name), err))
         return errors
     return {}

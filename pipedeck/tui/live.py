@@ -2,6 +2,8 @@
 
 Idle cost is one indexed ``max(rev)`` read per interval; only runs whose
 ``rev`` moved are read and sent, so screens patch their tables in place.
+The queue counts of the top bar are read with those rows and travel in the
+same message, so the bar and the tables always show the same change.
 """
 
 from __future__ import annotations
@@ -70,7 +72,7 @@ class LiveFeed:
                     self._post(CatalogChanged(self.service.brands(), self.service.competitors()))
                 if now - last_health >= self.health_interval:
                     last_health = now
-                    self._post(HealthChanged(self.service.queue_depth(), self.service.worker_health()))
+                    self._post(HealthChanged(self.service.worker_health()))
                 if not self.paused.is_set():
                     self._poll_runs()
             except Exception as exc:  # noqa: BLE001 - a locked or busy database must not kill the feed
@@ -109,13 +111,15 @@ class LiveFeed:
         rev = self.service.live_rev()
         if self.last_rev is None:
             self.last_rev = rev
+            self._post(RunsChanged([], rev, self.service.queue_depth()))
             return
         if rev == self.last_rev:
             return
         rows = self.service.runs_changed_since(self.last_rev, limit=MAX_PATCH_ROWS + 1)
+        counts = self.service.queue_depth()
         if len(rows) > MAX_PATCH_ROWS:
             self.last_rev = rev
-            self._post(RunsReload())
+            self._post(RunsReload(counts))
             return
         self.last_rev = max([rev] + [r["rev"] for r in rows])
-        self._post(RunsChanged(rows, self.last_rev))
+        self._post(RunsChanged(rows, self.last_rev, counts))

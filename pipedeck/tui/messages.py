@@ -26,16 +26,21 @@ class StatusInfo:
 
 
 class RunsChanged(Message):
-    """Runs whose row changed since the last refresh (read by ``rev``)."""
+    """Runs whose row changed since the last refresh (read by ``rev``), and the queue counts read with them."""
 
-    def __init__(self, rows: list[dict], rev: int) -> None:
+    def __init__(self, rows: list[dict], rev: int, counts: dict[str, int] | None = None) -> None:
         super().__init__()
         self.rows = rows
         self.rev = rev
+        self.counts = counts
 
 
 class RunsReload(Message):
     """Too much changed to patch in place (or refresh resumed after a long pause): reload."""
+
+    def __init__(self, counts: dict[str, int] | None = None) -> None:
+        super().__init__()
+        self.counts = counts
 
 
 class DatabaseReachability(Message):
@@ -48,11 +53,10 @@ class DatabaseReachability(Message):
 
 
 class HealthChanged(Message):
-    """Queue depth and each worker's heartbeat, about once a second."""
+    """Each worker's heartbeat, about once a second."""
 
-    def __init__(self, counts: dict[str, int], workers: list[dict]) -> None:
+    def __init__(self, workers: list[dict]) -> None:
         super().__init__()
-        self.counts = counts
         self.workers = workers
 
 

@@ -10,12 +10,13 @@ from textual.widgets import Input
 
 from pipedeck.queue.procs import pid_alive
 from pipedeck.tui.app import PipedeckApp
-from pipedeck.tui.screens import (brands, competitors, freshness, modals, pipeline, schedule_forms, schedules,
-                                  system, templates)
+from pipedeck.tui.screens import (brands, competitors, freshness, help, modals, pipeline, schedule_forms,
+                                  schedules, system, templates)
 from pipedeck.tui.screens.brands import BrandScreen, BrandsScreen
 from pipedeck.tui.screens.competitors import CompetitorScreen
 from pipedeck.tui.screens.freshness import FreshnessScreen
-from pipedeck.tui.screens.modals import HelpScreen, JobFormScreen
+from pipedeck.tui.screens.help import HelpScreen
+from pipedeck.tui.screens.modals import JobFormScreen
 from pipedeck.tui.screens.pipeline import PipelineScreen
 from pipedeck.tui.screens.system import SystemScreen
 from pipedeck.tui.screens.templates import TemplatesScreen
@@ -24,7 +25,7 @@ from tests.tui.conftest import screen_text, wait_for_screen, wait_until
 
 SCREENS = [brands.BrandsScreen, brands.BrandScreen, competitors.CompetitorScreen, templates.TemplatesScreen,
            pipeline.PipelineScreen, pipeline.RunDetailScreen, freshness.FreshnessScreen, system.SystemScreen,
-           modals.ConfirmScreen, modals.HelpScreen, modals.BrandFormScreen, modals.CompetitorFormScreen,
+           modals.ConfirmScreen, help.HelpScreen, modals.BrandFormScreen, modals.CompetitorFormScreen,
            modals.JobFormScreen, schedules.SchedulesScreen, schedules.ScheduleHistoryScreen,
            schedule_forms.ScheduleFormScreen, schedule_forms.PolicyFormScreen, PipedeckApp]
 
@@ -58,6 +59,28 @@ async def test_number_keys_switch_views_and_esc_goes_back(make_app, svc, brand):
         await wait_for_screen(pilot, app, BrandsScreen)
 
 
+async def test_a_view_key_goes_to_the_views_root_and_esc_at_a_root_stays(make_app, svc, brand):
+    svc.queue_one_time_job("Acme", "test_echo", {})
+    app = make_app()
+    async with app.run_test(size=(160, 45)) as pilot:
+        await pilot.press("2")
+        runs = await wait_for_screen(pilot, app, PipelineScreen)
+        await wait_until(pilot, lambda: runs.query_one("#runs").row_count == 1, message="runs listed")
+        await pilot.press("enter")
+        await wait_for_screen(pilot, app, pipeline.RunDetailScreen)
+        await pilot.press("1", "2")  # away and back: the runs list, not the run left open
+        assert await wait_for_screen(pilot, app, PipelineScreen) is runs
+        assert len(app.screen_stack) == 1
+        await pilot.press("escape", "escape")  # at a root: nothing happens
+        await pilot.pause()
+        assert app.screen is runs and app.current_mode == "runs"
+        await pilot.press("1")
+        await wait_for_screen(pilot, app, BrandsScreen)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, BrandsScreen) and app.current_mode == "brands"
+
+
 async def test_digits_typed_in_a_search_box_do_not_switch_views(make_app, svc, brand):
     app = make_app()
     async with app.run_test(size=(160, 45)) as pilot:
@@ -75,30 +98,99 @@ async def test_help_lists_the_keys_of_the_screen(make_app, svc, brand):
         await wait_for_screen(pilot, app, PipelineScreen)
         await pilot.press("question_mark")
         help_screen = await wait_for_screen(pilot, app, HelpScreen)
-        table = help_screen.query_one("#help-keys")
-        actions = {table.get_row_at(i)[1].plain for i in range(table.row_count)}
-        assert {"Retry", "Cancel run", "Retry marked", "Filters", "Help", "Quit", "Command palette"} <= actions
+        mine, shared = help_screen.sections
+        assert {"Retry", "Cancel", "Retry marked", "Filters"} <= {d for _, d in mine.rows}
+        assert {"Help", "Quit", "Command palette", "Brands"} <= {d for _, d in shared.rows}
         await pilot.press("escape")
         await wait_for_screen(pilot, app, PipelineScreen)
 
 
-@pytest.mark.parametrize("width", [200, 80])
-async def test_footer_shows_every_key_of_the_screen_at_any_width(make_app, svc, brand, width):
-    # At 80 columns the brand screen's keys need three lines; none may be cut off.
+HELP_CASES = {"brands": "1", "runs": "2", "templates": "3", "freshness": "4", "workers": "5", "schedules": "6",
+              "brand": "brand", "run detail": "run"}
+
+
+@pytest.mark.parametrize("where", list(HELP_CASES))
+async def test_help_is_grouped_without_noise_or_duplicates_and_fits_80x24(make_app, svc, brand, where):
+    run_id = svc.queue_one_time_job("Acme", "test_echo", {})
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_screen(pilot, app, BrandsScreen)
+        how = HELP_CASES[where]
+        if how == "brand":
+            app.open_brand(brand["id"])
+            await wait_for_screen(pilot, app, BrandScreen)
+        elif how == "run":
+            app.open_run(run_id)
+            await wait_for_screen(pilot, app, pipeline.RunDetailScreen)
+        else:
+            await pilot.press(how)
+        under = app.screen
+        await pilot.press("question_mark")
+        help_screen = await wait_for_screen(pilot, app, HelpScreen)
+        mine, shared = help_screen.sections
+        # This screen's keys first, then the global ones, then tips.
+        assert mine.title.endswith(" keys") and mine.title != "Global keys" and shared.title == "Global keys"
+        keys = [k for section in help_screen.sections for k, _ in section.rows]
+        assert len(keys) == len(set(keys)), f"a key listed twice: {keys}"
+        descriptions = {d for section in help_screen.sections for _, d in section.rows}
+        assert not descriptions & {"Copy selected text", "Focus Next", "Focus Previous", "Cursor up", "Page up"}
+        assert not {"super+c", "^c", "tab", "shift+tab"} & set(keys)
+        assert {"Quit", "Help", "Command palette"} <= {d for _, d in shared.rows}
+        assert "Back" in {d for _, d in mine.rows}
+        # Everything visible at 80×24, without scrolling.
+        await pilot.pause()
+        assert help_screen.query_one("#help").max_scroll_y == 0
+        text = screen_text(app)
+        for section in help_screen.sections:
+            assert section.title in text
+            for key, description in section.rows:
+                assert f"{key} {description}" in text, f"{key} {description} not on screen"
+        assert "Tables: ↑↓ PgUp PgDn home end move" in text and "destructive actions ask first" in text
+        await pilot.press("escape")
+        assert app.screen is under
+
+
+FOOTER_CASES = ["brands", "brand", "competitors", "runs", "run detail", "templates", "freshness", "workers",
+                "schedules", "history"]
+
+
+@pytest.mark.parametrize("width", [200, 120, 80])
+@pytest.mark.parametrize("where", FOOTER_CASES)
+async def test_footer_shows_every_key_of_the_screen_in_two_lines(make_app, svc, acme, width, where):
+    # Every key of the screen, and help and quit, on at most two lines; the app's other keys as room allows.
+    run_id = svc.queue_one_time_job("Acme", "test_echo", {})
+    schedule = svc.add_schedule("test_echo", "Acme", cron="0 7 * * *")
     app = make_app()
     async with app.run_test(size=(width, 45)) as pilot:
-        app.open_brand(brand["id"])
-        screen = await wait_for_screen(pilot, app, BrandScreen)
+        await wait_for_screen(pilot, app, BrandsScreen)
+        opens = {"brand": lambda: app.open_brand(acme["brand"]["id"]),
+                 "competitors": lambda: app.open_competitors(acme["brand"]["id"]),
+                 "run detail": lambda: app.open_run(run_id),
+                 "history": lambda: app.push_screen(schedules.ScheduleHistoryScreen(schedule["id"]))}
+        keys = {"runs": "2", "templates": "3", "freshness": "4", "workers": "5", "schedules": "6"}
+        if where in opens:
+            opens[where]()
+        elif where in keys:
+            await pilot.press(keys[where])
+        await pilot.pause()
+        screen = app.screen
+        await wait_until(pilot, lambda: screen.is_mounted, message="screen mounted")
         footer = screen.query_one(KeyFooter)
-        labels = [item.description for item in footer.items()]
-        assert {"Meta sync", "Assets", "Templates", "Competitors", "Freshness policy", "Help", "Quit",
-                "Start worker", "Direct"} <= set(labels)
+        items = footer.items()
+        own = [item.description for item in items if not item.optional]
+        if where == "brand":
+            assert {"Meta sync", "Assets", "Templates", "Competitors", "Freshness policy"} <= set(own)
+        wanted = own + ["Help", "Quit"]
+        shown = [item.description for item in footer.shown(width)]
+        assert set(wanted) <= set(shown)
+        if width == 200:
+            assert shown == [item.description for item in items], "room for every key"
 
         def footer_lines() -> str:
             return "\n".join(screen_text(app).splitlines()[-footer.size.height:])
 
-        await wait_until(pilot, lambda: all(label in footer_lines() for label in labels), message="footer labels")
-        assert footer.size.height == len(pack(footer.items(), width)) == (2 if width == 200 else 3)
+        await wait_until(pilot, lambda: all(label in footer_lines() for label in wanted), message="footer labels")
+        assert footer.size.height == len(pack(footer.shown(width), width)) <= 2
 
 
 async def test_clicking_a_footer_key_presses_it(make_app, svc, brand):

@@ -6,6 +6,7 @@ import sys
 import threading
 
 from pipedeck.storage.db import Database
+from pipedeck.tui.screens.ad_detail import AdDetailScreen
 from pipedeck.tui.screens.brands import BrandScreen, BrandsScreen
 from pipedeck.tui.screens.competitors import CompetitorScreen
 from pipedeck.tui.screens.freshness import FreshnessScreen
@@ -86,6 +87,12 @@ def test_a_tour_of_every_screen_makes_no_database_call_on_the_event_loop(make_ap
             await wait_for_screen(pilot, app, ScheduleHistoryScreen)
             await pilot.press("escape")
             await wait_for_screen(pilot, app, CompetitorScreen)
+            screen.query_one("#ads").focus()
+            await pilot.press("o", "O", "enter")  # sort the ads, then open one
+            await wait_for_screen(pilot, app, AdDetailScreen)
+            await pilot.press("escape")
+            await wait_for_screen(pilot, app, CompetitorScreen)
+            await pilot.pause(1.2)  # a clock tick re-renders the ages
             await pilot.press("2")
             runs = await wait_for_screen(pilot, app, PipelineScreen)
             table = runs.query_one("#runs")
@@ -93,8 +100,14 @@ def test_a_tour_of_every_screen_makes_no_database_call_on_the_event_loop(make_ap
             table.move_cursor(row=table.get_row_index(str(failed)))
             await pilot.press("r", "space", "enter")
             await wait_for_screen(pilot, app, RunDetailScreen)
-            await pilot.press("escape")
+            # The log: wrap, search and step through matches, level filter, follow, save.
+            await pilot.press("w", "slash", *"fail", "enter", "n", "N", "l", "f", "ctrl+s")
+            await wait_until(pilot, lambda: (svc.settings.log_dir / "runs" / f"run-{failed}.log").exists(),
+                             message="log saved")
+            await pilot.pause(1.2)  # a clock tick re-renders the durations
+            await pilot.press("escape", "escape")
             await wait_for_screen(pilot, app, PipelineScreen)
+            await pilot.press("o", "o", "O")  # sort the runs
             table.move_cursor(row=table.get_row_index(str(queued)))
             await pilot.press("c")
             await wait_for_screen(pilot, app, ConfirmScreen)
@@ -116,7 +129,7 @@ def test_a_tour_of_every_screen_makes_no_database_call_on_the_event_loop(make_ap
             await wait_for_screen(pilot, app, ConfirmScreen)
             await pilot.press("y")
             await pilot.press("5", "1", "question_mark", "escape")
-            await pilot.pause(0.5)
+            await pilot.pause(1.2)  # a clock tick on the brands list
 
     import asyncio
 

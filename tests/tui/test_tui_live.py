@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from textual.widgets import Input, Log, ProgressBar
+from textual.widgets import Input, ProgressBar
 
 from pipedeck.tui.screens.brands import BrandsScreen
 from pipedeck.tui.screens.modals import JobFormScreen
 from pipedeck.tui.screens.pipeline import PipelineScreen, RunDetailScreen
+from pipedeck.tui.widgets.log_view import LogView
 from tests.tui.conftest import cell_text, screen_text, shown_ids, wait_for_screen, wait_until
 
 
@@ -16,14 +17,14 @@ async def test_run_detail_follows_a_real_worker_without_key_presses(make_app, sv
     async with app.run_test(size=(160, 45)) as pilot:
         app.open_run(run_id)
         detail = await wait_for_screen(pilot, app, RunDetailScreen)
-        log = detail.query_one("#run-log", Log)
+        log = detail.query_one("#run-log", LogView)
         bar = detail.query_one("#run-progress", ProgressBar)
         progress_seen, log_sizes = set(), set()
 
         def observe():
             if bar.total:
                 progress_seen.add(bar.progress)
-            log_sizes.add(log.line_count)
+            log_sizes.add(len(log.entries))
             return detail.run is not None and detail.run["status"] == "succeeded"
 
         await wait_until(pilot, observe, timeout=30, message="run succeeds on screen")
@@ -32,7 +33,7 @@ async def test_run_detail_follows_a_real_worker_without_key_presses(make_app, sv
         assert len(intermediate) >= 2, f"progress seen: {sorted(progress_seen)}"
         assert len({n for n in log_sizes if 0 < n < 8}) >= 2, f"log sizes seen: {sorted(log_sizes)}"
         assert bar.progress == 8 and bar.total == 8
-        assert "echo line 8 of 8" in "\n".join(log.lines)
+        assert "echo line 8 of 8" in log.text()
         assert "✔ succeeded" in str(detail.query_one("#run-title").content)
 
 
@@ -67,8 +68,7 @@ async def test_direct_mode_runs_while_keys_are_still_handled(make_app, svc, bran
         form = await wait_for_screen(pilot, app, JobFormScreen)
         box = form.query_one("#f-seconds", Input)
         box.value = "3"
-        await pilot.press("ctrl+r")  # tick "run directly"
-        await pilot.press("enter")
+        await pilot.press("ctrl+r")  # run it directly, now
         run_id = await wait_until(pilot, lambda: [r["id"] for r in svc.list_runs()], message="run recorded")
         run_id = run_id[0]
         await wait_until(pilot, lambda: svc.runs.get(run_id)["status"] == "running", message="running directly")
@@ -108,3 +108,26 @@ async def test_pause_stops_live_refresh_until_resumed(make_app, svc, brand):
         await pilot.press("p")
         await wait_until(pilot, lambda: shown_ids(table) == [second, first], message="catch up after resume")
         assert not app.status_info.paused
+
+
+async def test_top_bar_and_runs_table_show_the_same_change(make_app, svc, brand):
+    # No worker: both runs stay queued until cancelled.
+    ids = [svc.queue_one_time_job("Acme", "test_sleep", {"seconds": 30}) for _ in range(2)]
+    app = make_app()
+    async with app.run_test(size=(160, 45)) as pilot:
+        await pilot.press("2")
+        screen = await wait_for_screen(pilot, app, PipelineScreen)
+        table = screen.query_one("#runs")
+        await wait_until(pilot, lambda: set(ids) <= set(shown_ids(table)) and app.status_info.queued == 2,
+                         message="both queued, in the table and the bar")
+        seen: list[tuple[bool, int]] = []
+
+        def observe() -> bool:
+            cancelled = all(cell_text(table, i, "status") == "⊘ cancelled" for i in ids)
+            seen.append((cancelled, app.status_info.queued))
+            return cancelled
+
+        svc.cancel_many(ids)
+        await wait_until(pilot, observe, message="cancelled in the table")
+        assert seen[-1] == (True, 0), "the bar said queued 2 while the table said cancelled"
+        assert "queued 0" in screen_text(app)

@@ -154,6 +154,29 @@ async def test_retry_all_failed_of_a_type_for_a_brand(make_app, svc, brand):
         assert svc.runs.get(beta_flaky)["retried_by"] is None, "other brands are left alone"
 
 
+async def test_retry_all_failed_defaults_to_the_selected_runs_brand_and_type(make_app, svc, brand):
+    svc.catalog.add_brand("Beta", meta_ad_account_id="1002")
+    acme_flaky = [failed_run(svc) for _ in range(2)]
+    acme_echo = svc.runs.create_run(job_type="test_echo", brand_id=brand["id"], competitor_id=None, params={},
+                                    max_attempts=1)  # another job type, failed
+    svc.runs.claim(acme_echo, "w")
+    svc.runs.finish(acme_echo, 1, "w", "failed", error_type="Boom", error_message="failed on purpose")
+    beta_flaky = failed_run(svc, brand="Beta")
+    app = make_app()
+    async with app.run_test(size=(160, 45)) as pilot:
+        screen = await open_runs(pilot, app)
+        await wait_until(pilot, lambda: app.catalog_cache.brands, message="catalog")
+        await select_run(pilot, screen, acme_flaky[0])  # no filters set: five failed runs on screen
+        await pilot.press("F")
+        confirm = await wait_for_screen(pilot, app, ConfirmScreen)
+        assert "Retry 2 failed test_flaky for Acme" in confirm.message
+        assert f"brand and job type of the selected run ({acme_flaky[0]})" in confirm.detail
+        await pilot.press("y")
+        await wait_until(pilot, lambda: all(svc.runs.get(i)["retried_by"] for i in acme_flaky), message="retried")
+        assert svc.runs.get(acme_echo)["retried_by"] is None, "another job type's failed run is left alone"
+        assert svc.runs.get(beta_flaky)["retried_by"] is None, "another brand's failed run is left alone"
+
+
 async def test_bulk_cancel_asks_first(make_app, svc, brand):
     ids = [svc.queue_one_time_job("Acme", "test_sleep", {"seconds": 30}) for _ in range(3)]
     app = make_app()

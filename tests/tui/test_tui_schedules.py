@@ -14,7 +14,8 @@ from pipedeck.tui.app import PipedeckApp
 from pipedeck.tui.screens.brands import BrandScreen
 from pipedeck.tui.screens.competitors import CompetitorScreen
 from pipedeck.tui.screens.freshness import FreshnessScreen
-from pipedeck.tui.screens.modals import ConfirmScreen, HelpScreen
+from pipedeck.tui.screens.help import HelpScreen
+from pipedeck.tui.screens.modals import ConfirmScreen
 from pipedeck.tui.screens.pipeline import RunDetailScreen
 from pipedeck.tui.screens.schedule_forms import PolicyFormScreen, ScheduleFormScreen
 from pipedeck.tui.screens.schedules import ScheduleHistoryScreen, SchedulesScreen
@@ -129,7 +130,7 @@ async def test_competitor_screen_schedules_the_selected_competitor(sim, acme):
         form = await wait_for_screen(pilot, app, ScheduleFormScreen)
         assert not form.query("#sched-type")  # competitor_scrape is the only competitor job type
         assert "Rival" in str(form.query_one("#sched-target").content)
-        assert form.query_one("#f-competitor_id", Input).disabled
+        assert not form.query("#f-competitor_id")
         await type_in(pilot, form, "sched-cron", "0 6 * * 1")
         await type_in(pilot, form, "f-max_ads", "40")
         await pilot.press("ctrl+s")
@@ -171,7 +172,7 @@ async def test_view_6_lists_every_brand_and_adds_for_a_chosen_brand(sim, acme):
     ("sched-cron", "61 * * * *", "err-sched-cron", "invalid cron expression '61 * * * *': Bad minute"),
     ("sched-cron", "* * *", "err-sched-cron", "Wrong number of fields"),
     ("sched-tz", "Mars/Olympus", "err-sched-tz", "unknown time zone 'Mars/Olympus'"),
-    ("f-days_back", "0", "err-days_back", "greater than or equal to 1"),
+    ("f-days_back", "0", "err-days_back", "days back: a whole number from 1 to 1125"),
 ])
 async def test_invalid_field_shows_inline_and_saves_nothing(sim, acme, widget, value, error_id, message):
     app = make(sim)
@@ -284,7 +285,7 @@ async def test_history_shows_queued_skipped_and_missed_events(sim, clock, acme):
         history = await wait_for_screen(pilot, app, ScheduleHistoryScreen)
         events = history.query_one("#schedule-events")
         await wait_until(pilot, lambda: events.row_count == 5, message="five occurrences")
-        rows = [[c.plain for c in events.get_row_at(i)] for i in range(events.row_count)]
+        rows = [[c.plain for c in events.full_row_at(i)] for i in range(events.row_count)]
         assert [r[1] for r in rows] == ["✘ missed", "✘ missed", "✘ missed", "↷ skipped", "▶ queued"]
         assert rows[0][0] == "Sun 02 Mar 2036 00:25" and rows[4][0] == "Sun 02 Mar 2036 00:05"
         assert rows[4][2] == str(first_run) and rows[4][3] == "✔ succeeded"
@@ -294,7 +295,7 @@ async def test_history_shows_queued_skipped_and_missed_events(sim, clock, acme):
         clock.t = T0 + 30 * MIN
         [new_run] = sim.tick(now=clock.t).queued
         await wait_until(pilot, lambda: events.row_count == 6, message="new occurrence listed live")
-        assert [c.plain for c in events.get_row_at(0)][1:3] == ["▶ queued", str(new_run)]
+        assert [c.plain for c in events.full_row_at(0)][1:3] == ["▶ queued", str(new_run)]
         events.move_cursor(row=0)
         await pilot.press("enter")
         detail = await wait_for_screen(pilot, app, RunDetailScreen)
@@ -307,6 +308,27 @@ async def test_history_shows_queued_skipped_and_missed_events(sim, clock, acme):
         await wait_until(pilot, lambda: f"last run #{new_run} · queued" in str(hint.content),
                          message="last run on the brand screen")
         assert cell_text(table, sid, "last") == "· queued"
+
+
+async def test_removing_a_schedule_from_its_history_says_removed_and_nothing_else(sim, acme):
+    sched = sim.add_schedule("test_echo", "Acme", cron="*/5 * * * *")
+    app = make(sim)
+    async with app.run_test(size=(160, 45)) as pilot:
+        screen = await open_brand_schedules(pilot, app, acme["brand"]["id"])
+        await wait_until(pilot, lambda: rows_of(screen.query_one("#schedules")) == [sched["id"]], message="listed")
+        await pilot.press("H")
+        history = await wait_for_screen(pilot, app, ScheduleHistoryScreen)
+        await wait_until(pilot, lambda: history.schedule is not None, message="history loaded")
+        await pilot.press("X")
+        await wait_for_screen(pilot, app, ConfirmScreen)
+        await pilot.press("y")
+        await wait_for_screen(pilot, app, BrandScreen)
+        await wait_until(pilot, lambda: rows_of(screen.query_one("#schedules")) == [], message="gone from the list")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        messages = [n.message for n in app._notifications]
+        assert f"schedule #{sched['id']} removed" in messages
+        assert not [m for m in messages if "unknown schedule" in m], messages
 
 
 # -- freshness policies -----------------------------------------------------------------------------
@@ -333,6 +355,7 @@ async def test_freshness_policy_edit_changes_the_state_shown(sim, clock, acme):
         await pilot.press("e")
         form = await wait_for_screen(pilot, app, PolicyFormScreen)
         assert (form.dataset(), form.scope()) == ("meta_performance", acme["brand"]["id"])
+        assert app.focused is form.query_one("#pol-dataset", Select), "focus on the form's first field"
         assert form.query_one("#pol-warn", Input).value == "26h"
         # Bad durations: inline, nothing saved.
         await type_in(pilot, form, "pol-warn", "soon")
@@ -361,7 +384,7 @@ async def test_freshness_policy_edit_changes_the_state_shown(sim, clock, acme):
         await wait_until(pilot, lambda: row["reason"] in str(screen.query_one("#matrix-reason").content),
                          message="reason shown")
         policies = screen.query_one("#policies")
-        assert any(policies.get_row_at(i)[0].plain == "Acme" for i in range(policies.row_count))
+        assert any(policies.full_row_at(i)[0].plain == "Acme" for i in range(policies.row_count))
         # Clearing asks first, then the built-in policy applies again.
         await pilot.press("x")
         await wait_for_screen(pilot, app, ConfirmScreen)
@@ -403,8 +426,7 @@ async def test_help_and_palette_offer_the_schedule_actions(sim, acme):
         await open_brand_schedules(pilot, app, acme["brand"]["id"])
         await pilot.press("question_mark")
         help_screen = await wait_for_screen(pilot, app, HelpScreen)
-        table = help_screen.query_one("#help-keys")
-        actions = {table.get_row_at(i)[1].plain: table.get_row_at(i)[0].plain for i in range(table.row_count)}
+        actions = {description: key for section in help_screen.sections for key, description in section.rows}
         assert {"New schedule": "S", "Edit schedule": "E", "Pause/resume schedule": "P", "Remove schedule": "X",
                 "Schedule history": "H", "Freshness policy": "f", "Schedules": "6"}.items() <= actions.items()
         await pilot.press("escape")

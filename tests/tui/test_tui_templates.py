@@ -112,6 +112,34 @@ async def test_preview_image_is_drawn_when_the_file_exists(make_app, svc, brand)
         assert "preview not downloaded yet" not in screen_text(app)
 
 
+async def test_counts_are_right_in_every_view_and_v_says_what_it_does(make_app, svc, brand):
+    ids = seed_templates(svc, brand["id"], 6)
+    svc.review_templates(ids[:1], "approved")
+    svc.review_templates(ids[1:3], "rejected")
+    app = make_app()
+    async with app.run_test(size=(160, 45)) as pilot:
+        screen = await open_templates(pilot, app)
+        title = screen.query_one("#templates-title")
+
+        def header() -> str:
+            return str(title.content)
+
+        expected = "pending 3 · approved 1 · rejected 2 · all 6"
+        for view, upcoming in (("pending", "approved"), ("approved", "rejected"), ("rejected", "all"),
+                               ("all", "pending")):
+            await wait_until(pilot, lambda: (screen.view or "all") == view and expected in header(),
+                             message=f"{view} view with every count")
+            assert f"v → {upcoming}" in header()
+            await pilot.press("v")
+        # A review moves one template from pending to approved: the counts follow.
+        await wait_until(pilot, lambda: screen.view == "pending" and screen.query_one("#templates").row_count == 3)
+        await pilot.press("a")
+        await wait_until(pilot, lambda: "pending 2 · approved 2 · rejected 2 · all 6" in header(),
+                         message="counts after approving")
+        binding = next(b for b in TemplatesScreen.BINDINGS if b.key == "v")
+        assert binding.description == "Cycle view"
+
+
 async def test_a_preview_stored_where_this_machine_cannot_reach_it_says_so(make_app, svc, brand):
     """Team mode: another machine stored the file in a media dir this one does not share."""
     ids = seed_templates(svc, brand["id"], 1)

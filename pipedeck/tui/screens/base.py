@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable
 
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
@@ -16,6 +17,9 @@ from pipedeck.tui.widgets.status_bar import StatusBar
 if TYPE_CHECKING:
     from pipedeck.queue.service import Service
     from pipedeck.tui.app import PipedeckApp
+
+# How often screens re-render ages, durations and freshness states from what they hold.
+CLOCK_TICK = 1.0
 
 
 def run_off_loop(node, fn: Callable[[], Any], then: Callable[[Any], None] | None = None, *,
@@ -58,7 +62,7 @@ def storage_failed(app, exc: StorageError, on_error: Callable[[UserError], None]
     if isinstance(exc, DatabaseCorrupt):
         if app.fatal_error is None:
             app.fatal_error = exc
-            app.exit(return_code=exc.exit_code)
+            app.exit_when_started(exc.exit_code)
         return
     app.notify(str(exc), severity="error", timeout=10)
     if on_error is not None:
@@ -75,12 +79,22 @@ class PipedeckScreen(Screen):
 
     # Set on the main views (number keys); shown in the help.
     VIEW_TITLE = ""
+    # What the help calls the screen's own keys when it is not a view ("Brand keys").
+    HELP_TITLE = ""
     BINDINGS = [Binding("escape", "escape", "Back")]
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.synced_rev: int | None = None
         self._after_load: list[Callable[[], None]] = []
+
+    def hidden_in_footer(self, binding: Binding) -> bool:
+        """At a view's root esc goes nowhere (it only closes a filter): no 'esc Back' in the footer."""
+        return binding.key == "escape" and self.is_view_root
+
+    @property
+    def is_view_root(self) -> bool:
+        return self.is_attached and bool(self.app.screen_stack) and self.app.screen_stack[0] is self
 
     def bind_job_keys(self, job_types) -> None:
         """Bind each job type's screen key (from the registry) to ``queue('<job type>')``.
@@ -120,6 +134,21 @@ class PipedeckScreen(Screen):
 
     def now(self) -> float:
         return self.svc.clock()
+
+    @on(events.Mount)
+    def _start_clock(self) -> None:
+        self.set_interval(CLOCK_TICK, self._clock_tick)
+
+    def _clock_tick(self) -> None:
+        # Screens of other views (and those under a dialog's parent) wait until shown again.
+        if self.is_attached and self in self.app.screen_stack:
+            self.tick(self.now())
+
+    def tick(self, now: float) -> None:
+        """Time passed: re-render ages, durations and freshness states from the data already held.
+
+        Never reads: the data is as fresh as the last fetch, only "now" moved.
+        """
 
     def action_escape(self) -> None:
         if not self.on_escape():

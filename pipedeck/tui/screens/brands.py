@@ -11,27 +11,17 @@ from textual.widgets import DataTable, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from pipedeck.concepts.datasets import SEVERITY
+from pipedeck.concepts.text import visible
 from pipedeck.handlers import registry
-from pipedeck.storage.runs import ACTIVE, TERMINAL
+from pipedeck.concepts.statuses import ACTIVE, TERMINAL
 from pipedeck.tui import fmt
 from pipedeck.tui.screens.base import PipedeckScreen
 from pipedeck.tui.screens.schedules import GROUPED_SCHEDULE_BINDINGS, PANEL_KEYS, ScheduleActions
+from pipedeck.tui.widgets.filter_box import FilterBox
+from pipedeck.tui.widgets.columns import Col
 from pipedeck.tui.widgets.schedules_table import BRAND_COLUMNS, SchedulesTable
-from pipedeck.tui.widgets.table import AlignedTable, Table
+from pipedeck.tui.widgets.table import Table
 from pipedeck.tui.widgets.runs_table import RunsTable
-
-
-def freshness_cell(row: dict | None, now: float) -> Text:
-    if row is None:
-        return Text("")
-    label = "never" if row["last_success_at"] is None else fmt.age_short(now - row["last_success_at"])
-    text = fmt.freshness_text(row["state"], label)
-    if row.get("last_failure_at") and (row["last_success_at"] is None
-                                       or row["last_failure_at"] > row["last_success_at"]):
-        text.append(" ✘", style="red")
-    return text
-
-
 
 
 class BrandsScreen(PipedeckScreen):
@@ -59,20 +49,19 @@ class BrandsScreen(PipedeckScreen):
 
     def compose_body(self) -> ComposeResult:
         yield Static(Text("Brands", style="bold"), classes="title")
-        yield Input(placeholder="filter brands by name (esc to clear)", id="brand-filter", classes="filter hidden")
+        yield FilterBox("filter brands by name (esc to clear)", id="brand-filter", returns_to="#brands")
         yield Table(id="brands", cursor_type="row")
         yield Static("", id="brand-hint", classes="hint")
 
     def on_mount(self) -> None:
-        table = self.query_one("#brands", DataTable)
-        table.add_column("BRAND", key="name")
-        table.add_column("AD ACCOUNT", key="account")
-        table.add_column("PAGE ID", key="page")
-        for dataset in self.datasets:
-            table.add_column(dataset.column, key=dataset.key)
-        if self.comp_datasets:
-            table.add_column("COMPETITORS", key="competitors")
-        table.add_column("ACTIVE RUNS", key="active")
+        table = self.query_one("#brands", Table)
+        # The datasets' freshness is what the list is for; the ids give way first in a narrow terminal.
+        table.set_columns(
+            [Col("name", "BRAND", priority=0, min=10, max=30), Col("account", "AD ACCOUNT", priority=4),
+             Col("page", "PAGE ID", priority=4)]
+            + [Col(dataset.key, dataset.column, priority=1, min=7) for dataset in self.datasets]
+            + ([Col("competitors", "COMPETITORS", priority=2, min=12)] if self.comp_datasets else [])
+            + [Col("active", "ACTIVE", priority=1)])
         table.focus()
         self.reload()
 
@@ -100,26 +89,37 @@ class BrandsScreen(PipedeckScreen):
             self._active[run["brand_id"]] = self._active.get(run["brand_id"], 0) + 1
         self._render_rows()
 
-    def _cells(self, brand: dict) -> list[Text]:
-        now = self.now()
+    def _cells(self, brand: dict, now: float) -> list[Text]:
+        return [fmt.plain(brand["name"], "bold"), fmt.plain(brand["meta_ad_account_id"] or "–"),
+                fmt.plain(brand["ad_library_page_id"] or "–")] + list(self._timed_cells(brand, now).values())
+
+    def _timed_cells(self, brand: dict, now: float) -> dict[str, Text]:
+        """The cells that change as time passes (freshness) and with runs (active count), by column."""
         rows = self._freshness.get(brand["id"], [])
         by_ds = {r["dataset"]: r for r in rows if r["competitor_id"] is None}
-        cells = [Text(brand["name"], style="bold"), fmt.plain(brand["meta_ad_account_id"] or "–"),
-                 fmt.plain(brand["ad_library_page_id"] or "–")]
-        cells += [freshness_cell(by_ds.get(dataset.key), now) for dataset in self.datasets]
+        cells = {dataset.key: fmt.freshness_cell(by_ds.get(dataset.key), now) for dataset in self.datasets}
         if self.comp_datasets:
-            comp_rows = [r for r in rows if r["competitor_id"] is not None]
+            comp_rows = [fmt.freshness_at(r, now) for r in rows if r["competitor_id"] is not None]
             names = {r["competitor_id"] for r in comp_rows}
             if not names:
-                cells.append(Text("none", style="dim"))
+                cells["competitors"] = Text("none", style="dim")
             else:
                 worst = max(comp_rows, key=lambda r: SEVERITY.get(r["state"], 0))
                 behind = len({r["competitor_id"] for r in comp_rows if r["state"] in ("stale", "never")})
-                label = f"{len(names)}" + (f", {behind} behind" if behind else ", all fresh")
-                cells.append(fmt.freshness_text(worst["state"], label))
+                label = f"{len(names)}" + (f" · {behind} behind" if behind else " · all fresh")
+                cells["competitors"] = fmt.freshness_text(worst["state"], label)
         active = self._active.get(brand["id"], 0)
-        cells.append(Text(str(active) if active else "–", style="bold cyan" if active else "dim"))
+        cells["active"] = Text(str(active) if active else "–", style="bold cyan" if active else "dim")
         return cells
+
+    def tick(self, now: float) -> None:
+        table = self.query_one("#brands", DataTable)
+        shown = {row.key.value for row in table.ordered_rows}
+        for brand in self.brands:
+            if str(brand["id"]) in shown:
+                table.refresh_cells(str(brand["id"]), self._timed_cells(brand, now))
+        if self.brands:
+            self._show_hint()
 
     def _render_rows(self) -> None:
         table = self.query_one("#brands", DataTable)
@@ -128,10 +128,11 @@ class BrandsScreen(PipedeckScreen):
             keep = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
         table.clear()
         needle = self.filter_text.lower()
+        now = self.now()
         for brand in self.brands:
             if needle and needle not in brand["name"].lower():
                 continue
-            table.add_row(*self._cells(brand), key=str(brand["id"]))
+            table.add_row(*self._cells(brand, now), key=str(brand["id"]))
         if keep is not None and keep in {str(b["id"]) for b in self.brands}:
             try:
                 table.move_cursor(row=table.get_row_index(keep), animate=False)
@@ -167,14 +168,18 @@ class BrandsScreen(PipedeckScreen):
         brand = self.current_brand()
         hint = self.query_one("#brand-hint", Static)
         if brand is None:
+            self._hint_shown = None
             hint.update("")
             return
-        rows = [r for r in self._freshness.get(brand["id"], []) if r["competitor_id"] is None]
+        now = self.now()
+        rows = [fmt.freshness_at(r, now) for r in self._freshness.get(brand["id"], []) if r["competitor_id"] is None]
         text = Text()
         for r in rows:
             text.append(f"{r['dataset']}: ", style="bold")
-            text.append(f"{r['state']} — {r['reason']}\n")
-        hint.update(text)
+            text.append(f"{r['state']} — {visible(r['reason'])}\n")
+        if text != getattr(self, "_hint_shown", None):
+            self._hint_shown = text
+            hint.update(text)
 
     @on(DataTable.RowSelected, "#brands")
     def _selected(self) -> None:
@@ -212,27 +217,15 @@ class BrandsScreen(PipedeckScreen):
 
     # -- filter ----------------------------------------------------------------
     def action_filter(self) -> None:
-        box = self.query_one("#brand-filter", Input)
-        box.remove_class("hidden")
-        box.focus()
+        self.query_one("#brand-filter", FilterBox).open()
 
     @on(Input.Changed, "#brand-filter")
     def _filter_changed(self, event: Input.Changed) -> None:
         self.filter_text = event.value.strip()
         self._render_rows()
 
-    @on(Input.Submitted, "#brand-filter")
-    def _filter_done(self) -> None:
-        self.query_one("#brands", DataTable).focus()
-
     def on_escape(self) -> bool:
-        box = self.query_one("#brand-filter", Input)
-        if box.has_focus or self.filter_text or not box.has_class("hidden"):
-            box.value = ""
-            box.add_class("hidden")
-            self.query_one("#brands", DataTable).focus()
-            return True
-        return False
+        return self.query_one("#brand-filter", FilterBox).close()
 
 
 class BrandScreen(ScheduleActions, PipedeckScreen):
@@ -241,6 +234,7 @@ class BrandScreen(ScheduleActions, PipedeckScreen):
     The body is a column of panels (``panels()``).
     """
 
+    HELP_TITLE = "Brand"
     BINDINGS = [
         Binding("q", "pick_job", "Queue…"),
         Binding("c", "competitors", "Competitors"),
@@ -257,13 +251,14 @@ class BrandScreen(ScheduleActions, PipedeckScreen):
         super().__init__()
         self.brand_id = brand_id
         self.brand: dict | None = None
+        self.fresh: list[dict] = []
         self.job_types = registry.all_job_types("brand")
         self.bind_job_keys(self.job_types)
 
     def panels(self) -> ComposeResult:
         with Vertical(classes="panel", id="freshness-panel"):
             yield Static(Text.assemble(("Freshness", "bold"), ("  f edits the policies", "dim")), classes="panel-title")
-            yield AlignedTable(id="freshness", cursor_type="none", show_cursor=False)
+            yield Table(id="freshness", cursor_type="none", show_cursor=False)
         with Vertical(classes="panel", id="actions-panel"):
             direct = ", ".join(jt.screen_key for jt in self.job_types if self.job_key(jt))
             yield Static(Text(f"Actions (q or tab to pick, enter opens the form; {direct} directly)", style="bold"),
@@ -293,13 +288,12 @@ class BrandScreen(ScheduleActions, PipedeckScreen):
         return out
 
     def on_mount(self) -> None:
-        table = self.query_one("#freshness", DataTable)
-        table.add_column("DATASET", key="dataset")
-        table.add_column("STATE", key="state")
-        table.add_column("WHY", key="reason")
+        table = self.query_one("#freshness", Table)
+        table.set_columns([Col("dataset", "DATASET", priority=0), Col("state", "STATE", priority=0, width=9),
+                           Col("reason", "WHY", priority=0, min=12, flex=True)])
         table.can_focus = False  # no cursor to move: tab goes from the actions to the schedules and the runs
         self.query_one("#recent", RunsTable).focus()
-        self.set_interval(15, self._tick_ages)
+        self.set_interval(15, self._check_schedules)
         self._arrange(self.app.size.height)
         self.reload()
 
@@ -338,18 +332,27 @@ class BrandScreen(ScheduleActions, PipedeckScreen):
         self.brand, fresh, recent, schedules = data
         self.schedules_shown(schedules)
         b = self.brand
-        title = Text.assemble((b["name"], "bold"), "   Meta ad account ",
-                              (b["meta_ad_account_id"] or "not set", "cyan" if b["meta_ad_account_id"] else "yellow"),
+        title = Text.assemble(fmt.plain(b["name"], "bold"), "   Meta ad account ",
+                              fmt.plain(b["meta_ad_account_id"] or "not set",
+                                        "cyan" if b["meta_ad_account_id"] else "yellow"),
                               "   Ad Library page ",
-                              (b["ad_library_page_id"] or "not set", "cyan" if b["ad_library_page_id"] else "yellow"))
+                              fmt.plain(b["ad_library_page_id"] or "not set",
+                                        "cyan" if b["ad_library_page_id"] else "yellow"))
         self.query_one("#brand-title", Static).update(title)
+        self.fresh = fresh
         table = self.query_one("#freshness", DataTable)
         table.clear()
+        now = self.now()
         for row in fresh:
-            table.add_row(Text(row["dataset"], style="bold"), fmt.freshness_text(row["state"]),
-                          fmt.one_line(fmt.short_reason(row["reason"]), 200), key=row["dataset"])
+            table.add_row(Text(row["dataset"], style="bold"), *self._freshness_cells(row, now).values(),
+                          key=row["dataset"])
         self.query_one("#recent", RunsTable).set_runs(recent)
         self.loaded()
+
+    @staticmethod
+    def _freshness_cells(row: dict, now: float) -> dict[str, Text]:
+        row = fmt.freshness_at(row, now)
+        return {"state": fmt.freshness_text(row["state"]), "reason": fmt.one_line(fmt.short_reason(row["reason"]), 200)}
 
     def runs_changed(self, rows: list[dict]) -> None:
         if self.schedule_runs_changed(rows):
@@ -363,12 +366,15 @@ class BrandScreen(ScheduleActions, PipedeckScreen):
         if unknown or any(r["status"] in TERMINAL for r in mine):
             self.reload()  # a new run, or freshness moved: re-read this brand's few rows
 
-    def _tick_ages(self) -> None:
-        table = self.query_one("#recent", RunsTable)
-        now = self.now()
-        for run_id in table.run_ids:
-            table.patch(table.run(run_id), now)
-        if self.tick_schedules():
+    def tick(self, now: float) -> None:
+        table = self.query_one("#freshness", DataTable)
+        for row in self.fresh:
+            table.refresh_cells(row["dataset"], self._freshness_cells(row, now))
+        self.query_one("#recent", RunsTable).tick(now)
+        self.tick_schedules(now)
+
+    def _check_schedules(self) -> None:
+        if self.schedules_overdue():
             self.load_schedules()
 
     # -- actions ---------------------------------------------------------------

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -11,21 +9,17 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Input, Static
 
-from pipedeck.concepts import durations
 from pipedeck.handlers import registry
-from pipedeck.storage.runs import TERMINAL
+from pipedeck.concepts.statuses import TERMINAL
 from pipedeck.tui import fmt
+from pipedeck.tui.screens.ad_detail import AdDetailScreen, active_text, day
 from pipedeck.tui.screens.base import PipedeckScreen
 from pipedeck.tui.screens.schedules import GROUPED_SCHEDULE_BINDINGS, PANEL_KEYS, ScheduleActions
+from pipedeck.tui.widgets.filter_box import FilterBox
+from pipedeck.tui.widgets.columns import Col
 from pipedeck.tui.widgets.schedules_table import SchedulesTable
 from pipedeck.tui.widgets.table import Table
 from pipedeck.tui.widgets.runs_table import RunsTable
-
-
-def day(ts: float | None) -> str:
-    if ts is None:
-        return ""
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d")
 
 
 # The competitor is the panel's subject: the job type without the competitor's name, no brand.
@@ -33,6 +27,7 @@ COMPETITOR_SCHEDULE_COLUMNS = ("id", "job", "when", "next", "last", "missed")
 
 
 class CompetitorScreen(ScheduleActions, PipedeckScreen):
+    HELP_TITLE = "Competitors"
     BINDINGS = [
         Binding("a", "add", "Add competitor"),
         Binding("e", "edit", "Edit competitor"),
@@ -49,6 +44,8 @@ class CompetitorScreen(ScheduleActions, PipedeckScreen):
         self.competitors: list[dict] = []
         self.freshness: dict[int, dict] = {}
         self.search = ""
+        self.ads: dict[str, dict] = {}
+        self.ads_of: dict | None = None
         self.job_types = registry.all_job_types("competitor")
         self.bind_job_keys(self.job_types)
 
@@ -71,21 +68,21 @@ class CompetitorScreen(ScheduleActions, PipedeckScreen):
                     yield Static("", id="schedule-hint", classes="hint")
                 with Vertical(classes="panel", id="ads-panel"):
                     yield Static(Text("Ads", style="bold"), classes="panel-title", id="ads-title")
-                    yield Input(placeholder="search ads: text, title, CTA, link or archive id (esc clears)",
-                                id="ad-search", classes="filter hidden")
+                    yield FilterBox("search ads: text, title, CTA, link or archive id (esc clears)",
+                                    id="ad-search", returns_to="#ads")
                     yield Table(id="ads", cursor_type="row")
 
     def on_mount(self) -> None:
-        table = self.query_one("#competitors", DataTable)
-        table.add_column("NAME", key="name")
-        table.add_column("ADS", key="fresh")
-        table.add_column("AD LIBRARY URL", key="url")
-        ads = self.query_one("#ads", DataTable)
-        for key, title in (("active", "ACTIVE"), ("first", "FIRST SEEN"), ("last", "LAST SEEN"),
-                           ("format", "FORMAT"), ("text", "TEXT"), ("cta", "CTA"), ("id", "ARCHIVE ID")):
-            ads.add_column(title, key=key)
+        table = self.query_one("#competitors", Table)
+        table.set_columns([Col("name", "NAME", priority=0, min=8, max=24), Col("fresh", "ADS", priority=0, min=9),
+                           Col("url", "AD LIBRARY URL", priority=2, min=12, flex=True)])
+        self.query_one("#ads", Table).set_columns([
+            Col("active", "ACTIVE", priority=0, width=8), Col("first", "FIRST SEEN", priority=3, width=10),
+            Col("last", "LAST SEEN", priority=2, width=10), Col("format", "FORMAT", priority=4, max=10),
+            Col("text", "TEXT", priority=0, min=12, flex=True, prefer=28), Col("cta", "CTA", priority=4, max=14),
+            Col("id", "ARCHIVE ID", priority=3, max=18)])
         table.focus()
-        self.set_interval(15, self._tick)
+        self.set_interval(15, self._check_schedules)
         self.reload()
 
     # -- the list ----------------------------------------------------------------
@@ -105,20 +102,15 @@ class CompetitorScreen(ScheduleActions, PipedeckScreen):
         self.brand, self.competitors, self.freshness = data
         jobs = "".join(f" · {jt.screen_key} {jt.key_label.lower()}" for jt in self.job_types if self.job_key(jt))
         self.query_one("#competitors-title", Static).update(
-            Text.assemble(("Competitors of ", ""), (self.brand["name"], "bold"),
+            Text.assemble(("Competitors of ", ""), fmt.plain(self.brand["name"], "bold"),
                           (f"   a add · e edit{jobs} · / search ads", "dim")))
         table = self.query_one("#competitors", DataTable)
         keep = self.select_id if self.select_id is not None else (self.current_competitor() or {}).get("id")
         table.clear()
         now = self.now()
         for c in self.competitors:
-            row = self.freshness.get(c["id"])
-            if row is None:
-                fresh = Text("–", style="dim")
-            else:
-                label = "never" if row["last_success_at"] is None else durations.ago(row["last_success_at"], now)
-                fresh = fmt.freshness_text(row["state"], label)
-            table.add_row(Text(c["name"], style="bold"), fresh, fmt.one_line(c["ad_library_url"], 60), key=str(c["id"]))
+            table.add_row(fmt.plain(c["name"], "bold"), self._fresh_cell(c, now), fmt.one_line(c["ad_library_url"], 60),
+                          key=str(c["id"]))
         if keep is not None and any(c["id"] == keep for c in self.competitors):
             table.move_cursor(row=table.get_row_index(str(keep)), animate=False)
         self.select_id = None
@@ -131,6 +123,17 @@ class CompetitorScreen(ScheduleActions, PipedeckScreen):
         else:
             self.load_selected()
         self.loaded()
+
+    def _fresh_cell(self, competitor: dict, now: float) -> Text:
+        row = self.freshness.get(competitor["id"])
+        return Text("–", style="dim") if row is None else fmt.freshness_cell(row, now, ago=True)
+
+    def tick(self, now: float) -> None:
+        table = self.query_one("#competitors", DataTable)
+        for c in self.competitors:
+            table.refresh_cells(str(c["id"]), {"fresh": self._fresh_cell(c, now)})
+        self.query_one("#scrapes", RunsTable).tick(now)
+        self.tick_schedules(now)
 
     def current_competitor(self) -> dict | None:
         table = self.query_one("#competitors", DataTable)
@@ -176,16 +179,18 @@ class CompetitorScreen(ScheduleActions, PipedeckScreen):
     def _selected_loaded(self, data) -> None:
         comp, runs, ads, schedules = data
         self.query_one("#scrapes-title", Static).update(Text.assemble(("Recent scrapes of ", "bold"),
-                                                                      (comp["name"], "bold cyan")))
+                                                                      fmt.plain(comp["name"], "bold cyan")))
         self.query_one("#scrapes", RunsTable).set_runs(runs)
         self.query_one("#schedules-title", Static).update(Text.assemble(
-            ("Schedules of ", "bold"), (comp["name"], "bold cyan"), (f"  {PANEL_KEYS}", "dim")))
+            ("Schedules of ", "bold"), fmt.plain(comp["name"], "bold cyan"), (f"  {PANEL_KEYS}", "dim")))
         self.schedules_shown(schedules)
         table = self.query_one("#ads", DataTable)
         table.clear()
+        self.ads = {str(ad["ad_archive_id"]): ad for ad in ads}
+        self.ads_of = comp
         for ad in ads:
             text = ad.get("title") or ad.get("body") or ""
-            table.add_row(Text("● active", style="green") if ad["is_active"] else Text("○ ended", style="dim"),
+            table.add_row(active_text(ad) if ad["is_active"] else Text("○ ended", style="dim"),
                           Text(day(ad.get("first_seen_at"))), Text(day(ad.get("last_seen_at"))),
                           fmt.plain(ad.get("display_format") or ""), fmt.one_line(text, 80),
                           fmt.plain(ad.get("cta_text") or ""), fmt.plain(ad["ad_archive_id"]),
@@ -216,8 +221,8 @@ class CompetitorScreen(ScheduleActions, PipedeckScreen):
         elif reload_selected:
             self.load_selected()
 
-    def _tick(self) -> None:
-        if self.tick_schedules():
+    def _check_schedules(self) -> None:
+        if self.schedules_overdue():
             self.load_schedules()
 
     # -- schedules -------------------------------------------------------------------
@@ -279,33 +284,24 @@ class CompetitorScreen(ScheduleActions, PipedeckScreen):
         if run_id is not None:
             self.pd.open_run(run_id)
 
+    @on(DataTable.RowSelected, "#ads")
+    def _ad_selected(self, event: DataTable.RowSelected) -> None:
+        ad = self.ads.get(event.row_key.value)
+        if ad is not None:
+            self.app.push_screen(AdDetailScreen(ad, competitor=(self.ads_of or {}).get("name", ""), now=self.now(),
+                                                ad_library_origin=self.pd.settings.ad_library_url))
+
     @on(DataTable.RowSelected, "#scrapes")
     def _run_selected(self) -> None:
         self.action_open()
 
     def action_search(self) -> None:
-        box = self.query_one("#ad-search", Input)
-        box.remove_class("hidden")
-        box.focus()
+        self.query_one("#ad-search", FilterBox).open()
 
     @on(Input.Changed, "#ad-search")
     def _search_changed(self, event: Input.Changed) -> None:
         self.search = event.value.strip()
         self.load_selected()
 
-    @on(Input.Submitted, "#ad-search")
-    def _search_done(self) -> None:
-        self.query_one("#ads", DataTable).focus()
-
     def on_escape(self) -> bool:
-        box = self.query_one("#ad-search", Input)
-        if box.has_focus or not box.has_class("hidden"):
-            had = bool(box.value)
-            box.value = ""
-            box.add_class("hidden")
-            self.query_one("#competitors", DataTable).focus()
-            if had:
-                self.search = ""
-                self.load_selected()
-            return True
-        return False
+        return self.query_one("#ad-search", FilterBox).close()

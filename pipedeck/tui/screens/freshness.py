@@ -11,12 +11,12 @@ from textual.widgets import DataTable, Static
 
 from pipedeck.concepts import durations
 from pipedeck.handlers import registry
-from pipedeck.storage.runs import TERMINAL
+from pipedeck.concepts.statuses import TERMINAL
 from pipedeck.tui import fmt
 from pipedeck.tui.screens.base import PipedeckScreen
 from pipedeck.tui.screens.modals import ConfirmScreen
+from pipedeck.tui.widgets.columns import Col
 from pipedeck.tui.widgets.table import Table
-from pipedeck.tui.screens.brands import freshness_cell
 
 
 class FreshnessScreen(PipedeckScreen):
@@ -50,14 +50,13 @@ class FreshnessScreen(PipedeckScreen):
             yield Table(id="policies", cursor_type="row")
 
     def on_mount(self) -> None:
-        table = self.query_one("#matrix", DataTable)
-        table.add_column("BRAND / COMPETITOR", key="who")
-        for ds in self.datasets:
-            table.add_column(self.titles[ds], key=ds)
-        policies = self.query_one("#policies", DataTable)
-        for key, title in (("brand", "APPLIES TO"), ("dataset", "DATASET"), ("warn", "WARN AFTER"),
-                           ("stale", "STALE AFTER"), ("source", "FROM")):
-            policies.add_column(title, key=key)
+        table = self.query_one("#matrix", Table)
+        table.set_columns([Col("who", "BRAND / COMPETITOR", priority=0, min=12, max=32)]
+                          + [Col(ds, self.titles[ds], priority=1, min=7) for ds in self.datasets])
+        self.query_one("#policies", Table).set_columns([
+            Col("brand", "APPLIES TO", priority=0, min=10, max=28), Col("dataset", "DATASET", priority=0),
+            Col("warn", "WARN AFTER", priority=0, min=6), Col("stale", "STALE AFTER", priority=0, min=6),
+            Col("source", "FROM", priority=2)])
         table.focus()
         self.reload()
 
@@ -87,12 +86,12 @@ class FreshnessScreen(PipedeckScreen):
         for key in order:
             items = grouped[key]
             first = items[0]
-            who = Text(first["brand"], style="bold") if first["competitor_id"] is None else \
-                Text(f"  ↳ {first['competitor']}", style="")
+            who = fmt.plain(first["brand"], "bold") if first["competitor_id"] is None else \
+                fmt.plain(f"  ↳ {first['competitor']}")
             by_ds = {r["dataset"]: r for r in items}
             for ds, r in by_ds.items():
                 self.cells[(key, ds)] = r
-            table.add_row(who, *[freshness_cell(by_ds.get(ds), now) for ds in self.datasets], key=key)
+            table.add_row(who, *[fmt.freshness_cell(by_ds.get(ds), now) for ds in self.datasets], key=key)
         if table.row_count:
             table.cursor_coordinate = cursor
         self.rows = grouped
@@ -103,6 +102,7 @@ class FreshnessScreen(PipedeckScreen):
         table = self.query_one("#matrix", DataTable)
         box = self.query_one("#matrix-reason", Static)
         if not table.row_count:
+            self._reason_shown = None
             box.update(Text("No brands yet.", style="dim"))
             return
         key = table.coordinate_to_cell_key(table.cursor_coordinate)
@@ -110,12 +110,25 @@ class FreshnessScreen(PipedeckScreen):
         r = self.cells.get((row_key, col))
         if r is None:
             first = self.rows.get(row_key, [{}])[0]
+            self._reason_shown = None
             box.update(Text(f"{first.get('competitor') or first.get('brand', '')}: pick a dataset column",
                             style="dim"))
             return
+        r = fmt.freshness_at(r, self.now())
         who = r["brand"] + (f" › {r['competitor']}" if r["competitor"] else "")
-        box.update(Text.assemble((f"{who} · {r['dataset']}: ", "bold"), fmt.freshness_text(r["state"]),
-                                 f" — {r['reason']}"))
+        text = Text.assemble(fmt.plain(f"{who} · {r['dataset']}: ", "bold"), fmt.freshness_text(r["state"]),
+                             " — ", fmt.plain(r["reason"]))
+        if text != getattr(self, "_reason_shown", None):
+            self._reason_shown = text
+            box.update(text)
+
+    def tick(self, now: float) -> None:
+        table = self.query_one("#matrix", DataTable)
+        for key, items in self.rows.items():
+            by_ds = {r["dataset"]: r for r in items}
+            table.refresh_cells(key, {ds: fmt.freshness_cell(by_ds[ds], now) for ds in self.datasets if ds in by_ds})
+        if table.row_count:
+            self._show_reason()
 
     @on(DataTable.CellSelected, "#matrix")
     def _selected(self) -> None:

@@ -1,4 +1,4 @@
-"""Dialogs: confirm, help, brand and competitor forms, and the job form built from a params model."""
+"""Dialogs: confirm, brand and competitor forms, and the job form built from a params model."""
 
 from __future__ import annotations
 
@@ -9,17 +9,17 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, Checkbox, DataTable, Input, Label, Select, Static
+from textual.screen import ModalScreen
+from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
+from pipedeck.concepts.text import visible
 from pipedeck.errors import UserError
 from pipedeck.handlers.registry import JobType
 from pipedeck.storage.catalog import normalise_ad_account_id, normalise_page_id
 from pipedeck.tui import forms
-from pipedeck.tui.screens.base import run_off_loop
+from pipedeck.tui.screens.form import FormScreen, field_row, param_fields, read_params
 from pipedeck.urls import page_search_url, validate_ad_library_url
 from pipedeck.tui.widgets.key_footer import KeyFooter
-from pipedeck.tui.widgets.table import AlignedTable
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -39,9 +39,9 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog confirm"):
-            yield Static(Text(self.message, style="bold"), classes="dialog-title")
+            yield Static(Text(visible(self.message), style="bold"), classes="dialog-title")
             if self.detail:
-                yield Static(Text(self.detail), classes="dialog-detail")
+                yield Static(Text(visible(self.detail)), classes="dialog-detail")
             with Horizontal(classes="buttons"):
                 yield Button(f"{self.confirm} (y)", id="yes", variant="error")
                 yield Button("No (n)", id="no", variant="primary")
@@ -58,172 +58,7 @@ class ConfirmScreen(ModalScreen[bool]):
         self.dismiss(event.button.id == "yes")
 
 
-class HelpScreen(ModalScreen[None]):
-    """Every key of the screen underneath, then the app's."""
-
-    BINDINGS = [
-        Binding("escape", "close", "Close"),
-        Binding("question_mark", "close", "Close"),
-    ]
-
-    def __init__(self, under: Screen) -> None:
-        super().__init__()
-        self.under = under
-
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog help"):
-            yield Static(Text("Keys", style="bold"), classes="dialog-title")
-            yield AlignedTable(id="help-keys", cursor_type="row", show_header=True)
-            yield Static(Text(
-                "ctrl+p opens the command palette: jump to any brand or competitor, queue or schedule any job "
-                "type, edit freshness policies.\n"
-                "Tables: arrows / PgUp / PgDn move, enter opens. Destructive actions always ask first.\n"
-                "Inside a text field, letters type; esc leaves the field.", style="dim"), classes="dialog-detail")
-        yield KeyFooter()
-
-    def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        table.add_columns("KEY", "ACTION", "WHERE")
-        seen = set()
-        app = self.app
-        rows = []
-        for key, active in self.under.active_bindings.items():
-            binding = active.binding
-            if binding.system or not binding.description:
-                continue
-            if active.node is self.under:
-                where, order = "this screen", 0
-            elif active.node is app:
-                where, order = "everywhere", 1
-            else:
-                where, order = type(active.node).__name__, 2  # a widget's own keys (table navigation)
-            label = app.get_key_display(binding)
-            if (label, binding.description) in seen:
-                continue
-            seen.add((label, binding.description))
-            rows.append((order, label, binding.description, where))
-        rows.append((1, app.get_key_display(Binding("ctrl+p", "command_palette")), "Command palette", "everywhere"))
-        for _, label, description, where in sorted(rows, key=lambda r: r[0]):
-            table.add_row(Text(label, style="bold"), Text(description), Text(where, style="dim"))
-        table.focus()
-
-    def action_close(self) -> None:
-        self.dismiss(None)
-
-
-class _FormScreen(ModalScreen[Any]):
-    """A form dialog whose submit runs off the loop and shows errors inline."""
-
-    BINDINGS = [
-        Binding("escape", "cancel", "Cancel"),
-        Binding("ctrl+s", "submit", "Save"),
-    ]
-
-    submitting = False
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-    def set_error(self, field: str, message: str) -> None:
-        try:
-            label = self.query_one(f"#err-{field}", Label)
-        except Exception:  # noqa: BLE001 - field-less errors go to the form line
-            label = self.query_one("#err-form", Label)
-        label.update(Text(message, style="bold red") if message else "")
-        label.set_class(bool(message), "visible")
-
-    def form_end(self, submit: str = "Save (ctrl+s)") -> ComposeResult:
-        """The form-wide error line and the submit and cancel buttons, with the ids this class relies on."""
-        yield Label("", id="err-form", classes="error")
-        with Horizontal(classes="buttons"):
-            yield Button(submit, id="submit", variant="primary")
-            yield Button("Cancel (esc)", id="cancel")
-
-    def show_form_error(self, message: str) -> None:
-        label = self.query_one("#err-form", Label)
-        label.update(Text(message, style="bold red"))
-        label.set_class(bool(message), "visible")
-
-    def submit_off_loop(self, fn, then) -> None:
-        if self.submitting:
-            return
-        self.submitting = True
-        self.show_form_error("")
-
-        def failed(exc: UserError) -> None:
-            self.submitting = False
-            self.show_form_error(str(exc))
-
-        def done(result) -> None:
-            self.submitting = False
-            then(result)
-
-        run_off_loop(self, fn, done, group="submit", on_error=failed)
-
-    @on(Input.Submitted)
-    def _enter(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.action_submit()
-
-    @on(Button.Pressed, "#cancel")
-    def _cancel_pressed(self) -> None:
-        self.dismiss(None)
-
-    @on(Button.Pressed, "#submit")
-    def _submit_pressed(self) -> None:
-        self.action_submit()
-
-    def action_submit(self) -> None:  # pragma: no cover - overridden
-        raise NotImplementedError
-
-
-def field_box(label: str, widget, name: str, hint: str = "") -> Vertical:
-    """A labelled input with its inline error line (``#err-<name>``)."""
-    caption = Text(label, style="bold")
-    if hint:
-        caption.append(f"  {hint}", style="dim")
-    return Vertical(Label(caption), widget, Label("", id=f"err-{name}", classes="error"), classes="field")
-
-
-def _field(label: str, widget, name: str, hint: str = "") -> ComposeResult:
-    yield field_box(label, widget, name, hint)
-
-
-def param_fields(specs: list[forms.FieldSpec], values: dict, notes: dict[str, str] | None = None) -> list[Vertical]:
-    """One field per param of a job type's model (``#f-<name>``), filled with ``values``."""
-    out = []
-    for spec in specs:
-        value = values.get(spec.name)
-        widget: Any
-        if spec.kind == "boolean":
-            widget = Checkbox(spec.name, bool(value), id=f"f-{spec.name}")
-        elif spec.kind == "enum":
-            widget = Select([(str(c), c) for c in spec.choices], value=value if value in spec.choices
-                            else Select.NULL, allow_blank=not spec.required, id=f"f-{spec.name}")
-        else:
-            widget = Input(forms.display_value(spec, value), id=f"f-{spec.name}",
-                           placeholder=spec.description or spec.name, disabled=spec.readonly)
-        label = spec.name + (notes or {}).get(spec.name, "")
-        hint = " — ".join(p for p in (spec.hint, spec.description) if p)
-        out.append(field_box(label, widget, spec.name, hint))
-    return out
-
-
-def read_params(screen, specs: list[forms.FieldSpec]) -> dict[str, Any]:
-    """What the param fields hold, as typed (``forms.collect`` turns it into params)."""
-    raw: dict[str, Any] = {}
-    for spec in specs:
-        widget = screen.query_one(f"#f-{spec.name}")
-        if isinstance(widget, Checkbox):
-            raw[spec.name] = widget.value
-        elif isinstance(widget, Select):
-            raw[spec.name] = None if widget.is_blank() else widget.value
-        else:
-            raw[spec.name] = widget.value
-    return raw
-
-
-class BrandFormScreen(_FormScreen):
+class BrandFormScreen(FormScreen):
     """Add a brand, or edit one (name, Meta ad account id, Ad Library page id)."""
 
     def __init__(self, brand: dict | None = None) -> None:
@@ -233,13 +68,13 @@ class BrandFormScreen(_FormScreen):
     def compose(self) -> ComposeResult:
         b = self.brand or {}
         with VerticalScroll(classes="dialog form"):
-            yield Static(Text(f"Edit brand {b['name']}" if b else "Add a brand", style="bold"),
+            yield Static(Text(visible(f"Edit brand {b['name']}") if b else "Add a brand", style="bold"),
                          classes="dialog-title")
-            yield from _field("Name", Input(b.get("name", ""), id="name", placeholder="e.g. Acme"), "name")
-            yield from _field("Meta ad account id", Input(b.get("meta_ad_account_id") or "", id="meta_ad_account_id",
+            yield from field_row("Name", Input(b.get("name", ""), id="name", placeholder="e.g. Acme"), "name")
+            yield from field_row("Meta ad account id", Input(b.get("meta_ad_account_id") or "", id="meta_ad_account_id",
                                                           placeholder="digits, e.g. 1001 or act_1001"),
                               "meta_ad_account_id", "for meta_sync and asset_download")
-            yield from _field("Ad Library page id", Input(b.get("ad_library_page_id") or "", id="ad_library_page_id",
+            yield from field_row("Ad Library page id", Input(b.get("ad_library_page_id") or "", id="ad_library_page_id",
                                                           placeholder="digits"),
                               "ad_library_page_id", "for template_scrape")
             yield from self.form_end()
@@ -290,7 +125,7 @@ class BrandFormScreen(_FormScreen):
         self.submit_off_loop(fn, self.dismiss)
 
 
-class CompetitorFormScreen(_FormScreen):
+class CompetitorFormScreen(FormScreen):
     """Add or edit a competitor; the Ad Library URL is checked as you type."""
 
     def __init__(self, brand: dict, competitor: dict | None = None) -> None:
@@ -303,9 +138,9 @@ class CompetitorFormScreen(_FormScreen):
         origin = self.app.settings.ad_library_url
         with VerticalScroll(classes="dialog form"):
             title = f"Edit competitor {c['name']}" if c else f"Add a competitor of {self.brand['name']}"
-            yield Static(Text(title, style="bold"), classes="dialog-title")
-            yield from _field("Name", Input(c.get("name", ""), id="name", placeholder="e.g. Rival Co"), "name")
-            yield from _field("Ad Library URL", Input(c.get("ad_library_url", ""), id="ad_library_url",
+            yield Static(Text(visible(title), style="bold"), classes="dialog-title")
+            yield from field_row("Name", Input(c.get("name", ""), id="name", placeholder="e.g. Rival Co"), "name")
+            yield from field_row("Ad Library URL", Input(c.get("ad_library_url", ""), id="ad_library_url",
                                                       placeholder=page_search_url(origin, "123456789")),
                               "ad_library_url", f"on {origin}")
             yield from self.form_end()
@@ -352,7 +187,7 @@ class CompetitorFormScreen(_FormScreen):
         self.submit_off_loop(fn, self.dismiss)
 
 
-class JobFormScreen(_FormScreen):
+class JobFormScreen(FormScreen):
     """A job's params, generated from its model: defaults filled, bounds shown and enforced as you type.
 
     Nothing is queued while a field is invalid. Dismisses with the new run id.
@@ -361,7 +196,7 @@ class JobFormScreen(_FormScreen):
     BINDINGS = [
         Binding("escape", "cancel", "Cancel"),
         Binding("ctrl+s", "submit", "Queue"),
-        Binding("ctrl+r", "toggle_direct", "Run directly"),
+        Binding("ctrl+r", "run_directly", "Run directly"),
     ]
 
     def __init__(self, job_type: JobType, brand: dict, competitor: dict | None = None, *,
@@ -371,8 +206,13 @@ class JobFormScreen(_FormScreen):
         self.brand = brand
         self.competitor = competitor
         self.retry_of = retry_of
-        readonly = ("competitor_id",) if job_type.scope == "competitor" else ()
-        self.specs = forms.field_specs(job_type, readonly=readonly)
+        if retry_of is not None:  # the footer says what the button says
+            keys = self._bindings.key_to_bindings
+            keys["ctrl+s"] = [Binding("ctrl+s", "submit", "Retry")]
+            keys["ctrl+r"] = [Binding("ctrl+r", "run_directly", "Retry directly")]
+        # The competitor is the form's subject (named in its title): its internal id is not a field.
+        hidden = ("competitor_id",) if job_type.scope == "competitor" else ()
+        self.specs = forms.field_specs(job_type, hidden=hidden)
         self.prefilled = self._prefill(brand, competitor)
         self.initial = forms.initial_values(job_type, self.specs, self.prefilled, params)
         self.errors: dict[str, str] = {}
@@ -387,13 +227,14 @@ class JobFormScreen(_FormScreen):
         target = self.brand["name"] + (f" › {self.competitor['name']}" if self.competitor else "")
         verb = f"Retry run {self.retry_of} with edited params" if self.retry_of else "Queue"
         with VerticalScroll(classes="dialog form"):
-            yield Static(Text.assemble((f"{verb}: {jt.emoji} {jt.label}", "bold"), ("  " + target, "cyan")),
+            yield Static(Text.assemble((f"{verb}: {jt.emoji} {jt.label}", "bold"), ("  " + visible(target), "cyan")),
                          classes="dialog-title")
             if jt.description:
                 yield Static(Text(jt.description, style="dim"), classes="dialog-detail")
+            where = "competitor" if self.competitor else "brand"
             yield from param_fields(self.specs, self.initial,
-                                    {s.name: " (from the competitor)" for s in self.specs if s.readonly})
-            if not self.specs:
+                                    {name: f" (from the {where})" for name in self.prefilled}, self.prefilled)
+            if not [s for s in self.specs if not s.hidden]:
                 yield Static(Text("This job type takes no parameters.", style="dim"))
             yield Checkbox("Run directly in this app (no worker needed; still recorded as a run)",
                            self.app.direct_default, id="direct")
@@ -404,9 +245,14 @@ class JobFormScreen(_FormScreen):
     def on_mount(self) -> None:
         self.check()
         self._update_note()
-        first = next((w for w in self.query("Input, Checkbox, Select") if not w.disabled), None)
-        if first is not None:
-            first.focus()
+        self.first_field().focus()
+
+    def first_field(self):
+        """Where a person starts typing: the first param not taken from the brand or competitor (a long
+        prefilled URL is rarely what they came to change); else the first field."""
+        fields = [self.query_one(f"#f-{s.name}") for s in self.specs if not s.hidden]
+        own = [self.query_one(f"#f-{s.name}") for s in self.specs if not s.hidden and s.name not in self.prefilled]
+        return (own or fields or [self.query_one("#direct", Checkbox)])[0]
 
     def raw_values(self) -> dict[str, Any]:
         return read_params(self, self.specs)
@@ -419,11 +265,11 @@ class JobFormScreen(_FormScreen):
 
     def check(self) -> dict[str, str]:
         self.errors = forms.validate(self.job_type, self.params(), ad_library_origin=self.app.settings.ad_library_url,
-                                     prefilled=self.prefilled)
-        names = {s.name for s in self.specs}
-        for spec in self.specs:
-            self.set_error(spec.name, self.errors.get(spec.name, ""))
-        loose = [f"{k}: {v}" if k else v for k, v in self.errors.items() if k not in names]
+                                     prefilled=self.prefilled, specs=self.specs)
+        names = {s.name for s in self.specs if not s.hidden}
+        for name in names:
+            self.set_error(name, self.errors.get(name, ""))
+        loose = [v for k, v in self.errors.items() if k not in names]
         self.show_form_error("; ".join(loose))
         self.query_one("#submit", Button).disabled = bool(self.errors)
         return self.errors
@@ -452,19 +298,21 @@ class JobFormScreen(_FormScreen):
         else:
             self.check()
 
-    def action_toggle_direct(self) -> None:
-        box = self.query_one("#direct", Checkbox)
-        box.value = not box.value
+    def action_run_directly(self) -> None:
+        """Run the job now, inside the app (whatever the checkbox says)."""
+        self.submit(direct=True)
 
     def action_submit(self) -> None:
+        self.submit(direct=self.query_one("#direct", Checkbox).value)
+
+    def submit(self, *, direct: bool) -> None:
         if self.check():
-            bad = next((s.name for s in self.specs if s.name in self.errors), None)
+            bad = next((s.name for s in self.specs if s.name in self.errors and not s.hidden), None)
             if bad is not None:
                 self.query_one(f"#f-{bad}").focus()
             self.app.bell()
             return
         params = self.params()
-        direct = self.query_one("#direct", Checkbox).value
         app = self.app
         jt, brand_id = self.job_type.key, self.brand["id"]
         competitor_id = self.competitor["id"] if self.competitor else None

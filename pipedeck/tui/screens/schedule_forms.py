@@ -25,7 +25,7 @@ from pipedeck.handlers.registry import JobType
 from pipedeck.queue import scheduler
 from pipedeck.concepts.datasets import Policy, assess
 from pipedeck.tui import fmt, forms
-from pipedeck.tui.screens.modals import _FormScreen, field_box, param_fields, read_params
+from pipedeck.tui.screens.form import FormScreen, field_box, param_fields, read_params
 from pipedeck.tui.widgets.key_footer import KeyFooter
 from pipedeck.tui.widgets.schedules_table import local_time
 
@@ -46,7 +46,7 @@ def check_zone(tz: str) -> None:
         raise UserError(f"unknown time zone {tz!r} (use an IANA name such as UTC or Europe/Berlin)") from None
 
 
-class ScheduleFormScreen(_FormScreen):
+class ScheduleFormScreen(FormScreen):
     """Add a schedule, or edit one (cron, zone, missed-run policy, params).
 
     The job type is restricted to what the screen it was opened from is about.
@@ -87,7 +87,7 @@ class ScheduleFormScreen(_FormScreen):
             yield Static("", id="sched-target", classes="dialog-detail")
             with Horizontal(classes="form-row"):
                 if s is None and len(self.brands) > 1:
-                    yield field_box("Brand", Select([(b["name"], b["id"]) for b in self.brands],
+                    yield field_box("Brand", Select([(fmt.plain(b["name"]), b["id"]) for b in self.brands],
                                                     value=self.initial_brand, allow_blank=False, id="sched-brand"),
                                     "sched-brand")
                 if s is None and len(self.job_types) > 1:
@@ -162,20 +162,18 @@ class ScheduleFormScreen(_FormScreen):
         await box.remove_children()
         self.specs, self.prefilled, values, notes = [], {}, {}, {}
         if jt is not None and brand is not None:
-            readonly = ("competitor_id",) if jt.scope == "competitor" else ()
-            self.specs = forms.field_specs(jt, readonly=readonly)
+            hidden = ("competitor_id",) if jt.scope == "competitor" else ()
+            self.specs = forms.field_specs(jt, hidden=hidden)
             if jt.prefill is not None:
                 self.prefilled = dict(jt.prefill(brand, competitor, self.app.settings) or {})
             own = (self.schedule or {}).get("params") or {}
             values = forms.initial_values(jt, self.specs, self.prefilled, own)
             where = "competitor" if jt.scope == "competitor" else "brand"
             for spec in self.specs:
-                if spec.readonly:
-                    notes[spec.name] = f" (from the {where})"
-                elif spec.name in self.prefilled and spec.name not in own:
+                if spec.name in self.prefilled and spec.name not in own:
                     notes[spec.name] = f" (taken from the {where} at each run unless you change it)"
-        if self.specs:
-            await box.mount_all(param_fields(self.specs, values, notes))
+        if [s for s in self.specs if not s.hidden]:
+            await box.mount_all(param_fields(self.specs, values, notes, self.prefilled))
         else:
             await box.mount(Static(Text("This job type takes no parameters." if jt else "", style="dim")))
         self.shown = read_params(self, self.specs)
@@ -191,7 +189,7 @@ class ScheduleFormScreen(_FormScreen):
         # Shown only for competitor jobs with a choice to make (the competitor screen fixes it).
         wanted = jt is not None and jt.scope == "competitor" and self.schedule is None and len(comps) != 1
         box.display = wanted
-        options = [(c["name"], c["id"]) for c in comps]
+        options = [(fmt.plain(c["name"]), c["id"]) for c in comps]
         if options != getattr(self, "_competitor_options", None):
             self._competitor_options = options
             with self.prevent(Select.Changed):
@@ -210,9 +208,9 @@ class ScheduleFormScreen(_FormScreen):
             text.append(f"{jt.emoji} {jt.label}", style="bold")
             text.append(f"  {jt.key}", style="dim")
         if brand is not None:
-            text.append(f"   {brand['name']}", style="cyan")
+            text.append_text(fmt.plain(f"   {brand['name']}", "cyan"))
         if comp is not None:
-            text.append(f" › {comp['name']}", style="cyan")
+            text.append_text(fmt.plain(f" › {comp['name']}", "cyan"))
         self.query_one("#sched-target", Static).update(text)
 
     @on(Select.Changed)
@@ -252,7 +250,7 @@ class ScheduleFormScreen(_FormScreen):
         had = (self.schedule or {}).get("params") or {}
         out: dict = {}
         for spec in self.specs:
-            if spec.readonly:
+            if spec.hidden:
                 continue
             changed = raw.get(spec.name) != self.shown.get(spec.name)
             if not changed and spec.name not in had:
@@ -304,17 +302,18 @@ class ScheduleFormScreen(_FormScreen):
             except UserError as exc:
                 form_errors.append(str(exc))
             param_errors = forms.validate(jt, self.params(), ad_library_origin=self.app.settings.ad_library_url,
-                                          prefilled=self.prefilled)
-            names = {s.name for s in self.specs}
+                                          prefilled=self.prefilled, specs=self.specs)
+            names = {s.name for s in self.specs if not s.hidden}
             for name, message in param_errors.items():
                 if name in names:
                     errors[name] = message
                 else:
-                    form_errors.append(f"{name}: {message}" if name else message)
+                    form_errors.append(message)
         for name in ("sched-brand", "sched-competitor", "sched-cron", "sched-tz"):
             self.set_error(name, errors.get(name, ""))
         for spec in self.specs:
-            self.set_error(spec.name, errors.get(spec.name, ""))
+            if not spec.hidden:
+                self.set_error(spec.name, errors.get(spec.name, ""))
         if not self.submitting:
             self.show_form_error("; ".join(form_errors))
         if form_errors:
@@ -329,7 +328,7 @@ class ScheduleFormScreen(_FormScreen):
             return
         if self.check():
             first = next((name for name in ("sched-cron", "sched-tz") if name in self.errors), None)
-            first = first or next((f"f-{s.name}" for s in self.specs if s.name in self.errors), None)
+            first = first or next((f"f-{s.name}" for s in self.specs if s.name in self.errors and not s.hidden), None)
             if first is not None:
                 self.query_one(f"#{first}").focus()
             self.app.bell()
@@ -355,7 +354,7 @@ class ScheduleFormScreen(_FormScreen):
         self.submit_off_loop(save, self.dismiss)
 
 
-class PolicyFormScreen(_FormScreen):
+class PolicyFormScreen(FormScreen):
     """A dataset's freshness policy, for all brands (the default) or one brand.
 
     Shows the policy in force and, as you type, what the new one would make of
@@ -386,7 +385,7 @@ class PolicyFormScreen(_FormScreen):
                 yield field_box("Dataset", Select([(ds, ds) for ds in self.datasets], value=self.initial_dataset,
                                                   allow_blank=False, id="pol-dataset"), "pol-dataset")
                 yield field_box("Applies to", Select([("all brands (default policy)", 0)] +
-                                                     [(b["name"], b["id"]) for b in self.brands],
+                                                     [(fmt.plain(b["name"]), b["id"]) for b in self.brands],
                                                      value=self.initial_scope, allow_blank=False, id="pol-scope"),
                                 "pol-scope")
             yield Label("", id="pol-current", classes="note")
@@ -401,7 +400,7 @@ class PolicyFormScreen(_FormScreen):
 
     def on_mount(self) -> None:
         self._fill()
-        self.query_one("#pol-warn", Input).focus()
+        self.query_one("#pol-dataset", Select).focus()  # the first field, at the top of the form
 
     def dataset(self) -> str:
         return self.query_one("#pol-dataset", Select).value

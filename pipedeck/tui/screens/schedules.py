@@ -18,15 +18,18 @@ from pipedeck.tui import fmt
 from pipedeck.tui.screens.base import PipedeckScreen
 from pipedeck.tui.screens.modals import ConfirmScreen
 from pipedeck.tui.widgets.schedules_table import ALL_COLUMNS, SchedulesTable, describe, job_text, local_time
+from pipedeck.tui.widgets.columns import Col
 from pipedeck.tui.widgets.table import Table
 
 SCHEDULES = Binding.Group("Schedules")
 SCHEDULE_KEYS = (("S", "schedule_add", "New schedule"), ("E", "schedule_edit", "Edit schedule"),
                  ("P", "schedule_toggle", "Pause/resume schedule"), ("X", "schedule_remove", "Remove schedule"),
                  ("H", "schedule_history", "Schedule history"))
-# On the brand and competitor screens the five keys share one footer label; view 6 names each.
+# On the brand and competitor screens the five keys share one footer label; view 6, all about schedules,
+# names each in a word.
 GROUPED_SCHEDULE_BINDINGS = [Binding(key, action, label, group=SCHEDULES) for key, action, label in SCHEDULE_KEYS]
-SCHEDULE_BINDINGS = [Binding(key, action, label) for key, action, label in SCHEDULE_KEYS]
+SCHEDULE_BINDINGS = [Binding(key, action, label.replace(" schedule", "").replace("Schedule h", "H"))
+                     for key, action, label in SCHEDULE_KEYS]
 PANEL_KEYS = "S new · E edit · P pause/resume · X remove · H history"
 
 
@@ -82,8 +85,9 @@ class ScheduleActions:
 
         def removed(_) -> None:
             self.notify(f"schedule #{schedule_id} removed", timeout=4)
-            self.pd.schedules_edited()
+            # First: a screen about this schedule closes, so the re-read below does not look for it.
             self.after_schedule_removed(schedule_id)
+            self.pd.schedules_edited()
 
         def answer(yes: bool | None) -> None:
             if yes:
@@ -111,7 +115,7 @@ class ScheduleActions:
         table = self.query_one("#schedules", SchedulesTable)
         row = table.current()
         if row is None:
-            hint.update(Text(self.no_schedules_hint(), style="dim") if not table.row_count else "")
+            hint.update(fmt.plain(self.no_schedules_hint(), "dim") if not table.row_count else "")
         else:
             hint.update(describe(row, self.now()))
 
@@ -127,11 +131,13 @@ class ScheduleActions:
         shown = self.query_one("#schedules", SchedulesTable).schedule_ids
         return any(r.get("schedule_id") in shown for r in rows)
 
-    def tick_schedules(self) -> bool:
-        """Age the "next" cells; True when an occurrence has passed (the worker's tick moved it): re-read."""
-        table = self.query_one("#schedules", SchedulesTable)
-        table.tick()
-        return table.overdue()
+    def tick_schedules(self, now: float) -> None:
+        """Age the "next" cells (no read)."""
+        self.query_one("#schedules", SchedulesTable).tick(now)
+
+    def schedules_overdue(self) -> bool:
+        """An occurrence shown has passed (the worker's tick has likely moved it): worth a re-read."""
+        return self.query_one("#schedules", SchedulesTable).overdue()
 
 
 class SchedulesScreen(ScheduleActions, PipedeckScreen):
@@ -149,7 +155,7 @@ class SchedulesScreen(ScheduleActions, PipedeckScreen):
 
     def on_mount(self) -> None:
         self.query_one("#schedules", SchedulesTable).focus()
-        self.set_interval(15, self._tick)
+        self.set_interval(15, self._check_overdue)
         self.reload()
 
     def reload(self) -> None:
@@ -176,8 +182,11 @@ class SchedulesScreen(ScheduleActions, PipedeckScreen):
         if any(names.get(r["brand_id"]) != r["brand"] for r in table.rows_shown):
             self.reload()
 
-    def _tick(self) -> None:
-        if self.tick_schedules():
+    def tick(self, now: float) -> None:
+        self.tick_schedules(now)
+
+    def _check_overdue(self) -> None:
+        if self.schedules_overdue():
             self.reload()
 
     @on(DataTable.RowHighlighted, "#schedules")
@@ -192,6 +201,7 @@ class SchedulesScreen(ScheduleActions, PipedeckScreen):
 class ScheduleHistoryScreen(ScheduleActions, PipedeckScreen):
     """One schedule: what happened at each occurrence (queued, skipped, missed, error) and the run it made."""
 
+    HELP_TITLE = "Schedule history"
     BINDINGS = [
         Binding("enter", "open_run", "Open run"),
         Binding("E", "schedule_edit", "Edit schedule"),
@@ -204,6 +214,7 @@ class ScheduleHistoryScreen(ScheduleActions, PipedeckScreen):
         self.schedule_id = schedule_id
         self.schedule: dict | None = None
         self.events: list[dict] = []
+        self.removed = False
 
     def compose_body(self) -> ComposeResult:
         yield Static("", id="history-title", classes="title")
@@ -212,15 +223,16 @@ class ScheduleHistoryScreen(ScheduleActions, PipedeckScreen):
         yield Static("", id="history-hint", classes="hint")
 
     def on_mount(self) -> None:
-        table = self.query_one("#schedule-events", DataTable)
-        for key, title in (("occurrence", "OCCURRENCE"), ("action", "WHAT HAPPENED"), ("run", "RUN"),
-                           ("status", "RUN STATUS"), ("reason", "WHY")):
-            table.add_column(title, key=key)
+        table = self.query_one("#schedule-events", Table)
+        table.set_columns([
+            Col("occurrence", "OCCURRENCE", priority=0, width=22), Col("action", "WHAT HAPPENED", priority=0, min=9),
+            Col("run", "RUN", priority=1, justify="right"), Col("status", "RUN STATUS", priority=1, min=11),
+            Col("reason", "WHY", priority=2, min=12, flex=True)])
         table.focus()
         self.set_interval(15, self._tick)
         self.reload()
 
-    def reload(self) -> None:
+    def _load(self) -> None:
         svc, schedule_id = self.svc, self.schedule_id
 
         def load():
@@ -245,18 +257,10 @@ class ScheduleHistoryScreen(ScheduleActions, PipedeckScreen):
         self.schedule, self.events = schedule, events
         now = self.now()
         title = Text.assemble((f"Schedule #{schedule['id']}  ", "bold"), job_text(schedule),
-                              (f"   {schedule['brand']}", "cyan"), "   ", fmt.schedule_state_text(schedule["active"]))
+                              fmt.plain(f"   {schedule['brand']}", "cyan"), "   ",
+                              fmt.schedule_state_text(schedule["active"]))
         self.query_one("#history-title", Static).update(title)
-        info = Text()
-        info.append(f"{schedule['explain']} ({schedule['tz']})", style="bold")
-        info.append(f"   cron ‘{schedule['cron']}’", style="dim")
-        if schedule["active"] and schedule["next_run_at"] is not None:
-            info.append(f"   next {local_time(schedule['next_run_at'], schedule['tz'])} "
-                        f"({durations.until(schedule['next_run_at'], now)})")
-        info.append(f"   if missed: {fmt.MISSED_LABELS.get(schedule['missed_policy'], schedule['missed_policy'])}")
-        params = " ".join(f"{k}={v}" for k, v in sorted(schedule["params"].items()))
-        info.append(f"   params: {params or 'defaults'}", style="dim")
-        self.query_one("#history-info", Static).update(info)
+        self._show_info(now)
         table = self.query_one("#schedule-events", DataTable)
         keep = table.cursor_row
         table.clear()
@@ -279,11 +283,35 @@ class ScheduleHistoryScreen(ScheduleActions, PipedeckScreen):
                              "previous run was still going) · ✘ missed (no worker was running) · ✘ error (the job "
                              "no longer validates)", style="dim"))
 
+    def _show_info(self, now: float) -> None:
+        schedule = self.schedule
+        info = Text()
+        info.append(f"{schedule['explain']} ({schedule['tz']})", style="bold")
+        info.append(f"   cron ‘{schedule['cron']}’", style="dim")
+        if schedule["active"] and schedule["next_run_at"] is not None:
+            info.append(f"   next {local_time(schedule['next_run_at'], schedule['tz'])} "
+                        f"({durations.until(schedule['next_run_at'], now)})")
+        info.append(f"   if missed: {fmt.MISSED_LABELS.get(schedule['missed_policy'], schedule['missed_policy'])}")
+        params = " ".join(f"{k}={v}" for k, v in sorted(schedule["params"].items()))
+        info.append(f"   params: {fmt.plain(params).plain or 'defaults'}", style="dim")
+        if info != getattr(self, "_info_shown", None):
+            self._info_shown = info
+            self.query_one("#history-info", Static).update(info)
+
+    def tick(self, now: float) -> None:
+        if self.schedule is not None:
+            self._show_info(now)
+
     def current_schedule(self) -> dict | None:
         return self.schedule
 
     def after_schedule_removed(self, schedule_id: int) -> None:
+        self.removed = True
         self.dismiss()
+
+    def reload(self) -> None:
+        if not self.removed:
+            self._load()
 
     def runs_changed(self, rows: list[dict]) -> None:
         if any(r.get("schedule_id") == self.schedule_id for r in rows):

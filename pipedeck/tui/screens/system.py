@@ -10,6 +10,7 @@ from textual.widgets import DataTable, Static
 from pipedeck.concepts import durations
 from pipedeck.tui import fmt
 from pipedeck.tui.screens.base import PipedeckScreen
+from pipedeck.tui.widgets.columns import Col
 from pipedeck.tui.widgets.table import Table
 
 
@@ -31,14 +32,17 @@ class SystemScreen(PipedeckScreen):
             yield Table(id="registry", cursor_type="row")
 
     def on_mount(self) -> None:
-        workers = self.query_one("#workers", DataTable)
-        for key, title in (("id", "WORKER"), ("state", "STATE"), ("beat", "HEARTBEAT"), ("pid", "PID"),
-                           ("threads", "THREADS"), ("queue", "QUEUE")):
-            workers.add_column(title, key=key)
-        registry = self.query_one("#registry", DataTable)
-        for key, title in (("emoji", ""), ("key", "KEY"), ("label", "LABEL"), ("scope", "SCOPE"),
-                           ("datasets", "DATASETS"), ("tries", "TRIES"), ("defaults", "DEFAULT PARAMS")):
-            registry.add_column(title, key=key)
+        workers = self.query_one("#workers", Table)
+        workers.set_columns([
+            Col("id", "WORKER", priority=0, min=12, max=32), Col("state", "STATE", priority=0, width=16),
+            Col("beat", "HEARTBEAT", priority=0, width=9), Col("pid", "PID", priority=2, min=5),
+            Col("threads", "THREADS", priority=3), Col("queue", "QUEUE", priority=3, min=8, flex=True)])
+        registry = self.query_one("#registry", Table)
+        registry.set_columns([
+            Col("emoji", " ", priority=0, width=2), Col("key", "KEY", priority=0),
+            Col("label", "LABEL", priority=1, min=10, max=32), Col("scope", "SCOPE", priority=2, min=10),
+            Col("datasets", "DATASETS", priority=3, max=30), Col("tries", "TRIES", priority=3),
+            Col("defaults", "DEFAULT PARAMS", priority=2, min=10, flex=True)])
         for jt in self.svc.job_types():
             defaults = " ".join(f"{k}={v}" for k, v in jt.defaults().items() if v is not None)
             registry.add_row(Text(jt.emoji), Text(jt.key, style="bold"), fmt.plain(jt.label), Text(jt.scope),

@@ -9,13 +9,16 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Input, Static
 
+from pipedeck.concepts.text import visible
 from pipedeck.tui import fmt
 from pipedeck.tui.screens.base import PipedeckScreen
+from pipedeck.tui.widgets.filter_box import FilterBox
+from pipedeck.tui.widgets.columns import Col
 from pipedeck.tui.widgets.table import Table
 from pipedeck.tui.screens.modals import ConfirmScreen
 from pipedeck.tui.widgets.preview import preview_renderable
 
-VIEWS = ("pending", "approved", "rejected", None)
+VIEWS = ("pending", "approved", "rejected", None)  # v goes round them in this order; None is all
 
 
 class TemplatesScreen(PipedeckScreen):
@@ -29,22 +32,22 @@ class TemplatesScreen(PipedeckScreen):
         Binding("space", "mark", "Mark"),
         Binding("A", "review_marked('approved')", "Approve marked"),
         Binding("X", "review_marked('rejected')", "Reject marked"),
-        Binding("o", "review('pending')", "Reopen"),
-        Binding("v", "cycle_view", "Pending/all"),
+        Binding("u", "review('pending')", "Reopen"),  # o sorts, as in every table
+        Binding("v", "cycle_view", "Cycle view"),
         Binding("slash", "filter", "Filter"),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self.view = "pending"
+        self.counts: dict[str, int] = {}
         self.templates: list[dict] = []
         self.marked: set[int] = set()
         self.filter_text = ""
 
     def compose_body(self) -> ComposeResult:
         yield Static("", id="templates-title", classes="title")
-        yield Input(placeholder="filter by brand, page, title or text (esc clears)", id="tpl-filter",
-                    classes="filter hidden")
+        yield FilterBox("filter by brand, page, title or text (esc clears)", id="tpl-filter", returns_to="#templates")
         with Horizontal(id="templates-main"):
             with Vertical(classes="panel", id="tpl-list-panel"):
                 yield Table(id="templates", cursor_type="row")
@@ -53,10 +56,13 @@ class TemplatesScreen(PipedeckScreen):
                 yield Static("", id="tpl-preview")
 
     def on_mount(self) -> None:
-        table = self.query_one("#templates", DataTable)
-        for key, title in ((" ", "mark"), ("ID", "id"), ("BRAND", "brand"), ("PAGE", "page"),
-                           ("STATUS", "status"), ("FORMAT", "format"), ("TITLE / TEXT", "title")):
-            table.add_column(key, key=title)
+        table = self.query_one("#templates", Table)
+        table.set_columns([
+            Col("mark", " ", priority=0, width=1), Col("id", "ID", priority=2), Col("brand", "BRAND", priority=3,
+                                                                                    min=8, max=20),
+            Col("page", "PAGE", priority=3, min=8, max=20), Col("status", "STATUS", priority=0, width=8),
+            Col("format", "FORMAT", priority=4, max=10), Col("title", "TITLE / TEXT", priority=0, min=12, flex=True,
+                                                           prefer=28)])
         table.focus()
         self.reload()
 
@@ -64,16 +70,17 @@ class TemplatesScreen(PipedeckScreen):
         svc, view = self.svc, self.view
 
         def load():
-            return view, svc.templates(status=view, limit=1000)
+            return view, svc.templates(status=view, limit=1000), svc.template_counts()
 
         self.fetch(load, self._loaded)
 
     def _loaded(self, data) -> None:
-        view, rows = data
+        view, rows, counts = data
         if view != self.view:
             return
         self.synced_rev = max(self.synced_rev or 0, self.pd.live_rev)
         self.templates = rows
+        self.counts = counts
         self.marked &= {t["id"] for t in rows}
         self._render_rows()
 
@@ -88,7 +95,7 @@ class TemplatesScreen(PipedeckScreen):
         style = {"approved": "green", "rejected": "red", "pending": "yellow"}.get(t["status"], "")
         return [Text("●" if t["id"] in self.marked else " ", style="bold yellow"), Text(str(t["id"])),
                 fmt.plain(t["brand"]), fmt.plain(t.get("page_name") or ""), Text(t["status"], style=style),
-                fmt.plain(t.get("display_format") or ""), fmt.one_line(t.get("title") or t.get("body") or "", 70)]
+                fmt.plain(t.get("display_format") or ""), fmt.one_line(t.get("title") or t.get("body") or "", 200)]
 
     def _render_rows(self) -> None:
         table = self.query_one("#templates", DataTable)
@@ -98,15 +105,27 @@ class TemplatesScreen(PipedeckScreen):
             table.add_row(*self._cells(t), key=str(t["id"]))
         if table.row_count:
             table.move_cursor(row=min(max(keep_row, 0), table.row_count - 1), animate=False)
-        pending = sum(1 for t in self.templates if t["status"] == "pending")
-        title = Text.assemble(("Template review", "bold"),
-                              (f"   showing {self.view or 'all'}: {table.row_count}", "dim"))
-        if self.view != "pending":
-            title.append(f" ({pending} pending)", style="dim")
+        self._show_title()
+        self._show_current()
+
+    def _show_title(self) -> None:
+        """Every view with its count (the one shown highlighted), what v shows next, matches, marks."""
+        counts = {**self.counts, None: sum(self.counts.values())}
+        title = Text.assemble(("Template review", "bold"), "   ")
+        for n, view in enumerate(VIEWS):
+            if n:
+                title.append(" · ", style="dim")
+            label = f"{view or 'all'} {counts.get(view, 0)}"
+            title.append(label, style="bold reverse" if view == self.view else "dim")
+        upcoming = VIEWS[(VIEWS.index(self.view) + 1) % len(VIEWS)]
+        title.append(f"   v → {upcoming or 'all'}", style="dim")
+        if self.filter_text:
+            shown = self.query_one("#templates", DataTable).row_count
+            title.append("   ")
+            title.append_text(fmt.plain(f"{shown} match “{self.filter_text}”", "cyan"))
         if self.marked:
             title.append(f"   {len(self.marked)} marked", style="bold yellow")
         self.query_one("#templates-title", Static).update(title)
-        self._show_current()
 
     def current(self) -> dict | None:
         table = self.query_one("#templates", DataTable)
@@ -126,16 +145,16 @@ class TemplatesScreen(PipedeckScreen):
             preview.update("")
             return
         text = Text()
-        text.append(f"{t.get('page_name') or 'unknown page'}", style="bold")
-        text.append(f"   {t['brand']} · ad {t['ad_archive_id']} · {t['status']}\n", style="dim")
+        text.append(visible(t.get("page_name") or "unknown page"), style="bold")
+        text.append(visible(f"   {t['brand']} · ad {t['ad_archive_id']} · {t['status']}") + "\n", style="dim")
         if t.get("title"):
-            text.append(f"\n{t['title']}\n", style="bold")
+            text.append(f"\n{visible(t['title'])}\n", style="bold")
         if t.get("body"):
-            text.append(f"\n{t['body']}\n")
+            text.append(f"\n{visible(t['body'], keep_newlines=True)}\n")
         if t.get("cta_text"):
-            text.append(f"\n[ {t['cta_text']} ]", style="reverse")
+            text.append(f"\n[ {visible(t['cta_text'])} ]", style="reverse")
         if t.get("link_url"):
-            text.append(f"  {t['link_url']}", style="underline")
+            text.append(f"  {visible(t['link_url'])}", style="underline")
         text_box.update(text)
         svc = self.svc
         sha, tid = t.get("preview_sha256"), t["id"]
@@ -179,7 +198,8 @@ class TemplatesScreen(PipedeckScreen):
     def _apply(self, ids: list[int], status: str) -> None:
         svc = self.svc
 
-        def done(changed: int) -> None:
+        def done(result) -> None:
+            changed, self.counts = result
             self.notify(f"{changed} template(s) {status if status != 'pending' else 'reopened'}", timeout=2)
             for t in self.templates:
                 if t["id"] in ids:
@@ -189,7 +209,8 @@ class TemplatesScreen(PipedeckScreen):
                 self.templates = [t for t in self.templates if t["id"] not in ids]
             self._render_rows()
 
-        self.fetch(lambda: svc.review_templates(ids, status), done, group="review", exclusive=False)
+        self.fetch(lambda: (svc.review_templates(ids, status), svc.template_counts()), done, group="review",
+                   exclusive=False)
 
     def action_skip(self) -> None:
         table = self.query_one("#templates", DataTable)
@@ -204,16 +225,7 @@ class TemplatesScreen(PipedeckScreen):
         table = self.query_one("#templates", DataTable)
         table.update_cell(str(t["id"]), "mark", self._cells(t)[0])
         self.action_skip()
-        self._render_title_only()
-
-    def _render_title_only(self) -> None:
-        title = self.query_one("#templates-title", Static)
-        table = self.query_one("#templates", DataTable)
-        text = Text.assemble(("Template review", "bold"), (f"   showing {self.view or 'all'}: {table.row_count}",
-                                                           "dim"))
-        if self.marked:
-            text.append(f"   {len(self.marked)} marked", style="bold yellow")
-        title.update(text)
+        self._show_title()
 
     def action_cycle_view(self) -> None:
         self.view = VIEWS[(VIEWS.index(self.view) + 1) % len(VIEWS)]
@@ -226,24 +238,12 @@ class TemplatesScreen(PipedeckScreen):
 
     # -- filter --------------------------------------------------------------------
     def action_filter(self) -> None:
-        box = self.query_one("#tpl-filter", Input)
-        box.remove_class("hidden")
-        box.focus()
+        self.query_one("#tpl-filter", FilterBox).open()
 
     @on(Input.Changed, "#tpl-filter")
     def _filter(self, event: Input.Changed) -> None:
         self.filter_text = event.value.strip()
         self._render_rows()
 
-    @on(Input.Submitted, "#tpl-filter")
-    def _filter_done(self) -> None:
-        self.query_one("#templates", DataTable).focus()
-
     def on_escape(self) -> bool:
-        box = self.query_one("#tpl-filter", Input)
-        if box.has_focus or not box.has_class("hidden"):
-            box.value = ""
-            box.add_class("hidden")
-            self.query_one("#templates", DataTable).focus()
-            return True
-        return False
+        return self.query_one("#tpl-filter", FilterBox).close()

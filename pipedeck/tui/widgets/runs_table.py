@@ -12,24 +12,39 @@ from typing import Callable, Iterable
 
 from rich.text import Text
 from textual.message import Message
-from pipedeck.concepts import durations
-from pipedeck.tui.widgets.table import Table
 from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowDoesNotExist, RowKey
 
+from pipedeck.concepts import durations
+from pipedeck.concepts.statuses import STATUSES
+from pipedeck.concepts.text import visible
 from pipedeck.tui import fmt
+from pipedeck.tui.widgets.columns import Col
+from pipedeck.tui.widgets.table import Table
 
-COLUMN_TITLES = {
-    "mark": " ", "id": "ID", "status": "STATUS", "type": "TYPE", "brand": "BRAND", "competitor": "COMPETITOR",
-    "tries": "TRIES", "created": "CREATED", "age": "AGE", "took": "TOOK", "progress": "PROGRESS",
-    "summary": "SUMMARY", "direct": "WHERE",
+# Each column's title, priority and width (see widgets/columns.py). Cells that live refresh patches
+# get fixed widths: a patch never re-lays out the table, and a longer value ("✔ succeeded" after
+# "· queued") is not cut to the width of the first one. In a narrow terminal TRIES and CREATED give
+# way first, then the competitor, then the brand and type narrow; the summary takes what is left.
+COLUMNS = {
+    "mark": Col("mark", " ", priority=0, width=1),
+    "id": Col("id", "ID", priority=0, width=6, justify="right"),
+    "status": Col("status", "STATUS", priority=0, width=13),
+    "type": Col("type", "TYPE", priority=1, min=12, max=18),
+    "brand": Col("brand", "BRAND", priority=1, min=12, max=32),
+    "competitor": Col("competitor", "COMPETITOR", priority=2, min=8, max=24),
+    "tries": Col("tries", "TRIES", priority=3, width=5),
+    "created": Col("created", "CREATED", priority=3, width=12),
+    "age": Col("age", "AGE", priority=0, width=8),
+    "took": Col("took", "TOOK", priority=1, width=5),
+    "progress": Col("progress", "PROGRESS", priority=2, width=10),
+    "summary": Col("summary", "SUMMARY", priority=0, min=16, flex=True, prefer=28),
+    "direct": Col("direct", "WHERE", priority=3, width=6),
 }
-# Cells that live refresh patches get fixed widths: a patch never re-lays out the table, and a
-# longer value ("✔ succeeded" after "· queued") is not cut to the width of the first one.
-COLUMN_WIDTHS = {"mark": 1, "id": 6, "status": 15, "tries": 5, "created": 12, "age": 8, "took": 5,
-                 "progress": 10, "summary": 90}
+COLUMN_TITLES = {key: col.title for key, col in COLUMNS.items()}
 # Progress shows in the summary of a running run ("4/10 images"); the competitor after the brand.
 FULL = ("mark", "id", "status", "type", "brand", "tries", "created", "took", "summary")
 COMPACT = ("id", "status", "age", "took", "summary")
+_STATUS_ORDER = {status: n for n, status in enumerate(STATUSES)}
 
 
 def clock_time(ts: float | None, now: float) -> str:
@@ -67,8 +82,25 @@ class RunsTable(Table):
         self._runs: dict[int, dict] = {}
 
     def on_mount(self) -> None:
-        for key in self.column_keys:
-            self.add_column(COLUMN_TITLES[key], key=key, width=COLUMN_WIDTHS.get(key))
+        self.set_columns([COLUMNS[key] for key in self.column_keys])
+
+    def sort_value(self, row_key: str, column: str):
+        """Runs sort by what their cells stand for: times, durations, status in lifecycle order."""
+        run = self._runs.get(int(row_key))
+        if run is None:
+            return super().sort_value(row_key, column)
+        if column in ("id", "mark"):
+            return (0, run["id"] if column == "id" else int(run["id"] in self.marked), "")
+        if column in ("created", "age"):
+            return (0, run["created_at"] or 0, "")
+        if column == "took":
+            took = ((run.get("finished_at") or self.clock()) - run["started_at"]) if run.get("started_at") else None
+            return (0, took, "") if took is not None else (2, 0, "")
+        if column == "status":
+            return (0, _STATUS_ORDER.get(run["status"], 99), "")
+        if column == "tries":
+            return (0, run["attempts"], "")
+        return super().sort_value(row_key, column)
 
     # -- cells ---------------------------------------------------------------
     def cells(self, run: dict, now: float) -> list[Text]:
@@ -88,7 +120,7 @@ class RunsTable(Table):
             elif key == "brand":
                 text = fmt.plain(run.get("brand"))
                 if run.get("competitor") and "competitor" not in self.column_keys:
-                    text.append(f" › {run['competitor']}", style="cyan")
+                    text.append(f" › {visible(run['competitor'])}", style="cyan")
                 out.append(text)
             elif key == "competitor":
                 out.append(fmt.plain(run.get("competitor") or ""))
@@ -103,7 +135,7 @@ class RunsTable(Table):
             elif key == "progress":
                 out.append(Text(fmt.progress_label(run), style="cyan"))
             elif key == "summary":
-                out.append(fmt.one_line(run.get("log_summary") or run.get("summary") or "", 100))
+                out.append(fmt.one_line(run.get("log_summary") or run.get("summary") or "", 300))
             else:  # pragma: no cover - a typo in a column list
                 raise KeyError(key)
         return out
@@ -152,6 +184,17 @@ class RunsTable(Table):
         self._runs[run_id] = run
         return True
 
+    def tick(self, now: float | None = None) -> None:
+        """Time passed: re-render the ages and the running runs' durations (no database read)."""
+        if not {"age", "took"} & set(self.column_keys):
+            return
+        now = self.clock() if now is None else now
+        every_row = "age" in self.column_keys
+        for run in list(self._runs.values()):
+            if every_row or (run.get("started_at") and not run.get("finished_at")):
+                self.patch(run, now, flush=False)
+        self.flush_updates()
+
     def update_cells(self, row_key: str, changes: dict[str, Text]) -> None:
         """Update cells of one row in place; only those cells are rendered again.
 
@@ -162,18 +205,20 @@ class RunsTable(Table):
         not the whole screen. Falls back to update_cell if DataTable's
         internals are not what this expects.
         """
-        if not self._selective_ok():
+        if not self._selective_ok() or self.sort_column in changes:
             for column, value in changes.items():
                 self.update_cell(row_key, column, value)
             return
+        if row_key not in self._cells:
+            raise CellDoesNotExist(f"no row {row_key!r}")
         row = RowKey(row_key)
         data = self._data[row]
         for column, value in changes.items():
+            self._cells[row_key][column] = value  # kept for every column, shown or not
             col = ColumnKey(column)
-            if col not in data:
-                raise CellDoesNotExist(f"no cell at row {row_key!r}, column {column!r}")
-            data[col] = value
-            self._dirty_cells.add((row, col))
+            if col in data:
+                data[col] = value
+                self._dirty_cells.add((row, col))
 
     _selective: bool | None = None
 
@@ -221,7 +266,7 @@ class RunsTable(Table):
         keep = self.current_run_id()
         at_top = self.cursor_row <= 0
         self.append_runs(runs)
-        self.sort("id", key=lambda cell: int(cell.plain), reverse=True)
+        self.set_order(sorted(self._order, key=int, reverse=True))
         if keep is not None and not at_top:
             self.move_cursor(row=self.get_row_index(str(keep)), animate=False)
         else:
@@ -306,7 +351,7 @@ class RunsTable(Table):
 
     def _maybe_need_more(self, row: int) -> None:
         """Near the end of what is loaded (by cursor or by scrolling): ask for the next page."""
-        if (self.has_more and not self.loading_more and self.row_count
+        if (self.has_more and not self.loading_more and not self.rebuilding and self.row_count
                 and row >= self.row_count - 10 and self.oldest_id() is not None):
             self.loading_more = True
             self.post_message(self.NeedMore(self, self.oldest_id()))

@@ -14,16 +14,24 @@ from zoneinfo import ZoneInfo
 from rich.text import Text
 
 from pipedeck.concepts import durations
+from pipedeck.concepts.text import visible
 from pipedeck.handlers import registry
 from pipedeck.tui import fmt
+from pipedeck.tui.widgets.columns import Col
 from pipedeck.tui.widgets.table import Table
 
-COLUMN_TITLES = {
-    "id": "ID", "job": "JOB", "brand": "BRAND", "when": "WHEN", "next": "NEXT", "missed": "IF MISSED",
-    "last": "LAST RUN",
+# NEXT says "⏸ paused" for a paused schedule (it has no next occurrence). In a narrow terminal the
+# missed-run policy (also in the hint line) goes first, then the last run; WHEN takes what is left.
+COLUMNS = {
+    "id": Col("id", "ID", priority=0, width=3, justify="right"),
+    "job": Col("job", "JOB", priority=0, min=12, max=30),
+    "brand": Col("brand", "BRAND", priority=1, min=8, max=24),
+    "when": Col("when", "WHEN", priority=0, min=14, flex=True),
+    "next": Col("next", "NEXT", priority=0, min=8, max=16),
+    "missed": Col("missed", "IF MISSED", priority=3, max=10),
+    "last": Col("last", "LAST RUN", priority=2, max=14),
 }
-# NEXT says "⏸ paused" for a paused schedule (it has no next occurrence). Most telling first: in a
-# narrow terminal the missed-run policy (also in the hint line) is what is cut.
+COLUMN_TITLES = {key: col.title for key, col in COLUMNS.items()}
 BRAND_COLUMNS = ("id", "job", "when", "next", "last", "missed")
 ALL_COLUMNS = ("id", "job", "brand", "when", "next", "last", "missed")
 
@@ -35,7 +43,7 @@ def job_text(row: dict, *, with_competitor: bool = True) -> Text:
         emoji = "?"
     text = Text(f"{emoji} {row['job_type']}", no_wrap=True, overflow="ellipsis")
     if with_competitor and row.get("competitor"):
-        text.append(f" › {row['competitor']}", style="cyan")
+        text.append(f" › {visible(row['competitor'])}", style="cyan")
     return text
 
 
@@ -81,7 +89,7 @@ def describe(row: dict, now: float) -> Text:
         text.append(f"  last run #{row['last_run_id']} ")
         text.append_text(fmt.status_text(row["last_run_status"] or "?"))
     params = " ".join(f"{k}={v}" for k, v in sorted((row.get("params") or {}).items()))
-    text.append(f"  params: {params or 'defaults'}", style="dim")
+    text.append(f"  params: {visible(params) or 'defaults'}", style="dim")
     return text
 
 
@@ -95,8 +103,7 @@ class SchedulesTable(Table):
         self._rows: dict[int, dict] = {}
 
     def on_mount(self) -> None:
-        for key in self.column_keys:
-            self.add_column(COLUMN_TITLES[key], key=key)
+        self.set_columns([COLUMNS[key] for key in self.column_keys])
 
     def cells(self, row: dict, now: float) -> list[Text]:
         out = []
@@ -109,8 +116,8 @@ class SchedulesTable(Table):
                 out.append(fmt.plain(row["brand"]))
             elif key == "when":
                 # Long explanations are cut here; the hint line and the history show them whole.
-                out.append(Text.assemble(fmt.one_line(row.get("explain") or row["cron"], 30),
-                                         (f"  {row['tz']}", "dim")))
+                out.append(Text.assemble(fmt.one_line(row.get("explain") or row["cron"], 60),
+                                         (f"  {row['tz']}", "dim"), no_wrap=True, overflow="ellipsis"))
             elif key == "next":
                 out.append(next_text(row, now))
             elif key == "missed":
@@ -133,11 +140,11 @@ class SchedulesTable(Table):
         if keep is not None and keep in self._rows:
             self.move_cursor(row=self.get_row_index(str(keep)), animate=False)
 
-    def tick(self) -> None:
+    def tick(self, now: float | None = None) -> None:
         """Age the NEXT cells (no database read)."""
         if "next" not in self.column_keys:
             return
-        now = self.clock()
+        now = self.clock() if now is None else now
         for schedule_id, row in self._rows.items():
             cell = next_text(row, now)
             if cell.plain != self.get_cell(str(schedule_id), "next").plain:
