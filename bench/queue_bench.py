@@ -1,9 +1,9 @@
 """Queue figures, pipedeck against raw huey with a no-op task, in one script.
 
-    .venv/bin/python bench/queue.py            # SQLite: full run (~4 min)
-    .venv/bin/python bench/queue.py --quick    # fewer samples, shorter idle window
-    .venv/bin/python bench/queue.py --database postgresql://user:pass@host/empty_db   # PostgreSQL
-    .venv/bin/python bench/queue.py --database temp   # PostgreSQL: a throwaway durable server on loopback
+    .venv/bin/python bench/queue_bench.py            # SQLite: full run (~4 min)
+    .venv/bin/python bench/queue_bench.py --quick    # fewer samples, shorter idle window
+    .venv/bin/python bench/queue_bench.py --database postgresql://user:pass@host/empty_db   # PostgreSQL
+    .venv/bin/python bench/queue_bench.py --database temp   # PostgreSQL: a throwaway durable server on loopback
 
 With a PostgreSQL database, pipedeck's runs and queue live there and the baseline is raw
 PostgresHuey in the same database (tables of its own).
