@@ -189,6 +189,19 @@ def test_dead_worker_is_reported(seeded, worker_factory):
     assert "no worker is running" in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
+def test_status_names_the_database_with_its_password_masked(seeded):
+    url = os.environ.get("PIPEDECK_DATABASE_URL")
+    status = json.loads(invoke("status", "--json").stdout)
+    text = invoke("status").stdout
+    if url:
+        password = urlsplit(url).password
+        assert status["database"] == url.replace(f":{password}@", ":***@")
+        assert password not in text and password not in json.dumps(status)
+    else:
+        assert status["database"] == f"sqlite:///{str(seeded / 'pipedeck.db').lstrip('/')}"
+    assert f"database: {status['database']}" in text.splitlines()
+
+
 def test_schedules_and_freshness_policy_verbs(seeded):
     added = invoke("schedules", "add", "test_echo", "--brand", "Acme", "--cron", "0 7 * * 1-5", "--tz", "Europe/Berlin")
     assert added.returncode == 0, added.stderr

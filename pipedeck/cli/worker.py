@@ -76,14 +76,16 @@ def uninstall(settings, no_stop: bool) -> None:
 @json_option
 @pass_service
 def status(svc, as_json: bool) -> None:
-    """Worker health and queue depth."""
+    """The database (its password masked), worker health and queue depth."""
     depth = svc.queue_depth()
     workers = svc.worker_health()
+    database = svc.settings.database.shown
     if as_json:
-        emit_json({"queue": depth, "workers": [
+        emit_json({"database": database, "queue": depth, "workers": [
             {"id": w["id"], "alive": w["alive"], "heartbeat_age": round(w["heartbeat_age"], 1), "pid": w["pid"],
              "host": w["host"], "threads": w["threads"], "started_at": iso(w["started_at"])} for w in workers]})
         return
+    echo(f"database: {database}")
     echo("queue: " + ", ".join(f"{k} {v}" for k, v in depth.items()))
     if not workers:
         echo("workers: none running (start one with `pipedeck worker`)")
