@@ -276,3 +276,21 @@ def test_wake_directory_is_removed_when_the_last_worker_closes(svc, brand, home,
     wait_for(lambda: svc.runs.get(run_id)["status"] == "succeeded", 15, message="a run")
     assert kept.stop() == 0
     assert not wake_dir.exists()
+
+
+@pytest.mark.engines("postgresql")
+def test_idle_workers_on_postgresql_wait_on_listen_and_an_enqueue_notifies_them(svc, brand, worker_factory):
+    """Point 4: no polling loop; each consumer thread of each worker blocks in LISTEN on the queue's
+    channel (with a 1 s backstop), and the enqueue's NOTIFY wakes one."""
+    worker_factory("-w", "2")
+    worker_factory("-w", "2")
+
+    def listening() -> list[dict]:
+        return svc.database.query(
+            "SELECT pid, query FROM pg_stat_activity WHERE datname = current_database()"
+            " AND application_name = 'pipedeck-queue' AND query ILIKE 'listen %'")
+
+    wait_for(lambda: len(listening()) >= 4, 20, message="every consumer thread of both workers to LISTEN")
+    assert all('"huey.q.pipedeck"' in row["query"] for row in listening())
+    run_id = svc.queue_one_time_job("Acme", "test_echo", {"lines": 1})
+    wait_for(lambda: svc.run(run_id)["status"] == "succeeded", 20, message="the notified worker to run it")
