@@ -153,6 +153,8 @@ class Executor:
             if isinstance(exc, DatabaseCorrupt):
                 self._fatal(exc)
             else:
+                if isinstance(exc, DatabaseUnreachable):
+                    self.outage.noticed()  # the monitor's next good round says it is back
                 self._say(f"run {run_id}: could not claim it ({exc}); sent back to the queue")
             return None
         if claim is None:
@@ -282,6 +284,8 @@ class Executor:
                         self._say(f"run {run['id']}: its end could not be written before this process stopped"
                                   f" ({exc}); the next worker will recover it")
                         return None
+                    if isinstance(exc, DatabaseUnreachable):
+                        self.outage.noticed()  # the monitor's next good round says it is back
                     log.warning("run %s: could not write its end (%s); trying again in %.1fs", run["id"], exc, delay)
                     self._say(f"run {run['id']}: could not write its end ({exc}); trying again in {delay:.1f}s")
             self._stop.wait(delay)

@@ -44,6 +44,14 @@ class Outage:
             self.say(line)
         return delay
 
+    def noticed(self) -> None:
+        """Note a failure another path has already said in its own words (a run's claim or end that
+        could not be written): no line now, but the next success says the database is back."""
+        with self._lock:
+            if self._since is None:
+                self._since = time.monotonic()
+                self._delay = self.first
+
     def recovered(self, what: str = "database") -> None:
         """Note a success; after an outage, says the database is back."""
         if self._since is None:
