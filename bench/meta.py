@@ -21,9 +21,10 @@ The sandbox runs in its own process (`pipedeck sandbox --port 0`) on 127.0.0.1.
    (4 threads, one pooled client, stream, sha256, write, rename by hash; no
    checks, no database): what Python with httpx can reach on this machine,
    so the ratio to it shows how much pipedeck's own code costs.
-   Rounds alternate curl and pipedeck; ratios are medians of the per-round ratios. On a shared 2-core
-   box the sandbox (Python) and the downloader compete for CPU, so figures move
-   with the machine's load. Beside each MB/s: CPU-seconds per GB (GB = 1024 MB) of
+   A first, uncounted pipedeck run learns the file list and warms the sandbox; then
+   each round runs curl, the minimal downloader and pipedeck back to back; ratios are
+   medians of the per-round ratios. On a shared 2-core box the sandbox (Python) and
+   the downloader compete for CPU, so figures move with the machine's load. Beside each MB/s: CPU-seconds per GB (GB = 1024 MB) of
    the downloading process only (user + system; the sandbox's CPU is not counted):
    the worker process over the run, this script's own process over the minimal
    downloader, the curl child (rusage) for curl.
@@ -145,10 +146,17 @@ def sources_of(svc) -> tuple[list[str], list[str]]:
 
 
 def resolve_urls(sandbox: Sandbox, images: list[str], videos: list[str]) -> list[str]:
-    urls = []
+    """The files' URLs, in the order given (Graph pages /adimages 25 a page: every page is read)."""
+    by_hash: dict[str, str] = {}
     for i in range(0, len(images), 50):
         data = sandbox.get("act_1001/adimages", {"hashes": json.dumps(images[i:i + 50]), "fields": "hash,url"})
-        urls += [d["url"] for d in data["data"]]
+        while True:
+            by_hash.update((d["hash"], d["url"]) for d in data["data"])
+            following = data.get("paging", {}).get("next")
+            if not following:
+                break
+            data = httpx.get(following, headers={"Authorization": f"Bearer {sandbox.token}"}, timeout=30).json()
+    urls = [by_hash.get(h) or h for h in images]  # a source without a hash is keyed by its URL
     for v in videos:
         urls.append(sandbox.get(v, {"fields": "source"})["source"])
     return urls
@@ -214,8 +222,6 @@ def bench_throughput(rounds: int, tmp: Path) -> dict:
     sandbox = Sandbox()
     ours, transfer, theirs, hashed, minimal = {}, {}, {}, {}, {}  # by round
     cpu_ours, cpu_curl, cpu_minimal = {}, {}, {}  # CPU-seconds per GB, by round
-    files = total_mb = 0
-    urls = None
 
     def run_curl(r: int, tag: str) -> None:
         took, took_hash, sent, cpu = curl_fetch(sandbox, urls, tmp / f"curl-{r}")
@@ -234,32 +240,38 @@ def bench_throughput(rounds: int, tmp: Path) -> dict:
               f" {cpu_minimal[r]:5.2f} CPU-s/GB")
         shutil.rmtree(tmp / f"minimal-{r}")
 
+    def run_pipedeck(r: int | None) -> dict:
+        """One asset_download run on a fresh data dir; ``r`` None: the uncounted warm-up."""
+        home = tmp / f"home{'-warm' if r is None else r}"
+        worker = Worker(home, sandbox)
+        try:
+            before = sandbox.bytes_sent()
+            cpu = worker.cpu_seconds()
+            run = worker.run("asset_download", {})
+            cpu = worker.cpu_seconds() - cpu
+            sent = sandbox.bytes_sent() - before
+            took = run["finished_at"] - run["started_at"]
+            speed, phase = sent / MB / took, sent / MB / transfer_seconds(worker.svc, run)
+            tag = "warm-up (not counted)" if r is None else f"round {r + 1}"
+            if r is not None:
+                ours[r], cpu_ours[r], transfer[r] = speed, cpu_s_per_gb(cpu, sent), phase
+            print(f"  {tag}: pipedeck worker  {sent / MB:7.1f} MB in {took:5.2f}s = {speed:6.1f} MB/s"
+                  f" {cpu_s_per_gb(cpu, sent):5.2f} CPU-s/GB   (transfer phase {phase:6.1f} MB/s;"
+                  f" {run['result']['files']} files, {run['result']['stored']} new,"
+                  f" {run['result']['deduplicated']} duplicates)")
+            return {"run": run, "sent": sent, "urls": resolve_urls(sandbox, *sources_of(worker.svc)) if r is None else None}
+        finally:
+            worker.stop()
+            shutil.rmtree(home, ignore_errors=True)
+
     try:
+        # The warm-up learns the file list (in pipedeck's order) and warms the sandbox, so every
+        # counted round runs curl, the minimal downloader and pipedeck back to back on equal terms.
+        warm = run_pipedeck(None)
+        urls, files, total_mb = warm["urls"], warm["run"]["result"]["files"], warm["sent"] / MB
         for r in range(rounds):
-            if urls is not None:  # curl first from round 2 on; round 1 learns the file list from pipedeck
-                run_curl(r, f"round {r + 1}")
-            worker = Worker(tmp / f"home{r}", sandbox)
-            try:
-                before = sandbox.bytes_sent()
-                cpu = worker.cpu_seconds()
-                run = worker.run("asset_download", {})
-                cpu = worker.cpu_seconds() - cpu
-                sent = sandbox.bytes_sent() - before
-                took = run["finished_at"] - run["started_at"]
-                ours[r] = sent / MB / took
-                cpu_ours[r] = cpu_s_per_gb(cpu, sent)
-                transfer[r] = sent / MB / transfer_seconds(worker.svc, run)
-                files = run["result"]["files"]
-                total_mb = sent / MB
-                print(f"  round {r + 1}: pipedeck worker  {sent / MB:7.1f} MB in {took:5.2f}s = {ours[r]:6.1f} MB/s"
-                      f" {cpu_ours[r]:5.2f} CPU-s/GB   (transfer phase {transfer[r]:6.1f} MB/s; {files} files,"
-                      f" {run['result']['stored']} new, {run['result']['deduplicated']} duplicates)")
-                if urls is None:
-                    urls = resolve_urls(sandbox, *sources_of(worker.svc))
-            finally:
-                worker.stop()
-                shutil.rmtree(tmp / f"home{r}", ignore_errors=True)
-        run_curl(0, "round 1 (curl after)")  # the first round's curl run, once the file list is known
+            run_curl(r, f"round {r + 1}")
+            run_pipedeck(r)
     finally:
         sandbox.stop()
 

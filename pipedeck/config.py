@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-import platformdirs
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_serializer, field_validator
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, SettingsConfigDict
@@ -70,6 +69,8 @@ AlertSeconds = _seconds(0.5, 3600)
 
 
 def default_home() -> Path:
+    import platformdirs  # only when PIPEDECK_HOME is unset: a few ms of start-up otherwise
+
     return Path(platformdirs.user_data_dir("pipedeck", appauthor=False))
 
 

@@ -173,3 +173,12 @@ def test_sql_lives_only_in_storage():
         if found:
             outside[name] = found
     assert outside == {}
+
+
+def test_each_screen_has_its_own_module():
+    """The runs list and a run's detail are two screens, each in its own room (issue 12.5)."""
+    from pipedeck.tui.screens import pipeline, run_detail
+
+    assert run_detail.RunDetailScreen.__module__ == "pipedeck.tui.screens.run_detail"
+    assert not hasattr(pipeline, "RunDetailScreen")
+    assert "RunDetailScreen" not in (PACKAGE / "tui" / "screens" / "pipeline.py").read_text()

@@ -62,6 +62,8 @@ def test_40_images_and_20_videos_with_a_300mb_one_stored_once_with_flat_memory(
     # The 20 videos' URLs came from one multiple-ID read, not a Graph call each.
     calls = sandbox.stats()
     assert calls.get("graph GET /") == 1 and not calls.get("graph GET /{id}"), calls
+    # ... and the 40 images' URLs from one /adimages call (Graph pages it 25 a page unless asked for more).
+    assert calls.get("graph GET /act_{id}/adimages") == 1, calls
     fresh = {f["dataset"]: f for f in svc.freshness("Acme")}
     assert fresh["ad_assets"]["last_success_run_id"] == run["id"]
 
@@ -479,6 +481,42 @@ def test_a_redirect_off_the_allow_list_is_permanent_not_retried(svc, settings, s
     assert poison.requests == 0
     assert (run["result"]["rejected"], run["result"]["missing_files"]) == (3, 3)
     assert stored_files(settings.media_dir) == []
+
+
+def test_download_many_writes_the_rows_of_files_finished_together_in_one_transaction_before_reporting_them(
+        media_ctx, svc, sandbox, monkeypatch):
+    monkeypatch.setattr(media, "RECORD_EVERY", 60.0)  # so the files below are certainly one batch
+    urls = _image_urls(sandbox, 6)
+    assert len(urls) >= 4
+    recorded_when_reported = []
+
+    def on_result(job, outcome):
+        assert isinstance(outcome, media.StoredAsset), outcome
+        recorded_when_reported.append(
+            svc.database.scalar("SELECT count(*) FROM assets WHERE sha256 = ?", (outcome.sha256,)))
+
+    results = media.download_many(media_ctx, [media.DownloadJob(u, "image") for u in urls], on_result=on_result)
+    assert all(isinstance(r, media.StoredAsset) for r in results)
+    assert recorded_when_reported == [1] * len(urls)  # each file's row was in the database before its on_result
+    rows = svc.database.query("SELECT sha256, created_at FROM assets")
+    assert {r["sha256"] for r in rows} == {r.sha256 for r in results}
+    assert len({r["created_at"] for r in rows}) == 1  # one transaction for all of them, not one per file
+
+
+def test_download_many_reads_jobs_as_transfers_have_room_and_raises_a_lookup_failure_after_them(
+        media_ctx, svc, sandbox):
+    urls = _image_urls(sandbox, 3)
+    reported = []
+
+    def jobs():
+        yield from (media.DownloadJob(u, "image") for u in urls)
+        raise RuntimeError("URL lookup failed")  # e.g. the Graph call for the next files' URLs
+
+    with pytest.raises(RuntimeError, match="URL lookup failed"):
+        media.download_many(media_ctx, jobs(), concurrency=2, on_result=lambda job, outcome: reported.append(outcome))
+    # The three files already handed out were fetched, recorded and reported before the failure was raised.
+    assert len(reported) == 3 and all(isinstance(r, media.StoredAsset) for r in reported)
+    assert svc.database.scalar("SELECT count(*) FROM assets") == 3
 
 
 def test_download_one_size_cap_and_kind_check(media_ctx, settings, sandbox):

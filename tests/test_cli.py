@@ -278,3 +278,37 @@ def test_bare_pipedeck_opens_the_app_and_help_lists_the_verbs(home, monkeypatch)
     runs_help = invoke("runs", "--help", env={"COLUMNS": "120"}).stdout
     for action in ("show", "retry", "cancel"):
         assert f"│ {action} " in runs_help, action
+
+
+def test_status_shows_each_workers_host_pid_uptime_runs_done_current_run_last_error_and_alert_delivery(
+        seeded, worker_factory):
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on: alert delivery fails
+        s.bind(("127.0.0.1", 0))
+        dead_port = s.getsockname()[1]
+    w = worker_factory(extra_env={"PIPEDECK_ALERT_URLS": f"json://127.0.0.1:{dead_port}/hook",
+                                  "PIPEDECK_ALERT_INTERVAL": "0.5"})
+    failed = invoke("queue", "test_flaky", "--brand", "Acme", "--set", "fail_times=5", "--set",
+                    "permanent=true").stdout.strip()
+    done = invoke("queue", "test_echo", "--brand", "Acme", "--set", "lines=1").stdout.strip()
+    wait_for(lambda: show(failed)["status"] == "failed" and show(done)["status"] == "succeeded", 20, interval=0.1)
+    sleeping = invoke("queue", "test_sleep", "--brand", "Acme", "--set", "seconds=60").stdout.strip()
+    wait_for(lambda: show(sleeping)["status"] == "running", 20, interval=0.1)
+
+    def status():
+        return json.loads(invoke("status", "--json").stdout)
+
+    wait_for(lambda: status()["alert_delivery_error"] is not None, 30, interval=0.2, message="delivery error")
+    (worker,) = status()["workers"]
+    assert worker["pid"] == w.pid and worker["host"] == socket.gethostname()
+    assert worker["runs_done"] == 2 and worker["uptime"] > 0
+    assert [r["id"] for r in worker["current_runs"]] == [int(sleeping)]
+    assert worker["current_runs"][0]["job_type"] == "test_sleep"
+    assert worker["last_error_run"] == int(failed) and "MetaBadParameter" in worker["last_error"]
+    assert str(dead_port) not in status()["alert_delivery_error"]["error"]  # no target URL in it
+    text = invoke("status").stdout
+    assert f"pid {w.pid}" in text and "2 run(s) done" in text and f"now: run {sleeping} (test_sleep, Acme)" in text
+    assert f"last error (run {failed}): MetaBadParameter" in text
+    assert "alerts: NOT DELIVERED" in text
+    invoke("runs", "cancel", sleeping)

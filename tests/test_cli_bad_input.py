@@ -135,6 +135,11 @@ BAD_INPUT = [
     (["alerts", "--limit", "0"], "must be a whole number from 1 to 10000, got '0'"),
     (["alerts", "test"], "PIPEDECK_ALERT_URLS is not set"),
     (["alerts", "check", "--bogus"], "no such option"),
+    # export
+    (["export", "insights"], "missing option '--brand'"),
+    (["export", "insights", "--brand", "Ghost"], "unknown brand 'Ghost'"),
+    (["export", "insights", "--brand", "Acme", "--since", "yesterday"], "--since must be a date as YYYY-MM-DD"),
+    (["export", "insights", "--brand", "Acme", "--json", "--csv"], "--json and --csv exclude each other"),
     (["worker", "uninstall", "--bogus"], "no such option"),
     (["worker", "--threads", HUGE], "must be a whole number from 1 to 64"),
     (["worker", "--grace", "nan"], "must be a number of seconds from 0 to 3600, got 'nan'"),

@@ -8,8 +8,8 @@ click's own usage errors included, and writes nothing.
 
 from __future__ import annotations
 
-import difflib
 import functools
+import gc
 import os
 import re
 import sqlite3
@@ -43,6 +43,26 @@ class Group(rich_click.RichGroup):
 
 
 Group.group_class = Group
+
+
+# -- the process: no cycle collection during start-up (see pipedeck.__main__) ---------------------
+_collector_held = False
+
+
+def hold_collector() -> None:
+    """Keep the cycle collector off until start-up is over (the process entry point only)."""
+    global _collector_held
+    gc.disable()
+    _collector_held = True
+
+
+def release_collector() -> None:
+    """Start-up is over: keep what it built out of every later collection, and collect again."""
+    global _collector_held
+    if _collector_held:
+        _collector_held = False
+        gc.freeze()
+        gc.enable()
 
 
 # -- the run's context ----------------------------------------------------------------------------
@@ -220,6 +240,8 @@ class RootGroup(DefaultGroup, Group):
         name = args[0] if args else None
         known = self.list_commands(ctx)
         if name is not None and name not in known and not name.startswith("-"):
+            import difflib
+
             close = difflib.get_close_matches(name, known, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else f" (one of {', '.join(known)})"
             raise click.UsageError(f"no such command {shown(name)}{hint}", ctx)

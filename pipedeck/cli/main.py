@@ -6,7 +6,7 @@ import click
 from rich_click import RichCommandPanel
 
 from pipedeck import __version__
-from pipedeck.cli.base import CONTEXT_SETTINGS, PROG, RootGroup, State, say_error
+from pipedeck.cli.base import CONTEXT_SETTINGS, PROG, RootGroup, State, release_collector, say_error
 
 
 class PipedeckCommand(RootGroup):
@@ -29,7 +29,7 @@ class PipedeckCommand(RootGroup):
 
 
 PANELS = [
-    RichCommandPanel("Brands and data", commands=["brands", "competitors", "templates", "freshness"]),
+    RichCommandPanel("Brands and data", commands=["brands", "competitors", "templates", "freshness", "export"]),
     RichCommandPanel("Jobs", commands=["queue", "runs", "schedules", "job-types", "status", "alerts"]),
     RichCommandPanel("Processes", commands=["tui", "worker", "demo", "sandbox"]),
     RichCommandPanel("Set-up", commands=["token", "db"]),
@@ -54,7 +54,13 @@ COMMANDS = {
     "token": "pipedeck.cli.token:token",
     "db": "pipedeck.cli.db:db",
     "alerts": "pipedeck.cli.alerts:alerts",
+    "export": "pipedeck.cli.export:export",
 }
+
+
+# Verbs that release the collector themselves, once what they run is imported (the app: Textual and
+# its screens are a third of its time to first paint, and their objects live as long as it does).
+ENDS_ITS_OWN_START_UP = {"tui"}
 
 
 @click.group(PROG, cls=PipedeckCommand, default="tui", default_if_no_args=True, context_settings=CONTEXT_SETTINGS,
@@ -70,6 +76,8 @@ def cli(ctx: click.Context) -> None:
 
     ctx.obj = State(load_settings())
     ctx.call_on_close(ctx.obj.close)
+    if ctx.invoked_subcommand not in ENDS_ITS_OWN_START_UP:
+        release_collector()  # the verb's module and the settings are loaded: what follows is the command's own work
     warning = loose_permissions(ctx.obj.settings.home)
     if warning:
         say_error(warning)

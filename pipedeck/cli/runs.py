@@ -11,6 +11,7 @@ from pipedeck.cli.base import Command, Count, Group, Id, pass_service, set_optio
 from pipedeck.cli.output import Cell, Column, Output, echo, emit_json, iso, json_option, output_options
 from pipedeck.concepts import durations
 from pipedeck.concepts.statuses import TERMINAL, status_label, status_mark
+from pipedeck.concepts.export import run_record
 from pipedeck.concepts.summary import result_warning
 
 RUN_ID = click.argument("run_id", type=Id("run"), metavar="RUN_ID")
@@ -23,19 +24,7 @@ COLUMNS = [Column("ID", justify="right"), Column("STATUS"), Column("TYPE", shrin
 
 
 def run_json(run: dict) -> dict:
-    return {
-        "id": run["id"], "job_type": run["job_type"], "brand": run["brand"], "competitor": run["competitor"],
-        "status": run["status"], "attempts": run["attempts"], "max_attempts": run["max_attempts"],
-        "created_at": iso(run["created_at"]), "started_at": iso(run["started_at"]),
-        "finished_at": iso(run["finished_at"]), "next_attempt_at": iso(run["next_attempt_at"]),
-        "error": (f"{run['error_type']}: {run['error_message']}" if run.get("error_message") else None),
-        "error_type": run["error_type"], "params": run["params"], "direct": bool(run["direct"]),
-        "progress": ({"current": run["progress_current"], "total": run["progress_total"],
-                      "message": run["progress_message"]} if run["progress_current"] is not None else None),
-        "summary": run.get("log_summary") or run.get("summary"), "result": run["result"],
-        "schedule_id": run["schedule_id"], "retry_of": run["retry_of"], "retried_by": run["retried_by"],
-        "worker_id": run["worker_id"],
-    }
+    return run_record(run)
 
 
 def run_rows(runs: list[dict], now: float) -> list[list]:

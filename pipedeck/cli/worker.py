@@ -9,6 +9,7 @@ from click_default_group import DefaultGroup
 from pipedeck.cli.base import Command, Count, Group, Seconds, pass_service, pass_settings
 from pipedeck.cli.output import echo, emit_json, iso, json_option
 from pipedeck.concepts import durations
+from pipedeck.concepts.text import visible
 
 
 class WorkerGroup(DefaultGroup, Group):
@@ -72,23 +73,42 @@ def uninstall(settings, no_stop: bool) -> None:
         echo(line)
 
 
+
+def one_line(text: str, limit: int = 200) -> str:
+    text = visible(" ".join(str(text).split()))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 @click.command("status", cls=Command)
 @json_option
 @pass_service
 def status(svc, as_json: bool) -> None:
-    """The database (its password masked), worker health and queue depth."""
+    """The database (its password masked), worker health, what each worker is doing, alert delivery and queue depth."""
     depth = svc.queue_depth()
-    workers = svc.worker_health()
+    workers = svc.worker_details()
+    alert_error = svc.alert_delivery_error()
     database = svc.settings.database.shown
     if as_json:
         emit_json({"database": database, "queue": depth, "workers": [
             {"id": w["id"], "alive": w["alive"], "heartbeat_age": round(w["heartbeat_age"], 1), "pid": w["pid"],
-             "host": w["host"], "threads": w["threads"], "started_at": iso(w["started_at"])} for w in workers]})
+             "host": w["host"], "threads": w["threads"], "started_at": iso(w["started_at"]),
+             "uptime": round(w["uptime"], 1), "runs_done": w["runs_done"],
+             "current_runs": [{"id": r["id"], "job_type": r["job_type"], "brand": r["brand"]} for r in w["current"]],
+             "last_error": w["last_error"], "last_error_run": w["last_error_run"],
+             "last_error_at": iso(w["last_error_at"])} for w in workers],
+            "alert_delivery_error": None if alert_error is None else {
+                "alert_id": alert_error["id"], "error": alert_error["last_error"]}})
         return
     echo(f"database: {database}")
     echo("queue: " + ", ".join(f"{k} {v}" for k, v in depth.items()))
     if not workers:
         echo("workers: none running (start one with `pipedeck worker`)")
     for w in workers:
-        echo(f"worker {w['id']}: {'alive' if w['alive'] else 'NOT RESPONDING'},"
+        current = ", ".join(f"run {r['id']} ({r['job_type']}, {r['brand']})" for r in w["current"]) or "idle"
+        echo(f"worker {w['id']}: {'alive' if w['alive'] else 'NOT RESPONDING'}, host {w['host']}, pid {w['pid']},"
+             f" up {durations.compact(w['uptime'])}, {w['runs_done']} run(s) done, now: {current},"
              f" heartbeat {durations.compact(w['heartbeat_age'])} ago, {w['threads']} thread(s)")
+        if w["last_error"]:
+            echo(f"  last error (run {w['last_error_run']}): {one_line(w['last_error'])}")
+    if alert_error is not None:
+        echo(f"alerts: NOT DELIVERED (alert {alert_error['id']}): {one_line(alert_error['last_error'] or '')}")

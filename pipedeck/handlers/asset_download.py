@@ -7,9 +7,9 @@
    (image hash, video id) so a shared image is fetched once; takes up to
    ``max_images`` images and ``max_videos`` videos for the whole run: a retry
    continues the run, so what its earlier attempts stored counts against them.
-3. Resolves URLs: images by hash (``/act_{id}/adimages?hashes=[...]``, the
-   creative's ``image_url`` as fallback), videos by id, 50 a call (``/?ids=...&fields=source``;
-   a fresh URL later: ``/{video_id}?fields=source``).
+3. Resolves URLs, 50 a call: images by hash (``/act_{id}/adimages?hashes=[...]&limit=50``,
+   the creative's ``image_url`` as fallback), then, while the images download, videos by
+   id (``/?ids=...&fields=source``; a fresh URL later: ``/{video_id}?fields=source``).
 4. Downloads through :mod:`pipedeck.handlers.media` (streamed, size-capped,
    content-checked, content-addressed, deduplicated by hash) with bounded
    concurrency; a fresh URL is asked for after every failed try (expired link,
@@ -25,6 +25,7 @@ result describes the whole run, over all of its attempts.
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass, field
 
@@ -72,7 +73,8 @@ def _image_urls(graph: GraphClient, account: str, hashes: list[str]) -> dict[str
     urls: dict[str, str] = {}
     for i in range(0, len(hashes), HASHES_PER_CALL):
         batch = hashes[i:i + HASHES_PER_CALL]
-        for page in graph.pages(f"act_{account}/adimages", {"hashes": batch, "fields": "hash,url,width,height"}):
+        query = {"hashes": batch, "fields": "hash,url,width,height", "limit": HASHES_PER_CALL}  # one page
+        for page in graph.pages(f"act_{account}/adimages", query):
             for img in page:
                 if img.get("hash") and img.get("url"):
                     urls[img["hash"]] = img["url"]
@@ -144,26 +146,33 @@ def run(ctx, params: Params) -> dict:
                 todo.append(src)
 
         image_urls = _image_urls(graph, account, [s.key for s in todo if s.kind == "image" and s.fallback_url != s.key])
-        video_urls = _video_urls(graph, [s.key for s in todo if s.kind == "video"])
-        jobs: list[media.DownloadJob] = []
         not_fetched: list[tuple[Source, str]] = []  # (source, why), this attempt
+
+        def job_of(src: Source, url: str, refresh) -> media.DownloadJob:
+            links = store.AssetLinks(tuple(src.ad_ids), src.kind, src.key, brand_id, ctx.run_id)
+            return media.DownloadJob(url, src.kind, key=src.key, refresh=refresh, links=links, extra={"source": src})
+
+        image_jobs: list[media.DownloadJob] = []
         for src in todo:
+            if src.kind != "image":
+                continue
             ctx.check_cancelled()
-            if src.kind == "image":
-                url = image_urls.get(src.key) or src.fallback_url
-                refresh = (lambda s=src: _image_urls(graph, account, [s.key]).get(s.key) or None)
-            else:
-                url = video_urls.get(src.key, "")  # none: asked for again on the download thread
-                refresh = (lambda s=src: _video_url(graph, s.key))
-            if not url and src.kind == "image":
+            url = image_urls.get(src.key) or src.fallback_url
+            if not url:
                 not_fetched.append((src, "no URL"))
                 ctx.log(f"{src.kind} {src.key}: Meta gave no URL for it; skipped", "warning")
                 continue
-            links = store.AssetLinks(tuple(src.ad_ids), src.kind, src.key, brand_id, ctx.run_id)
-            jobs.append(media.DownloadJob(url, src.kind, key=src.key, refresh=refresh, links=links,
-                                          extra={"source": src}))
+            image_jobs.append(job_of(src, url, lambda s=src: _image_urls(graph, account, [s.key]).get(s.key) or None))
+        video_sources = [s for s in todo if s.kind == "video"]
 
-        total = len(jobs)
+        def video_jobs():
+            """Looked up when the images are under way (download_many reads jobs as transfers have room)."""
+            video_urls = _video_urls(graph, [s.key for s in video_sources])
+            for src in video_sources:
+                # none in the answer: asked for again on the download thread
+                yield job_of(src, video_urls.get(src.key, ""), lambda s=src: _video_url(graph, s.key))
+
+        total = len(image_jobs) + len(video_sources)
         counts = {"stored": 0, "deduplicated": 0, "failed": 0, "bytes": 0}
         done = 0
         token_error: list[BaseException] = []
@@ -195,7 +204,8 @@ def run(ctx, params: Params) -> dict:
                 ctx.log(f"{src.kind} {src.key} failed: {ctx.redact(str(outcome))}", "error")
             ctx.progress(done, total, f"{done} of {total} files ({src.kind} {src.key})")
 
-        media.download_many(ctx, jobs, concurrency=CONCURRENCY, on_result=on_result)
+        media.download_many(ctx, itertools.chain(image_jobs, video_jobs()), concurrency=CONCURRENCY,
+                            on_result=on_result)
     if token_error:
         raise token_error[0]
     why = {reason: sum(1 for _, r in not_fetched if r == reason) for reason in ("HTML page", "rejected", "no URL")}

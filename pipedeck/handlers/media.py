@@ -35,7 +35,8 @@ Stable API (other handlers call it from synchronous code)::
                         brand_id=ctx.brand["id"], sha256=asset.sha256)
 
     # several files with bounded concurrency, a fresh URL after every failed try
-    # (url="" : ask refresh() for the first URL too, on the download thread):
+    # (url="" : ask refresh() for the first URL too, on the download thread; jobs may be
+    # a generator, read as the transfers have room; rows written in batches by this thread):
     results = media.download_many(ctx, [media.DownloadJob(url, "video", key=video_id,
                                                           refresh=lambda: fresh_url)], concurrency=4,
                                   on_result=lambda job, outcome: ...)
@@ -72,7 +73,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 from urllib.parse import urlsplit
 
 import httpx
@@ -86,6 +87,9 @@ DEFAULT_MAX_BYTES = {"image": 50 * 1024 * 1024, "video": 4 * 1024 * 1024 * 1024}
 MAX_PARALLEL_DOWNLOADS = 8
 # Fresh URLs asked for, per file, when the CDN keeps sending an HTML page instead of it.
 MAX_HTML_REFRESHES = 3
+# download_many writes the rows of the files finished within this many seconds in one transaction, at most so many.
+RECORD_EVERY = 0.25
+RECORD_BATCH = 16
 TMP_DIRNAME = ".tmp"
 # Temp files older than this are leftovers of a killed process and are swept.
 STALE_TEMP_AGE = 6 * 3600
@@ -516,7 +520,7 @@ def _check_status(response: httpx.Response, where: str) -> None:
 
 
 # -- many downloads ----------------------------------------------------------
-def download_many(ctx, jobs: list[DownloadJob], *, concurrency: int = 4,
+def download_many(ctx, jobs: Iterable[DownloadJob], *, concurrency: int = 4,
                   on_result: Callable[[DownloadJob, "StoredAsset | BaseException"], None] | None = None,
                   retries: int = 2, record: bool = True) -> list["StoredAsset | BaseException"]:
     """Download ``jobs`` with at most ``concurrency`` at a time.
@@ -529,11 +533,22 @@ def download_many(ctx, jobs: list[DownloadJob], *, concurrency: int = 4,
     an expired link (once in a row: a fresh link that is expired at once will not
     get better). Cancellation stops every transfer within a chunk, removes their
     temp files and raises.
+
+    ``jobs`` is read as the transfers have room (a few ahead), so a generator can
+    look up the URLs of later files while earlier ones download; an exception it
+    raises is raised here once the transfers under way have finished.
+
+    With ``record``, the calling thread writes the files' rows (and their ads'
+    links) in batches, one transaction for what finished within
+    ``RECORD_EVERY`` seconds (at most ``RECORD_BATCH`` files), before their
+    ``on_result``: the download threads only transfer. A file stored but not
+    yet recorded when the process dies is fetched again by the next attempt
+    and found already stored (same content).
     """
-    results: list = [None] * len(jobs)
-    if not jobs:
-        return results
-    client = new_client(allowed=allowed_media_origins(ctx.settings))
+    results: list = []
+    queued: list[DownloadJob] = []
+    source = iter(jobs)
+    client: httpx.Client | None = None
 
     def one(job: DownloadJob):
         url = job.url
@@ -544,13 +559,13 @@ def download_many(ctx, jobs: list[DownloadJob], *, concurrency: int = 4,
                 raise NoURL(f"{job.kind} {job.key}: no URL for it")
         if job.refresh is None:
             return download_one(ctx, url, kind=job.kind, max_bytes=job.max_bytes, client=client,
-                                retries=retries, record=record, links=job.links)
+                                retries=retries, record=False)
         name = f"{job.kind} {job.key or safe_url(url)}"
         failed_transfers = html_pages = expired_in_a_row = 0
         while True:
             try:
                 return download_one(ctx, url, kind=job.kind, max_bytes=job.max_bytes, client=client,
-                                    retries=0, record=record, links=job.links)
+                                    retries=0, record=False)
             except MediaExpired:
                 expired_in_a_row += 1
                 if expired_in_a_row > 1:
@@ -578,12 +593,46 @@ def download_many(ctx, jobs: list[DownloadJob], *, concurrency: int = 4,
                 raise NoURL(f"{name}: Meta gave no fresh URL for it")
             url = fresh
 
+    unreported: list[int] = []  # finished, in the order they finished; their rows not written yet
+    oldest = 0.0  # when the first of them finished
+
+    def report() -> None:
+        """Write the finished files' rows in one transaction, then hand each outcome to ``on_result``."""
+        rows = [meta_store.AssetRow(a.sha256, a.relpath, a.content_type, a.size, getattr(ctx, "run_id", None),
+                                    queued[i].links)
+                for i in unreported if isinstance(a := results[i], StoredAsset)]
+        if record and rows:
+            meta_store.record_assets(ctx.database, rows)
+        done, unreported[:] = list(unreported), []
+        if on_result is not None:  # also after a cancel: finished files still get recorded
+            for i in done:
+                on_result(queued[i], results[i])
+
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="media")
     stop: BaseException | None = None
+    pending: dict = {}
+    exhausted = False
+    ahead = max(1, concurrency) * 2
     try:
-        pending = {pool.submit(one, job): i for i, job in enumerate(jobs)}
-        while pending:
-            done, _ = concurrent.futures.wait(pending, timeout=0.1, return_when=concurrent.futures.FIRST_COMPLETED)
+        while True:
+            while not exhausted and stop is None and not ctx.cancelled and len(pending) < ahead:
+                try:
+                    job = next(source)
+                except StopIteration:
+                    exhausted = True
+                    break
+                except BaseException as exc:  # the generator's own failure (a URL lookup): after the others
+                    stop = exc
+                    break
+                if client is None:
+                    client = new_client(allowed=allowed_media_origins(ctx.settings))
+                queued.append(job)
+                results.append(None)
+                pending[pool.submit(one, job)] = len(queued) - 1
+            if not pending:
+                break
+            wait = 0.1 if not unreported else max(0.0, min(0.1, oldest + RECORD_EVERY - time.monotonic()))
+            done, _ = concurrent.futures.wait(pending, timeout=wait, return_when=concurrent.futures.FIRST_COMPLETED)
             if ctx.cancelled and stop is None:
                 for f in pending:
                     f.cancel()
@@ -599,11 +648,17 @@ def download_many(ctx, jobs: list[DownloadJob], *, concurrency: int = 4,
                     stop = stop or exc
                     continue
                 results[i] = exc if exc is not None else f.result()
-                if on_result is not None:  # also after a cancel: finished files still get recorded
-                    on_result(jobs[i], results[i])
+                if not unreported:
+                    oldest = time.monotonic()
+                unreported.append(i)
+            if unreported and (len(unreported) >= RECORD_BATCH or time.monotonic() >= oldest + RECORD_EVERY
+                               or not pending):
+                report()
+        report()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-        client.close()
+        if client is not None:
+            client.close()
     if stop is not None:
         raise stop
     ctx.check_cancelled()

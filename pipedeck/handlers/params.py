@@ -18,7 +18,8 @@ MAX_DAYS_BACK = 1125
 class JobParams(BaseModel):
     """Base of every job's params: unknown keys are errors, values are validated on assignment."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # defer_build: a model's validator is built when it first validates, not when listings import it.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, defer_build=True)
 
 
 def ad_library_url_validator(value: str, info: ValidationInfo) -> str:

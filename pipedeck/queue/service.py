@@ -192,6 +192,92 @@ class Service:
         return with_summary(self.runs.list(brand_id=brand_id, job_type=job_type, competitor_id=competitor_id,
                                            statuses=statuses, text=text, limit=limit, before_id=before_id))
 
+    @cached_property
+    def run_windows(self):
+        from pipedeck.storage.run_window import RunWindows
+
+        return RunWindows(self.database)
+
+    def run_window(self, run_filter, order=None, offset: int = 0, limit: int = 100, anchor_id: int | None = None,
+                   anchor_line: int = 0):
+        """The runs at positions [offset, offset + limit) of a filtered, sorted listing (a ``RunFilter`` and a
+        ``RunOrder`` of concepts.run_query), with the listing's total; see storage/run_window.py."""
+        from pipedeck.concepts.run_query import NEWEST_FIRST
+
+        window = self.run_windows.window(run_filter, order or NEWEST_FIRST, offset, limit, anchor_id, anchor_line)
+        with_summary(window.rows)
+        return window
+
+    def iter_runs(self, run_filter, order=None, chunk: int = 1000):
+        """Every run of a listing, in order, a chunk at a time (for exports)."""
+        from pipedeck.concepts.run_query import NEWEST_FIRST
+
+        for run in self.run_windows.iter_runs(run_filter, order or NEWEST_FIRST, chunk):
+            yield with_summary([run])[0]
+
+    def export_runs(self, run_filter, order=None, fmt: str = "csv") -> tuple[str, int]:
+        """Every run of a listing (the runs table's filter and sort) to a file in the data dir's exports
+        folder, as CSV or JSON; returns (path, how many). Read a chunk at a time, written as read."""
+        from pipedeck.concepts import export
+
+        directory = self.settings.home / "exports"
+        path = directory / export.stamped("runs", fmt, self.clock())
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            with open(path, "w", encoding="utf-8", newline="") as out:
+                count = export.write((export.run_record(r) for r in self.iter_runs(run_filter, order)), out, fmt)
+        except OSError as exc:
+            raise UserError(f"could not write the export to {path}: {exc.strerror or exc}") from None
+        return str(path), count
+
+    def insight_rows(self, brand: str | int, since: str | None = None):
+        """The brand's synced daily performance rows (from ``since``, YYYY-MM-DD), by date and ad."""
+        from pipedeck.storage import meta
+
+        brand_id = self.catalog.brand(brand)["id"]
+        if since is not None:
+            import datetime as dt
+
+            try:
+                dt.date.fromisoformat(since)
+            except ValueError:
+                raise UserError(f"--since must be a date as YYYY-MM-DD, got {since!r}") from None
+        return meta.iter_insights(self.database, brand_id, since)
+
+    def trends(self, window_key: str = "7d", brand: str | int | None = None) -> dict:
+        """Per job type and per brand over a window (concepts.trends.WINDOWS): the summaries (runs,
+        failure rate, p50/p95), each bucket's figures for the sparklines, the slowest and most failing."""
+        from pipedeck.concepts import trends as concept
+        from pipedeck.storage import trends
+
+        window = concept.WINDOWS[window_key]
+        brand_id = self.catalog.brand(brand)["id"] if brand is not None else None
+        until = self.clock()
+        # Whole buckets ending now: the last sparkline point is the current hour or day so far.
+        since = until - window.seconds
+        type_series = trends.series(self.database, "job_type", since, until, window.bucket, brand_id)
+        brand_series = trends.series(self.database, "brand", since, until, window.bucket, brand_id)
+        by_type = trends.summary(self.database, "job_type", since, until, brand_id, buckets=type_series)
+        by_brand = trends.summary(self.database, "brand", since, until, brand_id, buckets=brand_series)
+        names = {b["id"]: b["name"] for b in self.brands()}
+        for row in by_brand:
+            row["name"] = names.get(row["key"], str(row["key"]))
+        return {"window": window, "since": since, "until": until, "by_type": by_type, "by_brand": by_brand,
+                "type_series": type_series, "brand_series": brand_series,
+                "slowest": concept.slowest(by_type), "most_failing": concept.most_failing(by_type)}
+
+    def recent_durations(self, brand_id: int, per_type: int = 30) -> dict[str, list[float]]:
+        """Per job type, the brand's last ``per_type`` finished runs' durations, oldest first."""
+        from pipedeck.storage import trends
+
+        return trends.recent_durations(self.database, brand_id, per_type)
+
+    def sync_run_search(self, batch: int | None = None) -> int:
+        """Bring the runs' text index up to date by one batch; returns how many runs it indexed (0: current)."""
+        from pipedeck.storage import run_search
+
+        return run_search.sync(self.database, batch or run_search.BATCH)
+
     def run(self, run_id: int) -> dict:
         """One run, with its log summary."""
         return with_summary([self.runs.get(run_id)])[0]
@@ -470,6 +556,14 @@ class Service:
                 2 * self.settings.heartbeat_interval
             out.append({**w, "heartbeat_age": age, "alive": alive, "died": died})
         return out
+
+    def worker_details(self, include_stopped: bool = False) -> list[dict]:
+        """``worker_health`` and, per worker, its uptime, the runs it has done, the runs it holds now
+        and its last error (see RunStore.worker_activity): the workers view and ``pipedeck status``."""
+        now = self.clock()
+        workers = self.worker_health(include_stopped=include_stopped)
+        activity = self.runs.worker_activity([w["id"] for w in workers])
+        return [{**w, **activity[w["id"]], "uptime": (w["stopped_at"] or now) - w["started_at"]} for w in workers]
 
     # -- alerts --------------------------------------------------------------
     def alert_pump(self, claimant: str, *, desktop: bool = True):

@@ -8,7 +8,8 @@ Writers (each one short ``BEGIN IMMEDIATE`` transaction):
   only when one of its values changed, so ``updated_at`` says when Meta
   revised it. Returns how many rows were inserted and updated.
 - :func:`record_asset` — a stored media file (content hash → path), once, with the run that stored it
-  (and, given :class:`AssetLinks`, the ads that use it, in the same transaction).
+  (and, given :class:`AssetLinks`, the ads that use it, in the same transaction);
+  :func:`record_assets` — several, in one transaction.
 - :func:`link_ad_asset` / :func:`link_ad_assets` — which ads use which stored file, linked by which run.
 - :func:`record_answered_days` — the days Meta answered an insights request for, and how many rows it sent.
 
@@ -184,17 +185,39 @@ class AssetLinks:
     run_id: int | None = None
 
 
+@dataclass(frozen=True)
+class AssetRow:
+    """A stored media file to record: its content hash, where it lives, the run that stored it, its ads."""
+
+    sha256: str
+    path: str
+    content_type: str
+    size: int
+    run_id: int | None = None
+    links: AssetLinks | None = None
+
+
 def record_asset(database: Database, *, sha256: str, path: str, content_type: str, size: int,
                  run_id: int | None = None, links: AssetLinks | None = None, clock=time.time) -> bool:
     """Record a stored media file (and the run that first stored it), and with ``links`` the ads that use
     it, in one transaction; False when that content was already recorded."""
+    return record_assets(database, [AssetRow(sha256, path, content_type, size, run_id, links)], clock=clock)[0]
+
+
+def record_assets(database: Database, rows: Sequence[AssetRow], clock=time.time) -> list[bool]:
+    """:func:`record_asset` for several files in one transaction; per file, False when its content was
+    already recorded."""
+    created = []
     with database.write() as db:
-        cur = db.conn.execute(
-            "INSERT INTO assets (sha256, path, content_type, size, created_at, run_id) VALUES (?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (sha256) DO NOTHING", (sha256, path, content_type, size, clock(), run_id))
-        if links is not None:
-            _link_in(db.conn, links, sha256, clock())
-        return cur.rowcount == 1
+        now = clock()
+        for row in rows:
+            cur = db.conn.execute(
+                "INSERT INTO assets (sha256, path, content_type, size, created_at, run_id) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (sha256) DO NOTHING", (row.sha256, row.path, row.content_type, row.size, now, row.run_id))
+            if row.links is not None:
+                _link_in(db.conn, row.links, row.sha256, now)
+            created.append(cur.rowcount == 1)
+    return created
 
 
 def link_ad_asset(database: Database, *, ad_id: str, kind: str, source_key: str, brand_id: int, sha256: str,
@@ -284,6 +307,37 @@ def ads_without_media(database: Database, brand_id: int, kind: str, *, ad_ids: S
         args.append("%" + product.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
     sql += " ORDER BY a.ad_id"
     return database.query(sql, args)
+
+
+INSIGHT_EXPORT_COLUMNS = ("date", "ad_id", "ad_name", "adset_name", "campaign_name", "spend", "impressions",
+                          "reach", "clicks", "ctr", "cpc", "cpm", "actions", "action_values", "purchase_roas")
+
+
+def iter_insights(database: Database, brand_id: int, since: str | None = None, chunk: int = 5000):
+    """A brand's daily insights rows with their ad's names, by date then ad id, from ``since`` (a
+    YYYY-MM-DD date) on; read ``chunk`` rows at a time by keyset (the (brand_id, date) index)."""
+    after: tuple[str, str] | None = None
+    while True:
+        where, args = ["i.brand_id = ?"], [brand_id]
+        if since is not None:
+            where.append("i.date >= ?")
+            args.append(since)
+        if after is not None:
+            where.append("(i.date > ? OR (i.date = ? AND i.ad_id > ?))")
+            args += [after[0], after[0], after[1]]
+        rows = database.query(
+            "SELECT i.date, i.ad_id, a.name AS ad_name, a.adset_name, a.campaign_name, i.spend, i.impressions,"
+            " i.reach, i.clicks, i.ctr, i.cpc, i.cpm, i.actions, i.action_values, i.purchase_roas"
+            " FROM meta_insights i LEFT JOIN meta_ads a ON a.ad_id = i.ad_id"
+            f" WHERE {' AND '.join(where)} ORDER BY i.date, i.ad_id LIMIT ?", [*args, chunk])
+        for row in rows:
+            for key in ("actions", "action_values", "purchase_roas"):
+                if isinstance(row[key], str):
+                    row[key] = json.loads(row[key])
+            yield row
+        if len(rows) < chunk:
+            return
+        after = (rows[-1]["date"], rows[-1]["ad_id"])
 
 
 def insight_count(database: Database, brand_id: int) -> int:

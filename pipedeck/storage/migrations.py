@@ -40,6 +40,7 @@ MIGRATIONS: list[tuple[int, str, Step]] = [
     (6, "run leases: attempt token and expiry", schema.v6_leases),
     (7, "the days Meta answered insights for (completeness)", schema.v7_answered_days),
     (8, "the change feed's counter", schema.v8_change_feed),
+    (10, "runs table windows and search: sort indexes, trigram text index; attempts by worker", schema.v10_run_windows),
     (11, "alerts, recorded once per event", schema.v11_alerts),
 ]
 LATEST = MIGRATIONS[-1][0]

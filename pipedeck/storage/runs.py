@@ -149,6 +149,44 @@ class RunStore:
                              (run_id, now, rev, retry_of))
         return run_id
 
+    HISTORY_FIELDS = ("job_type", "brand_id", "competitor_id", "params", "status", "direct", "attempts",
+                      "max_attempts", "created_at", "updated_at", "started_at", "finished_at", "summary",
+                      "error_type", "error_message")
+
+    def insert_history(self, runs: Iterable[dict], chunk: int = 50_000) -> int:
+        """Insert past runs as they were (any status, times given), each with its own rev; returns how many.
+
+        For seeding a long history (benches, tests, imports): one prepared
+        statement over many rows a transaction, not a run at a time.
+        Missing fields take the defaults of a queued run."""
+        fields = self.HISTORY_FIELDS
+        sql = (f"INSERT INTO runs ({', '.join(fields)}, rev) VALUES ({', '.join('?' * (len(fields) + 1))})")
+        count = 0
+        batch: list[tuple] = []
+
+        def flush() -> None:
+            with self.database.write() as db:
+                rev = self._next_rev(db.conn)
+                db.conn.executemany(sql, [(*row, rev + n) for n, row in enumerate(batch)])
+            batch.clear()
+
+        now = self.clock()
+        for run in runs:
+            created = run.get("created_at", now)
+            params = run.get("params", {})
+            batch.append((run["job_type"], run["brand_id"], run.get("competitor_id"),
+                          params if isinstance(params, str) else json.dumps(params, sort_keys=True, default=str),
+                          run.get("status", QUEUED), int(run.get("direct", 0)), run.get("attempts", 0),
+                          run.get("max_attempts", 1), created, run.get("updated_at") or run.get("finished_at")
+                          or created, run.get("started_at"), run.get("finished_at"), run.get("summary"),
+                          run.get("error_type"), run.get("error_message")))
+            count += 1
+            if len(batch) >= chunk:
+                flush()
+        if batch:
+            flush()
+        return count
+
     # -- executing -----------------------------------------------------------
     def claim(self, run_id: int, worker_id: str, *, lease_seconds: float = DEFAULT_LEASE_SECONDS) -> Claim | None:
         """Atomically move a waiting run to running under a new lease. None if it is not
@@ -378,6 +416,27 @@ class RunStore:
             sql += " AND kind = ?"
             args.append(kind)
         return self.database.query(sql + " ORDER BY started_at DESC", args)
+
+    def worker_activity(self, worker_ids: Sequence[str]) -> dict[str, dict]:
+        """Per worker: attempts it ended (``runs_done``), the runs it holds now (``current``: id, job type,
+        brand) and its latest attempt that ended in an error (``last_error``, ``last_error_at``, ``last_error_run``)."""
+        out: dict[str, dict] = {}
+        for worker_id in worker_ids:
+            done = self.database.scalar(
+                "SELECT count(*) FROM attempts WHERE worker_id = ? AND finished_at IS NOT NULL", (worker_id,))
+            current = self.database.query(
+                "SELECT r.id, r.job_type, b.name AS brand FROM runs r JOIN brands b ON b.id = r.brand_id"
+                " WHERE r.worker_id = ? AND r.status IN ('running', 'cancelling') ORDER BY r.id", (worker_id,))
+            error = self.database.query_one(
+                "SELECT run_id, finished_at, error_type, error_message FROM attempts"
+                " WHERE worker_id = ? AND error_message IS NOT NULL ORDER BY started_at DESC LIMIT 1", (worker_id,))
+            out[worker_id] = {
+                "runs_done": done or 0, "current": current,
+                "last_error": (f"{error['error_type']}: {error['error_message']}" if error and error["error_type"]
+                               else error["error_message"] if error else None),
+                "last_error_at": error["finished_at"] if error else None,
+                "last_error_run": error["run_id"] if error else None}
+        return out
 
     def in_flight(self) -> list[dict]:
         """Running runs with their lease, whether it has expired (by the database's clock), and

@@ -361,6 +361,35 @@ INSERT INTO run_feed (id, rev) SELECT 1, coalesce(max(rev), 0) FROM runs
 """)
 
 
+def v10_run_windows(conn: sqlite3.Connection) -> None:
+    """What the runs table's windows, sorts and search and the trends read by.
+
+    Indexes for the filters and sorts the runs table offers over a long history
+    (job type, brand, creation time, duration), for the trends (by creation
+    time, covering what they count, so a window of runs is read from the index
+    alone), for the workers view (each worker's attempts), and a trigram full-text index of
+    the runs' summaries and errors (``runs_text``, row id = run id). The text
+    index is kept off the write path: ``run_search.sync`` brings it up to a run
+    rev (``runs_text_state.indexed_rev``) in batches, and a search reads rows
+    changed after that rev by scanning them, so it is exact at any moment.
+    (On PostgreSQL: a pg_trgm GIN index on the same text instead, no side table.)
+    """
+    _run(conn, """
+CREATE INDEX runs_type ON runs (job_type, id);
+CREATE INDEX runs_brand ON runs (brand_id, id);
+CREATE INDEX runs_created ON runs (created_at, job_type, brand_id, status, started_at, finished_at);
+CREATE INDEX attempts_worker ON attempts (worker_id, started_at) WHERE worker_id IS NOT NULL;
+CREATE INDEX runs_took ON runs ((finished_at - started_at), id)
+    WHERE finished_at IS NOT NULL AND started_at IS NOT NULL;
+CREATE VIRTUAL TABLE runs_text USING fts5(summary, error_message, tokenize = 'trigram');
+CREATE TABLE runs_text_state (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    indexed_rev INTEGER NOT NULL
+);
+INSERT INTO runs_text_state (id, indexed_rev) VALUES (1, 0)
+""")
+
+
 def v11_alerts(conn: sqlite3.Connection) -> None:
     """Alerts: one row per event (a unique key, so every process that notices it records it
     once), and its delivery: who claimed it, how many attempts, when it was sent, the last error."""

@@ -33,7 +33,9 @@ from pipedeck.tui.screens.competitors import CompetitorScreen
 from pipedeck.tui.screens.freshness import FreshnessScreen
 from pipedeck.tui.screens.help import HelpScreen
 from pipedeck.tui.screens.modals import ConfirmScreen, JobFormScreen
-from pipedeck.tui.screens.pipeline import PipelineScreen, RunDetailScreen
+from pipedeck.tui.screens.pipeline import PipelineScreen
+from pipedeck.tui.screens.run_detail import RunDetailScreen
+from pipedeck.tui.screens.trends import TrendsScreen
 from pipedeck.tui.screens.quitting import QuitScreen
 from pipedeck.tui.screens.schedule_forms import PolicyFormScreen, ScheduleFormScreen
 from pipedeck.tui.screens.schedules import SchedulesScreen
@@ -54,6 +56,7 @@ class PipedeckApp(App[int]):
         "freshness": FreshnessScreen,
         "system": SystemScreen,
         "schedules": SchedulesScreen,
+        "trends": TrendsScreen,
     }
     DEFAULT_MODE = "brands"
     COMMANDS = App.COMMANDS | {PipedeckCommands}
@@ -64,6 +67,7 @@ class PipedeckApp(App[int]):
         Binding("4", "view('freshness')", "Freshness", group=VIEWS),
         Binding("5", "view('system')", "Workers", group=VIEWS),
         Binding("6", "view('schedules')", "Schedules", group=VIEWS),
+        Binding("7", "view('trends')", "Trends", group=VIEWS),
         Binding("escape", "back", "Back"),
         Binding("question_mark", "help", "Help"),
         Binding("p", "toggle_pause", "Pause"),

@@ -16,7 +16,7 @@ class PipedeckCommands(Provider):
         out: list[tuple[str, object, str]] = []
         for mode, label in (("brands", "Brands"), ("runs", "Runs (pipeline manager)"), ("templates", "Template review"),
                             ("freshness", "Freshness matrix"), ("system", "Workers and job types"),
-                            ("schedules", "Schedules (all brands)")):
+                            ("schedules", "Schedules (all brands)"), ("trends", "Trends (runs, failures, durations)")):
             out.append((f"View: {label}", partial(app.action_view, mode), "switch view"))
         for b in cache.brands:
             out.append((f"Brand: {b['name']}", partial(app.open_brand, b["id"]), "open the brand's screen"))

@@ -12,7 +12,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from pipedeck.errors import DatabaseCorrupt, DatabaseUnreachable
+from pipedeck.errors import DatabaseCorrupt, DatabaseLocked, DatabaseUnreachable, DatabaseUnwritable
 from pipedeck.tui.messages import CatalogChanged, DatabaseReachability, HealthChanged, RunsChanged, RunsReload
 
 if TYPE_CHECKING:
@@ -107,6 +107,14 @@ class LiveFeed:
             self._kick.wait(self.interval)
             self._kick.clear()
 
+    def _index_text(self) -> None:
+        """Idle: bring the runs' text index up by one batch. Opportunistic: a database busy with
+        another process's write (or read-only) is no news for the user; search stays exact meanwhile."""
+        try:
+            self.service.sync_run_search()
+        except (DatabaseLocked, DatabaseUnwritable):
+            pass
+
     def _poll_runs(self) -> None:
         rev = self.service.live_rev()
         if self.last_rev is None:
@@ -114,6 +122,7 @@ class LiveFeed:
             self._post(RunsChanged([], rev, self.service.queue_depth()))
             return
         if rev == self.last_rev:
+            self._index_text()
             return
         rows = self.service.runs_changed_since(self.last_rev, limit=MAX_PATCH_ROWS + 1)
         counts = self.service.queue_depth()

@@ -47,6 +47,9 @@ def cell_text(table, row_key, column_key) -> str:
 
 
 def shown_ids(table) -> list[int]:
+    """The run (or row) ids a table holds, in its order (the runs table: the rows fetched around the view)."""
+    if hasattr(table, "held_ids"):
+        return table.held_ids()
     return [int(row.key.value) for row in table.ordered_rows]
 
 

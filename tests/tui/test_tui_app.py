@@ -10,7 +10,7 @@ from textual.widgets import Input
 
 from pipedeck.queue.procs import pid_alive
 from pipedeck.tui.app import PipedeckApp
-from pipedeck.tui.screens import (brands, competitors, freshness, help, modals, pipeline, schedule_forms,
+from pipedeck.tui.screens import (brands, competitors, freshness, help, modals, pipeline, run_detail, schedule_forms,
                                   schedules, system, templates)
 from pipedeck.tui.screens.brands import BrandScreen, BrandsScreen
 from pipedeck.tui.screens.competitors import CompetitorScreen
@@ -24,7 +24,7 @@ from pipedeck.tui.widgets.key_footer import KeyFooter, pack
 from tests.tui.conftest import screen_text, wait_for_screen, wait_until
 
 SCREENS = [brands.BrandsScreen, brands.BrandScreen, competitors.CompetitorScreen, templates.TemplatesScreen,
-           pipeline.PipelineScreen, pipeline.RunDetailScreen, freshness.FreshnessScreen, system.SystemScreen,
+           pipeline.PipelineScreen, run_detail.RunDetailScreen, freshness.FreshnessScreen, system.SystemScreen,
            modals.ConfirmScreen, help.HelpScreen, modals.BrandFormScreen, modals.CompetitorFormScreen,
            modals.JobFormScreen, schedules.SchedulesScreen, schedules.ScheduleHistoryScreen,
            schedule_forms.ScheduleFormScreen, schedule_forms.PolicyFormScreen, PipedeckApp]
@@ -67,7 +67,7 @@ async def test_a_view_key_goes_to_the_views_root_and_esc_at_a_root_stays(make_ap
         runs = await wait_for_screen(pilot, app, PipelineScreen)
         await wait_until(pilot, lambda: runs.query_one("#runs").row_count == 1, message="runs listed")
         await pilot.press("enter")
-        await wait_for_screen(pilot, app, pipeline.RunDetailScreen)
+        await wait_for_screen(pilot, app, run_detail.RunDetailScreen)
         await pilot.press("1", "2")  # away and back: the runs list, not the run left open
         assert await wait_for_screen(pilot, app, PipelineScreen) is runs
         assert len(app.screen_stack) == 1
@@ -121,7 +121,7 @@ async def test_help_is_grouped_without_noise_or_duplicates_and_fits_80x24(make_a
             await wait_for_screen(pilot, app, BrandScreen)
         elif how == "run":
             app.open_run(run_id)
-            await wait_for_screen(pilot, app, pipeline.RunDetailScreen)
+            await wait_for_screen(pilot, app, run_detail.RunDetailScreen)
         else:
             await pilot.press(how)
         under = app.screen
@@ -203,7 +203,7 @@ async def test_clicking_a_footer_key_presses_it(make_app, svc, brand):
         app.clear_notifications()  # a toast (no worker alive) would sit over the footer's right half
         await pilot.pause()
         line = screen_text(app).splitlines()[-footer.size.height]
-        await pilot.click(KeyFooter, offset=(line.index("Views") - 2, 0))  # on the "6" of "123456 Views"
+        await pilot.click(KeyFooter, offset=(line.index("Views") - 3, 0))  # on the "6" of "1234567 Views"
         await wait_for_screen(pilot, app, schedules.SchedulesScreen)
 
 

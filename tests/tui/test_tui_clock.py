@@ -12,7 +12,7 @@ from pipedeck.tui.app import PipedeckApp
 from pipedeck.tui.screens.brands import BrandScreen, BrandsScreen
 from pipedeck.tui.screens.competitors import CompetitorScreen
 from pipedeck.tui.screens.freshness import FreshnessScreen
-from pipedeck.tui.screens.pipeline import RunDetailScreen
+from pipedeck.tui.screens.run_detail import RunDetailScreen
 from tests.helpers import Clock
 from tests.tui.conftest import cell_text, screen_text, wait_for_screen, wait_until
 

@@ -11,7 +11,8 @@ from pipedeck.tui.screens.brands import BrandScreen, BrandsScreen
 from pipedeck.tui.screens.competitors import CompetitorScreen
 from pipedeck.tui.screens.freshness import FreshnessScreen
 from pipedeck.tui.screens.modals import ConfirmScreen, JobFormScreen
-from pipedeck.tui.screens.pipeline import PipelineScreen, RunDetailScreen
+from pipedeck.tui.screens.pipeline import PipelineScreen
+from pipedeck.tui.screens.run_detail import RunDetailScreen
 from pipedeck.tui.screens.schedule_forms import PolicyFormScreen, ScheduleFormScreen
 from pipedeck.tui.screens.schedules import ScheduleHistoryScreen, SchedulesScreen
 from pipedeck.tui.screens.templates import TemplatesScreen
@@ -97,7 +98,7 @@ def test_a_tour_of_every_screen_makes_no_database_call_on_the_event_loop(make_ap
             runs = await wait_for_screen(pilot, app, PipelineScreen)
             table = runs.query_one("#runs")
             await wait_until(pilot, lambda: table.row_count >= 3)
-            table.move_cursor(row=table.get_row_index(str(failed)))
+            table.move_cursor(row=table.position_of(failed))
             await pilot.press("r", "space", "enter")
             await wait_for_screen(pilot, app, RunDetailScreen)
             # The log: wrap, search and step through matches, level filter, follow, save.
@@ -108,7 +109,7 @@ def test_a_tour_of_every_screen_makes_no_database_call_on_the_event_loop(make_ap
             await pilot.press("escape", "escape")
             await wait_for_screen(pilot, app, PipelineScreen)
             await pilot.press("o", "o", "O")  # sort the runs
-            table.move_cursor(row=table.get_row_index(str(queued)))
+            table.move_cursor(row=table.position_of(queued))
             await pilot.press("c")
             await wait_for_screen(pilot, app, ConfirmScreen)
             await pilot.press("y")

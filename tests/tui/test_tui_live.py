@@ -6,7 +6,8 @@ from textual.widgets import Input, ProgressBar
 
 from pipedeck.tui.screens.brands import BrandsScreen
 from pipedeck.tui.screens.modals import JobFormScreen
-from pipedeck.tui.screens.pipeline import PipelineScreen, RunDetailScreen
+from pipedeck.tui.screens.pipeline import PipelineScreen
+from pipedeck.tui.screens.run_detail import RunDetailScreen
 from pipedeck.tui.widgets.log_view import LogView
 from tests.tui.conftest import cell_text, screen_text, shown_ids, wait_for_screen, wait_until
 

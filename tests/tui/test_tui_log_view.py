@@ -9,7 +9,7 @@ from textual.widgets import Input
 
 from pipedeck.storage.runs import LogLine
 from pipedeck.tui.screens.brands import BrandsScreen
-from pipedeck.tui.screens.pipeline import RunDetailScreen
+from pipedeck.tui.screens.run_detail import RunDetailScreen
 from pipedeck.tui.widgets.log_view import LogView
 from tests.tui.conftest import screen_text, wait_for_screen, wait_until
 

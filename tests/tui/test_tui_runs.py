@@ -5,8 +5,11 @@ from __future__ import annotations
 from textual.widgets import Input, Select
 
 from pipedeck.tui.screens.modals import ConfirmScreen, JobFormScreen
-from pipedeck.tui.screens.pipeline import PipelineScreen, RunDetailScreen
-from tests.tui.conftest import cell_text, shown_ids, wait_for_screen, wait_until
+from pipedeck.tui.screens.pipeline import PipelineScreen
+from pipedeck.tui.screens.run_detail import RunDetailScreen
+from pipedeck.concepts.run_query import RunFilter, RunOrder
+from pipedeck.tui.widgets.runs_table import MAX_HELD
+from tests.tui.conftest import cell_text, screen_text, shown_ids, wait_for_screen, wait_until
 
 
 def failed_run(svc, brand="Acme", job_type="test_flaky", params=None) -> int:
@@ -27,7 +30,7 @@ async def select_run(pilot, screen: PipelineScreen, run_id: int) -> None:
     table = screen.query_one("#runs")
     await wait_until(pilot, lambda: run_id in shown_ids(table), message=f"run {run_id} shown")
     table.focus()
-    table.move_cursor(row=table.get_row_index(str(run_id)))
+    table.move_cursor(row=table.position_of(run_id))
     await pilot.pause()
     assert table.current_run_id() == run_id
 
@@ -232,16 +235,140 @@ async def test_filter_by_status_type_brand_and_search(make_app, svc, brand):
         assert acme_new not in shown_ids(table)
 
 
-async def test_runs_table_pages_instead_of_loading_everything(make_app, svc, brand):
-    ids = [svc.runs.create_run(job_type="test_echo", brand_id=brand["id"], competitor_id=None, params={},
-                               max_attempts=1) for _ in range(250)]
+def seed_history(svc, brand_id: int, n: int, status: str = "succeeded") -> list[int]:
+    """n finished runs, oldest first, inserted in bulk through the run store; their ids, oldest first."""
+    start = svc.clock() - n * 60
+    svc.runs.insert_history({"job_type": "test_echo", "brand_id": brand_id, "status": status, "attempts": 1,
+                             "created_at": start + i * 60, "started_at": start + i * 60 + 1,
+                             "finished_at": start + i * 60 + 2, "summary": f"history {i}"} for i in range(n))
+    rows = svc.run_window(RunFilter(), RunOrder("id"), 0, 1)
+    first = rows.rows[0]["id"]
+    return list(range(first, first + n))
+
+
+async def test_runs_table_scrolls_to_the_end_of_a_long_history_holding_only_a_window(make_app, svc, brand):
+    ids = seed_history(svc, brand["id"], 20_000)
     app = make_app()
-    async with app.run_test(size=(160, 45)) as pilot:
+    async with app.run_test(size=(120, 30)) as pilot:
         screen = await open_runs(pilot, app)
         table = screen.query_one("#runs")
-        assert table.row_count == 100 and table.has_more
+        assert table.row_count == 20_000, "the scrollbar spans the whole history"
+        assert len(shown_ids(table)) < 200, "only a window around the view is read"
+        assert shown_ids(table)[0] == ids[-1]
         await pilot.press("end")
-        await wait_until(pilot, lambda: table.row_count == 200, message="second page")
-        await pilot.press("end")
-        await wait_until(pilot, lambda: table.row_count == 250 and not table.has_more, message="last page")
-        assert shown_ids(table) == sorted(ids, reverse=True)
+        await wait_until(pilot, lambda: table.current_run_id() == ids[0], message="the oldest run selected")
+        assert table.cursor_row == 19_999
+        await wait_until(pilot, lambda: ids[0] in shown_ids(table) and "history 0" in screen_text(app),
+                         message="the last row drawn")
+        await pilot.press("pageup")
+        await wait_until(pilot, lambda: table.current_run() is not None, message="a page up drawn")
+        assert table.cursor_row == 19_999 - table.page_rows
+        assert table.current_run_id() == ids[table.row_count - 1 - table.cursor_row]
+        await pilot.press("home")
+        await wait_until(pilot, lambda: table.current_run_id() == ids[-1], message="back at the newest")
+        assert len(shown_ids(table)) <= MAX_HELD
+
+
+async def test_a_live_change_of_a_run_off_screen_shows_when_scrolled_to(make_app, svc, brand):
+    seed_history(svc, brand["id"], 3_000)
+    old_queued = svc.runs.create_run(job_type="test_echo", brand_id=brand["id"], competitor_id=None, params={},
+                                     max_attempts=1)
+    seed_history(svc, brand["id"], 3_000)
+    app = make_app()
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = await open_runs(pilot, app)
+        table = screen.query_one("#runs")
+        assert old_queued not in shown_ids(table), "the run is far below the view"
+        position = table.row_count - 3_001
+        svc.cancel(old_queued)  # a live change while the run is off screen
+        await wait_until(pilot, lambda: screen.synced_rev >= svc.runs.max_rev(), message="the change fed")
+        table.move_cursor(position)
+        await wait_until(pilot, lambda: table.current_run_id() == old_queued, message="the run scrolled to")
+        assert cell_text(table, old_queued, "status").endswith("cancelled")
+        await wait_until(pilot, lambda: "cancelled" in screen_text(app), message="drawn as cancelled")
+
+
+async def test_selection_and_marks_stay_across_live_refreshes_and_filters(make_app, svc, brand):
+    beta = svc.catalog.add_brand("Beta", meta_ad_account_id="1002")
+    acme = [svc.queue_one_time_job("Acme", "test_echo", {}) for _ in range(3)]
+    beta_run = svc.queue_one_time_job("Beta", "test_echo", {})
+    app = make_app()
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = await open_runs(pilot, app)
+        table = screen.query_one("#runs")
+        await select_run(pilot, screen, acme[0])
+        await pilot.press("space")  # mark acme[0]; the cursor moves on
+        await select_run(pilot, screen, acme[1])
+        await pilot.press("space")
+        await select_run(pilot, screen, acme[1])
+        # Live refresh: new runs go on top; the cursor stays on its run, marks stay.
+        newer = [svc.queue_one_time_job("Acme", "test_echo", {}) for _ in range(2)]
+        await wait_until(pilot, lambda: shown_ids(table)[:2] == newer[::-1], message="new runs on top")
+        assert table.current_run_id() == acme[1] and table.marked == {acme[0], acme[1]}
+        # A filter that keeps the selected run keeps it selected, and the marks.
+        screen.set_filter(brand_id=brand["id"])
+        await wait_until(pilot, lambda: beta_run not in shown_ids(table) and not table.is_loading,
+                         message="filtered to Acme")
+        assert table.current_run_id() == acme[1] and table.marked == {acme[0], acme[1]}
+        assert cell_text(table, acme[0], "mark") == "●"
+        # A filter that leaves it out, then back: the marks survive, the selection returns to it.
+        screen.set_filter(brand_id=beta["id"])
+        await wait_until(pilot, lambda: shown_ids(table) == [beta_run], message="filtered to Beta")
+        assert table.marked == {acme[0], acme[1]}
+        screen.set_filter(brand_id=None)
+        await wait_until(pilot, lambda: len(shown_ids(table)) == 6 and not table.is_loading, message="unfiltered")
+        assert table.marked == {acme[0], acme[1]}
+        assert "2 marked" in screen_text(app)
+
+
+async def test_the_idle_app_brings_the_runs_text_index_up_to_date(make_app, svc, brand):
+    from pipedeck.storage import run_search
+
+    seed_history(svc, brand["id"], 12_000)
+    assert run_search.lag(svc.database) == 12_000
+    app = make_app()
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = await open_runs(pilot, app)
+        await wait_until(pilot, lambda: run_search.lag(svc.database) == 0, message="the text index caught up")
+        screen.set_filter(text="history 11999")
+        table = screen.query_one("#runs")
+        await wait_until(pilot, lambda: len(shown_ids(table)) == 1 and not table.is_loading, message="found")
+
+
+async def test_export_writes_exactly_the_filtered_runs_and_says_where(make_app, svc, brand):
+    import csv
+    import json
+    import re
+
+    svc.catalog.add_brand("Beta", meta_ad_account_id="1002")
+    failed = [failed_run(svc) for _ in range(3)] + [failed_run(svc, brand="Beta")]
+    svc.queue_one_time_job("Acme", "test_echo", {})
+    seed_history(svc, brand["id"], 500, status="failed")
+    seed_history(svc, brand["id"], 500)
+    everything = svc.run_window(RunFilter(), RunOrder(), 0, 10_000).rows
+    expected = [r["id"] for r in everything if r["status"] == "failed" and r["brand_id"] == brand["id"]]
+    assert len(expected) == 503 and set(failed[:3]) <= set(expected)
+    app = make_app()
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = await open_runs(pilot, app)
+        table = screen.query_one("#runs")
+        screen.set_filter(status="failed", brand_id=brand["id"])
+        await wait_until(pilot, lambda: not table.is_loading and table.row_count == 503, message="filtered")
+
+        async def export(key: str) -> str:
+            app.clear_notifications()
+            await pilot.press(key)
+            note = await wait_until(pilot, lambda: next((n.message for n in app._notifications
+                                                          if n.message.startswith("exported")), None),
+                                    message="the export's notification")
+            assert note.startswith("exported 503 runs to ")
+            path = re.search(r" to (\S+)$", note).group(1)
+            assert path.startswith(str(svc.settings.home))
+            return path
+
+        with open(await export("x"), newline="") as f:
+            rows = list(csv.DictReader(f))
+        assert [int(r["id"]) for r in rows] == expected, "exactly the filtered rows, in the table's order"
+        assert {r["status"] for r in rows} == {"failed"} and {r["brand"] for r in rows} == {"Acme"}
+        with open(await export("X")) as f:
+            assert [r["id"] for r in json.load(f)] == expected

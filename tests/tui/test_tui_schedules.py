@@ -16,7 +16,7 @@ from pipedeck.tui.screens.competitors import CompetitorScreen
 from pipedeck.tui.screens.freshness import FreshnessScreen
 from pipedeck.tui.screens.help import HelpScreen
 from pipedeck.tui.screens.modals import ConfirmScreen
-from pipedeck.tui.screens.pipeline import RunDetailScreen
+from pipedeck.tui.screens.run_detail import RunDetailScreen
 from pipedeck.tui.screens.schedule_forms import PolicyFormScreen, ScheduleFormScreen
 from pipedeck.tui.screens.schedules import ScheduleHistoryScreen, SchedulesScreen
 from tests.helpers import Clock

@@ -122,6 +122,10 @@ def test_schedules_view(snap_compare, frozen, size):
     assert shoot(snap_compare, frozen[0], size, "6")
 
 
+def test_trends(snap_compare, frozen, size):
+    assert shoot(snap_compare, frozen[0], size, "7")
+
+
 def test_schedule_history(snap_compare, frozen, size):
     svc = frozen[0]
     schedule_id = snapshot_data.build_history(svc)

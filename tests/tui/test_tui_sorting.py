@@ -12,6 +12,7 @@ from pipedeck.tui.screens.ad_detail import AdDetailScreen
 from pipedeck.tui.screens.brands import BrandsScreen
 from pipedeck.tui.screens.competitors import CompetitorScreen
 from pipedeck.tui.screens.pipeline import PipelineScreen
+from pipedeck.tui.widgets.runs_table import RunsTable
 from tests.tui.conftest import screen_text, shown_ids, wait_for_screen, wait_until
 
 WORKER = "worker-t:1:abc"
@@ -32,7 +33,7 @@ def finished_run(svc, brand_id: int, took: float) -> int:
 
 
 def header(table, column: str) -> str:
-    return table.columns[next(k for k in table.columns if k.value == column)].label.plain
+    return table.header_text(column)
 
 
 async def test_runs_sort_by_key_and_by_header_click_and_say_so(make_app, svc, brand):
@@ -47,19 +48,31 @@ async def test_runs_sort_by_key_and_by_header_click_and_say_so(make_app, svc, br
         assert shown_ids(table) == [middle, fast, slow], "newest first until a sort is chosen"
         await pilot.press("o")  # the first column with a title: ID
         assert table.sort_column == "id" and header(table, "id") == "ID ▲"
-        assert shown_ids(table) == [slow, fast, middle]
+        await wait_until(pilot, lambda: shown_ids(table) == [slow, fast, middle], message="sorted by id")
         await pilot.press("O")
-        assert header(table, "id") == "ID ▼" and shown_ids(table) == [middle, fast, slow]
+        assert header(table, "id") == "ID ▼"
+        await wait_until(pilot, lambda: shown_ids(table) == [middle, fast, slow], message="sorted by id, reversed")
         # A click on a header sorts by it (by duration, not by the text "30s" < "9.0s"); again reverses.
-        await pilot.click(DataTable, offset=(_column_x(table, "took"), 0))
+        await pilot.click(RunsTable, offset=(_runs_column_x(table, "took"), 0))
         assert table.sort_column == "took" and not table.sort_reverse
-        assert shown_ids(table) == [fast, middle, slow] and header(table, "took") == "TOOK ▲"
+        await wait_until(pilot, lambda: shown_ids(table) == [fast, middle, slow], message="sorted by the store")
+        assert header(table, "took") == "TOOK ▲"
         assert "TOOK ▲" in screen_text(app)
-        await pilot.click(DataTable, offset=(_column_x(table, "took"), 0))
-        assert table.sort_reverse and shown_ids(table) == [slow, middle, fast]
+        await pilot.click(RunsTable, offset=(_runs_column_x(table, "took"), 0))
+        assert table.sort_reverse
+        await wait_until(pilot, lambda: shown_ids(table) == [slow, middle, fast], message="reversed by the store")
         # A run queued meanwhile takes its place in the sort (not simply at the top).
         newest = finished_run(svc, brand["id"], 15)
         await wait_until(pilot, lambda: shown_ids(table) == [slow, newest, middle, fast], message="sorted in live")
+
+
+def _runs_column_x(table, column: str) -> int:
+    x = 0
+    for col, width in table.column_layout:
+        if col.key == column:
+            return x + 1
+        x += width + 2
+    raise KeyError(column)
 
 
 def _column_x(table, column: str) -> int:

@@ -6,10 +6,11 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical, VerticalScroll
-from textual.widgets import DataTable, Input, OptionList, Static
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import DataTable, Input, OptionList, Sparkline, Static
 from textual.widgets.option_list import Option
 
+from pipedeck.concepts import durations
 from pipedeck.concepts.datasets import SEVERITY
 from pipedeck.concepts.text import visible
 from pipedeck.handlers import registry
@@ -21,7 +22,7 @@ from pipedeck.tui.widgets.filter_box import FilterBox
 from pipedeck.tui.widgets.columns import Col
 from pipedeck.tui.widgets.schedules_table import BRAND_COLUMNS, SchedulesTable
 from pipedeck.tui.widgets.table import Table
-from pipedeck.tui.widgets.runs_table import RunsTable
+from pipedeck.tui.widgets.recent_runs import RecentRunsTable
 
 
 class BrandsScreen(PipedeckScreen):
@@ -270,8 +271,12 @@ class BrandScreen(ScheduleActions, PipedeckScreen):
             yield Static("", id="schedule-hint", classes="hint")
         with Vertical(classes="panel", id="recent-panel"):
             yield Static(Text("Last 5 runs of each job type", style="bold"), classes="panel-title")
-            yield RunsTable(("type", "id", "status", "age", "took", "summary"), clock=self.svc.clock,
+            yield RecentRunsTable(("type", "id", "status", "age", "took", "summary"), clock=self.svc.clock,
                             id="recent")
+        with Vertical(classes="panel", id="durations-panel"):
+            yield Static(Text.assemble(("Durations", "bold"), ("  the last 30 finished runs of each job type, "
+                                                               "oldest first", "dim")), classes="panel-title")
+            yield Vertical(id="durations")
 
     def compose_body(self) -> ComposeResult:
         yield Static("", id="brand-title", classes="title")
@@ -292,7 +297,7 @@ class BrandScreen(ScheduleActions, PipedeckScreen):
         table.set_columns([Col("dataset", "DATASET", priority=0), Col("state", "STATE", priority=0, width=9),
                            Col("reason", "WHY", priority=0, min=12, flex=True)])
         table.can_focus = False  # no cursor to move: tab goes from the actions to the schedules and the runs
-        self.query_one("#recent", RunsTable).focus()
+        self.query_one("#recent", RecentRunsTable).focus()
         self.set_interval(15, self._check_schedules)
         self._arrange(self.app.size.height)
         self.reload()
@@ -319,7 +324,7 @@ class BrandScreen(ScheduleActions, PipedeckScreen):
             recent = []
             for key in types:
                 recent += svc.recent_runs(brand_id, key, limit=5)
-            return brand, fresh, recent, svc.schedules(brand=brand_id)
+            return brand, fresh, recent, svc.schedules(brand=brand_id), svc.recent_durations(brand_id)
 
         self.fetch(load, self._loaded)
 
@@ -329,7 +334,8 @@ class BrandScreen(ScheduleActions, PipedeckScreen):
 
     def _loaded(self, data) -> None:
         self.synced_rev = max(self.synced_rev or 0, self.pd.live_rev)
-        self.brand, fresh, recent, schedules = data
+        self.brand, fresh, recent, schedules, took = data
+        self._show_durations(took)
         self.schedules_shown(schedules)
         b = self.brand
         title = Text.assemble(fmt.plain(b["name"], "bold"), "   Meta ad account ",
@@ -346,8 +352,30 @@ class BrandScreen(ScheduleActions, PipedeckScreen):
         for row in fresh:
             table.add_row(Text(row["dataset"], style="bold"), *self._freshness_cells(row, now).values(),
                           key=row["dataset"])
-        self.query_one("#recent", RunsTable).set_runs(recent)
+        self.query_one("#recent", RecentRunsTable).set_runs(recent)
         self.loaded()
+
+    def _show_durations(self, took: dict[str, list[float]]) -> None:
+        """A sparkline per job type of its last 30 durations, with the median and the latest beside it."""
+        box = self.query_one("#durations", Vertical)
+        if took == getattr(self, "_durations_shown", None):
+            return
+        self._durations_shown = took
+        box.remove_children()
+        rows = []
+        for jt in self.job_types:
+            values = took.get(jt.key)
+            if not values:
+                continue
+            middle = sorted(values)[(len(values) + 1) // 2 - 1]
+            rows.append(Horizontal(
+                Static(Text(jt.key), classes="duration-name"),
+                Sparkline(values, classes="duration-chart"),
+                Static(Text(f"p50 {durations.compact(middle)} · last {durations.compact(values[-1])}", style="dim"),
+                       classes="duration-figures"), classes="duration-row"))
+        if not rows:
+            rows.append(Static(Text("no finished runs yet", style="dim")))
+        box.mount_all(rows)
 
     @staticmethod
     def _freshness_cells(row: dict, now: float) -> dict[str, Text]:
@@ -360,7 +388,7 @@ class BrandScreen(ScheduleActions, PipedeckScreen):
         mine = [r for r in rows if r["brand_id"] == self.brand_id and r["competitor_id"] is None]
         if not mine:
             return
-        table = self.query_one("#recent", RunsTable)
+        table = self.query_one("#recent", RecentRunsTable)
         now = self.now()
         unknown = [r for r in mine if not table.patch(r, now)]
         if unknown or any(r["status"] in TERMINAL for r in mine):
@@ -370,7 +398,7 @@ class BrandScreen(ScheduleActions, PipedeckScreen):
         table = self.query_one("#freshness", DataTable)
         for row in self.fresh:
             table.refresh_cells(row["dataset"], self._freshness_cells(row, now))
-        self.query_one("#recent", RunsTable).tick(now)
+        self.query_one("#recent", RecentRunsTable).tick(now)
         self.tick_schedules(now)
 
     def _check_schedules(self) -> None:
@@ -402,7 +430,7 @@ class BrandScreen(ScheduleActions, PipedeckScreen):
         if isinstance(focused, SchedulesTable):
             self.action_schedule_history()
             return
-        run_id = self.query_one("#recent", RunsTable).current_run_id()
+        run_id = self.query_one("#recent", RecentRunsTable).current_run_id()
         if run_id is not None:
             self.pd.open_run(run_id)
 

@@ -19,7 +19,7 @@ from pipedeck.tui.widgets.filter_box import FilterBox
 from pipedeck.tui.widgets.columns import Col
 from pipedeck.tui.widgets.schedules_table import SchedulesTable
 from pipedeck.tui.widgets.table import Table
-from pipedeck.tui.widgets.runs_table import RunsTable
+from pipedeck.tui.widgets.recent_runs import RecentRunsTable
 
 
 # The competitor is the panel's subject: the job type without the competitor's name, no brand.
@@ -58,7 +58,7 @@ class CompetitorScreen(ScheduleActions, PipedeckScreen):
             with Vertical(id="competitor-side"):
                 with Vertical(classes="panel", id="scrapes-panel"):
                     yield Static(Text("Recent scrapes", style="bold"), classes="panel-title", id="scrapes-title")
-                    yield RunsTable(("id", "status", "age", "took", "summary"), clock=self.svc.clock,
+                    yield RecentRunsTable(("id", "status", "age", "took", "summary"), clock=self.svc.clock,
                                     id="scrapes")
                 with Vertical(classes="panel", id="competitor-schedules-panel"):
                     yield Static(Text.assemble(("Schedules", "bold"), (f"  {PANEL_KEYS}", "dim")),
@@ -115,7 +115,7 @@ class CompetitorScreen(ScheduleActions, PipedeckScreen):
             table.move_cursor(row=table.get_row_index(str(keep)), animate=False)
         self.select_id = None
         if not self.competitors:
-            self.query_one("#scrapes", RunsTable).set_runs([])
+            self.query_one("#scrapes", RecentRunsTable).set_runs([])
             self.schedules_shown([])
             self.query_one("#ads", DataTable).clear()
             self.query_one("#ads-title", Static).update(
@@ -132,7 +132,7 @@ class CompetitorScreen(ScheduleActions, PipedeckScreen):
         table = self.query_one("#competitors", DataTable)
         for c in self.competitors:
             table.refresh_cells(str(c["id"]), {"fresh": self._fresh_cell(c, now)})
-        self.query_one("#scrapes", RunsTable).tick(now)
+        self.query_one("#scrapes", RecentRunsTable).tick(now)
         self.tick_schedules(now)
 
     def current_competitor(self) -> dict | None:
@@ -148,7 +148,7 @@ class CompetitorScreen(ScheduleActions, PipedeckScreen):
 
     @on(DataTable.RowSelected, "#competitors")
     def _competitor_chosen(self) -> None:
-        self.query_one("#scrapes", RunsTable).focus()
+        self.query_one("#scrapes", RecentRunsTable).focus()
 
     # -- the selected competitor: scrapes and ads --------------------------------
     def load_selected(self) -> None:
@@ -180,7 +180,7 @@ class CompetitorScreen(ScheduleActions, PipedeckScreen):
         comp, runs, ads, schedules = data
         self.query_one("#scrapes-title", Static).update(Text.assemble(("Recent scrapes of ", "bold"),
                                                                       fmt.plain(comp["name"], "bold cyan")))
-        self.query_one("#scrapes", RunsTable).set_runs(runs)
+        self.query_one("#scrapes", RecentRunsTable).set_runs(runs)
         self.query_one("#schedules-title", Static).update(Text.assemble(
             ("Schedules of ", "bold"), fmt.plain(comp["name"], "bold cyan"), (f"  {PANEL_KEYS}", "dim")))
         self.schedules_shown(schedules)
@@ -208,7 +208,7 @@ class CompetitorScreen(ScheduleActions, PipedeckScreen):
         mine = [r for r in rows if r["brand_id"] == self.brand_id and r["competitor_id"] is not None]
         if not mine:
             return
-        table = self.query_one("#scrapes", RunsTable)
+        table = self.query_one("#scrapes", RecentRunsTable)
         now = self.now()
         reload_selected = False
         for r in mine:
@@ -280,7 +280,7 @@ class CompetitorScreen(ScheduleActions, PipedeckScreen):
         self.pd.open_job_form(job_type, self.brand_id, comp["id"])
 
     def action_open(self) -> None:
-        run_id = self.query_one("#scrapes", RunsTable).current_run_id()
+        run_id = self.query_one("#scrapes", RecentRunsTable).current_run_id()
         if run_id is not None:
             self.pd.open_run(run_id)
 

@@ -1,357 +1,778 @@
-"""A runs table that is patched in place: rows by run id, cells as rich Text, newest first.
+"""The runs table: the whole history, of any length, rendered a line at a time from the rows on screen.
 
-It never holds all runs: screens load a page and ask for the next one when
-the cursor nears the end (``NeedMore``).
+A line-API widget (Textual's ScrollView with ``render_line``). It holds only
+a window of rows around what is shown, by position in the listing (the run
+store's filter and sort, ``concepts.run_query``): the scrollbar spans the
+whole history, and a line whose row is not fetched yet is drawn as a
+placeholder while a thread worker fetches its window (``source``: never a
+database call on the event loop). Keys: arrows, page up/down, home/end,
+enter opens, space marks (the screen's), o / O and a header click sort, by
+an ORDER BY in the store.
+
+Live changes come from the live feed as whole rows. Where the listing's
+order lets a change be placed exactly (newest first: a new run goes on top,
+a shown run is patched in place), it is, with no read; otherwise the window
+on screen is read again, anchored on the selected run so the cursor and the
+view stay on it. A row version with a higher ``rev`` always wins over an
+older one, whichever arrives last.
+
+Why not textual-fastdatatable: its backends hold the whole table (Arrow) and
+are read on the event loop; here the store sorts, filters and windows, and
+the widget only draws.
 """
 
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from dataclasses import dataclass, replace
 from typing import Callable, Iterable
 
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
+from textual import events
+from textual.binding import Binding
+from textual.geometry import Size
 from textual.message import Message
-from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowDoesNotExist, RowKey
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
-from pipedeck.concepts import durations
-from pipedeck.concepts.statuses import STATUSES
-from pipedeck.concepts.text import visible
-from pipedeck.tui import fmt
-from pipedeck.tui.widgets.columns import Col
-from pipedeck.tui.widgets.table import Table
+from pipedeck.concepts.run_query import NEWEST_FIRST, RunFilter, RunOrder
+from pipedeck.tui.screens.base import run_off_loop
+from pipedeck.tui.widgets.columns import Col, fit
+from pipedeck.tui.widgets.run_cells import COLUMNS, FULL, SORT_KEY, run_cells
+from pipedeck.tui.widgets.table import SORT
 
-# Each column's title, priority and width (see widgets/columns.py). Cells that live refresh patches
-# get fixed widths: a patch never re-lays out the table, and a longer value ("✔ succeeded" after
-# "· queued") is not cut to the width of the first one. In a narrow terminal TRIES and CREATED give
-# way first, then the competitor, then the brand and type narrow; the summary takes what is left.
-COLUMNS = {
-    "mark": Col("mark", " ", priority=0, width=1),
-    "id": Col("id", "ID", priority=0, width=6, justify="right"),
-    "status": Col("status", "STATUS", priority=0, width=13),
-    "type": Col("type", "TYPE", priority=1, min=12, max=18),
-    "brand": Col("brand", "BRAND", priority=1, min=12, max=32),
-    "competitor": Col("competitor", "COMPETITOR", priority=2, min=8, max=24),
-    "tries": Col("tries", "TRIES", priority=3, width=5),
-    "created": Col("created", "CREATED", priority=3, width=12),
-    "age": Col("age", "AGE", priority=0, width=8),
-    "took": Col("took", "TOOK", priority=1, width=5),
-    "progress": Col("progress", "PROGRESS", priority=2, width=10),
-    "summary": Col("summary", "SUMMARY", priority=0, min=16, flex=True, prefer=28),
-    "direct": Col("direct", "WHERE", priority=3, width=6),
-}
-COLUMN_TITLES = {key: col.title for key, col in COLUMNS.items()}
-# Progress shows in the summary of a running run ("4/10 images"); the competitor after the brand.
-FULL = ("mark", "id", "status", "type", "brand", "tries", "created", "took", "summary")
-COMPACT = ("id", "status", "age", "took", "summary")
-_STATUS_ORDER = {status: n for n, status in enumerate(STATUSES)}
+CELL_PADDING = 1
+MAX_HELD = 4000  # rows held around the view; those farthest from it go first
+_MUTABLE_SORTS = {"status", "attempts", "took", "summary", "direct"}
+_MEASURED = ("job_type", "brand", "competitor", "id")  # what the content widths of the columns depend on
 
 
-def clock_time(ts: float | None, now: float) -> str:
-    if ts is None:
-        return ""
-    moment = datetime.fromtimestamp(ts)
-    if moment.date() == datetime.fromtimestamp(now).date():
-        return moment.strftime("%H:%M:%S")
-    return moment.strftime("%b %d %H:%M")
+@dataclass(frozen=True)
+class WindowRequest:
+    """What the source is asked for (on a thread worker)."""
+
+    filter: RunFilter
+    order: RunOrder
+    offset: int
+    limit: int
+    anchor_id: int | None = None
+    anchor_line: int = 0
 
 
-class RunsTable(Table):
-    class NeedMore(Message):
-        """The cursor is near the last loaded row and older runs exist."""
+# source(request) -> an object with total, offset, rows (run dicts) and anchor (position or None)
+Source = Callable[[WindowRequest], object]
 
-        def __init__(self, table: "RunsTable", before_id: int) -> None:
+
+@dataclass
+class _Pending:
+    epoch: int
+    offset: int
+    limit: int
+    replace: bool
+    to_top: bool  # a new listing: when the selected run is not in it, start at its top
+    shifted: int  # top inserts applied when asked
+    changes: int  # live changes seen when asked
+
+
+class RunsTable(ScrollView, can_focus=True):
+    """Runs by position; see the module's doc."""
+
+    BINDINGS = [
+        Binding("enter", "select_cursor", "Open"),
+        Binding("o", "sort_next", "Sort by next column", group=SORT),
+        Binding("O", "sort_reverse", "Reverse sort", group=SORT),
+        Binding("up", "cursor_up", "Up", show=False),
+        Binding("down", "cursor_down", "Down", show=False),
+        Binding("pageup", "page_up", "Page up", show=False),
+        Binding("pagedown", "page_down", "Page down", show=False),
+        Binding("home", "first_row", "First row", show=False),
+        Binding("end", "last_row", "Last row", show=False),
+    ]
+    COMPONENT_CLASSES = {"runs-table--header", "runs-table--cursor", "runs-table--placeholder"}
+    DEFAULT_CSS = """
+    RunsTable {
+        background: $surface;
+        color: $foreground;
+        height: 1fr;
+        overflow-x: hidden;
+        overflow-y: auto;
+        &:focus {
+            background-tint: $foreground 5%;
+            & > .runs-table--cursor {
+                background: $block-cursor-background;
+                color: $block-cursor-foreground;
+                text-style: $block-cursor-text-style;
+            }
+            & > .runs-table--header {
+                background-tint: $foreground 5%;
+            }
+        }
+        & > .runs-table--header {
+            text-style: bold;
+            background: $panel;
+            color: $foreground;
+        }
+        &:ansi > .runs-table--header {
+            background: ansi_bright_blue;
+            color: ansi_default;
+        }
+        & > .runs-table--cursor {
+            background: $block-cursor-blurred-background;
+            color: $block-cursor-blurred-foreground;
+            text-style: $block-cursor-blurred-text-style;
+        }
+        & > .runs-table--placeholder {
+            color: $text-muted;
+        }
+    }
+    """
+
+    class RowSelected(Message):
+        """enter (or a click on the selected row) on a run."""
+
+        def __init__(self, table: "RunsTable", run_id: int) -> None:
             super().__init__()
             self.table = table
-            self.before_id = before_id
+            self.run_id = run_id
 
         @property
         def control(self) -> "RunsTable":
             return self.table
 
-    def __init__(self, columns: Iterable[str] = FULL, *, clock: Callable[[], float] = time.time,
-                 page_size: int = 100, **kwargs) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
+    class Loaded(Message):
+        """A new listing (filter, sort, reload) has its first rows, or its count changed."""
+
+        def __init__(self, table: "RunsTable") -> None:
+            super().__init__()
+            self.table = table
+
+        @property
+        def control(self) -> "RunsTable":
+            return self.table
+
+    def __init__(self, columns: Iterable[str] = FULL, *, source: Source | None = None,
+                 clock: Callable[[], float] = time.time, **kwargs) -> None:
+        super().__init__(**kwargs)
         self.column_keys = tuple(columns)
+        self.specs = [COLUMNS[key] for key in self.column_keys]
+        self.source = source
         self.clock = clock
-        self.page_size = page_size
+        self.filter = RunFilter()
+        self.order = NEWEST_FIRST
+        self.sort_column: str | None = None
+        self.sort_reverse = False
+        self.total: int | None = None  # None until the first window of the listing arrives
+        self.cursor_row = 0
         self.marked: set[int] = set()
-        self.has_more = False
-        self.loading_more = False
-        self._shown: dict[int, tuple[str, ...]] = {}
-        self._runs: dict[int, dict] = {}
+        self._cursor_id: int | None = None  # the selected run, kept across refreshes, filters and sorts
+        self._rows: dict[int, dict] = {}  # position -> run
+        self._pos_of: dict[int, int] = {}  # run id -> position
+        self._live: dict[int, dict] = {}  # run id -> its latest row from the live feed (a fetch may be older)
+        self._epoch = 0
+        self._pending: _Pending | None = None  # the window being fetched
+        self._reconcile_due = False
+        self._shifted = 0  # rows inserted on top since the listing was asked for
+        self._changes = 0  # live changes applied (a fetch asked before one may be out of date)
+        self._content: dict[str, int] = {}  # widest cell seen per column
+        self.column_layout: list[tuple[Col, int]] = []
+        self._layout_for: tuple | None = None
+        self._cells: dict[int, tuple[int, list[Text]]] = {}  # run id -> (rev, cells) as last drawn
+        self._segments: dict[tuple, list[Segment]] = {}
+        self._lines: dict[tuple, Strip] = {}
+        self.fetches = 0  # windows asked for (tests and benches read it)
 
-    def on_mount(self) -> None:
-        self.set_columns([COLUMNS[key] for key in self.column_keys])
+    # -- the listing ---------------------------------------------------------------
+    def set_query(self, filter: RunFilter | None = None, order: RunOrder | None = None) -> None:
+        """Show another listing (the selected run stays selected when it is in it)."""
+        self.filter = self.filter if filter is None else filter
+        self.order = self.order if order is None else order
+        self._epoch += 1
+        self._shifted = 0
+        self._fetch(replace=True, to_top=True, anchor_id=self._cursor_id, anchor_line=self.cursor_row - self.top)
 
-    def sort_value(self, row_key: str, column: str):
-        """Runs sort by what their cells stand for: times, durations, status in lifecycle order."""
-        run = self._runs.get(int(row_key))
-        if run is None:
-            return super().sort_value(row_key, column)
-        if column in ("id", "mark"):
-            return (0, run["id"] if column == "id" else int(run["id"] in self.marked), "")
-        if column in ("created", "age"):
-            return (0, run["created_at"] or 0, "")
-        if column == "took":
-            took = ((run.get("finished_at") or self.clock()) - run["started_at"]) if run.get("started_at") else None
-            return (0, took, "") if took is not None else (2, 0, "")
-        if column == "status":
-            return (0, _STATUS_ORDER.get(run["status"], 99), "")
-        if column == "tries":
-            return (0, run["attempts"], "")
-        return super().sort_value(row_key, column)
-
-    # -- cells ---------------------------------------------------------------
-    def cells(self, run: dict, now: float) -> list[Text]:
-        out = []
-        for key in self.column_keys:
-            if key == "mark":
-                out.append(Text("●" if run["id"] in self.marked else " ", style="bold yellow"))
-            elif key == "id":
-                out.append(Text(str(run["id"]), justify="right"))
-            elif key == "status":
-                text = fmt.status_text(run["status"])
-                if run.get("direct"):
-                    text.append(" ⚡", style="magenta")
-                out.append(text)
-            elif key == "type":
-                out.append(fmt.plain(run["job_type"]))
-            elif key == "brand":
-                text = fmt.plain(run.get("brand"))
-                if run.get("competitor") and "competitor" not in self.column_keys:
-                    text.append(f" › {visible(run['competitor'])}", style="cyan")
-                out.append(text)
-            elif key == "competitor":
-                out.append(fmt.plain(run.get("competitor") or ""))
-            elif key == "tries":
-                out.append(Text(f"{run['attempts']}/{run['max_attempts']}"))
-            elif key == "created":
-                out.append(Text(clock_time(run["created_at"], now)))
-            elif key == "age":
-                out.append(Text(durations.ago(run["created_at"], now)))
-            elif key == "took":
-                out.append(Text(fmt.run_duration(run, now)))
-            elif key == "progress":
-                out.append(Text(fmt.progress_label(run), style="cyan"))
-            elif key == "summary":
-                out.append(fmt.one_line(run.get("log_summary") or run.get("summary") or "", 300))
-            else:  # pragma: no cover - a typo in a column list
-                raise KeyError(key)
-        return out
-
-    # -- loading -------------------------------------------------------------
-    def set_runs(self, runs: list[dict], *, has_more: bool | None = None) -> None:
-        """Replace the rows, keeping the cursor on the same run when it is still there."""
-        keep = self.current_run_id()
-        self.clear()
-        self._shown.clear()
-        self._runs.clear()
-        self.append_runs(runs, has_more=has_more)
-        if keep is not None and keep in self._runs:
-            self.move_cursor(row=self.get_row_index(str(keep)), animate=False)
-
-    def append_runs(self, runs: list[dict], *, has_more: bool | None = None) -> None:
-        now = self.clock()
-        for run in runs:
-            if run["id"] in self._runs:
-                self.patch(run, now, flush=False)
-                continue
-            cells = self.cells(run, now)
-            self.add_row(*cells, key=str(run["id"]))
-            self._shown[run["id"]] = tuple(c.plain for c in cells)
-            self._runs[run["id"]] = run
-        self.flush_updates()
-        if has_more is not None:
-            self.has_more = has_more
-        self.loading_more = False
-
-    # -- live patches ----------------------------------------------------------
-    def patch(self, run: dict, now: float | None = None, *, flush: bool = True) -> bool:
-        """Update the changed cells of a shown run in place. False if the run is not shown."""
-        run_id = run["id"]
-        if run_id not in self._shown:
-            return False
-        now = self.clock() if now is None else now
-        cells = self.cells(run, now)
-        old = self._shown[run_id]
-        changed = {column: cell for column, cell, before in zip(self.column_keys, cells, old) if cell.plain != before}
-        if changed:
-            self.update_cells(str(run_id), changed)
-            if flush:
-                self.flush_updates()
-        self._shown[run_id] = tuple(c.plain for c in cells)
-        self._runs[run_id] = run
-        return True
-
-    def tick(self, now: float | None = None) -> None:
-        """Time passed: re-render the ages and the running runs' durations (no database read)."""
-        if not {"age", "took"} & set(self.column_keys):
-            return
-        now = self.clock() if now is None else now
-        every_row = "age" in self.column_keys
-        for run in list(self._runs.values()):
-            if every_row or (run.get("started_at") and not run.get("finished_at")):
-                self.patch(run, now, flush=False)
-        self.flush_updates()
-
-    def update_cells(self, row_key: str, changes: dict[str, Text]) -> None:
-        """Update cells of one row in place; only those cells are rendered again.
-
-        DataTable.update_cell bumps a counter that every render cache is keyed
-        on, so one changed cell re-renders every visible cell. Here only the
-        changed cells' cached renders are dropped (in ``flush_updates``, once
-        per batch): a refresh of 50 changed runs renders their changed cells,
-        not the whole screen. Falls back to update_cell if DataTable's
-        internals are not what this expects.
-        """
-        if not self._selective_ok() or self.sort_column in changes:
-            for column, value in changes.items():
-                self.update_cell(row_key, column, value)
-            return
-        if row_key not in self._cells:
-            raise CellDoesNotExist(f"no row {row_key!r}")
-        row = RowKey(row_key)
-        data = self._data[row]
-        for column, value in changes.items():
-            self._cells[row_key][column] = value  # kept for every column, shown or not
-            col = ColumnKey(column)
-            if col in data:
-                data[col] = value
-                self._dirty_cells.add((row, col))
-
-    _selective: bool | None = None
-
-    def _selective_ok(self) -> bool:
-        if self._selective is None:
-            caches = ("_cell_render_cache", "_row_renderable_cache", "_row_render_cache", "_line_cache")
-            self._selective = all(hasattr(getattr(self, c, None), "clear") for c in caches) and hasattr(
-                self._cell_render_cache, "keys") and hasattr(self._cell_render_cache, "discard")
-            self._dirty_cells: set = set()
-        return self._selective
-
-    def flush_updates(self) -> None:
-        """Drop the cached renders of the cells changed since the last flush (call after a batch)."""
-        if not self._selective_ok():
-            return
-        dirty, self._dirty_cells = self._dirty_cells, set()
-        if not dirty:
-            return
-        cache = self._cell_render_cache
-        keys = list(cache.keys())
-        # Cell cache keys start with (row key, column key, ...); if a Textual release changes that,
-        # drop every cached render (what update_cell does) rather than show a stale cell.
-        if keys and not all(isinstance(k, tuple) and len(k) > 2 and isinstance(k[0], RowKey)
-                            and isinstance(k[1], ColumnKey) for k in keys[:3]):
-            self._selective = False
-            self._update_count += 1
-            self.refresh()
-            return
-        for key in [k for k in keys if (k[0], k[1]) in dirty]:
-            cache.discard(key)
-        self._row_renderable_cache.clear()
-        self._row_render_cache.clear()
-        self._line_cache.clear()
-        # Repaint only the band of rows that changed (one region: refresh_row per row costs a
-        # sum over all rows above it, each time); the rest of the screen stays as painted.
-        indexes = [self._row_locations.get(row) for row in {row for row, _ in dirty} if row in self._row_locations]
-        if indexes:
-            band = self._get_row_region(min(indexes)).union(self._get_row_region(max(indexes)))
-            self._refresh_region(band)
-
-    def insert_newer(self, runs: list[dict]) -> None:
-        """Add runs newer than any shown, keeping newest first and the cursor on its run."""
-        if not runs:
-            return
-        keep = self.current_run_id()
-        at_top = self.cursor_row <= 0
-        self.append_runs(runs)
-        self.set_order(sorted(self._order, key=int, reverse=True))
-        if keep is not None and not at_top:
-            self.move_cursor(row=self.get_row_index(str(keep)), animate=False)
-        else:
-            self.move_cursor(row=0, animate=False)
-
-    def drop(self, run_id: int) -> None:
-        if run_id in self._shown:
-            try:
-                self.remove_row(str(run_id))
-            except RowDoesNotExist:
-                pass
-            self._shown.pop(run_id, None)
-            self._runs.pop(run_id, None)
-
-    def apply_changes(self, rows: list[dict], matches: Callable[[dict], bool] | None = None,
-                      accept_new: bool = True) -> int:
-        """Patch shown runs, add new matching ones, drop ones that stopped matching. Returns rows touched."""
-        now = self.clock()
-        newest = max(self._runs) if self._runs else 0
-        new = []
-        touched = 0
-        for run in rows:
-            ok = matches(run) if matches else True
-            if run["id"] in self._shown:
-                if ok:
-                    self.patch(run, now, flush=False)
-                else:
-                    self.drop(run["id"])
-                touched += 1
-            elif ok and accept_new and run["id"] > newest:
-                new.append(run)
-        self.flush_updates()
-        if new:
-            self.insert_newer(sorted(new, key=lambda r: r["id"]))
-            touched += len(new)
-        return touched
-
-    # -- selection and marks ---------------------------------------------------
-    def current_run_id(self) -> int | None:
-        return self.current_int_key()
-
-    def current_run(self) -> dict | None:
-        run_id = self.current_run_id()
-        return self._runs.get(run_id) if run_id is not None else None
-
-    def run(self, run_id: int) -> dict | None:
-        return self._runs.get(run_id)
+    def reload(self) -> None:
+        """Read the rows on screen again (after a change the feed could not place)."""
+        self._reconcile_due = False
+        self._fetch(replace=True, anchor_id=self._cursor_id, anchor_line=self.cursor_row - self.top)
 
     @property
-    def run_ids(self) -> list[int]:
-        return list(self._runs)
+    def is_loading(self) -> bool:
+        return self.total is None or (self._pending is not None and self._pending.replace)
+
+    @property
+    def row_count(self) -> int:
+        return self.total or 0
+
+    @property
+    def top(self) -> int:
+        return int(self.scroll_y)
+
+    @property
+    def page_rows(self) -> int:
+        """Rows the view shows (its height less the header)."""
+        height = self.scrollable_content_region.height or (self.app.size.height if self.is_attached else 25)
+        return max(1, height - 1)
+
+    def _fetch(self, *, replace: bool = False, to_top: bool = False, offset: int | None = None, limit: int | None = None,
+               anchor_id: int | None = None, anchor_line: int = 0) -> None:
+        if self.source is None or not self.is_attached:
+            return
+        page = self.page_rows
+        if offset is None:
+            offset = max(0, self.top - page)
+        limit = limit or page * 3
+        request = WindowRequest(self.filter, self.order, offset, limit, anchor_id, max(0, anchor_line) + page
+                                if anchor_id is not None else 0)
+        pending = _Pending(self._epoch, offset, limit, replace, to_top, self._shifted, self._changes)
+        self._pending = pending
+        self.fetches += 1
+        source = self.source
+        run_off_loop(self, lambda: source(request), lambda window: self._window_loaded(pending, request, window),
+                     group="runs-window" if not replace else "runs-listing", exclusive=True,
+                     on_error=lambda exc: self._fetch_failed(pending))
+
+    def _fetch_failed(self, pending: _Pending) -> None:
+        if self._pending is pending:
+            self._pending = None
+        if self.total is None:
+            self.total = 0
+            self._resize_virtual()
+
+    def _window_loaded(self, pending: _Pending, request: WindowRequest, window) -> None:
+        if pending.epoch != self._epoch:
+            return  # another listing was asked for meanwhile
+        if self._pending is pending:
+            self._pending = None
+        first = self.total is None
+        moved = self._changes != pending.changes  # live changes landed while this was read
+        shift = self._shifted - pending.shifted  # runs put on top meanwhile (newest first): positions move down
+        if pending.replace:
+            held = {run["id"]: run for run in self._rows.values()}
+            self._rows.clear()
+            self._pos_of.clear()
+            self._shifted = shift = 0
+            self.total = window.total
+        else:
+            held = {}
+            if window.total + shift != self.total:
+                moved = True  # the listing changed under this window: read the view again
+        for n, run in enumerate(window.rows):
+            self._hold(window.offset + shift + n, run, held)
+        if pending.replace:
+            line = request.anchor_line - self.page_rows  # the selected run's line on screen when asked
+            if window.anchor is not None:
+                self.cursor_row = window.anchor
+                self._resize_virtual()
+                self.scroll_to(y=max(0, window.anchor - line), animate=False, immediate=True)
+            elif first or pending.to_top:
+                self.cursor_row = 0
+                self._resize_virtual()
+                self.scroll_to(y=0, animate=False, immediate=True)
+        self._resize_virtual()
+        self._clamp_cursor()
+        self._note_cursor()
+        self._evict()
+        self.refresh()
+        if pending.replace or first:
+            self.post_message(self.Loaded(self))
+        if moved:
+            self._reconcile_soon()
+        else:
+            self._ensure_rows()
+
+    def _hold(self, position: int, run: dict, held: dict[int, dict] | None = None) -> None:
+        """Hold ``run`` at ``position`` (the newest version known of it: a live one may be newer)."""
+        run_id = run["id"]
+        for newer in (self._live.get(run_id), (held or {}).get(run_id)):
+            if newer is not None and newer.get("rev", 0) > run.get("rev", 0):
+                run = newer
+        old = self._pos_of.get(run_id)
+        if old is not None and old != position and self._rows.get(old, {}).get("id") == run_id:
+            del self._rows[old]
+        previous = self._rows.get(position)
+        if previous is not None and previous["id"] != run_id:
+            self._pos_of.pop(previous["id"], None)
+        self._rows[position] = run
+        self._pos_of[run_id] = position
+        self._measure(run)
+
+    def _evict(self) -> None:
+        if len(self._rows) <= MAX_HELD:
+            return
+        middle = self.top + self.page_rows // 2
+        for position in sorted(self._rows, key=lambda p: -abs(p - middle))[: len(self._rows) - MAX_HELD // 2]:
+            run = self._rows.pop(position)
+            self._pos_of.pop(run["id"], None)
+            self._cells.pop(run["id"], None)
+        if len(self._live) > MAX_HELD:
+            self._live = dict(list(self._live.items())[-MAX_HELD // 2:])
+
+    def _ensure_rows(self) -> None:
+        """Fetch the window around the view if any of its rows is missing (none is read twice at once)."""
+        if self.total is None or self.source is None:
+            return
+        page = self.page_rows
+        lo, hi = max(0, self.top - page), min(self.total, self.top + 2 * page)
+        missing = [p for p in range(max(0, self.top), min(self.total, self.top + page + 1)) if p not in self._rows]
+        if not missing:
+            return
+        pending = self._pending
+        if pending is not None and pending.epoch == self._epoch and (pending.replace or (
+                pending.offset <= missing[0] and missing[-1] < pending.offset + pending.limit)):
+            return
+        self._fetch(offset=lo, limit=hi - lo)
+
+    def _reconcile_soon(self) -> None:
+        if not self._reconcile_due:
+            self._reconcile_due = True
+            self.call_after_refresh(self._reconcile)
+
+    def _reconcile(self) -> None:
+        if self._reconcile_due:
+            if self._pending is not None and self._pending.replace and self._pending.epoch == self._epoch:
+                self.set_timer(0.05, self._reconcile)  # the listing is being read: once it lands
+                return
+            self.reload()
+
+    # -- live changes --------------------------------------------------------------
+    def apply_changes(self, rows: list[dict], matches: Callable[[dict], bool] | None = None) -> int:
+        """Runs changed (from the live feed): patch what is held, place new ones, read again when a change
+        cannot be placed exactly. Returns how many held rows changed."""
+        if not rows:
+            return 0
+        self._changes += 1
+        matches = matches or self.filter.matches
+        if self.total is None:
+            for run in rows:
+                self._keep_live(run)
+            self._reconcile_soon()
+            return 0
+        exact = self.order.is_newest_first
+        sorted_by_change = self.order.key in _MUTABLE_SORTS
+        newest = self._rows.get(0, {}).get("id") if 0 in self._rows or self.total == 0 else None
+        new_top, gone, touched, reread = [], [], 0, False
+        dirty: list[int] = []  # held positions whose row changed: one repaint of their band
+        for run in rows:
+            if not self._keep_live(run):
+                continue  # an older version than one already seen
+            ok = matches(run)
+            position = self._pos_of.get(run["id"])
+            if position is not None:
+                if ok:
+                    before = self._rows.get(position)
+                    self._rows[position] = run
+                    if before is None or any(before.get(k) != run.get(k) for k in _MEASURED):
+                        self._measure(run)
+                    dirty.append(position)
+                    touched += 1
+                    reread = reread or sorted_by_change
+                elif exact:
+                    gone.append(position)
+                else:
+                    reread = True
+            elif exact and ok and (self.total == 0 or (newest is not None and run["id"] > newest)):
+                new_top.append(run)
+            elif exact and self.filter.is_empty:
+                pass  # an older run off the held rows changed; its place in the history did not
+            else:
+                reread = True  # it may have joined or left the listing somewhere not held
+        self._refresh_band(dirty)
+        if gone:
+            self._remove_positions(gone)
+        if new_top:
+            self._insert_on_top(sorted(new_top, key=lambda r: r["id"], reverse=True))
+        if reread:
+            self._reconcile_soon()
+        if gone or new_top:
+            self.post_message(self.Loaded(self))
+        return touched
+
+    def _keep_live(self, run: dict) -> bool:
+        """Remember the feed's row of a run; False when a newer version of it was seen already."""
+        known = self._live.get(run["id"]) or self.run(run["id"])
+        if known is not None and known.get("rev", 0) > run.get("rev", 0):
+            return False
+        self._live.pop(run["id"], None)
+        self._live[run["id"]] = run
+        return True
+
+    def _insert_on_top(self, runs: list[dict]) -> None:
+        count = len(runs)
+        at_top = self.cursor_row <= 0 and self.top == 0
+        self._rows = {p + count: run for p, run in self._rows.items()}
+        self._pos_of = {run_id: p + count for run_id, p in self._pos_of.items()}
+        for n, run in enumerate(runs):
+            self._hold(n, run)
+        self.total = (self.total or 0) + count
+        self._shifted += count
+        self._resize_virtual()
+        if not at_top:
+            self.cursor_row += count
+            self.scroll_to(y=self.scroll_y + count, animate=False, immediate=True)
+        self._note_cursor()
+        self.refresh()
+
+    def _remove_positions(self, positions: list[int]) -> None:
+        gone = set(positions)
+        for p in gone:
+            run = self._rows.pop(p, None)
+            if run is not None:
+                self._pos_of.pop(run["id"], None)
+        below_cursor = sum(1 for p in gone if p < self.cursor_row)
+        rows = {}
+        for p, run in sorted(self._rows.items()):
+            rows[p - sum(1 for g in gone if g < p)] = run
+        self._rows = rows
+        self._pos_of = {run["id"]: p for p, run in rows.items()}
+        self.total = max(0, (self.total or 0) - len(gone))
+        self._shifted -= len(gone)
+        if self.cursor_row not in gone:
+            self.cursor_row -= below_cursor
+        self._resize_virtual()
+        self._clamp_cursor()
+        self._note_cursor()
+        self.refresh()
+        self._ensure_rows()
+
+    def tick(self, now: float | None = None) -> None:
+        """Time passed: redraw the lines whose ages or durations moved (no read)."""
+        if not {"age", "took", "created"} & set(self.column_keys):
+            return
+        now = self.clock() if now is None else now
+        for position in range(self.top, self.top + self.page_rows):
+            run = self._rows.get(position)
+            if run is not None and self._cells_of(run, now, cached=False):
+                self._refresh_position(position)
+
+    # -- selection and marks --------------------------------------------------------
+    def current_run(self) -> dict | None:
+        return self._rows.get(self.cursor_row)
+
+    def current_run_id(self) -> int | None:
+        run = self.current_run()
+        return run["id"] if run is not None else None
+
+    def run(self, run_id: int) -> dict | None:
+        position = self._pos_of.get(run_id)
+        return self._rows.get(position) if position is not None else None
+
+    def held_ids(self) -> list[int]:
+        """The ids of the rows held, in listing order (all of them, for a short listing)."""
+        return [self._rows[p]["id"] for p in sorted(self._rows)]
+
+    def position_of(self, run_id: int) -> int | None:
+        return self._pos_of.get(run_id)
+
+    def get_cell(self, run_id, column: str) -> Text:
+        run = self.run(int(run_id))
+        if run is None:
+            raise KeyError(run_id)
+        return run_cells(run, (column,), run["id"] in self.marked, self.clock())[0]
 
     def toggle_mark(self) -> None:
         run_id = self.current_run_id()
         if run_id is None:
             return
-        if run_id in self.marked:
-            self.marked.discard(run_id)
-        else:
-            self.marked.add(run_id)
-        if "mark" in self.column_keys:
-            self.patch(self._runs[run_id])
+        self.marked.symmetric_difference_update({run_id})
+        self._refresh_position(self.cursor_row)
         if self.cursor_row < self.row_count - 1:
-            self.move_cursor(row=self.cursor_row + 1)
+            self.move_cursor(self.cursor_row + 1)
 
     def clear_marks(self) -> None:
-        marked, self.marked = self.marked, set()
-        for run_id in marked:
-            if run_id in self._runs:
-                self.patch(self._runs[run_id])
+        self.marked.clear()
+        self.refresh()
 
-    def oldest_id(self) -> int | None:
-        return min(self._runs) if self._runs else None
+    def _note_cursor(self) -> None:
+        run = self._rows.get(self.cursor_row)
+        if run is not None:
+            self._cursor_id = run["id"]
 
-    def watch_cursor_coordinate(self, old, new) -> None:
-        super().watch_cursor_coordinate(old, new)
-        self._maybe_need_more(new.row)
+    def _clamp_cursor(self) -> None:
+        self.cursor_row = max(0, min(self.cursor_row, (self.total or 1) - 1))
+
+    # -- moving ------------------------------------------------------------------------
+    def move_cursor(self, row: int, *, scroll: bool = True) -> None:
+        old = self.cursor_row
+        self.cursor_row = max(0, min(row, self.row_count - 1))
+        self._note_cursor()
+        if self.cursor_row not in self._rows:
+            self._cursor_id = None
+        self._refresh_position(old)
+        self._refresh_position(self.cursor_row)
+        if scroll:
+            page = self.page_rows
+            if self.cursor_row < self.top:
+                self.scroll_to(y=self.cursor_row, animate=False, immediate=True)
+            elif self.cursor_row >= self.top + page:
+                self.scroll_to(y=self.cursor_row - page + 1, animate=False, immediate=True)
+        self._ensure_rows()
+
+    def action_cursor_up(self) -> None:
+        self.move_cursor(self.cursor_row - 1)
+
+    def action_cursor_down(self) -> None:
+        self.move_cursor(self.cursor_row + 1)
+
+    def action_page_down(self) -> None:
+        page = self.page_rows
+        self.scroll_to(y=self.top + page, animate=False, immediate=True)
+        self.move_cursor(self.cursor_row + page)
+
+    def action_page_up(self) -> None:
+        page = self.page_rows
+        self.scroll_to(y=self.top - page, animate=False, immediate=True)
+        self.move_cursor(self.cursor_row - page)
+
+    def action_first_row(self) -> None:
+        self.move_cursor(0)
+
+    def action_last_row(self) -> None:
+        self.move_cursor(self.row_count - 1)
+
+    def action_select_cursor(self) -> None:
+        run_id = self.current_run_id()
+        if run_id is not None:
+            self.post_message(self.RowSelected(self, run_id))
 
     def watch_scroll_y(self, old: float, new: float) -> None:
         super().watch_scroll_y(old, new)
-        self._maybe_need_more(int(new) + self.scrollable_content_region.height)
+        if int(old) != int(new):
+            self._ensure_rows()
 
-    def _maybe_need_more(self, row: int) -> None:
-        """Near the end of what is loaded (by cursor or by scrolling): ask for the next page."""
-        if (self.has_more and not self.loading_more and not self.rebuilding and self.row_count
-                and row >= self.row_count - 10 and self.oldest_id() is not None):
-            self.loading_more = True
-            self.post_message(self.NeedMore(self, self.oldest_id()))
+    async def _on_click(self, event: events.Click) -> None:
+        offset = event.get_content_offset(self)
+        if offset is None:
+            return
+        x, y = offset
+        if y == 0:
+            column = self._column_at(x)
+            if column is not None and column in SORT_KEY:
+                self.sort_by(column, reverse=self.sort_column == column and not self.sort_reverse)
+            return
+        position = self.top + y - 1
+        if position < self.row_count:
+            again = position == self.cursor_row
+            self.move_cursor(position, scroll=False)
+            if again or event.chain > 1:
+                self.action_select_cursor()
+
+    def _column_at(self, x: int) -> str | None:
+        left = 0
+        for col, width in self.column_layout:
+            right = left + width + 2 * CELL_PADDING
+            if left <= x < right:
+                return col.key
+            left = right
+        return None
+
+    # -- sorting -------------------------------------------------------------------------
+    def sort_by(self, column: str | None, reverse: bool = False) -> None:
+        """By a column (its ORDER BY in the store), or newest first (None)."""
+        self.sort_column, self.sort_reverse = column, reverse
+        key = SORT_KEY.get(column) if column else None
+        self._layout_for = None
+        self.set_query(order=RunOrder(key, reverse) if key else NEWEST_FIRST)
+
+    def action_sort_next(self) -> None:
+        """By the next shown column; after the last, back to newest first."""
+        shown = [c.key for c, _ in self.column_layout if c.key in SORT_KEY]
+        if not shown:
+            return
+        if self.sort_column in shown:
+            index = shown.index(self.sort_column) + 1
+            self.sort_by(shown[index] if index < len(shown) else None)
+        else:
+            self.sort_by(shown[0])
+
+    def action_sort_reverse(self) -> None:
+        if self.sort_column is None:
+            self.action_sort_next()
+        else:
+            self.sort_by(self.sort_column, not self.sort_reverse)
+
+    def header_text(self, column: str) -> str:
+        return self._title(next(c for c, _ in self.column_layout if c.key == column)).plain
+
+    # -- layout ----------------------------------------------------------------------------
+    def _measure(self, run: dict) -> None:
+        for key in ("type", "brand", "competitor"):
+            if key in self.column_keys:
+                width = len(run_cells(run, (key,), False, 0)[0].plain)
+                if width > self._content.get(key, 0):
+                    self._content[key] = width
+                    self._layout_for = None
+        width = len(str(run["id"]))
+        if width > self._content.get("id", 0):
+            self._content["id"] = width
+            self._layout_for = None
+
+    def _relayout(self) -> None:
+        width = self.scrollable_content_region.width
+        key = (width, self.sort_column, self.sort_reverse, tuple(sorted(self._content.items())))
+        if key == self._layout_for:
+            return
+        self._layout_for = key
+        specs = []
+        for col in self.specs:
+            if col.key == "id":
+                col = replace(col, width=max(col.width or 0, self._content.get("id", 0)))
+            if col.key == self.sort_column:
+                title = col.title + " ▲"
+                col = replace(col, title=title, width=max(col.width, len(title)) if col.width is not None else None)
+            specs.append(col)
+        declared = {c.key: c for c in self.specs}
+        self.column_layout = [(declared[c.key], w) for c, w in fit(specs, width, self._content, padding=2 * CELL_PADDING)]
+        self._lines.clear()
+        self._segments.clear()
+
+    def _resize_virtual(self) -> None:
+        self.virtual_size = Size(self.scrollable_content_region.width, (self.total or 0) + 1)
+
+    def on_resize(self) -> None:
+        self._resize_virtual()
+        self._ensure_rows()
+
+    def on_mount(self) -> None:
+        self._resize_virtual()
+
+    def on_focus(self) -> None:
+        self._styles = None
+        self._lines.clear()
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self._styles = None
+        self._lines.clear()
+        self.refresh()
+
+    # -- drawing -----------------------------------------------------------------------------
+    def _refresh_band(self, positions: list[int]) -> None:
+        """Repaint the on-screen lines of these positions as one region (a refresh per line costs more
+        than drawing the lines between them)."""
+        top, page = self.top, self.page_rows
+        shown = [p for p in positions if top <= p < top + page]
+        if shown:
+            first, last = min(shown), max(shown)
+            self.refresh_lines(first + 1, last - first + 1)
+
+    def _refresh_position(self, position: int) -> None:
+        line = position - self.top + 1
+        if 1 <= line <= self.page_rows:
+            self.refresh_line(position + 1)
+
+    def _cells_of(self, run: dict, now: float, cached: bool = True) -> list[Text] | None:
+        """The run's cells; with ``cached`` False, None when they are as last drawn."""
+        marked = run["id"] in self.marked
+        held = self._cells.get(run["id"])
+        if cached and held is not None and held[0] == (run.get("rev"), marked):
+            return held[1]
+        cells = run_cells(run, self.column_keys, marked, now)
+        if held is not None and not cached and [c.plain for c in held[1]] == [c.plain for c in cells]:
+            return None
+        self._cells[run["id"]] = ((run.get("rev"), marked), cells)
+        return cells
+
+    def _line_styles(self) -> tuple[Style, Style]:
+        """(a row's style, the cursor row's): read from CSS once, not per line drawn."""
+        if self._styles is None:
+            base = self.rich_style
+            self._styles = (base, base + self.get_component_rich_style("runs-table--cursor"))
+        return self._styles
+
+    _styles: tuple[Style, Style] | None = None
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._styles = None
+        self._lines.clear()
+        self._segments.clear()
+
+    def render_line(self, y: int) -> Strip:
+        self._relayout()
+        width = self.scrollable_content_region.width
+        base, cursor_style = self._line_styles()
+        if y == 0:
+            return self._header_line(width, base)
+        position = self.top + y - 1
+        if self.total is None or position >= self.total:
+            return Strip.blank(width, base)
+        cursor = position == self.cursor_row
+        run = self._rows.get(position)
+        if run is None:
+            return self._placeholder_line(width, cursor, base)
+        cells = self._cells_of(run, self.clock())
+        key = (tuple((c.plain, c.style, tuple(c.spans)) for c in cells), cursor, self.has_focus, width)
+        strip = self._lines.get(key)
+        if strip is None:
+            if len(self._lines) > 4096:
+                self._lines.clear()
+            by_column = dict(zip(self.column_keys, cells))
+            style = cursor_style if cursor else base
+            segments: list[Segment] = []
+            used = 0
+            for col, col_width in self.column_layout:
+                segments += self._cell_segments(col, col_width, by_column[col.key], style)
+                used += col_width + 2 * CELL_PADDING
+            if used < width:
+                segments.append(Segment(" " * (width - used), style))
+                strip = Strip(segments, width)
+            else:
+                strip = Strip(segments).crop(0, width)
+            self._lines[key] = strip
+        return strip
+
+    def _cell_segments(self, col: Col, width: int, cell: Text, style: Style) -> list[Segment]:
+        """The cell padded to its column, in the line's style (the cell's own styles over it)."""
+        key = (col.key, width, cell.plain, cell.style, tuple(cell.spans), style)
+        segments = self._segments.get(key)
+        if segments is None:
+            if len(self._segments) > 8192:
+                self._segments.clear()
+            text = cell.copy()
+            text.no_wrap = True
+            text.overflow = "ellipsis"
+            text.truncate(width, overflow="ellipsis")
+            text.align(col.justify if col.justify in ("left", "right", "center") else "left", width)
+            # Text.render leaves the Text's own style to the caller (it only renders the spans): apply it here.
+            console = self.app.console
+            own = console.get_style(text.style, default=Style.null()) if text.style else None
+            line_style = style + own if own else style
+            pad = Segment(" " * CELL_PADDING, style)
+            segments = [pad, *Segment.apply_style(text.render(console), line_style), pad]
+            self._segments[key] = segments
+        return segments
+
+    def _title(self, col: Col) -> Text:
+        title = Text(col.title)
+        if col.key == self.sort_column:
+            title.append(" ▼" if self.sort_reverse else " ▲", style="bold")
+        return title
+
+    def _header_line(self, width: int, base: Style) -> Strip:
+        style = base + self.get_component_rich_style("runs-table--header")
+        key = ("header", width, style, self.sort_column, self.sort_reverse, tuple(self.column_layout))
+        strip = self._lines.get(key)
+        if strip is None:
+            segments: list[Segment] = []
+            for col, col_width in self.column_layout:
+                title = self._title(col)
+                title.truncate(col_width, overflow="ellipsis")
+                title.align(col.justify if col.justify in ("left", "right", "center") else "left", col_width)
+                segments += [Segment(" " * CELL_PADDING), *title.render(self.app.console),
+                             Segment(" " * CELL_PADDING)]
+            strip = Strip(segments).apply_style(style).adjust_cell_length(width, style)
+            self._lines[key] = strip
+        return strip
+
+    def _placeholder_line(self, width: int, cursor: bool, base: Style) -> Strip:
+        style = base + self.get_component_rich_style("runs-table--placeholder")
+        if cursor:
+            style += self.get_component_rich_style("runs-table--cursor")
+        key = ("placeholder", width, style)
+        strip = self._lines.get(key)
+        if strip is None:
+            strip = Strip([Segment(" " * (CELL_PADDING + 1) + "…")]).apply_style(style).adjust_cell_length(width, style)
+            self._lines[key] = strip
+        return strip
