@@ -50,6 +50,13 @@ class Dialect:
     skip_locked: str
     # Case-insensitive LIKE.
     like: str
+    # Whether run text is searched through a side full-text table (SQLite's FTS5 trigram index;
+    # PostgreSQL scans the runs' own columns instead).
+    text_index: bool
+
+    def whole(self, expr: str) -> str:
+        """``expr`` (a non-negative number) truncated to a whole number."""
+        raise NotImplementedError
 
     def same(self, a: str, b: str) -> str:
         """Null-safe equality: true when both are NULL."""
@@ -155,7 +162,11 @@ class SqliteDialect(Dialect):
     for_share = ""
     skip_locked = ""
     like = "LIKE"  # case-insensitive for ASCII already
+    text_index = True
     driver_errors = (sqlite3.Error,)
+
+    def whole(self, expr: str) -> str:
+        return f"CAST({expr} AS INTEGER)"  # truncates
 
     def same(self, a: str, b: str) -> str:
         return f"{a} IS {b}"
@@ -316,6 +327,10 @@ class PostgresDialect(Dialect):
     for_share = " FOR SHARE"
     skip_locked = " FOR UPDATE SKIP LOCKED"
     like = "ILIKE"
+    text_index = False
+
+    def whole(self, expr: str) -> str:
+        return f"CAST(trunc({expr}) AS BIGINT)"  # a bare CAST rounds on PostgreSQL
     # What a connection needs to be (re)made; after this long a try counts as unreachable.
     connect_timeout = 10
 

@@ -60,6 +60,7 @@ _HOLDS_LEASE = "SELECT 1 FROM runs WHERE id = ? AND lease = ?"
 # Heartbeats and lease expiry by the database's clock: one clock for every host.
 _RENEW = "UPDATE runs SET heartbeat_at = {now}, lease_expires_at = {now} + ? WHERE id = ? AND lease = ?"
 _NEXT_REV = "UPDATE run_feed SET rev = rev + 1 WHERE id = 1 RETURNING rev"
+_TAKE_REVS = "UPDATE run_feed SET rev = rev + ? WHERE id = 1 RETURNING rev"  # the last of ? new revs
 
 
 def _one_line(text: str | None, limit: int = 500) -> str | None:
@@ -166,8 +167,9 @@ class RunStore:
 
         def flush() -> None:
             with self.database.write() as db:
-                rev = self._next_rev(db.conn)
-                db.conn.executemany(sql, [(*row, rev + n) for n, row in enumerate(batch)])
+                last = db.conn.execute(_TAKE_REVS, (len(batch),)).fetchall()[0][0]
+                first = last - len(batch) + 1
+                db.conn.executemany(sql, [(*row, first + n) for n, row in enumerate(batch)])
             batch.clear()
 
         now = self.clock()

@@ -334,6 +334,19 @@ INSERT INTO run_feed (id, rev) SELECT 1, coalesce(max(rev), 0) FROM runs
 """)
 
 
+def v10_run_windows(conn: Any) -> None:
+    """The runs table's sort and filter indexes, the trends' covering index, attempts by worker.
+    SQLite's side trigram table (runs_text) has no counterpart: a search scans the runs' own columns."""
+    _run(conn, """
+CREATE INDEX runs_type ON runs (job_type, id);
+CREATE INDEX runs_brand ON runs (brand_id, id);
+CREATE INDEX runs_created ON runs (created_at, job_type, brand_id, status, started_at, finished_at);
+CREATE INDEX attempts_worker ON attempts (worker_id, started_at) WHERE worker_id IS NOT NULL;
+CREATE INDEX runs_took ON runs ((finished_at - started_at), id)
+    WHERE finished_at IS NOT NULL AND started_at IS NOT NULL
+""")
+
+
 def v11_alerts(conn: Any) -> None:
     _run(conn, f"""
 CREATE TABLE alerts (
@@ -355,5 +368,5 @@ CREATE INDEX alerts_unsent ON alerts (id) WHERE sent_at IS NULL
 
 STEPS: dict[int, Callable[[Any], None]] = {
     1: v1_core, 2: v2_meta, 3: v3_ad_library, 4: v4_schedules, 5: v5_run_media_and_cards, 6: v6_leases,
-    7: v7_answered_days, 8: v8_change_feed, 11: v11_alerts,
+    7: v7_answered_days, 8: v8_change_feed, 10: v10_run_windows, 11: v11_alerts,
 }
