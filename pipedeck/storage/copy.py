@@ -11,7 +11,8 @@ What moving a one-machine install to team mode (SQLite -> PostgreSQL) and back t
 - afterwards every table's row count is read back from the target and compared.
 
 Not copied: huey's queue (its messages are only wake-ups; a worker on the target re-sends
-whatever is waiting) and the schema bookkeeping (each side has its own). Media files live
+whatever is waiting), the schema bookkeeping (each side has its own) and SQLite's run search
+index (derived from the runs; the target's catches up by itself). Media files live
 in the media dir, not the database.
 """
 
@@ -22,6 +23,7 @@ from typing import Callable
 
 from pipedeck.errors import StorageError, UserError
 from pipedeck.storage.db import Database
+from pipedeck.storage import run_search
 from pipedeck.storage.migrations import QUEUE_TABLE_PREFIX
 
 # Parents before children (foreign keys); a table not named here (a newer step's) comes after these.
@@ -50,7 +52,7 @@ def _ident(name: str) -> str:
 def tables_of(database: Database) -> list[str]:
     """The pipedeck tables of ``database``, parents first."""
     names = [t for t in database.dialect.tables(database.conn)
-             if t not in BOOKKEEPING and not t.startswith(QUEUE_TABLE_PREFIX)]
+             if t not in BOOKKEEPING and not t.startswith((QUEUE_TABLE_PREFIX, run_search.TABLE_PREFIX))]
     known = [t for t in ORDER if t in names]
     return known + sorted(t for t in names if t not in ORDER)
 
@@ -86,6 +88,7 @@ def _copy(source: Database, target: Database, *, force: bool, progress) -> list[
         if force:
             for table in reversed(tables):
                 conn.execute(f"DELETE FROM {_ident(table)}")
+            run_search.forget_all(conn, target.dialect)
         for table in tables:
             columns = [c for c in read.columns(table) if c in set(target.dialect.columns(conn, table))]
             names = ", ".join(_ident(c) for c in columns)

@@ -200,12 +200,13 @@ class SqliteDialect(Dialect):
 
         return storage_error(where, exc)
 
+    # Introspection (db status, db copy) through sqlite-utils, which knows SQLite's catalog; the
+    # hot paths write their SQL by hand (docs/architecture.md says which is which, and why).
     def tables(self, conn: Any) -> list[str]:
-        return [name for (name,) in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+        return sorted(name for name in _sqlite_utils(conn).table_names() if not name.startswith("sqlite_"))
 
     def columns(self, conn: Any, table: str) -> list[str]:
-        return [row[1] for row in conn.execute(f"PRAGMA table_info({_ident(table)})")]
+        return list(_sqlite_utils(conn)[table].columns_dict)
 
     def schema_version(self, conn: Any) -> int:
         return conn.execute("PRAGMA user_version").fetchone()[0]
@@ -218,6 +219,12 @@ class SqliteDialect(Dialect):
 
     def mark(self, conn: Any) -> None:
         conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+
+
+def _sqlite_utils(conn: sqlite3.Connection):
+    import sqlite_utils  # imported here: a listing's start-up never needs it
+
+    return sqlite_utils.Database(conn, execute_plugins=False)
 
 
 def begin_write(conn: sqlite3.Connection, begin_sql: str, timeout: float) -> None:

@@ -21,6 +21,9 @@ from __future__ import annotations
 from pipedeck.storage.db import Database
 
 MIN_INDEXED = 3  # trigrams: a shorter needle cannot use the index
+# The index's tables (runs_text, FTS5's own runs_text_* and runs_text_state): derived from the runs,
+# so never copied between databases; a database rebuilds its own.
+TABLE_PREFIX = "runs_text"
 BATCH = 5000
 
 
@@ -81,6 +84,13 @@ def sync(database: Database, batch: int = BATCH) -> int:
                          [row for row in rows if row[1] or row[2]])
         conn.execute("UPDATE runs_text_state SET indexed_rev = ? WHERE id = 1", (last[0],))
         return len(rows)
+
+
+def forget_all(conn, dialect) -> None:
+    """Inside a write transaction that replaced the runs: the index starts again from nothing."""
+    if dialect.text_index:
+        conn.execute("DELETE FROM runs_text")
+        conn.execute("UPDATE runs_text_state SET indexed_rev = 0 WHERE id = 1")
 
 
 def sync_all(database: Database, batch: int = BATCH) -> int:
