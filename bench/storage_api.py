@@ -38,6 +38,8 @@ def main() -> int:
     args = parser.parse_args()
     from pipedeck.storage import meta
     from pipedeck.storage.catalog import Catalog
+    import sqlite_utils
+
     from pipedeck.storage.db import Database
 
     rows = graph_rows(args.rows)
@@ -48,6 +50,9 @@ def main() -> int:
             b = Database(Path(tmp) / "b.db")
             brand = Catalog(a).add_brand("Acme")["id"]
             Catalog(b).add_brand("Acme")
+            # sqlite-utils on the same migrated files, through its own connections.
+            lib_a = sqlite_utils.Database(Path(tmp) / "a.db")
+            lib_b = sqlite_utils.Database(Path(tmp) / "b.db")
             t = time.perf_counter()
             meta.upsert_insights(a, brand, rows)
             meta.upsert_insights(a, brand, rows)
@@ -58,8 +63,8 @@ def main() -> int:
             t = time.perf_counter()
             for _ in range(2):
                 dicts = [dict(zip(cols, meta.insight_row(r, brand, now))) for r in rows]
-                with b.write() as db:
-                    db["meta_insights"].upsert_all(dicts, pk=("ad_id", "date"))
+                with lib_b.conn:  # one transaction, as ours
+                    lib_b["meta_insights"].upsert_all(dicts, pk=("ad_id", "date"))
             lib.append(time.perf_counter() - t)
             for i in range(200):
                 Catalog(a).add_brand(f"Brand {i}")
@@ -69,8 +74,10 @@ def main() -> int:
             mine = time.perf_counter() - t
             t = time.perf_counter()
             for _ in range(200):
-                list(a.db["brands"].rows_where(order_by="name COLLATE NOCASE"))
+                list(lib_a["brands"].rows_where(order_by="name COLLATE NOCASE"))
             reads.append((time.perf_counter() - t) / mine)
+            lib_a.close()
+            lib_b.close()
             a.close()
             b.close()
     ratio = statistics.median(l / h for h, l in zip(hand, lib))

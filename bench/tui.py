@@ -28,14 +28,6 @@ output is one JSON object.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-# Run as a script, this folder would come first on sys.path, and bench/queue.py would shadow
-# the standard library's queue module (which Textual and asyncio import).
-_HERE = str(Path(__file__).resolve().parent)
-sys.path[:] = [p for p in sys.path if p not in ("", _HERE)]
-
 import argparse
 import json
 import os
@@ -43,9 +35,11 @@ import random
 import resource
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import time
+from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import stat
 from collections.abc import Mapping
 from contextvars import ContextVar
@@ -26,10 +27,11 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_serializer, field_validator
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, SettingsConfigDict
 
+from pipedeck.concepts import database_urls
 from pipedeck.errors import UserError, shown
 
 GRAPH_API_VERSION = "v25.0"
@@ -75,6 +77,7 @@ def default_home() -> Path:
 _MODULE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 _HOST = re.compile(r"^(?:[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$")
 _TOKEN = re.compile(r"^[\x21-\x7e]{1,4096}$")
+_HOST_ID = re.compile(r"^[\x21-\x7e]{1,100}$")
 _ALERT_URL = re.compile(r"^[a-z][a-z0-9+.-]*://[\x21-\x7e]+$", re.I)
 _ENVIRON: ContextVar[Mapping[str, str] | None] = ContextVar("pipedeck_environ", default=None)
 
@@ -138,9 +141,21 @@ class Settings(BaseSettings):
 
     home: Annotated[Path, Takes("a directory path", default="the platform's user data dir")] = Field(
         default_factory=default_home, description="data dir (database, queue, media, logs)")
-    queue_url: Annotated[str | None, Takes("sqlite:///path or redis://host:port/db",
-                                           default="sqlite:///$PIPEDECK_HOME/queue.db")] = Field(
-        None, validate_default=True, description="where the job queue lives")
+    database_url: Annotated[SecretStr | None, Takes("sqlite:///path or postgresql://user:pass@host:port/dbname",
+                                                    default="sqlite:///$PIPEDECK_HOME/pipedeck.db")] = Field(
+        None, validate_default=True, repr=False,
+        description="where runs, schedules, brands and their data live (PostgreSQL: a team's shared database)")
+    queue_url: Annotated[str | None, Takes("sqlite:///path or postgresql://user:pass@host:port/dbname",
+                                           default="the database's own: sqlite:///$PIPEDECK_HOME/queue.db, "
+                                                   "or the PostgreSQL database itself")] = Field(
+        None, validate_default=True, repr=False, description="where the job queue (huey's wake-ups) lives")
+    media_dir: Annotated[Path | None, Takes("a directory path", default="$PIPEDECK_HOME/media")] = Field(
+        None, validate_default=True,
+        description="where downloaded images and videos go (a team: a path every worker shares)")
+    host_id: Annotated[str, Takes("a name of printable characters without spaces, at most 100",
+                                  default="this machine's host name")] = Field(
+        default_factory=socket.gethostname,
+        description="this machine's name among the workers of one database (unique per machine or container)")
     graph_url: Annotated[str, Takes(f"an http(s) URL such as {DEFAULT_GRAPH_URL}")] = Field(
         DEFAULT_GRAPH_URL, description="Graph API base, version pinned")
     ad_library_url: Annotated[str, Takes(f"an http(s) origin such as {DEFAULT_AD_LIBRARY_URL} (no path)")] = Field(
@@ -185,21 +200,56 @@ class Settings(BaseSettings):
     def _home(cls, value: Path) -> Path:
         return value.expanduser().absolute()
 
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if value is None:
+            home = info.data.get("home")
+            return SecretStr(database_urls.sqlite_url(home / "pipedeck.db")) if home is not None else None
+        try:
+            return SecretStr(database_urls.parse(value.get_secret_value()).url)
+        except ValueError as exc:
+            raise _fail(f"sqlite:///path or postgresql://user:pass@host:port/dbname ({exc})") from None
+
     @field_validator("queue_url")
     @classmethod
     def _queue_url(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None:
-            home = info.data.get("home")
+            home, database = info.data.get("home"), info.data.get("database_url")
+            if database is not None and not database.get_secret_value().startswith("sqlite:"):
+                return database.get_secret_value()  # PostgresHuey in the same database
             return f"sqlite:///{home / 'queue.db'}" if home is not None else None
         value = value.strip()
         parts = urlsplit(value)
-        if parts.scheme == "sqlite" and value.startswith("sqlite:///") and len(value) > len("sqlite:///"):
-            return value
-        if parts.scheme in ("redis", "rediss") and _hostname(parts):
-            return value
-        if parts.scheme == "unix" and parts.path:
-            return value
-        raise ValueError(value)
+        if parts.scheme in ("redis", "rediss", "unix"):
+            raise _fail("sqlite:///path or postgresql://user:pass@host:port/dbname (Redis is no longer supported: "
+                        "for more than one machine use PostgreSQL, see README 'More than one machine')")
+        try:
+            return database_urls.parse(value).url
+        except ValueError as exc:
+            raise _fail(f"sqlite:///path or postgresql://user:pass@host:port/dbname ({exc})") from None
+
+    @field_serializer("queue_url")
+    def _queue_url_shown(self, value: str | None) -> str | None:
+        return database_urls.masked(value) if value else value  # a PostgreSQL queue's URL holds a password
+
+    @field_validator("media_dir")
+    @classmethod
+    def _media_dir(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is None:
+            home = info.data.get("home")
+            return home / "media" if home is not None else None
+        if any(ord(c) < 32 for c in str(value)):
+            raise ValueError(value)
+        return value.expanduser().absolute()
+
+    @field_validator("host_id")
+    @classmethod
+    def _host_id(cls, value: str) -> str:
+        value = value.strip()
+        if not _HOST_ID.match(value):
+            raise ValueError(value)
+        return value
 
     @field_validator("graph_url")
     @classmethod
@@ -264,12 +314,14 @@ class Settings(BaseSettings):
 
     # -- what other code reads ----------------------------------------------------------------
     @property
-    def db_path(self) -> Path:
-        return self.home / "pipedeck.db"
+    def database(self) -> database_urls.DatabaseURL:
+        """The database PIPEDECK_DATABASE_URL names (its ``shown`` form hides the password)."""
+        return database_urls.parse(self.database_url.get_secret_value())
 
     @property
-    def media_dir(self) -> Path:
-        return self.home / "media"
+    def db_path(self) -> Path | None:
+        """The SQLite file, or None when the database is PostgreSQL."""
+        return self.database.path
 
     @property
     def log_dir(self) -> Path:
@@ -350,8 +402,8 @@ def describe_error(exc: ValidationError, given: Mapping[str, Any] | None = None)
         raw = given.get(var.field)
     if isinstance(raw, tuple):
         raw = ",".join(raw)
-    if var.field == "queue_url" and isinstance(raw, str):
-        raw = raw.split("@")[-1]  # never echo a password in redis://user:password@host
+    if var.field in ("queue_url", "database_url") and raw is not None:
+        raw = database_urls.masked(raw.get_secret_value() if isinstance(raw, SecretStr) else str(raw))
     return f"{var.name} must be {what}, got {shown(raw)}"
 
 

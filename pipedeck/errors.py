@@ -64,6 +64,10 @@ class DatabaseLocked(StorageError):
     """Another process held the write lock past the busy timeout; trying again later can work."""
 
 
+class DatabaseUnreachable(StorageError):
+    """The database server cannot be reached (refused, timed out, gone mid-run); trying again later can work."""
+
+
 class DatabaseUnwritable(StorageError):
     """The file cannot be written: read-only, disk full, an I/O error."""
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install pipedeck into ./.venv, plus the system packages it needs.
 #   scripts/install.sh          the app: Chromium (for Ad Library scrapes) + the package
-#   scripts/install.sh --dev    also the test tools: redis-server, PostgreSQL's server binaries + the dev extra
+#   scripts/install.sh --dev    also the test tools: PostgreSQL's server binaries, tmux, curl + the dev extra
 # Chromium: Debian/Ubuntu get the distribution's package (and its headless shell where the
 # distribution has one); elsewhere install Chromium yourself, run
 # `.venv/bin/playwright install chromium`, or set PIPEDECK_CHROMIUM.
@@ -26,7 +26,6 @@ if command -v apt-cache >/dev/null && ! command -v chromium-headless-shell >/dev
         && [[ -z "${PIPEDECK_CHROMIUM:-}" ]] && apt-cache show chromium-headless-shell >/dev/null 2>&1; then
     want+=(chromium-headless-shell)
 fi
-if [[ $dev == 1 ]] && ! command -v redis-server >/dev/null; then want+=(redis-server); fi
 if [[ $dev == 1 ]] && ! command -v tmux >/dev/null; then want+=(tmux); fi
 if [[ $dev == 1 ]] && ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null && ! command -v initdb >/dev/null \
         && [[ -z "${PIPEDECK_TEST_POSTGRES_URL:-}" ]]; then want+=(postgresql); fi

@@ -12,17 +12,83 @@ from tests.helpers import SandboxProcess, WorkerProcess, base_env, run_cli  # no
 import tests.jobtypes  # noqa: F401  (register test job types in this process too)
 
 
+# Every test that stands on a data dir (``home`` and what builds on it: settings, svc, the
+# workers) runs once per engine: SQLite, and PostgreSQL with a fresh database of its own.
+# A module or test limited to some engines says so: ``pytest.mark.engines("sqlite")``.
+# PIPEDECK_TEST_ENGINES=sqlite (or postgresql) runs one engine only, for a quick local loop.
+ENGINES = ("sqlite", "postgresql")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "engines(*names): the engines this test runs on (default: all)")
+
+
+def selected_engines() -> tuple[str, ...]:
+    wanted = os.environ.get("PIPEDECK_TEST_ENGINES")
+    if not wanted:
+        return ENGINES
+    names = tuple(e.strip() for e in wanted.split(",") if e.strip())
+    unknown = [n for n in names if n not in ENGINES]
+    if unknown:
+        raise pytest.UsageError(f"PIPEDECK_TEST_ENGINES: unknown engine {unknown[0]!r} (one of {', '.join(ENGINES)})")
+    return names
+
+
+def pytest_generate_tests(metafunc):
+    if "engine" not in metafunc.fixturenames:
+        return
+    marker = metafunc.definition.get_closest_marker("engines")
+    allowed = marker.args if marker else ENGINES
+    engines = [e for e in selected_engines() if e in allowed]
+    if not engines:
+        metafunc.definition.add_marker(pytest.mark.skip(
+            reason=f"only on {', '.join(allowed)}; PIPEDECK_TEST_ENGINES leaves it out"))
+    if tuple(allowed) == ("sqlite",):
+        return  # one engine, the default: the test keeps its plain name (snapshots are named by it)
+    metafunc.parametrize("engine", engines or list(allowed[:1]), indirect=True)
+
+
 @pytest.fixture
-def home(tmp_path, monkeypatch):
+def engine(request):
+    """The test's database engine (see pytest_generate_tests); SQLite unless parametrized."""
+    return getattr(request, "param", "sqlite")
+
+
+@pytest.fixture
+def database_url(engine, request):
+    """The test's database URL: None for SQLite (the data dir's own file), else a fresh PostgreSQL database."""
+    if engine == "sqlite":
+        yield None
+        return
+    server = request.getfixturevalue("postgres_server")
+    url = server.create_database()
+    yield url
+    server.drop_database(url)
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch, database_url):
     path = tmp_path / "home"
     for key in list(os.environ):
         if key.startswith("PIPEDECK_") or key == "META_ACCESS_TOKEN":
             monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("PIPEDECK_HOME", str(path))
+    if database_url:
+        monkeypatch.setenv("PIPEDECK_DATABASE_URL", database_url)
     monkeypatch.setenv("PIPEDECK_PLUGINS", "tests.jobtypes")
     monkeypatch.setenv("PIPEDECK_STALE_AFTER", "3")
     monkeypatch.setenv("PIPEDECK_HEARTBEAT_INTERVAL", "0.5")
     return path
+
+
+@pytest.fixture
+def database(engine, tmp_path, database_url):
+    """A migrated Database on the test's engine (no data dir, no service)."""
+    from pipedeck.storage.db import Database
+
+    db = Database(database_url or tmp_path / "p.db")
+    yield db
+    db.close()
 
 
 @pytest.fixture

@@ -27,8 +27,12 @@ def wait_for(condition: Callable[[], object], timeout: float = 10.0, interval: f
 
 
 def base_env(home: Path, **extra: str) -> dict[str, str]:
+    """Environment for pipedeck subprocesses on ``home``, and on the test's database (the ``home``
+    fixture puts a PostgreSQL test's URL in PIPEDECK_DATABASE_URL)."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("PIPEDECK_", "META_ACCESS_TOKEN"))}
+    if os.environ.get("PIPEDECK_DATABASE_URL"):
+        env["PIPEDECK_DATABASE_URL"] = os.environ["PIPEDECK_DATABASE_URL"]
     env.update({
         "PIPEDECK_HOME": str(home),
         "PIPEDECK_PLUGINS": "tests.jobtypes",
@@ -153,3 +157,33 @@ class Clock:
 
     def __call__(self) -> float:
         return self.t
+
+
+def database_target(home: Path) -> str | Path:
+    """The test's database: the PostgreSQL URL the ``home`` fixture set, else the data dir's SQLite file."""
+    return os.environ.get("PIPEDECK_DATABASE_URL") or home / "pipedeck.db"
+
+
+def db_digest(home: Path) -> str:
+    """A digest of every row of every pipedeck table (not huey's queue), on either engine."""
+    import hashlib
+
+    from pipedeck.storage.db import Database
+
+    db = Database(database_target(home), migrate=False)
+    try:
+        h = hashlib.sha256()
+        for table in db.dialect.tables(db.conn):
+            if table.startswith("huey_"):
+                continue
+            rows = sorted(repr(sorted(row.items())) for row in db.query(f'SELECT * FROM "{table}"'))
+            h.update(f"{table}:{len(rows)}:".encode() + "\n".join(rows).encode())
+        return h.hexdigest()
+    finally:
+        db.close()
+
+
+def outside_write(svc, sql: str, params=()) -> None:
+    """Write straight to the database, as another program (or an older pipedeck) could have."""
+    with svc.database.write() as tx:
+        tx.conn.execute(sql, params)

@@ -46,8 +46,10 @@ def free_port() -> int:
 class PostgresServer:
     """One server for the test session; each test gets a database of its own."""
 
-    def __init__(self, url: str | None = None) -> None:
+    def __init__(self, url: str | None = None, *, durable: bool = False) -> None:
+        """``durable``: fsync and synchronous commit on, as a real server runs (benchmarks); the tests' is not."""
         self.external = url is not None
+        self.durable = durable
         self._root: Path | None = None
         if url is not None:
             self.admin_url = url
@@ -84,8 +86,9 @@ class PostgresServer:
     def start(self) -> None:
         if self.external:
             raise RuntimeError("an external server (PIPEDECK_TEST_POSTGRES_URL) is not started by the tests")
-        options = (f"-p {self.port} -k {self.socket_dir} -c listen_addresses=127.0.0.1 -c fsync=off"
-                   " -c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+        options = f"-p {self.port} -k {self.socket_dir} -c listen_addresses=127.0.0.1 -c max_connections=200"
+        if not self.durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         if os.geteuid() == 0:
             shutil.chown(self._root, "postgres")
         self._run([str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-o", options,

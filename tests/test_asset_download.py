@@ -14,6 +14,7 @@ from tests.helpers import run_cli, wait_for
 from tests.meta_support import (PeakRSS, graph_get, log_text, sha256_file, stored_files, temp_leftovers,
                                 wait_run)
 
+
 MB = 1024 * 1024
 
 

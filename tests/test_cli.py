@@ -7,14 +7,17 @@ test_cli_process.py, every verb's bad input in test_cli_bad_input.py.
 
 from __future__ import annotations
 
-import hashlib
 import json
+import os
 import sqlite3
+from urllib.parse import urlsplit
+
+import psycopg
 
 import pytest
 
 from tests.clirunner import invoke, one_line_error
-from tests.helpers import wait_for
+from tests.helpers import db_digest, wait_for
 
 
 @pytest.fixture
@@ -24,17 +27,6 @@ def seeded(home):
     assert invoke("competitors", "add", "Rival", "--brand", "Acme", "--ad-library-url",
                   "https://www.facebook.com/ads/library/?view_all_page_id=77").returncode == 0
     return home
-
-
-def db_digest(home):
-    """Content of every user table (the file itself may be checkpointed)."""
-    conn = sqlite3.connect(home / "pipedeck.db")
-    h = hashlib.sha256()
-    for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name"):
-        for row in conn.execute(f"SELECT * FROM {name} ORDER BY 1"):
-            h.update(repr(row).encode())
-    conn.close()
-    return h.hexdigest()
 
 
 def show(run_id) -> dict:
@@ -112,6 +104,7 @@ def test_unwritable_data_dir(home, tmp_path):
     assert "not writable" in line and str(blocker) in line
 
 
+@pytest.mark.engines("sqlite")
 def test_corrupt_database(home):
     home.mkdir(mode=0o700, parents=True)
     (home / "pipedeck.db").write_bytes(b"garbage" * 500)
@@ -122,21 +115,31 @@ def test_corrupt_database(home):
 
 def test_newer_schema_database(home):
     assert invoke("brands", "list").returncode == 0
-    conn = sqlite3.connect(home / "pipedeck.db")
-    conn.execute("PRAGMA user_version = 999")
-    conn.close()
+    url = os.environ.get("PIPEDECK_DATABASE_URL")
+    if url:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("UPDATE pipedeck_schema SET version = 999")
+    else:
+        conn = sqlite3.connect(home / "pipedeck.db")
+        conn.execute("PRAGMA user_version = 999")
+        conn.close()
     line = one_line_error(invoke("queue", "test_echo", "--brand", "Acme"))
     assert "newer" in line and "999" in line
 
 
 def test_locked_database_gives_one_line(seeded):
-    conn = sqlite3.connect(seeded / "pipedeck.db", isolation_level=None)
-    conn.execute("BEGIN EXCLUSIVE")
+    url = os.environ.get("PIPEDECK_DATABASE_URL")
+    if url:
+        conn = psycopg.connect(url)
+        conn.execute("LOCK TABLE runs IN EXCLUSIVE MODE")
+    else:
+        conn = sqlite3.connect(seeded / "pipedeck.db", isolation_level=None)
+        conn.execute("BEGIN EXCLUSIVE")
     try:
         line = one_line_error(invoke("queue", "test_echo", "--brand", "Acme", env={"PIPEDECK_BUSY_TIMEOUT": "0.5"}))
         assert "locked" in line
     finally:
-        conn.execute("ROLLBACK")
+        conn.rollback() if url else conn.execute("ROLLBACK")
         conn.close()
     assert json.loads(invoke("runs", "--json").stdout) == []
 
@@ -186,6 +189,19 @@ def test_dead_worker_is_reported(seeded, worker_factory):
     assert "no worker is running" in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
+def test_status_names_the_database_with_its_password_masked(seeded):
+    url = os.environ.get("PIPEDECK_DATABASE_URL")
+    status = json.loads(invoke("status", "--json").stdout)
+    text = invoke("status").stdout
+    if url:
+        password = urlsplit(url).password
+        assert status["database"] == url.replace(f":{password}@", ":***@")
+        assert password not in text and password not in json.dumps(status)
+    else:
+        assert status["database"] == f"sqlite:///{str(seeded / 'pipedeck.db').lstrip('/')}"
+    assert f"database: {status['database']}" in text.splitlines()
+
+
 def test_schedules_and_freshness_policy_verbs(seeded):
     added = invoke("schedules", "add", "test_echo", "--brand", "Acme", "--cron", "0 7 * * 1-5", "--tz", "Europe/Berlin")
     assert added.returncode == 0, added.stderr
@@ -222,14 +238,25 @@ def test_token_set_stores_it_owner_only_and_status_says_where_from(home):
     assert "tok_abc123" not in invoke("token").stdout
 
 
-def test_db_status_shows_engine_schema_path_and_row_counts(seeded):
+def test_db_status_shows_engine_schema_where_and_table_sizes(seeded):
     info = json.loads(invoke("db", "status", "--json").stdout)
-    assert info["engine"] == "sqlite" and info["path"] == str(seeded / "pipedeck.db")
-    assert info["schema_version"] == info["latest_schema_version"] >= 4
-    assert info["tables"]["brands"] == 2 and info["tables"]["competitors"] == 1 and info["tables"]["runs"] == 0
+    url = os.environ.get("PIPEDECK_DATABASE_URL")
+    if url:
+        password = urlsplit(url).password
+        assert info["engine"] == "postgresql" and info["path"] is None
+        assert info["url"] == url.replace(f":{password}@", ":***@")
+        assert info["tables"]["runs"]["bytes"] > 0
+    else:
+        assert info["engine"] == "sqlite" and info["path"] == str(seeded / "pipedeck.db")
+        assert info["url"] == f"sqlite:///{str(seeded / 'pipedeck.db').lstrip('/')}"
+    assert info["schema_version"] == info["latest_schema_version"] >= 8
+    rows = {name: t["rows"] for name, t in info["tables"].items()}
+    assert rows["brands"] == 2 and rows["competitors"] == 1 and rows["runs"] == 0
     text = invoke("db").stdout
-    assert f"path: {seeded / 'pipedeck.db'}" in text and "schema version: " in text
-    assert any(line.split() == ["brands", "2"] for line in text.splitlines())
+    assert f"database: {info['url']}" in text and "schema version: " in text
+    assert any(line.split()[:2] == ["brands", "2"] for line in text.splitlines())
+    if url:
+        assert password not in text and password not in json.dumps(info)
 
 
 def test_job_types_lists_the_registry(home):

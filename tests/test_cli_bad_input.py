@@ -7,14 +7,13 @@ case here fails the suite.
 
 from __future__ import annotations
 
-import hashlib
-import sqlite3
 
 import click
 import pytest
 
 from pipedeck.cli import cli
 from tests.clirunner import invoke, one_line_error
+from tests.helpers import db_digest
 
 HUGE = str(2**70)
 LONG = "A" * 10_000
@@ -150,6 +149,9 @@ BAD_INPUT = [
     (["demo", "--bogus"], "demo: no such option"),
     (["db", "--bogus"], "db: no such option"),
     (["db", "status", "--bogus"], "db status: no such option"),
+    (["db", "copy"], "db copy: missing option '--to'"),
+    (["db", "copy", "--to", "mysql://u:hunter2@db/x"], "the scheme must be sqlite:/// or postgresql://"),
+    (["db", "copy", "--to", "postgresql://u:hunter2@/x"], "names its host"),
 ]
 
 
@@ -160,16 +162,6 @@ def seeded(home):
     assert invoke("competitors", "add", "Rival", "--brand", "Acme", "--ad-library-url", GOOD_URL).returncode == 0
     assert invoke("schedules", "add", "test_echo", "--brand", "Acme", "--cron", "0 7 * * *").returncode == 0
     return home
-
-
-def db_digest(home):
-    conn = sqlite3.connect(home / "pipedeck.db")
-    h = hashlib.sha256()
-    for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name"):
-        for row in conn.execute(f"SELECT * FROM {name} ORDER BY 1"):
-            h.update(repr(row).encode())
-    conn.close()
-    return h.hexdigest()
 
 
 @pytest.mark.parametrize("args,expected", BAD_INPUT, ids=[" ".join(a[:4])[:60] for a, _ in BAD_INPUT])

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 import time
 
 import pytest
 
 from tests.clirunner import invoke, plain
-from tests.helpers import wait_for
+from tests.helpers import outside_write, wait_for
 
 TITLE = "\x1b]0;pwned\x07"          # OSC 0: retitle the terminal
 CLIPBOARD = "\x1b]52;c;cm0gLXJm\x07"  # OSC 52: write the clipboard
@@ -66,15 +65,14 @@ def test_json_and_csv_escape_what_a_terminal_would_obey(seeded, svc):
 def test_names_runs_errors_and_log_lines_from_outside_are_shown_not_obeyed(seeded, svc):
     """Data that got in before names were checked, or from Meta: every listing renders it visibly."""
     run_id = svc.queue_one_time_job("Acme", "test_echo", {}, direct=True)
-    conn = sqlite3.connect(seeded / "pipedeck.db")
-    with conn:
+    with svc.database.write() as tx:  # as another program (or an older pipedeck) could have written it
+        conn = tx.conn
         conn.execute("UPDATE brands SET name = ? WHERE name = 'Acme'", (f"Acme{TITLE}",))
         conn.execute("UPDATE competitors SET name = ?", (f"Rival{CLIPBOARD}",))
         conn.execute("UPDATE runs SET status = 'failed', error_type = 'MetaError', error_message = ?, summary = ?"
                      " WHERE id = ?", (f"(#100) bad{COLOUR} field{TITLE}", f"done{C1_CSI}", run_id))
         conn.execute("INSERT INTO run_logs (run_id, attempt, ts, level, message) VALUES (?, 1, ?, 'info', ?)",
                      (run_id, time.time(), f"page said {CLIPBOARD}"))
-    conn.close()
     for args in (["brands"], ["competitors"], ["runs"], ["runs", "show", str(run_id)], ["freshness"],
                  ["runs", "--json"], ["status"], ["schedules"]):
         for terminal in (None, 100):
@@ -98,10 +96,7 @@ def long_runs(svc, n=6):
                                               direct=True))
         else:
             ids.append(svc.queue_one_time_job(brand, "test_echo", {"lines": 2}, direct=True))
-    conn = sqlite3.connect(svc.settings.db_path)
-    with conn:
-        conn.execute("UPDATE runs SET summary = ?", ("captured 208 of 208 ads (Meta's count 208); " * 4,))
-    conn.close()
+    outside_write(svc, "UPDATE runs SET summary = ?", ("captured 208 of 208 ads (Meta's count 208); " * 4,))
     return ids
 
 
@@ -183,10 +178,7 @@ def test_runs_help_lists_its_actions(home):
 
 
 def test_a_workers_lines_show_outside_text_not_obey_it(seeded, svc, worker_factory):
-    conn = sqlite3.connect(seeded / "pipedeck.db")
-    with conn:
-        conn.execute("UPDATE brands SET name = ? WHERE name = 'Acme'", (f"Acme{TITLE}",))
-    conn.close()
+    outside_write(svc, "UPDATE brands SET name = ? WHERE name = 'Acme'", (f"Acme{TITLE}",))
     run_id = svc.queue_one_time_job(f"Acme{TITLE}", "test_echo", {"lines": 1})
     worker = worker_factory()
     wait_for(lambda: svc.run(run_id)["status"] == "succeeded", 20)

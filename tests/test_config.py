@@ -4,6 +4,7 @@ issue 12 point 4), the token a secret, and `pipedeck --help` listing every varia
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -15,9 +16,20 @@ from tests.helpers import REPO
 # Every variable of the settings model, with values it must refuse and what the line then says.
 BAD_VALUES: dict[str, list[tuple[str, str]]] = {
     "PIPEDECK_HOME": [("{file}/home", "is not writable")],
-    "PIPEDECK_QUEUE_URL": [("mysql://db/x", "must be sqlite:///path or redis://host:port/db, got 'mysql://db/x'"),
+    "PIPEDECK_DATABASE_URL": [
+        ("mysql://db/x", "must be sqlite:///path or postgresql://user:pass@host:port/dbname (the scheme must be"),
+        ("sqlite://relative.db", "a SQLite URL is sqlite:///absolute/path"),
+        ("postgresql://user:hunter2@/pipedeck", "names its host"),
+        ("postgresql://user:hunter2@db.example:5432/", "names its database"),
+        ("postgresql://user:hunter2@db.example:99999/x", "is not a valid URL"),
+        ("postgresql://user:hunter2@db.example:5432/x\x01", "control characters")],
+    "PIPEDECK_QUEUE_URL": [("mysql://db/x", "must be sqlite:///path or postgresql://user:pass@host:port/dbname"),
                            ("sqlite://relative.db", "must be sqlite:///path"),
-                           ("redis://user:hunter2@", "must be sqlite:///path or redis://host:port/db, got ''")],
+                           ("redis://user:hunter2@host:6379/0", "Redis is no longer supported"),
+                           ("postgresql://user:hunter2@/x", "names its host")],
+    "PIPEDECK_MEDIA_DIR": [("{file}/media\x01", "must be a directory path")],
+    "PIPEDECK_HOST_ID": [("has space", "must be a name of printable characters without spaces"),
+                         ("x" * 101, "at most 100")],
     "PIPEDECK_GRAPH_URL": [("notaurl", "must be an http(s) URL such as https://graph.facebook.com/v25.0, got 'notaurl'"),
                            ("ftp://graph.example/v25.0", "must be an http(s) URL"),
                            ("http://", "must be an http(s) URL"),
@@ -66,6 +78,8 @@ def test_a_bad_value_is_one_line_naming_the_variable_before_anything_is_written(
     if var == "META_ACCESS_TOKEN":
         assert value not in line
     assert "hunter2" not in line
+    if "hunter2" in value:
+        assert "user:***@" in line or "(" in line  # the URL is shown masked, if at all
 
 
 def test_the_example_of_the_issue_word_for_word(home):
@@ -87,14 +101,30 @@ def test_good_values_are_typed(tmp_path):
                               "PIPEDECK_STALE_AFTER": "1.5", "PIPEDECK_BUSY_TIMEOUT": " 2 ",
                               "PIPEDECK_PLUGINS": "tests.jobtypes, bench.jobs",
                               "PIPEDECK_MEDIA_HOSTS": "cdn.example, http://127.0.0.1:8799",
-                              "PIPEDECK_QUEUE_URL": "redis://localhost:6379/2"})
+                              "PIPEDECK_QUEUE_URL": "sqlite:///srv/q.db", "PIPEDECK_HOST_ID": " worker-7 "})
     assert settings.graph_url == "http://127.0.0.1:8791/v25.0"  # trailing slash dropped, as before
     assert (settings.heartbeat_interval, settings.stale_after, settings.busy_timeout) == (0.5, 1.5, 2.0)
     assert settings.plugins == ("tests.jobtypes", "bench.jobs")
     assert settings.media_hosts == ("cdn.example", "http://127.0.0.1:8799")
-    assert settings.queue_url == "redis://localhost:6379/2" and not settings.queue_is_sqlite
+    assert settings.queue_url == "sqlite:///srv/q.db" and settings.queue_is_sqlite and settings.host_id == "worker-7"
     assert settings.db_path == tmp_path / "h" / "pipedeck.db" and settings.media_dir == tmp_path / "h" / "media"
+    assert settings.database.engine == "sqlite"
     assert load_settings({"PIPEDECK_HOME": str(tmp_path / "h")}).queue_url == f"sqlite:///{tmp_path / 'h' / 'queue.db'}"
+
+
+def test_a_postgresql_database_brings_its_own_queue_and_its_password_stays_hidden(tmp_path):
+    url = "postgresql://team:s3cret-pw@db.example:5432/pipedeck"
+    settings = load_settings({"PIPEDECK_HOME": str(tmp_path / "h"), "PIPEDECK_DATABASE_URL": url,
+                              "PIPEDECK_MEDIA_DIR": "/srv/shared/media"})
+    assert settings.database.engine == "postgresql" and settings.db_path is None
+    assert settings.queue_url == url and not settings.queue_is_sqlite  # PostgresHuey in the same database
+    assert settings.media_dir == Path("/srv/shared/media")
+    assert settings.database.shown == "postgresql://team:***@db.example:5432/pipedeck"
+    for shown in (repr(settings), str(settings), settings.model_dump_json(), repr(settings.database)):
+        assert "s3cret-pw" not in shown
+    separate = load_settings({"PIPEDECK_HOME": str(tmp_path / "h"), "PIPEDECK_DATABASE_URL": url,
+                              "PIPEDECK_QUEUE_URL": "postgresql://q:pw@queue.example/q"})
+    assert separate.queue_url == "postgresql://q:pw@queue.example/q"
 
 
 def test_with_validates_like_the_environment(tmp_path):

@@ -13,10 +13,8 @@ import pytest
 
 from pipedeck.errors import LeaseLost
 from pipedeck.handlers.context import HeldLease, RunContext, lease_clock
-from pipedeck.queue.procs import HOSTNAME
 from pipedeck.queue.worker import recover_dead_runs
 from pipedeck.storage import meta
-from pipedeck.storage.db import Database
 from pipedeck.storage.runs import LogLine, RunStore
 from tests.helpers import wait_for
 from tests.jobtypes import read_executions
@@ -29,11 +27,11 @@ PLUGINS = "tests.jobtypes,tests.lease_jobtypes"
 
 # -- the store and the context, in process -------------------------------------------
 @pytest.fixture
-def store(tmp_path):
-    db = Database(tmp_path / "p.db")
-    db.conn.execute("INSERT INTO brands (name, created_at, updated_at) VALUES ('A', 0, 0)")
-    yield RunStore(db)
-    db.close()
+def store(database, tmp_path):
+    database.conn.execute("INSERT INTO brands (name, created_at, updated_at) VALUES ('A', 0, 0)")
+    store = RunStore(database)
+    store.home = tmp_path
+    return store
 
 
 def context(store, claim, *, since: float | None = None, seconds: float = 3.0) -> RunContext:
@@ -42,7 +40,7 @@ def context(store, claim, *, since: float | None = None, seconds: float = 3.0) -
     from pipedeck.config import Settings
 
     return RunContext(run_id=claim.run["id"], attempt=claim.attempt, job_type="x", brand={"id": 1},
-                      competitor=None, settings=Settings(home=store.database.path.parent, queue_url="sqlite:///q"),
+                      competitor=None, settings=Settings(home=store.home, queue_url="sqlite:///q"),
                       database=store.database, lease=held)
 
 
@@ -110,13 +108,13 @@ def test_recovery_needs_the_current_lease_and_an_expired_one(store):
 
 def test_a_live_process_on_this_host_is_not_recovered_by_heartbeat_alone(store, settings):
     run_id = new_run(store)
-    store.register_worker("alive", kind="worker", host=HOSTNAME, pid=os.getpid(), proc_start=None, threads=1,
+    store.register_worker("alive", kind="worker", host=settings.host_id, pid=os.getpid(), proc_start=None, threads=1,
                           version="t", queue="q")
     store.claim(run_id, "alive", lease_seconds=-1.0)
     assert recover_dead_runs(store, settings, "me") == []
     gone = subprocess.Popen(["true"])
     gone.wait()
-    store.register_worker("gone", kind="worker", host=HOSTNAME, pid=gone.pid, proc_start=None, threads=1,
+    store.register_worker("gone", kind="worker", host=settings.host_id, pid=gone.pid, proc_start=None, threads=1,
                           version="t", queue="q")
     dead_run = new_run(store)
     store.claim(dead_run, "gone", lease_seconds=60.0)  # a fresh lease, but its process has exited
@@ -164,13 +162,28 @@ def holds_no_write_lock(path) -> bool:
         conn.close()
 
 
+def no_open_transaction(url: str, pid: int) -> bool:
+    """No session of the worker process ``pid`` is inside a transaction (holding row locks)."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        busy = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            " AND application_name LIKE 'pipedeck%%' AND state NOT IN ('idle') AND backend_xid IS NOT NULL").fetchone()
+    return busy[0] == 0
+
+
 def freeze(worker, home) -> float:
     """SIGSTOP ``worker`` at a moment it holds no write lock (else everyone would wait for it).
     Returns when it was frozen."""
+    url = os.environ.get("PIPEDECK_DATABASE_URL")
+
     def stopped_cleanly():
         at = time.time()
         worker.signal(signal.SIGSTOP)
-        if holds_no_write_lock(home / "pipedeck.db") and holds_no_write_lock(home / "queue.db"):
+        if url and no_open_transaction(url, worker.pid):
+            return at
+        if not url and holds_no_write_lock(home / "pipedeck.db") and holds_no_write_lock(home / "queue.db"):
             return at
         worker.signal(signal.SIGCONT)
         return None
@@ -259,21 +272,38 @@ def test_stalled_worker_on_another_host_is_fenced_off(svc, brand, home, start_wo
     assert "recovered" in taker.output() and "lost its lease" in frozen.output()
 
 
+class LockHolder:
+    """Another process's lock on what the worker must write: SQLite's write lock, or the run's row."""
+
+    def __init__(self, home, run_id: int) -> None:
+        url = os.environ.get("PIPEDECK_DATABASE_URL")
+        if url:
+            import psycopg
+
+            self.conn = psycopg.connect(url)
+            self.conn.execute("SELECT * FROM runs WHERE id = %s FOR UPDATE", (run_id,))
+        else:
+            self.conn = sqlite3.connect(home / "pipedeck.db", isolation_level=None)
+            self.conn.execute("BEGIN IMMEDIATE")
+
+    def release(self) -> None:
+        self.conn.rollback() if hasattr(self.conn, "broken") else self.conn.execute("ROLLBACK")
+        self.conn.close()
+
+
 def test_end_of_a_run_is_written_once_a_long_lock_is_released(svc, brand, home, start_worker):
-    """The handler finished while another process held the write lock past the busy timeout."""
+    """The handler finished while another process held the lock past the busy timeout."""
     worker = start_worker(extra_env={"PIPEDECK_BUSY_TIMEOUT": "0.3"})
     gate = home / "gate"
     run_id = queue(svc, brand, "test_gate", {"path": str(gate)})
     wait_for(lambda: any(r == run_id for r, *_ in read_executions(home)), 10, message="the handler to start")
-    holder = sqlite3.connect(home / "pipedeck.db", isolation_level=None)
-    holder.execute("BEGIN IMMEDIATE")
+    holder = LockHolder(home, run_id)
     try:
         gate.touch()
         wait_for(lambda: "locked" in worker.output(), 10, message="the worker to try and fail to write the end")
         assert svc.runs.get(run_id)["status"] == "running"
     finally:
-        holder.execute("ROLLBACK")
-        holder.close()
+        holder.release()
     wait_for(lambda: svc.runs.get(run_id)["status"] == "succeeded", 15, message="the end to land")
     assert [a["status"] for a in svc.runs.attempts(run_id)] == ["succeeded"]
     assert svc.runs.get(run_id)["result"] == {"gated": 1}

@@ -21,6 +21,7 @@ from tests.helpers import run_cli
 from tests.meta_support import all_insight_rows, log_text, wait_run
 
 
+
 def insight_rows(svc, brand_id):
     return {(r["ad_id"], r["date"]): r for r in svc.database.query(
         "SELECT * FROM meta_insights WHERE brand_id = ?", (brand_id,))}
@@ -263,7 +264,7 @@ def test_token_set_writes_owner_only_file_and_the_worker_uses_it(svc, brand, hom
 
 
 # -- acceptance: the token appears nowhere ----------------------------------------------
-def test_token_never_reaches_database_logs_or_run_records(svc, brand, home, env, worker_factory):
+def test_token_never_reaches_database_logs_or_run_records(svc, brand, home, env, worker_factory, engine):
     from pipedeck.sandbox.server import SandboxServer
 
     token = "EAAG" + secrets.token_urlsafe(48)
@@ -291,8 +292,19 @@ def test_token_never_reaches_database_logs_or_run_records(svc, brand, home, env,
         for path in home.rglob("*"):
             if path.is_file() and "media" not in path.parts:
                 haystacks[str(path.relative_to(home))] = path.read_bytes()
-        # the database, its WAL (kept while our connection is open), the queue, the logs dir
-        assert {"pipedeck.db", "pipedeck.db-wal", "logs/worker.log"} <= set(haystacks), sorted(haystacks)
+        if engine == "sqlite":
+            # the database, its WAL (kept while our connection is open), the queue, the logs dir
+            assert {"pipedeck.db", "pipedeck.db-wal", "logs/worker.log"} <= set(haystacks), sorted(haystacks)
+        else:
+            # every table of the server's database, huey's queue included, and the logs dir
+            assert "logs/worker.log" in haystacks, sorted(haystacks)
+            tables = svc.database.dialect.tables(svc.database.conn)
+            assert {"runs", "run_logs", "meta_insights", "huey_task", "huey_kv"} <= set(tables), tables
+            for table in tables:
+                rows = svc.database.query(f'SELECT * FROM "{table}"')
+                haystacks[f"table {table}"] = b"\n".join(
+                    bytes(v) if isinstance(v, (bytes, memoryview)) else str(v).encode()
+                    for row in rows for v in row.values())
         needle = token.encode()
         leaks = [name for name, data in haystacks.items() if needle in data or needle.hex().encode() in data]
         assert not leaks, f"token found in {leaks}"

@@ -14,6 +14,7 @@ from pipedeck.handlers.browser import RUN_MARKER_ENV
 from tests.helpers import REPO, run_cli, wait_for
 from tests.test_sandbox_adlibrary import library_ads, search_url
 
+
 SCRAPE_TIMEOUT = 90
 
 

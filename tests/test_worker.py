@@ -6,6 +6,8 @@ import os
 import signal
 from collections import Counter, defaultdict
 
+import pytest
+
 from tests.helpers import wait_for
 from tests.jobtypes import read_executions
 
@@ -207,6 +209,7 @@ def test_ctrl_c_in_direct_mode_cancels_the_run(svc, brand):
     assert svc.runs.attempts(run_id)[0]["status"] == "cancelled"
 
 
+@pytest.mark.engines("sqlite")  # a damaged SQLite file; PostgreSQL checks its own pages
 def test_worker_on_a_damaged_database_stops_with_one_line_and_leaves_the_queue(svc, brand, home, worker_factory):
     from tests.test_storage import corrupt_table
 
@@ -227,13 +230,24 @@ def test_sigint_right_after_start_from_a_script_stops_the_worker(svc, brand, hom
     """A script's background job starts with SIGINT ignored; the worker takes it over at once."""
     import sqlite3
 
+    url = os.environ.get("PIPEDECK_DATABASE_URL")
     db_file = home / "pipedeck.db"
-    holder = sqlite3.connect(db_file, isolation_level=None)
-    holder.execute("BEGIN IMMEDIATE")  # the worker waits at its first write, early in its start
+    if url:  # the worker waits at its first write (registering itself), early in its start
+        import psycopg
+
+        holder = psycopg.connect(url)
+        holder.execute("LOCK TABLE workers IN EXCLUSIVE MODE")
+    else:
+        holder = sqlite3.connect(db_file, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
     try:
         w = worker_factory(ready=False, prefix=("sh", "-c", 'trap "" INT; exec "$@"', "sh"))
 
         def opened_database():
+            if url:  # (a view of its own: statistics views are read once per transaction)
+                with psycopg.connect(url, autocommit=True) as probe:
+                    return probe.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                                         " AND datname = current_database()").fetchone()[0] > 0
             try:
                 return any(os.path.realpath(f"/proc/{w.pid}/fd/{fd}") == str(db_file)
                            for fd in os.listdir(f"/proc/{w.pid}/fd"))
@@ -242,13 +256,14 @@ def test_sigint_right_after_start_from_a_script_stops_the_worker(svc, brand, hom
         wait_for(opened_database, 20, message="the worker to open the database")
         w.signal(signal.SIGINT)
     finally:
-        holder.execute("ROLLBACK")
+        holder.rollback() if url else holder.execute("ROLLBACK")
         holder.close()
     assert w.proc.wait(timeout=20) == 0
     assert "SIGINT" in w.output()
     assert svc.live_workers() == []
 
 
+@pytest.mark.engines("sqlite")  # the wake-up sockets of a SQLite queue
 def test_wake_directory_is_removed_when_the_last_worker_closes(svc, brand, home, worker_factory):
     from pipedeck.queue.wake import wake_dir_for
 
@@ -261,3 +276,21 @@ def test_wake_directory_is_removed_when_the_last_worker_closes(svc, brand, home,
     wait_for(lambda: svc.runs.get(run_id)["status"] == "succeeded", 15, message="a run")
     assert kept.stop() == 0
     assert not wake_dir.exists()
+
+
+@pytest.mark.engines("postgresql")
+def test_idle_workers_on_postgresql_wait_on_listen_and_an_enqueue_notifies_them(svc, brand, worker_factory):
+    """Point 4: no polling loop; each consumer thread of each worker blocks in LISTEN on the queue's
+    channel (with a 1 s backstop), and the enqueue's NOTIFY wakes one."""
+    worker_factory("-w", "2")
+    worker_factory("-w", "2")
+
+    def listening() -> list[dict]:
+        return svc.database.query(
+            "SELECT pid, query FROM pg_stat_activity WHERE datname = current_database()"
+            " AND application_name = 'pipedeck-queue' AND query ILIKE 'listen %'")
+
+    wait_for(lambda: len(listening()) >= 4, 20, message="every consumer thread of both workers to LISTEN")
+    assert all('"huey.q.pipedeck"' in row["query"] for row in listening())
+    run_id = svc.queue_one_time_job("Acme", "test_echo", {"lines": 1})
+    wait_for(lambda: svc.run(run_id)["status"] == "succeeded", 20, message="the notified worker to run it")

@@ -254,7 +254,7 @@ class RootGroup(DefaultGroup, Group):
             from pipedeck.storage.errors import describe_db_error
 
             found = ctx.find_object(State)
-            path = found.settings.db_path if found is not None else "pipedeck.db"
+            path = (found.settings.db_path or found.settings.database.shown) if found is not None else "pipedeck.db"
             raise StorageError(describe_db_error(path, exc)) from None
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):

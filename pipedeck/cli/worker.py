@@ -83,12 +83,13 @@ def one_line(text: str, limit: int = 200) -> str:
 @json_option
 @pass_service
 def status(svc, as_json: bool) -> None:
-    """Worker health, what each worker is doing, alert delivery and queue depth."""
+    """The database (its password masked), worker health, what each worker is doing, alert delivery and queue depth."""
     depth = svc.queue_depth()
     workers = svc.worker_details()
     alert_error = svc.alert_delivery_error()
+    database = svc.settings.database.shown
     if as_json:
-        emit_json({"queue": depth, "workers": [
+        emit_json({"database": database, "queue": depth, "workers": [
             {"id": w["id"], "alive": w["alive"], "heartbeat_age": round(w["heartbeat_age"], 1), "pid": w["pid"],
              "host": w["host"], "threads": w["threads"], "started_at": iso(w["started_at"]),
              "uptime": round(w["uptime"], 1), "runs_done": w["runs_done"],
@@ -98,6 +99,7 @@ def status(svc, as_json: bool) -> None:
             "alert_delivery_error": None if alert_error is None else {
                 "alert_id": alert_error["id"], "error": alert_error["last_error"]}})
         return
+    echo(f"database: {database}")
     echo("queue: " + ", ".join(f"{k} {v}" for k, v in depth.items()))
     if not workers:
         echo("workers: none running (start one with `pipedeck worker`)")

@@ -16,7 +16,8 @@ import threading
 import time
 from typing import TYPE_CHECKING, Callable
 
-from pipedeck.errors import DatabaseLocked, DatabaseUnwritable, LeaseLost, RunCancelled, WorkerShuttingDown
+from pipedeck.errors import (DatabaseLocked, DatabaseUnreachable, DatabaseUnwritable, LeaseLost, RunCancelled,
+                             WorkerShuttingDown)
 from pipedeck.storage.runs import Lease, LogLine, check_lease
 
 if TYPE_CHECKING:
@@ -92,7 +93,7 @@ class HeldLease:
             sent = lease_clock()
             try:
                 held = self._renew()
-            except (DatabaseLocked, DatabaseUnwritable):
+            except (DatabaseLocked, DatabaseUnwritable, DatabaseUnreachable):
                 # Not knowing is not a licence to go on: another worker may hold the run by now.
                 pause(delay)
                 delay = min(delay * 2, 2.0)

@@ -18,12 +18,13 @@ from pydantic import ValidationError
 
 import pipedeck
 from pipedeck.config import Settings
-from pipedeck.errors import (DatabaseCorrupt, DatabaseLocked, DatabaseUnwritable, HandlerError, LeaseLost,
-                             PermanentError, RetryableError, RunCancelled, StorageError, UserError,
+from pipedeck.errors import (DatabaseCorrupt, DatabaseLocked, DatabaseUnreachable, DatabaseUnwritable, HandlerError,
+                             LeaseLost, PermanentError, RetryableError, RunCancelled, StorageError, UserError,
                              WorkerShuttingDown)
 from pipedeck.handlers import registry
 from pipedeck.handlers.context import HeldLease, RunContext, lease_clock, redact
-from pipedeck.queue.procs import HOSTNAME, new_worker_id, proc_start
+from pipedeck.queue.outage import Outage
+from pipedeck.queue.procs import new_worker_id, proc_start
 from pipedeck.storage.catalog import Catalog
 from pipedeck.storage.db import Database
 from pipedeck.storage.runs import CANCELLED, FAILED, QUEUED, RETRYING, SUCCEEDED, Lease, RunStore
@@ -39,7 +40,7 @@ def classify(exc: BaseException) -> tuple[bool, str, str, float | None]:
     """(retryable, error_type, message, retry_after) for a handler's exception."""
     if isinstance(exc, RetryableError):
         return True, exc.error_type, str(exc), exc.retry_after
-    if isinstance(exc, (DatabaseLocked, DatabaseUnwritable)):  # a held lock or a full disk can pass
+    if isinstance(exc, (DatabaseLocked, DatabaseUnwritable, DatabaseUnreachable)):  # these can pass
         return True, type(exc).__name__, str(exc), None
     if isinstance(exc, HandlerError):
         return False, exc.error_type, str(exc), None
@@ -74,7 +75,7 @@ class Executor:
         self.runs = RunStore(database)
         self.catalog = Catalog(database)
         self.kind = kind
-        self.worker_id = worker_id or new_worker_id(kind)
+        self.worker_id = worker_id or new_worker_id(settings.host_id, kind)
         self.threads = threads
         self.queue_description = queue_description
         self.echo = echo
@@ -95,12 +96,15 @@ class Executor:
         self._monitor_idle = True
         self._monitor: threading.Thread | None = None
         self._secrets = settings.secrets()
+        self._accepting = True
+        # The database server gone (restarting, the network): the monitor waits for it with backoff.
+        self.outage = Outage(self._say)
 
     # -- lifecycle of the executor itself ------------------------------------
     def start(self) -> "Executor":
         import os
 
-        self.runs.register_worker(self.worker_id, kind=self.kind, host=HOSTNAME, pid=os.getpid(),
+        self.runs.register_worker(self.worker_id, kind=self.kind, host=self.settings.host_id, pid=os.getpid(),
                                   proc_start=proc_start(os.getpid()), threads=self.threads,
                                   version=pipedeck.__version__, queue=self.queue_description)
         self._monitor = threading.Thread(target=self._monitor_loop, name="pipedeck-monitor", daemon=True)
@@ -114,7 +118,9 @@ class Executor:
             self._monitor.join(timeout=5)
         try:
             self.runs.stop_worker(self.worker_id)
-        except Exception:  # the database may be gone at exit; nothing to do then
+        except StorageError as exc:  # the database may be gone at exit; its heartbeat then goes stale
+            log.warning("could not mark worker %s stopped: %s", self.worker_id, exc)
+        except Exception:
             log.exception("could not mark worker stopped")
 
     def _say(self, text: str) -> None:
@@ -127,8 +133,16 @@ class Executor:
             self.on_fatal(exc)
 
     # -- running one attempt -------------------------------------------------
+    def stop_accepting(self) -> None:
+        """The process is stopping: a message taken off the queue from now on goes back unclaimed."""
+        self._accepting = False
+
     def execute(self, run_id: int) -> str | None:
         """Run one attempt of ``run_id`` if it can be claimed. Returns the new status."""
+        if not self._accepting:
+            if self.on_requeue:
+                self.on_requeue(run_id, None)
+            return None
         claimed_at = lease_clock()
         try:
             claim = self.runs.claim(run_id, self.worker_id, lease_seconds=self.lease_seconds)
@@ -139,6 +153,8 @@ class Executor:
             if isinstance(exc, DatabaseCorrupt):
                 self._fatal(exc)
             else:
+                if isinstance(exc, DatabaseUnreachable):
+                    self.outage.noticed()  # the monitor's next good round says it is back
                 self._say(f"run {run_id}: could not claim it ({exc}); sent back to the queue")
             return None
         if claim is None:
@@ -264,11 +280,13 @@ class Executor:
                 except DatabaseCorrupt as exc:
                     self._fatal(exc)
                     return None
-                except (DatabaseLocked, DatabaseUnwritable) as exc:
+                except (DatabaseLocked, DatabaseUnwritable, DatabaseUnreachable) as exc:
                     if self._stop.is_set():
                         self._say(f"run {run['id']}: its end could not be written before this process stopped"
                                   f" ({exc}); the next worker will recover it")
                         return None
+                    if isinstance(exc, DatabaseUnreachable):
+                        self.outage.noticed()  # the monitor's next good round says it is back
                     log.warning("run %s: could not write its end (%s); trying again in %.1fs", run["id"], exc, delay)
                     self._say(f"run {run['id']}: could not write its end ({exc}); trying again in {delay:.1f}s")
             self._stop.wait(delay)
@@ -367,12 +385,16 @@ class Executor:
             except DatabaseCorrupt as exc:
                 self._fatal(exc)
                 time.sleep(0.5)
+            except DatabaseUnreachable as exc:  # the server restarts, the network is down: wait for it
+                self._stop.wait(self.outage.failed(exc))
             except StorageError as exc:  # locked past the busy timeout, disk full: try again next round
                 log.warning("monitor: %s", exc)
                 time.sleep(0.5)
             except Exception:  # keep heartbeating through a transient database error
                 log.exception("monitor loop error")
                 time.sleep(0.5)
+            else:
+                self.outage.recovered()
 
     def _flush(self, run_id: int, ctx: RunContext) -> None:
         # Never after the attempt's final write; a run busy finishing stores its own.

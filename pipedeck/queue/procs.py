@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import os
-import socket
 import uuid
-
-HOSTNAME = socket.gethostname()
 
 
 def _stat_fields(pid: int) -> list[str] | None:
@@ -41,6 +38,6 @@ def pid_alive(pid: int, start: str | None = None) -> bool:
     return True
 
 
-def new_worker_id(kind: str = "worker") -> str:
+def new_worker_id(host: str, kind: str = "worker") -> str:
     prefix = "" if kind == "worker" else f"{kind}:"
-    return f"{prefix}{HOSTNAME}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+    return f"{prefix}{host}:{os.getpid()}:{uuid.uuid4().hex[:6]}"

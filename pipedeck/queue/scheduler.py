@@ -3,8 +3,9 @@
 Not huey's periodic tasks, which live in memory and are forgotten on restart:
 each schedule stores its next occurrence, and every worker calls :func:`tick`
 every couple of seconds. Each occurrence is queued exactly once however many
-workers tick at once: the tick re-reads the schedule inside its write
-transaction, and the occurrence is a unique key of the schedule's history.
+workers on however many hosts tick at once: the tick locks and re-reads the
+due schedules inside its write transaction (see ``storage.schedules.Tick``),
+and the occurrence is a unique key of the schedule's history.
 
 Per occurrence the history says what happened: ``queued`` (with the run),
 ``skipped`` (the previous run is still going), ``missed`` (no worker was
@@ -97,7 +98,7 @@ def tick(database: Database, settings, now: float, enqueue: Callable[[int], None
         return result
     runs = RunStore(database, clock=lambda: now)
     catalog = Catalog(database)
-    with store.tick(database) as tx:
+    with store.tick(database, [sched["id"] for sched in due]) as tx:
         for sched in due:
             if tx.still_due(sched, now):
                 _fire(tx, runs, catalog, settings, sched, now, result)

@@ -16,9 +16,9 @@ from pipedeck.concepts.statuses import check_status
 from pipedeck.concepts.summary import result_warning, with_summary
 from pipedeck.config import Settings, ensure_home
 from pipedeck.errors import UserError
-from pipedeck.queue.procs import HOSTNAME, pid_alive
+from pipedeck.queue.procs import pid_alive
 from pipedeck.storage.catalog import Catalog
-from pipedeck.storage.db import Database
+from pipedeck.storage.db import Database, open_database
 from pipedeck.storage.runs import FAILED, TERMINAL, RunStore
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ class Service:
         ensure_home(settings)
         if not lazy_registry:
             self.registry  # noqa: B018 - import it and the plugins now
-        self.database = database or Database(settings.db_path, busy_timeout=settings.busy_timeout)
+        self.database = database or open_database(settings)
         self.catalog = Catalog(self.database, clock=clock)
         self.runs = RunStore(self.database, clock=clock)
         self._queue = None
@@ -518,20 +518,23 @@ class Service:
 
         return adlibrary.set_template_status(self.database, list(template_ids), status, clock=self.clock)
 
-    def asset_paths(self, sha256s) -> dict:
-        """Where stored assets (e.g. templates' preview images) live on disk, by content hash; missing files left out."""
+    def asset_files(self, sha256s) -> dict:
+        """Where stored assets (e.g. templates' preview images) live under PIPEDECK_MEDIA_DIR, by content hash,
+        whether or not this machine can reach the file (in team mode another machine may have stored it
+        in a media dir this one does not share)."""
         from pipedeck.storage import meta
 
-        out = {}
-        for sha256, relative in meta.asset_paths(self.database, [s for s in sha256s if s]).items():
-            path = self.settings.media_dir / relative
-            if path.exists():
-                out[sha256] = path
-        return out
+        return {sha256: self.settings.media_dir / relative
+                for sha256, relative in meta.asset_paths(self.database, [s for s in sha256s if s]).items()}
+
+    def asset_paths(self, sha256s) -> dict:
+        """:meth:`asset_files` that this machine can read; the others left out."""
+        return {sha256: path for sha256, path in self.asset_files(sha256s).items() if path.exists()}
 
     def asset_path(self, sha256: str | None):
-        """Where a stored asset lives on disk, or None."""
-        return self.asset_paths([sha256]).get(sha256) if sha256 else None
+        """Where a stored asset lives (it may be unreachable from this machine: check ``exists()``), or None
+        when nothing is stored for it."""
+        return self.asset_files([sha256]).get(sha256) if sha256 else None
 
     # -- health --------------------------------------------------------------
     def queue_depth(self) -> dict[str, int]:
@@ -539,14 +542,14 @@ class Service:
         return counts
 
     def worker_health(self, include_stopped: bool = False) -> list[dict]:
-        """Workers with ``alive``; with ``include_stopped``, stopped ones too, ``died`` saying which of
-        those were stopped by another worker's recovery rather than by their own shutdown."""
-        now = self.clock()
+        """Workers with ``alive``: heartbeat fresh by the database's clock (and, on this host, their
+        process alive); with ``include_stopped``, stopped ones too, ``died`` saying which of those
+        were stopped by another worker's recovery rather than by their own shutdown."""
         out = []
         for w in self.runs.workers(include_stopped=include_stopped):
-            age = now - w["heartbeat_at"]
+            age = max(0.0, w["heartbeat_age"])
             alive = w["status"] != "stopped" and age <= self.settings.stale_after
-            if alive and w["host"] == HOSTNAME:
+            if alive and w["host"] == self.settings.host_id:
                 alive = pid_alive(w["pid"], w["proc_start"])
             # A worker's own shutdown stamps its heartbeat with its stop; a recovery stops it later.
             died = w["status"] == "stopped" and (w["stopped_at"] or 0) - w["heartbeat_at"] > \
@@ -636,3 +639,27 @@ def _freshness_rows(service: "Service", brand: str | int | None = None, now: flo
                         "last_error": row["last_error"] if row else None,
                         "completeness": measured.as_dict() if measured else None})
     return out
+
+
+def copy_database(settings: Settings, *, to: str, source: str | None = None, force: bool = False,
+                  progress: Callable[[str, int], None] | None = None) -> dict:
+    """`pipedeck db copy`: every table from ``source`` (default: the configured database) to ``to``,
+    ids kept, counts verified on the target. A function, not a Service method: the configured
+    database need not be reachable when both ends are named."""
+    from pipedeck.storage.copy import copy_database as copy
+    from pipedeck.storage.db import Database, target_of
+
+    # Both URLs checked before either database is opened (opening one migrates it).
+    source_target, to_target = target_of(source if source else settings.database), target_of(to)
+    src = Database(source_target, busy_timeout=settings.busy_timeout)
+    try:
+        dst = Database(to_target, busy_timeout=settings.busy_timeout)
+        try:
+            tables = copy(src, dst, force=force, progress=progress)
+        finally:
+            dst.close()
+    finally:
+        src.close()
+    return {"from": src.target.shown, "to": dst.target.shown, "force": force,
+            "tables": {t.table: {"source_rows": t.source_rows, "target_rows": t.target_rows, "verified": t.verified}
+                       for t in tables}}

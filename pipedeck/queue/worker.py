@@ -23,7 +23,7 @@ import time
 from typing import TYPE_CHECKING, Callable, Collection
 
 from pipedeck.config import Settings, ensure_home
-from pipedeck.queue.procs import HOSTNAME, pid_alive
+from pipedeck.queue.procs import pid_alive
 
 if TYPE_CHECKING:
     from pipedeck.errors import StorageError
@@ -59,7 +59,7 @@ def recover_dead_runs(runs: "RunStore", settings: Settings, own_worker_id: str |
             if row["id"] in own_active or not row["lease_expired"]:
                 continue
             reason = f"its thread in worker {own_worker_id} is gone"
-        elif row["host"] == HOSTNAME and row["pid"] is not None:
+        elif row["host"] == settings.host_id and row["pid"] is not None:
             if pid_alive(row["pid"], row["proc_start"]):
                 continue
             reason = f"worker {row['worker_id']} (pid {row['pid']}) exited"
@@ -114,25 +114,39 @@ class WorkerDaemon:
         from pipedeck.handlers import registry
         from pipedeck.queue.executor import Executor
         from pipedeck.queue.huey_app import Queue, set_task_runner
-        from pipedeck.storage.db import Database
+        from pipedeck.storage.db import open_database
         from pipedeck.storage.runs import RunStore
+
+        from pipedeck.errors import DatabaseUnreachable
+        from pipedeck.queue.outage import Outage
 
         settings = self.settings
         ensure_home(settings)
         registry.load_plugins(settings.plugins)
         registry.import_handlers()  # now, not in the first run of each job type
-        self.database = Database(settings.db_path, busy_timeout=settings.busy_timeout, autocheckpoint=0)
-        self.runs = RunStore(self.database)
-        try:
-            # A damaged run store stops the worker before it takes anything off the queue.
-            self.runs.check_integrity()
-        except BaseException:
-            self.database.close()
-            raise
+        outage = Outage(self._print)
+        while True:
+            # A server that cannot be reached (yet) is waited for; bad credentials, a missing database
+            # or a damaged file stop the worker with one line: those need a person.
+            try:
+                self.database = open_database(settings, autocheckpoint=0)
+                self.runs = RunStore(self.database)
+                try:
+                    # A damaged run store stops the worker before it takes anything off the queue.
+                    self.runs.check_integrity()
+                    if not self._stop.is_set():
+                        self.queue = Queue(settings)
+                except BaseException:
+                    self.database.close()
+                    raise
+                break
+            except DatabaseUnreachable as exc:
+                if self._stop.wait(outage.failed(exc)):
+                    return 0
+        outage.recovered()
         if self._stop.is_set():
             self.database.close()
             return 0
-        self.queue = Queue(settings)
         self.executor = Executor(settings=settings, database=self.database, kind="worker", threads=self.threads,
                                  queue_description=self.queue.description, echo=self.echo,
                                  on_requeue=self._requeue, maintenance=self._maintenance, maintenance_interval=2.0,
@@ -144,7 +158,10 @@ class WorkerDaemon:
             self.executor.start()
             self._print(f"pipedeck worker {self.executor.worker_id}: {self.threads} thread(s), queue "
                         f"{self.queue.description}, data {settings.home}")
-            self._maintenance()
+            try:
+                self._maintenance()
+            except DatabaseUnreachable:
+                pass  # the monitor's own maintenance waits for the server and says so
             if not self._stop.is_set():
                 consumer = self.consumer = Consumer(
                     self.queue.huey, workers=self.threads, periodic=False, initial_delay=0.05, max_delay=1.0,
@@ -198,6 +215,7 @@ class WorkerDaemon:
     def _shutdown(self, consumer) -> None:
         if consumer is not None:
             consumer.stop_flag.set()  # no new messages
+        self.executor.stop_accepting()  # and one a consumer thread takes meanwhile goes back
         self.queue.stop_listening()
         deadline = time.monotonic() + self.grace
         while self._executing and time.monotonic() < deadline and self._signals < 2:
@@ -218,8 +236,8 @@ class WorkerDaemon:
     def _requeue(self, run_id: int, delay: float | None) -> None:
         try:
             self.queue.enqueue(run_id, delay=delay)
-        except Exception as exc:
-            log.error("could not requeue run %s: %s", run_id, exc)
+        except Exception as exc:  # the sweep re-sends it once the queue answers again
+            log.warning("could not requeue run %s (%s); the sweep re-sends it", run_id, exc)
 
     def _maintenance(self) -> None:
         from pipedeck.queue import scheduler
@@ -255,6 +273,15 @@ class WorkerDaemon:
             log.exception("alert check failed")
 
 
+class OneLineFormatter(logging.Formatter):
+    """The terminal gets one line per record; the traceback goes to worker.log only."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        from pipedeck.errors import one_line
+
+        return one_line(record.getMessage() if not self._fmt else self._fmt % {"message": record.getMessage()})
+
+
 def configure_logging(settings: Settings, verbose: bool = False) -> None:
     settings.log_dir.mkdir(parents=True, exist_ok=True)
     # Rotated, so a worker running as a service for months keeps at most ~50 MB of log.
@@ -269,6 +296,6 @@ def configure_logging(settings: Settings, verbose: bool = False) -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
     stderr = logging.StreamHandler(sys.stderr)
     stderr.setLevel(logging.ERROR)
-    stderr.setFormatter(logging.Formatter("pipedeck worker: %(message)s"))
+    stderr.setFormatter(OneLineFormatter("pipedeck worker: %(message)s"))
     root.addHandler(stderr)
     os.environ.setdefault("PYTHONUNBUFFERED", "1")

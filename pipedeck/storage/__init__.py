@@ -1,4 +1,7 @@
-"""SQLite storage: schema, migrations, the run store and the catalog."""
+"""Storage, on SQLite or PostgreSQL: schema and migrations, the run store, the catalog, the data.
+
+The only place with SQL; what differs between the engines is ``dialect.py``.
+"""
 
 from pipedeck.storage.db import Database
 

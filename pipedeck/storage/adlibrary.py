@@ -24,8 +24,9 @@ def competitor_ads(database: Database, competitor_id: int, *, search: str | None
         sql += " AND is_active = 1"
     if search:
         like = f"%{search}%"
-        sql += (" AND (body LIKE ? OR title LIKE ? OR caption LIKE ? OR cta_text LIKE ? OR link_url LIKE ?"
-                " OR ad_archive_id = ? OR page_name LIKE ?)")
+        op = database.dialect.like
+        sql += (f" AND (body {op} ? OR title {op} ? OR caption {op} ? OR cta_text {op} ? OR link_url {op} ?"
+                f" OR ad_archive_id = ? OR page_name {op} ?)")
         args += [like, like, like, like, like, search.strip(), like]
     sql += " ORDER BY is_active DESC, last_seen_at DESC, start_date DESC, ad_archive_id"
     if limit is not None:
@@ -139,8 +140,9 @@ def run_changes(database: Database, competitor_id: int, run_id: int) -> dict[str
     """What one run changed in a competitor's ads, counted over all of its attempts:
     new (first seen by it), stopped (it saw them stop), restarted (it saw them run again)."""
     row = database.query_one(
-        "SELECT sum(first_run_id = :r) AS new, sum(stopped_run_id = :r) AS stopped,"
-        " sum(restarted_run_id = :r) AS restarted FROM competitor_ads WHERE competitor_id = :c",
+        "SELECT sum(CASE WHEN first_run_id = :r THEN 1 ELSE 0 END) AS new,"
+        " sum(CASE WHEN stopped_run_id = :r THEN 1 ELSE 0 END) AS stopped,"
+        " sum(CASE WHEN restarted_run_id = :r THEN 1 ELSE 0 END) AS restarted FROM competitor_ads WHERE competitor_id = :c",
         {"r": run_id, "c": competitor_id})
     return {k: int(row[k] or 0) for k in ("new", "stopped", "restarted")}
 

@@ -29,11 +29,13 @@ def claim(database: Database, claimant: str, now: float, *, newer_than: float, s
           limit: int = 200) -> list[dict]:
     """Unsent alerts (created after ``newer_than``) for ``claimant`` to deliver, oldest first."""
     with database.write() as db:
+        # SKIP LOCKED (PostgreSQL): two claimants side by side never take the same alert; on SQLite
+        # writers take turns and the second finds them claimed.
         rows = db.conn.execute(
             "UPDATE alerts SET claimed_by = ?, claimed_at = ? WHERE id IN (SELECT id FROM alerts"
             " WHERE sent_at IS NULL AND attempts < ? AND created_at > ? AND (claimed_at IS NULL OR claimed_at < ?)"
-            " ORDER BY id LIMIT ?) RETURNING id, key, kind, subject, body, created_at, attempts",
-            (claimant, now, MAX_ATTEMPTS, newer_than, now - stale_claim, limit)).fetchall()
+            f" ORDER BY id LIMIT ?{db.conn.dialect.skip_locked}) RETURNING id, key, kind, subject, body, created_at,"
+            " attempts", (claimant, now, MAX_ATTEMPTS, newer_than, now - stale_claim, limit)).fetchall()
     cols = ("id", "key", "kind", "subject", "body", "created_at", "attempts")
     return sorted((dict(zip(cols, r)) for r in rows), key=lambda r: r["id"])
 

@@ -1,4 +1,8 @@
-"""Brands and their competitors."""
+"""Brands and their competitors.
+
+Names are unique regardless of case (SQLite: ``COLLATE NOCASE``; PostgreSQL: a unique index on
+``lower(name)``), and looked up and sorted by ``lower(name)``, which both engines read alike.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from pipedeck.urls import validate_ad_library_url
 
 _DIGITS = re.compile(r"^\d{1,30}$")
 _ID = re.compile(r"^[0-9]{1,19}$")
-MAX_ID = 2**63 - 1  # SQLite's INTEGER; a larger number names no row (and would raise OverflowError)
+MAX_ID = 2**63 - 1  # SQLite's INTEGER, PostgreSQL's BIGINT; a larger number names no row (and would overflow)
 
 
 def _as_id(ref: str) -> int | None:
@@ -67,10 +71,9 @@ class Catalog:
         now = self.clock()
         try:
             with self.database.write() as db:
-                cur = db.conn.execute(
+                brand_id = db.conn.execute(
                     "INSERT INTO brands (name, meta_ad_account_id, ad_library_page_id, created_at, updated_at)"
-                    " VALUES (?, ?, ?, ?, ?)", (name, account, page, now, now))
-                brand_id = cur.lastrowid
+                    " VALUES (?, ?, ?, ?, ?) RETURNING id", (name, account, page, now, now)).fetchall()[0][0]
         except StorageConflict:
             raise UserError(f"brand {name!r} already exists") from None
         return self.brand(brand_id)
@@ -110,10 +113,10 @@ class Catalog:
         return row
 
     def _brand_named(self, name: str) -> dict | None:
-        return self.database.query_one("SELECT * FROM brands WHERE name = ? COLLATE NOCASE", (" ".join(name.split()),))
+        return self.database.query_one("SELECT * FROM brands WHERE lower(name) = lower(?)", (" ".join(name.split()),))
 
     def brands(self) -> list[dict]:
-        return self.database.query("SELECT * FROM brands ORDER BY name COLLATE NOCASE")
+        return self.database.query("SELECT * FROM brands ORDER BY lower(name), id")
 
     # -- competitors ---------------------------------------------------------
     def add_competitor(self, brand_id: int, name: str, ad_library_url: str, allowed_origin: str) -> dict:
@@ -126,10 +129,9 @@ class Catalog:
         now = self.clock()
         try:
             with self.database.write() as db:
-                cur = db.conn.execute(
+                competitor_id = db.conn.execute(
                     "INSERT INTO competitors (brand_id, name, ad_library_url, created_at, updated_at)"
-                    " VALUES (?, ?, ?, ?, ?)", (brand_id, name, url, now, now))
-                competitor_id = cur.lastrowid
+                    " VALUES (?, ?, ?, ?, ?) RETURNING id", (brand_id, name, url, now, now)).fetchall()[0][0]
         except StorageConflict:
             raise UserError(f"competitor {name!r} already exists for this brand") from None
         return self.competitor(competitor_id)
@@ -168,9 +170,9 @@ class Catalog:
         else:
             name = " ".join(str(ref).split())
             if brand_id is None:
-                rows = self.database.query(base + " WHERE c.name = ? COLLATE NOCASE", (name,))
+                rows = self.database.query(base + " WHERE lower(c.name) = lower(?)", (name,))
             else:
-                rows = self.database.query(base + " WHERE c.name = ? COLLATE NOCASE AND c.brand_id = ?", (name, brand_id))
+                rows = self.database.query(base + " WHERE lower(c.name) = lower(?) AND c.brand_id = ?", (name, brand_id))
             as_id = _as_id(name)
             if not rows and as_id is not None:
                 rows = self.database.query(base + " WHERE c.id = ?" + (" AND c.brand_id = ?" if brand_id else ""),
@@ -188,5 +190,5 @@ class Catalog:
     def competitors(self, brand_id: int | None = None) -> list[dict]:
         sql = "SELECT c.*, b.name AS brand_name FROM competitors c JOIN brands b ON b.id = c.brand_id"
         if brand_id is not None:
-            return self.database.query(sql + " WHERE c.brand_id = ? ORDER BY c.name COLLATE NOCASE", (brand_id,))
-        return self.database.query(sql + " ORDER BY b.name COLLATE NOCASE, c.name COLLATE NOCASE")
+            return self.database.query(sql + " WHERE c.brand_id = ? ORDER BY lower(c.name), c.id", (brand_id,))
+        return self.database.query(sql + " ORDER BY lower(b.name), lower(c.name), c.id")

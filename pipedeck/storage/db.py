@@ -1,30 +1,36 @@
-"""The SQLite database: connections, pragmas, transactions and migrations.
+"""The database: connections, transactions and migrations, on SQLite or PostgreSQL.
 
-Several processes share one file (the app, the worker, the CLI), so:
-WAL journal, a busy timeout, and every write in a ``BEGIN IMMEDIATE``
-transaction (a deferred transaction that reads and then writes can fail at
-once with "database is locked" instead of waiting its turn). Connections are
-per thread.
+``Database(target)`` opens a SQLite file (a path, or ``sqlite:///path``) or a PostgreSQL
+database (``postgresql://…``); what differs between the two is the :mod:`dialect`.
 
-Nothing here lets a raw ``sqlite3`` error out: each becomes one of
-pipedeck's StorageError family (locked, unwritable, corrupt, conflict), with
-the driver's error kept as ``__cause__``.
+SQLite: several processes share one file (the app, the worker, the CLI), so: WAL journal, a
+busy timeout, and every write in a ``BEGIN IMMEDIATE`` transaction (a deferred transaction
+that reads and then writes can fail at once with "database is locked" instead of waiting its
+turn). PostgreSQL: transactions run side by side; storage locks the rows it checks before it
+changes them (``dialect.for_update``). A connection that broke (the server restarted) is
+replaced on its thread's next call.
+
+Connections are per thread; a finished thread's connection is kept for the next thread
+(Textual's thread workers come and go) instead of being closed and opened again.
+
+Nothing here lets a raw driver error out: each becomes one of pipedeck's StorageError family
+(locked, unwritable, corrupt, conflict, unreachable), with the driver's error kept as
+``__cause__``, naming the file or the masked URL, never a password.
 """
 
 from __future__ import annotations
 
-import sqlite3
+import contextlib
 import threading
-import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
-from pipedeck.errors import DatabaseCorrupt, StorageError
-from pipedeck.storage.errors import recover_hint, storage_error
-
-if TYPE_CHECKING:
-    import sqlite_utils
+from pipedeck.concepts import database_urls
+from pipedeck.concepts.database_urls import DatabaseURL
+from pipedeck.errors import DatabaseCorrupt, DatabaseUnreachable, StorageError
+from pipedeck.storage.dialect import SQLITE, Dialect, begin_write, dialect_for  # noqa: F401 - begin_write: huey_app
+from pipedeck.storage.errors import recover_hint
 
 DEFAULT_BUSY_TIMEOUT = 30.0
 # A checkpoint copies the WAL back into the file and fsyncs it: tens of
@@ -32,34 +38,60 @@ DEFAULT_BUSY_TIMEOUT = 30.0
 # them on its monitor thread (checkpoint()); other connections only as a
 # safety net when no worker is running to do it.
 CLIENT_AUTOCHECKPOINT = 10000
-
-# The database's own clock in unix seconds, for statements that judge time
-# across processes (lease expiry). PostgreSQL's is extract(epoch from clock_timestamp()).
-NOW_SQL = "((julianday('now') - 2440587.5) * 86400.0)"
+# Connections of finished threads kept for the next threads.
+_IDLE_CONNECTIONS = 4
 
 # A check run inside a write transaction before its statements (a run's lease).
-Guard = Callable[[sqlite3.Connection], None]
+Guard = Callable[[Any], None]
+
+
+def target_of(target: Path | str | DatabaseURL) -> DatabaseURL:
+    """A path or a database URL as a DatabaseURL (a plain path is a SQLite file)."""
+    if isinstance(target, DatabaseURL):
+        return target
+    if isinstance(target, Path) or "://" not in str(target):
+        path = Path(target)
+        return DatabaseURL(database_urls.SQLITE, database_urls.sqlite_url(path.absolute()), path)
+    try:
+        return database_urls.parse(str(target))
+    except ValueError as exc:
+        raise StorageError(f"database URL {database_urls.masked(str(target))}: {exc}") from None
+
+
+class Transaction:
+    """What ``write()`` yields: the transaction's connection (``tx.conn.execute(sql, params)``)."""
+
+    __slots__ = ("conn",)
+
+    def __init__(self, conn) -> None:
+        self.conn = conn
+
 
 class Database:
-    """A database file shared between threads and processes."""
+    """A SQLite file or a PostgreSQL database, shared between threads and processes."""
 
-    def __init__(self, path: Path | str, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+    def __init__(self, target: Path | str | DatabaseURL, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
                  migrate: bool = True, autocheckpoint: int = CLIENT_AUTOCHECKPOINT) -> None:
-        self.path = Path(path)
+        self.target = target_of(target)
+        self.dialect: Dialect = dialect_for(self.target)
+        # The SQLite file (None on PostgreSQL), and how messages name the database.
+        self.path: Path | None = self.target.path
+        self.where = str(self.path) if self.path is not None else self.target.shown
         self.busy_timeout = busy_timeout
         self.autocheckpoint = autocheckpoint
         self._local = threading.local()
-        # Connections by owning thread, so those of finished threads (Textual
-        # thread workers come and go) are closed instead of piling up.
-        self._all: dict[threading.Thread, sqlite3.Connection] = {}
+        # Connections by owning thread, so those of finished threads are reused or closed.
+        self._all: dict[threading.Thread, Any] = {}
+        self._idle: list[Any] = []
         self._all_lock = threading.Lock()
-        # Threads of this process take turns for the write lock here; begin_write's
+        # Threads of this process take turns for SQLite's write lock here; begin_write's
         # polling is then only for writers in other processes.
-        self._write_lock = threading.Lock()
+        self._write_lock = threading.Lock() if self.dialect.serial_writes else None
         from pipedeck.storage import migrations
 
-        # Before the first real connection: that one switches the file to WAL.
-        migrations.check_file(self.path)
+        if self.path is not None:
+            # Before the first real connection: that one switches the file to WAL.
+            migrations.check_file(self.path)
         if migrate:
             try:
                 migrations.migrate(self)
@@ -67,150 +99,219 @@ class Database:
                 self.close()
                 raise
 
-    def error(self, exc: sqlite3.Error) -> StorageError:
-        return storage_error(self.path, exc)
+    @property
+    def engine(self) -> str:
+        return self.dialect.name
+
+    def error(self, exc: BaseException) -> StorageError:
+        """The StorageError for a driver error; a connection it broke is dropped (the next call reconnects)."""
+        error = self.dialect.storage_error(self.where, exc)
+        self._drop_if_broken(gone=isinstance(error, DatabaseUnreachable))
+        return error
 
     # -- connections -------------------------------------------------------
-    def _connect(self) -> sqlite3.Connection:
-        try:
-            # Autocommit: a statement outside write() commits at once instead of
-            # silently opening a transaction that holds the write lock.
-            conn = sqlite3.connect(str(self.path), timeout=self.busy_timeout, check_same_thread=False,
-                                   isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
-            conn.execute(f"PRAGMA wal_autocheckpoint={int(self.autocheckpoint)}")
-            conn.execute("PRAGMA recursive_triggers=on")  # as sqlite-utils sets it, whichever comes first
-        except sqlite3.Error as exc:
-            raise self.error(exc) from exc
+    def _connect(self):
+        conn = None
         with self._all_lock:
             for thread in [t for t in self._all if not t.is_alive()]:
-                try:
-                    self._all.pop(thread).close()
-                except sqlite3.Error:
-                    pass
+                old = self._all.pop(thread)
+                if len(self._idle) < _IDLE_CONNECTIONS and not old.in_transaction and not self.dialect.broken(old):
+                    self._idle.append(old)
+                else:
+                    self.dialect.close(old)
+            while self._idle and conn is None:
+                candidate = self._idle.pop()
+                if self.dialect.broken(candidate):
+                    self.dialect.close(candidate)
+                else:
+                    conn = candidate
+        if conn is None:
+            conn = self.dialect.connect(self.target, busy_timeout=self.busy_timeout,
+                                        autocheckpoint=self.autocheckpoint)
+        with self._all_lock:
             self._all[threading.current_thread()] = conn
         return conn
 
     @property
-    def db(self) -> sqlite_utils.Database:
-        """This thread's sqlite-utils Database, over :attr:`conn`.
-
-        sqlite-utils (a fifth of a listing's start-up to import) loads on the first write;
-        reads go straight to the connection.
-        """
-        db = getattr(self._local, "db", None)
-        if db is None:
-            import sqlite_utils
-
-            db = sqlite_utils.Database(self.conn, execute_plugins=False)
-            self._local.db = db
-        return db
-
-    @property
-    def conn(self) -> sqlite3.Connection:
-        """This thread's connection."""
+    def conn(self):
+        """This thread's connection (SQLite: a sqlite3 connection; PostgreSQL: one that takes ``?`` too)."""
         conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._local.conn = self._connect()
+        if conn is None or self.dialect.broken(conn):
+            if conn is not None:
+                self._forget(conn)
+            conn = self._connect()
+            self._local.conn = conn
         return conn
+
+    def _forget(self, conn) -> None:
+        with self._all_lock:
+            for thread, owned in list(self._all.items()):
+                if owned is conn:
+                    del self._all[thread]
+        self.dialect.close(conn)
+        if getattr(self._local, "conn", None) is conn:
+            self._local.conn = None
+
+    def _drop_if_broken(self, gone: bool = False) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and (gone or self.dialect.broken(conn)):
+            self._forget(conn)
+
+    def _gone(self, conn, exc: BaseException) -> bool:
+        """Whether ``exc`` says the connection is no use any more (its server restarted, the line dropped)."""
+        return self.dialect.broken(conn) or isinstance(self.dialect.storage_error(self.where, exc),
+                                                        DatabaseUnreachable)
 
     def close(self) -> None:
         with self._all_lock:
-            conns, self._all = list(self._all.values()), {}
+            conns, self._all = list(self._all.values()) + self._idle, {}
+            self._idle = []
         for conn in conns:
-            try:
-                conn.close()
-            except sqlite3.Error:
-                pass
+            self.dialect.close(conn)
         self._local = threading.local()
 
     def checkpoint(self) -> None:
-        """Fold the WAL back into the database file without blocking anyone."""
+        """SQLite: fold the WAL back into the database file without blocking anyone."""
+        if self.dialect is not SQLITE:
+            return
         try:
             self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        except sqlite3.Error as exc:
+        except self.dialect.driver_errors as exc:
             raise self.error(exc) from exc
 
     def quick_check(self, tables: Iterable[str]) -> None:
-        """Raise DatabaseCorrupt when SQLite's quick check finds one of ``tables`` damaged."""
+        """Raise DatabaseCorrupt when the engine's own check finds one of ``tables`` damaged
+        (SQLite's quick check; PostgreSQL checks its pages itself and only needs to answer)."""
+        if self.dialect is not SQLITE:
+            self.scalar("SELECT 1")
+            return
         for table in tables:
             rows = self.query(f"PRAGMA quick_check({_ident(table)})")
             problems = [next(iter(r.values())) for r in rows if next(iter(r.values())) != "ok"]
             if problems:
-                error = DatabaseCorrupt(f"database {self.path} is corrupt (table {table}: {problems[0]});"
-                                        f" it was left untouched - {recover_hint(self.path)}")
-                raise error
+                raise DatabaseCorrupt(f"database {self.path} is corrupt (table {table}: {problems[0]});"
+                                      f" it was left untouched - {recover_hint(self.path)}")
 
     def fenced(self, guard: Guard) -> "FencedDatabase":
         """This database with every write transaction first passing ``guard``."""
         return FencedDatabase(self, guard)
 
     # -- queries -----------------------------------------------------------
-    def query(self, sql: str, params: Any = ()) -> list[dict]:
+    def _run(self, sql: str, params: Any):
+        """Execute a statement outside a transaction; once again on a fresh connection when the
+        old one turns out to be broken (the server restarted since this thread last asked)."""
+        conn = self.conn
         try:
-            cur = self.conn.execute(sql, params)
+            return conn.execute(sql, params)
+        except self.dialect.driver_errors as exc:
+            if conn.in_transaction or not self._gone(conn, exc):
+                raise self.error(exc) from exc
+            self._forget(conn)
+        try:
+            return self.conn.execute(sql, params)
+        except self.dialect.driver_errors as exc:
+            raise self.error(exc) from exc
+
+    def query(self, sql: str, params: Any = ()) -> list[dict]:
+        cur = self._run(sql, params)
+        try:
             cols = [c[0] for c in cur.description or ()]
             return [dict(zip(cols, row)) for row in cur.fetchall()]
-        except sqlite3.Error as exc:
+        except self.dialect.driver_errors as exc:
             raise self.error(exc) from exc
 
     def query_one(self, sql: str, params: Any = ()) -> dict | None:
+        cur = self._run(sql, params)
         try:
-            cur = self.conn.execute(sql, params)
             row = cur.fetchone()
-        except sqlite3.Error as exc:
+        except self.dialect.driver_errors as exc:
             raise self.error(exc) from exc
         if row is None:
             return None
         return dict(zip([c[0] for c in cur.description], row))
 
     def scalar(self, sql: str, params: Any = ()) -> Any:
+        cur = self._run(sql, params)
         try:
-            row = self.conn.execute(sql, params).fetchone()
-        except sqlite3.Error as exc:
+            row = cur.fetchone()
+        except self.dialect.driver_errors as exc:
             raise self.error(exc) from exc
         return None if row is None else row[0]
 
     @contextmanager
-    def write(self, guard: Guard | None = None) -> Iterator[sqlite_utils.Database]:
-        """A write transaction that takes the write lock up front.
+    def snapshot(self) -> Iterator[Snapshot]:
+        """A read-only transaction: every read in it sees the database as of its first read."""
+        conn = self.conn
+        try:
+            self.dialect.begin_snapshot(conn)
+        except self.dialect.driver_errors as exc:
+            raise self.error(exc) from exc
+        try:
+            yield Snapshot(self, conn)
+        finally:
+            self.dialect.rollback(conn)
 
-        ``guard`` runs first inside the transaction and may refuse it by
-        raising. sqlite-utils calls inside it nest as savepoints.
+    @contextmanager
+    def write(self, guard: Guard | None = None) -> Iterator[Transaction]:
+        """A write transaction (SQLite: taking the write lock up front).
+
+        ``guard`` runs first inside the transaction and may refuse it by raising.
+        A write inside another joins it.
         """
-        db = self.db
-        conn = db.conn
+        conn = self.conn
         if conn.in_transaction:  # nested: join the outer transaction
             if guard is not None:
                 guard(conn)
-            yield db
+            yield Transaction(conn)
             return
-        with self._write_lock:
+        dialect = self.dialect
+        with self._write_lock or contextlib.nullcontext():
             try:
-                self._begin_immediate(conn)
-            except sqlite3.Error as exc:
-                raise self.error(exc) from exc
+                dialect.begin(conn, self.busy_timeout)
+            except dialect.driver_errors as exc:
+                if not self._gone(conn, exc):
+                    raise self.error(exc) from exc
+                # A connection the server dropped since this thread last used it: once more on a new one.
+                self._forget(conn)
+                conn = self.conn
+                try:
+                    dialect.begin(conn, self.busy_timeout)
+                except dialect.driver_errors as exc2:
+                    raise self.error(exc2) from exc2
             try:
                 if guard is not None:
                     guard(conn)
-                yield db
+                yield Transaction(conn)
             except BaseException as exc:
-                _rollback(conn)
-                if isinstance(exc, sqlite3.Error):
+                dialect.rollback(conn)
+                if isinstance(exc, dialect.driver_errors):
                     raise self.error(exc) from exc
+                self._drop_if_broken()
                 raise
             else:
                 try:
-                    conn.execute("COMMIT")
-                except sqlite3.Error as exc:  # disk full, I/O error at commit
-                    _rollback(conn)
+                    dialect.commit(conn)
+                except dialect.driver_errors as exc:  # disk full, I/O error, the server gone at commit
+                    dialect.rollback(conn)
                     raise self.error(exc) from exc
 
-    def _begin_immediate(self, conn: sqlite3.Connection) -> None:
-        begin_write(conn, "BEGIN IMMEDIATE", self.busy_timeout)
+
+class Snapshot:
+    """Reads of one consistent snapshot of a database (see :meth:`Database.snapshot`)."""
+
+    def __init__(self, database: "Database", conn) -> None:
+        self.database = database
+        self.conn = conn
+
+    def columns(self, table: str) -> list[str]:
+        return self.database.dialect.columns(self.conn, table)
+
+    def batches(self, sql: str, size: int) -> Iterator[list[tuple]]:
+        """The rows of ``sql`` in lists of up to ``size``, read as they are needed."""
+        try:
+            yield from self.database.dialect.stream(self.conn, sql, size)
+        except self.database.dialect.driver_errors as exc:
+            raise self.database.error(exc) from exc
 
 
 class FencedDatabase:
@@ -226,9 +327,9 @@ class FencedDatabase:
         self._guard = guard
 
     @contextmanager
-    def write(self) -> Iterator[sqlite_utils.Database]:
-        with self._base.write(guard=self._guard) as db:
-            yield db
+    def write(self) -> Iterator[Transaction]:
+        with self._base.write(guard=self._guard) as tx:
+            yield tx
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._base, name)
@@ -238,36 +339,7 @@ def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _rollback(conn: sqlite3.Connection) -> None:
-    if conn.in_transaction:
-        try:
-            conn.execute("ROLLBACK")
-        except sqlite3.Error:
-            pass  # the transaction is gone with the connection's state; nothing was committed
-
-
-def begin_write(conn: sqlite3.Connection, begin_sql: str, timeout: float) -> None:
-    """Start a write transaction, waiting up to ``timeout`` s for another writer.
-
-    SQLite's own busy handler sleeps in coarse steps (1, 2, 5, 10 ms...), so a
-    writer that arrives just after another one took the lock waits several
-    milliseconds for a lock held for a fraction of one. Polling with short,
-    growing sleeps keeps that wait close to the real hold time.
-    """
-    conn.execute("PRAGMA busy_timeout = 0")
-    try:
-        deadline = time.monotonic() + timeout
-        delay = 0.00005
-        while True:
-            try:
-                conn.execute(begin_sql)
-                return
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) and "busy" not in str(exc):
-                    raise
-                if time.monotonic() >= deadline:
-                    raise
-            time.sleep(delay)
-            delay = min(delay * 1.5, 0.002)
-    finally:
-        conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+def open_database(settings, **kwargs) -> Database:
+    """The database the settings name (PIPEDECK_DATABASE_URL), with their busy timeout."""
+    kwargs.setdefault("busy_timeout", settings.busy_timeout)
+    return Database(settings.database, **kwargs)

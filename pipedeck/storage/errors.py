@@ -1,8 +1,8 @@
-"""Driver errors turned into pipedeck's own: locked, unwritable, corrupt, conflict.
+"""Driver errors turned into pipedeck's own: locked, unwritable, corrupt, conflict, unreachable.
 
-Nothing in storage lets a raw ``sqlite3`` error out; each becomes one of the
-StorageError family, with a message a person can act on and the driver's
-error kept as ``__cause__``.
+Nothing in storage lets a raw ``sqlite3`` or ``psycopg`` error out; each becomes one of the
+StorageError family, with a message a person can act on (one line, never a password: a
+PostgreSQL database is named by its masked URL) and the driver's error kept as ``__cause__``.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import shlex
 import sqlite3
 from pathlib import Path
 
-from pipedeck.errors import DatabaseCorrupt, DatabaseLocked, DatabaseUnwritable, StorageConflict, StorageError
+from pipedeck.errors import (DatabaseCorrupt, DatabaseLocked, DatabaseUnreachable, DatabaseUnwritable, StorageConflict,
+                             StorageError)
 
 _CODE_CLASSES: dict[int, type[StorageError]] = {
     5: DatabaseLocked,        # SQLITE_BUSY
@@ -71,3 +72,63 @@ def storage_error(path: Path | str, exc: sqlite3.Error) -> StorageError:
 
 def describe_db_error(path: Path | str, exc: sqlite3.Error) -> str:
     return str(storage_error(path, exc))
+
+
+# -- PostgreSQL ---------------------------------------------------------------------------------
+_GONE = ("server closed the connection", "terminating connection", "connection is lost", "connection is closed",
+         "the database system is shutting down", "the database system is starting up",
+         "the database system is in recovery mode", "consuming input failed", "ssl syscall", "connection reset",
+         "broken pipe", "timeout expired", "could not receive data", "could not send data", "no connection to the server",
+         "connection timed out", "server conn crashed", "canceling statement due to conflict with recovery")
+
+
+def _pg_text(exc: BaseException) -> str:
+    """The server's or libpq's words, without the 'connection to server at ... failed: FATAL:' preamble."""
+    text = " ".join(str(exc).split())
+    for marker in ("FATAL:", "failed:"):
+        if marker in text:
+            text = text.rsplit(marker, 1)[1].strip() or text
+            break
+    return text.removesuffix(" Is the server running on that host and accepting TCP/IP connections?")
+
+
+def postgres_error(where: str, exc: BaseException) -> StorageError:
+    """The StorageError for a psycopg error on the database shown as ``where`` (a masked URL)."""
+    import psycopg
+
+    sqlstate = getattr(exc, "sqlstate", None) or ""
+    text = _pg_text(exc)
+    lowered = str(exc).lower()
+    cls: type[StorageError] = StorageError
+    if "password authentication failed" in lowered or sqlstate.startswith("28") or "no pg_hba.conf entry" in lowered \
+            or ("role" in lowered and "does not exist" in lowered):
+        message = (f"database {where} refused the credentials ({text}); check the user and password in "
+                   "PIPEDECK_DATABASE_URL")
+    elif sqlstate == "3D000" or ("database" in lowered and "does not exist" in lowered):
+        message = (f"database {where} does not exist on that server ({text}); create it (createdb) or fix "
+                   "PIPEDECK_DATABASE_URL")
+    elif (sqlstate.startswith("08") or sqlstate in ("57P01", "57P02", "57P03")
+          or isinstance(exc, psycopg.InterfaceError) or "connection refused" in lowered
+          or "failed to resolve host" in lowered or "could not translate host name" in lowered
+          or any(marker in lowered for marker in _GONE)
+          or (isinstance(exc, psycopg.OperationalError) and not sqlstate)):
+        cls = DatabaseUnreachable
+        if "connection refused" in lowered:
+            text = "connection refused; is the server running and accepting TCP connections?"
+        message = f"database {where} is unreachable ({text})"
+    elif sqlstate.startswith("23"):
+        cls, message = StorageConflict, f"database {where}: {text}"
+    elif sqlstate in ("40P01", "40001", "55P03"):
+        cls = DatabaseLocked
+        message = f"database {where}: a row is locked by another session ({text}); try again"
+    elif sqlstate.startswith("53") or sqlstate == "25006":
+        cls = DatabaseUnwritable
+        message = f"database {where} cannot be written ({text}); check the server's disk and settings"
+    elif sqlstate in ("XX001", "XX002"):
+        cls = DatabaseCorrupt
+        message = f"database {where} is damaged ({text}); restore it from a backup"
+    else:
+        message = f"database {where}: {text}"
+    error = cls(message)
+    error.__cause__ = exc
+    return error

@@ -40,8 +40,14 @@ INSIGHTS_UPSERT = (
     f"INSERT INTO meta_insights ({', '.join(INSIGHT_COLUMNS)}) VALUES ({', '.join('?' * len(INSIGHT_COLUMNS))}) "
     "ON CONFLICT (ad_id, date) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in _VALUE_COLUMNS + ("brand_id", "updated_at"))
-    + " WHERE " + " OR ".join(f"meta_insights.{c} IS NOT excluded.{c}" for c in _VALUE_COLUMNS + ("brand_id",))
+    + " WHERE {changed}"
 )
+
+
+def _insights_upsert(dialect) -> str:
+    """INSIGHTS_UPSERT on ``dialect``: a row is rewritten only when a value changed (compared null-safely)."""
+    return INSIGHTS_UPSERT.format(changed=" OR ".join(dialect.differ(f"meta_insights.{c}", f"excluded.{c}")
+                                                      for c in _VALUE_COLUMNS + ("brand_id",)))
 
 
 @dataclass
@@ -109,7 +115,7 @@ def upsert_insights(database: Database, brand_id: int, rows: Sequence[dict],
     with database.write() as db:
         conn = db.conn
         before = _count_range(conn, brand_id, first, last)
-        changed = conn.executemany(INSIGHTS_UPSERT, tuples).rowcount
+        changed = conn.executemany(_insights_upsert(conn.dialect), tuples).rowcount
         inserted = _count_range(conn, brand_id, first, last) - before
     updated = max(0, changed - inserted)
     return UpsertCounts(inserted, updated, len(tuples) - inserted - updated)
@@ -157,7 +163,7 @@ def store_insights_page(database: Database, brand_id: int, ad_account_id: str, r
         conn = db.conn
         _upsert_ads_in(conn, brand_id, ad_account_id, ads.values(), now)
         before = _count_range(conn, brand_id, first, last)
-        changed = conn.executemany(INSIGHTS_UPSERT, tuples).rowcount
+        changed = conn.executemany(_insights_upsert(conn.dialect), tuples).rowcount
         inserted = _count_range(conn, brand_id, first, last) - before
     updated = max(0, changed - inserted)
     return UpsertCounts(inserted, updated, len(tuples) - inserted - updated)
@@ -265,9 +271,12 @@ def run_media(database: Database, brand_id: int, run_id: int) -> dict[str, int]:
         "WITH src AS (SELECT kind, source_key, min(sha256) AS sha256 FROM ad_assets"
         "  WHERE brand_id = :b AND run_id = :r GROUP BY kind, source_key),"
         " tagged AS (SELECT kind, sha256, EXISTS (SELECT 1 FROM ad_assets y WHERE y.brand_id = :b"
-        "  AND y.kind = src.kind AND y.source_key = src.source_key AND y.run_id IS NOT :r) AS earlier FROM src)"
-        " SELECT coalesce(sum(kind = 'image'), 0) AS images, coalesce(sum(kind = 'video'), 0) AS videos,"
-        " coalesce(sum(earlier), 0) AS linked_existing, coalesce(sum(NOT earlier), 0) AS downloaded FROM tagged",
+        f"  AND y.kind = src.kind AND y.source_key = src.source_key AND {database.dialect.differ('y.run_id', ':r')})"
+        " AS earlier FROM src)"
+        " SELECT coalesce(sum(CASE WHEN kind = 'image' THEN 1 ELSE 0 END), 0) AS images,"
+        " coalesce(sum(CASE WHEN kind = 'video' THEN 1 ELSE 0 END), 0) AS videos,"
+        " coalesce(sum(CASE WHEN earlier THEN 1 ELSE 0 END), 0) AS linked_existing,"
+        " coalesce(sum(CASE WHEN earlier THEN 0 ELSE 1 END), 0) AS downloaded FROM tagged",
         {"b": brand_id, "r": run_id})
     stored = database.query_one(
         "SELECT count(*) AS n, coalesce(sum(size), 0) AS bytes FROM assets a WHERE a.run_id = :r AND EXISTS"
@@ -294,7 +303,7 @@ def ads_without_media(database: Database, brand_id: int, kind: str, *, ad_ids: S
         sql += f" AND a.ad_id IN ({','.join('?' * len(ad_ids))})"
         args += [str(a) for a in ad_ids]
     if product:
-        sql += " AND a.name LIKE ? ESCAPE '\\'"
+        sql += f" AND a.name {database.dialect.like} ? ESCAPE '\\'"
         args.append("%" + product.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
     sql += " ORDER BY a.ad_id"
     return database.query(sql, args)

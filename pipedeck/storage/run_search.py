@@ -21,6 +21,9 @@ from __future__ import annotations
 from pipedeck.storage.db import Database
 
 MIN_INDEXED = 3  # trigrams: a shorter needle cannot use the index
+# The index's tables (runs_text, FTS5's own runs_text_* and runs_text_state): derived from the runs,
+# so never copied between databases; a database rebuilds its own.
+TABLE_PREFIX = "runs_text"
 BATCH = 5000
 
 
@@ -33,13 +36,15 @@ def _scan_sql() -> str:
 
 
 def indexed_rev(database: Database) -> int:
+    if not database.dialect.text_index:
+        return 0
     return database.scalar("SELECT indexed_rev FROM runs_text_state WHERE id = 1") or 0
 
 
 def condition(database: Database, needle: str) -> tuple[str, list]:
     """SQL (over ``runs r``) true for the runs whose summary or error holds ``needle`` (lower case)."""
     like = escape_like(needle)
-    if len(needle) < MIN_INDEXED:
+    if len(needle) < MIN_INDEXED or not database.dialect.text_index:
         return _scan_sql(), [like, like]
     upto = indexed_rev(database)
     phrase = '"' + needle.replace('"', '""') + '"'
@@ -49,6 +54,8 @@ def condition(database: Database, needle: str) -> tuple[str, list]:
 
 def lag(database: Database) -> int:
     """How many runs changed since the index was last brought up to date."""
+    if not database.dialect.text_index:
+        return 0
     return database.scalar("SELECT count(*) FROM runs WHERE rev > ?", (indexed_rev(database),))
 
 
@@ -58,7 +65,7 @@ def sync(database: Database, batch: int = BATCH) -> int:
     Whole revs at a time (a transaction can give several runs one rev), in one short write transaction,
     taken only when there is something to index (an idle app must not take the write lock each tick).
     """
-    if indexed_rev(database) >= (database.scalar("SELECT max(rev) FROM runs") or 0):
+    if not database.dialect.text_index or indexed_rev(database) >= (database.scalar("SELECT max(rev) FROM runs") or 0):
         return 0
     with database.write() as db:
         conn = db.conn
@@ -77,6 +84,13 @@ def sync(database: Database, batch: int = BATCH) -> int:
                          [row for row in rows if row[1] or row[2]])
         conn.execute("UPDATE runs_text_state SET indexed_rev = ? WHERE id = 1", (last[0],))
         return len(rows)
+
+
+def forget_all(conn, dialect) -> None:
+    """Inside a write transaction that replaced the runs: the index starts again from nothing."""
+    if dialect.text_index:
+        conn.execute("DELETE FROM runs_text")
+        conn.execute("UPDATE runs_text_state SET indexed_rev = 0 WHERE id = 1")
 
 
 def sync_all(database: Database, batch: int = BATCH) -> int:

@@ -1,9 +1,19 @@
 """The run store: the durable record of every run, its attempts and log lines.
 
-This module is the only writer of the runs, attempts, run_logs, freshness and
-workers tables. The queue, the CLI and the TUI all go through it, so a server
-database could later stand behind the same API. The lifecycle of a run is
-drawn in ``pipedeck.concepts.statuses``.
+This module is the only writer of the runs, attempts, run_logs, freshness,
+run_feed and workers tables; the queue, the CLI and the TUI all go through it.
+The lifecycle of a run is drawn in ``pipedeck.concepts.statuses``.
+
+Concurrent writers: on SQLite writers take turns (``BEGIN IMMEDIATE``); on
+PostgreSQL they run side by side, so every read-check-write locks the run's
+row first (``dialect.for_update``), then the other rows it writes (attempts,
+freshness), and takes the change feed's counter (``run_feed``) last: in that
+order in every transaction, so two transactions never wait for each other in
+a circle, and the counter, which serialises every change of a run, is held
+only for the last statement and the commit. A claim is won by exactly
+one worker: the row lock makes the second wait, and it then finds the run no
+longer waiting. Revs come from the counter row updated in the same transaction,
+so they are handed out in commit order and the live feed never skips a change.
 
 Leases: claiming a run gives the attempt a lease, a fresh token stored on the
 run with an expiry judged by the database's clock. Only the holder renews it
@@ -26,7 +36,7 @@ from typing import Iterable, NamedTuple, Sequence
 from pipedeck.concepts.statuses import (ACTIVE, CANCELLED, CANCELLING, FAILED, IN_FLIGHT, QUEUED,  # noqa: F401
                                         RETRYING, RUNNING, STATUSES, SUCCEEDED, TERMINAL, WAITING)
 from pipedeck.errors import LeaseLost, NotFound, UserError
-from pipedeck.storage.db import NOW_SQL, Database
+from pipedeck.storage.db import Database
 
 # How early a delayed message may arrive and still be honoured (clock jitter).
 _EARLY_SLACK = 0.5
@@ -44,10 +54,13 @@ RUN_COLUMNS = """r.id, r.job_type, r.brand_id, b.name AS brand, r.competitor_id,
 RUN_FROM = " FROM runs r JOIN brands b ON b.id = r.brand_id LEFT JOIN competitors c ON c.id = r.competitor_id"
 
 # The fence of every write of an attempt, run first inside the write's own
-# transaction. (On PostgreSQL: the same with FOR SHARE, so the row cannot be
-# recovered until the write commits.)
+# transaction. On PostgreSQL it share-locks the row, so the run cannot be
+# recovered until the write commits (and a write after the recovery finds no lease).
 _HOLDS_LEASE = "SELECT 1 FROM runs WHERE id = ? AND lease = ?"
-_RENEW = f"UPDATE runs SET heartbeat_at = ?, lease_expires_at = {NOW_SQL} + ? WHERE id = ? AND lease = ?"
+# Heartbeats and lease expiry by the database's clock: one clock for every host.
+_RENEW = "UPDATE runs SET heartbeat_at = {now}, lease_expires_at = {now} + ? WHERE id = ? AND lease = ?"
+_NEXT_REV = "UPDATE run_feed SET rev = rev + 1 WHERE id = 1 RETURNING rev"
+_TAKE_REVS = "UPDATE run_feed SET rev = rev + ? WHERE id = 1 RETURNING rev"  # the last of ? new revs
 
 
 def _one_line(text: str | None, limit: int = 500) -> str | None:
@@ -88,9 +101,12 @@ class LogLine:
     message: str
 
 
-def check_lease(conn, lease: Lease) -> None:
-    """Raise LeaseLost unless ``lease`` is still the run's; call inside the write it guards."""
-    if conn.execute(_HOLDS_LEASE, (lease.run_id, lease.token)).fetchone() is None:
+def check_lease(conn, lease: Lease, *, for_update: bool = False) -> None:
+    """Raise LeaseLost unless ``lease`` is still the run's; call inside the write it guards
+    (``for_update`` when that write then changes the run's row itself)."""
+    dialect = conn.dialect
+    lock = dialect.for_update if for_update else dialect.for_share
+    if conn.execute(_HOLDS_LEASE + lock, (lease.run_id, lease.token)).fetchone() is None:
         raise LeaseLost(f"run {lease.run_id}: attempt {lease.attempt} no longer holds the run")
 
 
@@ -98,14 +114,17 @@ class RunStore:
     def __init__(self, database: Database, clock=time.time) -> None:
         self.database = database
         self.clock = clock
+        self.dialect = database.dialect
+        self._renew_sql = _RENEW.format(now=self.dialect.now)
 
     # -- helpers -------------------------------------------------------------
     @staticmethod
     def _next_rev(conn) -> int:
-        return conn.execute("SELECT coalesce(max(rev), 0) + 1 FROM runs").fetchone()[0]
+        """The next change-feed rev; call after the transaction locked the rows it changes."""
+        return conn.execute(_NEXT_REV).fetchall()[0][0]
 
     def _get_for_update(self, conn, run_id: int) -> dict:
-        cur = conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,))
+        cur = conn.execute("SELECT * FROM runs WHERE id = ?" + self.dialect.for_update, (run_id,))
         row = cur.fetchone()
         if row is None:
             raise NotFound(f"unknown run {run_id}")
@@ -118,13 +137,14 @@ class RunStore:
         now = self.clock()
         with self.database.write() as db:
             conn = db.conn
+            if retry_of is not None:
+                conn.execute("SELECT 1 FROM runs WHERE id = ?" + self.dialect.for_update, (retry_of,))
             rev = self._next_rev(conn)
-            cur = conn.execute(
+            run_id = conn.execute(
                 "INSERT INTO runs (job_type, brand_id, competitor_id, params, status, direct, max_attempts,"
-                " created_at, updated_at, schedule_id, retry_of, rev) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                " created_at, updated_at, schedule_id, retry_of, rev) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
                 (job_type, brand_id, competitor_id, json.dumps(params, sort_keys=True, default=str), QUEUED,
-                 int(direct), max_attempts, now, now, schedule_id, retry_of, rev))
-            run_id = cur.lastrowid
+                 int(direct), max_attempts, now, now, schedule_id, retry_of, rev)).fetchall()[0][0]
             if retry_of is not None:
                 conn.execute("UPDATE runs SET retried_by = ?, updated_at = ?, rev = ? WHERE id = ?",
                              (run_id, now, rev, retry_of))
@@ -147,8 +167,9 @@ class RunStore:
 
         def flush() -> None:
             with self.database.write() as db:
-                rev = self._next_rev(db.conn)
-                db.conn.executemany(sql, [(*row, rev + n) for n, row in enumerate(batch)])
+                last = db.conn.execute(_TAKE_REVS, (len(batch),)).fetchall()[0][0]
+                first = last - len(batch) + 1
+                db.conn.executemany(sql, [(*row, first + n) for n, row in enumerate(batch)])
             batch.clear()
 
         now = self.clock()
@@ -185,15 +206,17 @@ class RunStore:
             if run["next_attempt_at"] is not None and run["next_attempt_at"] > now + _EARLY_SLACK:
                 return None
             attempt = run["attempts"] + 1
-            conn.execute(
-                "UPDATE runs SET status = ?, worker_id = ?, heartbeat_at = ?, started_at = coalesce(started_at, ?),"
-                " attempts = ?, next_attempt_at = NULL, progress_current = NULL, progress_total = NULL,"
-                f" progress_message = NULL, lease = ?, lease_expires_at = {NOW_SQL} + ?, updated_at = ?, rev = ?"
-                " WHERE id = ? AND status = ?",
-                (RUNNING, worker_id, now, now, attempt, token, lease_seconds, now, self._next_rev(conn), run_id,
-                 run["status"]))
+            clock = self.dialect.now
             conn.execute("INSERT INTO attempts (run_id, number, worker_id, started_at, status) VALUES (?,?,?,?,?)",
                          (run_id, attempt, worker_id, now, RUNNING))
+            # The counter last: every other writer of a run waits for it until this commits.
+            conn.execute(
+                f"UPDATE runs SET status = ?, worker_id = ?, heartbeat_at = {clock}, started_at = coalesce(started_at, ?),"
+                " attempts = ?, next_attempt_at = NULL, progress_current = NULL, progress_total = NULL,"
+                f" progress_message = NULL, lease = ?, lease_expires_at = {clock} + ?, updated_at = ?, rev = ?"
+                " WHERE id = ? AND status = ?",
+                (RUNNING, worker_id, now, attempt, token, lease_seconds, now, self._next_rev(conn), run_id,
+                 run["status"]))
         run.update(status=RUNNING, worker_id=worker_id, attempts=attempt, heartbeat_at=now, lease=token)
         return Claim(run=_decode(run), attempt=attempt, lease=Lease(run_id, attempt, token))
 
@@ -208,7 +231,7 @@ class RunStore:
             return
         with self.database.write() as db:
             if lease is not None:
-                check_lease(db.conn, lease)
+                check_lease(db.conn, lease, for_update=True)
             self._flush(db.conn, run_id, attempt, logs, progress)
 
     def _flush(self, conn, run_id: int, attempt: int, logs: Sequence[LogLine],
@@ -232,7 +255,7 @@ class RunStore:
     def renew(self, lease: Lease, lease_seconds: float = DEFAULT_LEASE_SECONDS) -> bool:
         """Extend ``lease`` by ``lease_seconds`` from now; False when it is no longer the run's."""
         with self.database.write() as db:
-            return db.conn.execute(_RENEW, (self.clock(), lease_seconds, lease.run_id, lease.token)).rowcount == 1
+            return db.conn.execute(self._renew_sql, (lease_seconds, lease.run_id, lease.token)).rowcount == 1
 
     def finish(self, run_id: int, attempt: int, worker_id: str, outcome: str, *,
                error_type: str | None = None, error_message: str | None = None,
@@ -255,7 +278,6 @@ class RunStore:
                 return None
             if lease is not None and run["lease"] != lease.token:
                 return None
-            self._flush(conn, run_id, attempt, logs, progress)
             failures = run["failures"]
             attempt_status = outcome
             if outcome == SUCCEEDED:
@@ -276,17 +298,6 @@ class RunStore:
                 raise ValueError(f"unknown outcome {outcome!r}")
             finished = now if status in TERMINAL else None
             conn.execute(
-                "UPDATE runs SET status = ?, failures = ?, finished_at = ?, next_attempt_at = ?,"
-                " direct = CASE WHEN ? = 'queued' THEN 0 ELSE direct END,"
-                " worker_id = CASE WHEN ? THEN worker_id ELSE NULL END, lease = NULL, lease_expires_at = NULL,"
-                " error_type = ?, error_message = ?, result = coalesce(?, result), updated_at = ?, rev = ?"
-                " WHERE id = ? AND lease IS ?",
-                (status, failures, finished, retry_at if status == RETRYING else None, status,
-                 status in TERMINAL, error_type if outcome != SUCCEEDED else None,
-                 error_message if outcome != SUCCEEDED else None,
-                 json.dumps(result, sort_keys=True, default=str) if result is not None else None,
-                 now, self._next_rev(conn), run_id, run["lease"]))
-            conn.execute(
                 "UPDATE attempts SET status = ?, finished_at = ?, error_type = ?, error_message = ?"
                 " WHERE run_id = ? AND number = ?",
                 (attempt_status, now, error_type, error_message, run_id, attempt))
@@ -294,6 +305,19 @@ class RunStore:
                 self._mark_fresh(conn, run, datasets, now)
             elif status in (FAILED, RETRYING):
                 self._mark_failed(conn, run, datasets, now, error_message)
+            # The counter last (in _flush and here): every other writer of a run waits for it until this commits.
+            self._flush(conn, run_id, attempt, logs, progress)
+            conn.execute(
+                "UPDATE runs SET status = ?, failures = ?, finished_at = ?, next_attempt_at = ?,"
+                " direct = CASE WHEN ? = 'queued' THEN 0 ELSE direct END,"
+                " worker_id = CASE WHEN ? THEN worker_id ELSE NULL END, lease = NULL, lease_expires_at = NULL,"
+                " error_type = ?, error_message = ?, result = coalesce(?, result), updated_at = ?, rev = ?"
+                f" WHERE id = ? AND {self.dialect.same('lease', '?')}",
+                (status, failures, finished, retry_at if status == RETRYING else None, status,
+                 status in TERMINAL, error_type if outcome != SUCCEEDED else None,
+                 error_message if outcome != SUCCEEDED else None,
+                 json.dumps(result, sort_keys=True, default=str) if result is not None else None,
+                 now, self._next_rev(conn), run_id, run["lease"]))
         return status
 
     def _mark_fresh(self, conn, run: dict, datasets: Iterable[str], now: float) -> None:
@@ -350,37 +374,43 @@ class RunStore:
     # -- workers and recovery ---------------------------------------------------
     def register_worker(self, worker_id: str, *, kind: str, host: str, pid: int, proc_start: str | None,
                         threads: int, version: str, queue: str) -> None:
-        now = self.clock()
+        clock = self.dialect.now
         with self.database.write() as db:
             db.conn.execute(
-                "INSERT OR REPLACE INTO workers (id, kind, host, pid, proc_start, threads, version, queue,"
-                " started_at, heartbeat_at, status) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (worker_id, kind, host, pid, proc_start, threads, version, queue, now, now, "running"))
+                "INSERT INTO workers (id, kind, host, pid, proc_start, threads, version, queue,"
+                f" started_at, heartbeat_at, status) VALUES (?,?,?,?,?,?,?,?,{clock},{clock},'running')"
+                " ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, host = excluded.host, pid = excluded.pid,"
+                " proc_start = excluded.proc_start, threads = excluded.threads, version = excluded.version,"
+                " queue = excluded.queue, started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at,"
+                " stopped_at = NULL, status = excluded.status",
+                (worker_id, kind, host, pid, proc_start, threads, version, queue))
 
     def heartbeat(self, worker_id: str, leases: Sequence[Lease] = (), status: str | None = None, *,
                   lease_seconds: float = DEFAULT_LEASE_SECONDS) -> set[int]:
         """Note the worker alive and renew its attempts' leases. Returns the runs whose lease is gone."""
-        now = self.clock()
         lost = set()
+        clock = self.dialect.now
         with self.database.write() as db:
             conn = db.conn
-            if status:
-                conn.execute("UPDATE workers SET heartbeat_at = ?, status = ? WHERE id = ?", (now, status, worker_id))
-            else:
-                conn.execute("UPDATE workers SET heartbeat_at = ? WHERE id = ?", (now, worker_id))
-            for lease in leases:
-                if conn.execute(_RENEW, (now, lease_seconds, lease.run_id, lease.token)).rowcount != 1:
+            # Leases first, in run order: two heartbeats never wait for each other's rows in a circle.
+            for lease in sorted(leases):
+                if conn.execute(self._renew_sql, (lease_seconds, lease.run_id, lease.token)).rowcount != 1:
                     lost.add(lease.run_id)
+            if status:
+                conn.execute(f"UPDATE workers SET heartbeat_at = {clock}, status = ? WHERE id = ?", (status, worker_id))
+            else:
+                conn.execute(f"UPDATE workers SET heartbeat_at = {clock} WHERE id = ?", (worker_id,))
         return lost
 
     def stop_worker(self, worker_id: str) -> None:
-        now = self.clock()
+        clock = self.dialect.now
         with self.database.write() as db:
-            db.conn.execute("UPDATE workers SET status = 'stopped', stopped_at = ?, heartbeat_at = ? WHERE id = ?",
-                            (now, now, worker_id))
+            db.conn.execute(f"UPDATE workers SET status = 'stopped', stopped_at = {clock}, heartbeat_at = {clock}"
+                            " WHERE id = ?", (worker_id,))
 
     def workers(self, include_stopped: bool = False, kind: str | None = "worker") -> list[dict]:
-        sql = "SELECT * FROM workers WHERE 1=1"
+        """Registered workers, each with ``heartbeat_age``: seconds since its last heartbeat, by the database's clock."""
+        sql = f"SELECT *, {self.dialect.now} - heartbeat_at AS heartbeat_age FROM workers WHERE 1=1"
         args: list = []
         if not include_stopped:
             sql += " AND status != 'stopped'"
@@ -413,10 +443,11 @@ class RunStore:
     def in_flight(self) -> list[dict]:
         """Running runs with their lease, whether it has expired (by the database's clock), and
         their worker's record (None when the worker is unknown)."""
+        now = self.dialect.now
         return self.database.query(
             "SELECT r.id, r.worker_id, r.attempts, r.heartbeat_at, r.lease, r.lease_expires_at,"
-            f" (r.lease_expires_at IS NULL OR r.lease_expires_at < {NOW_SQL}) AS lease_expired,"
-            f" {NOW_SQL} - coalesce(r.heartbeat_at, 0) AS silent_for,"
+            f" (r.lease_expires_at IS NULL OR r.lease_expires_at < {now}) AS lease_expired,"
+            f" {now} - coalesce(r.heartbeat_at, 0) AS silent_for,"
             " w.host, w.pid, w.proc_start, w.status AS worker_status, w.heartbeat_at AS worker_heartbeat_at"
             " FROM runs r LEFT JOIN workers w ON w.id = r.worker_id WHERE r.status IN ('running', 'cancelling')")
 
@@ -431,7 +462,7 @@ class RunStore:
             if run["status"] not in IN_FLIGHT or run["lease"] != lease:
                 return None
             if only_if_expired and run["lease_expires_at"] is not None and conn.execute(
-                    f"SELECT ? >= {NOW_SQL}", (run["lease_expires_at"],)).fetchone()[0]:
+                    f"SELECT lease_expires_at >= {self.dialect.now} FROM runs WHERE id = ?", (run_id,)).fetchone()[0]:
                 return None
             attempt = run["attempts"]
             failures = run["failures"] + 1
@@ -442,16 +473,16 @@ class RunStore:
                 status = QUEUED
             else:
                 status = FAILED
-            conn.execute(
-                "UPDATE runs SET status = ?, failures = ?, worker_id = NULL, direct = 0, finished_at = ?,"
-                " lease = NULL, lease_expires_at = NULL,"
-                " error_type = ?, error_message = ?, updated_at = ?, rev = ? WHERE id = ? AND lease IS ?",
-                (status, failures, now if status in TERMINAL else None, "Interrupted", message, now,
-                 self._next_rev(conn), run_id, lease))
             conn.execute("UPDATE attempts SET status = 'interrupted', finished_at = ?, error_type = 'Interrupted',"
                          " error_message = ? WHERE run_id = ? AND number = ?", (now, message, run_id, attempt))
             conn.execute("INSERT INTO run_logs (run_id, attempt, ts, level, message) VALUES (?,?,?,?,?)",
                          (run_id, attempt, now, "warning", message))
+            conn.execute(
+                "UPDATE runs SET status = ?, failures = ?, worker_id = NULL, direct = 0, finished_at = ?,"
+                " lease = NULL, lease_expires_at = NULL,"
+                f" error_type = ?, error_message = ?, updated_at = ?, rev = ? WHERE id = ? AND {self.dialect.same('lease', '?')}",
+                (status, failures, now if status in TERMINAL else None, "Interrupted", message, now,
+                 self._next_rev(conn), run_id, lease))
         return status
 
     def mark_workers_dead(self, worker_ids: Sequence[str]) -> None:
@@ -527,10 +558,11 @@ class RunStore:
             where.append("r.id < ?")
             args.append(before_id)
         if text:
-            like = f"%{text}%"
-            where.append("(r.job_type LIKE ? OR b.name LIKE ? OR c.name LIKE ? OR r.summary LIKE ?"
-                         " OR r.error_message LIKE ? OR CAST(r.id AS TEXT) = ?)")
-            args.extend([like, like, like, like, like, text.strip()])
+            pattern = f"%{text}%"
+            like = self.dialect.like
+            where.append(f"(r.job_type {like} ? OR b.name {like} ? OR c.name {like} ? OR r.summary {like} ?"
+                         f" OR r.error_message {like} ? OR CAST(r.id AS TEXT) = ?)")
+            args.extend([pattern] * 5 + [text.strip()])
         sql = f"SELECT {RUN_COLUMNS}{RUN_FROM}"
         if where:
             sql += " WHERE " + " AND ".join(where)
@@ -545,7 +577,8 @@ class RunStore:
             f"SELECT {RUN_COLUMNS}{RUN_FROM} WHERE r.rev > ? ORDER BY r.rev LIMIT ?", (rev, limit))]
 
     def max_rev(self) -> int:
-        return self.database.scalar("SELECT coalesce(max(rev), 0) FROM runs")
+        """The last rev handed out: every change up to it is committed and readable."""
+        return self.database.scalar("SELECT rev FROM run_feed WHERE id = 1")
 
     def counts(self) -> dict[str, int]:
         rows = self.database.query(

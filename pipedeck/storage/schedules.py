@@ -24,12 +24,11 @@ def _decode(row: dict | None) -> dict | None:
 def create(database: Database, *, job_type: str, brand_id: int, competitor_id: int | None, params: dict,
            cron: str, tz: str, missed_policy: str, active: bool, next_run_at: float | None, now: float) -> int:
     with database.write() as db:
-        cur = db.conn.execute(
+        return db.conn.execute(
             "INSERT INTO schedules (job_type, brand_id, competitor_id, params, cron, tz, active, missed_policy,"
-            " next_run_at, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            " next_run_at, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
             (job_type, brand_id, competitor_id, json.dumps(params, sort_keys=True), cron, tz, int(active),
-             missed_policy, next_run_at, now, now))
-        return cur.lastrowid
+             missed_policy, next_run_at, now, now)).fetchall()[0][0]
 
 
 def get(database: Database, schedule_id: int) -> dict:
@@ -48,7 +47,7 @@ def list_(database: Database, *, brand_id: int | None = None, competitor_id: int
     if competitor_id is not None:
         sql += " AND s.competitor_id = ?"
         args.append(competitor_id)
-    return [_decode(r) for r in database.query(sql + " ORDER BY b.name COLLATE NOCASE, s.id", args)]
+    return [_decode(r) for r in database.query(sql + " ORDER BY lower(b.name), s.id", args)]
 
 
 def update(database: Database, schedule_id: int, now: float, **fields) -> None:
@@ -80,23 +79,40 @@ def events(database: Database, schedule_id: int, limit: int = 50) -> list[dict]:
 
 
 class Tick:
-    """The writes of one scheduler tick, in one write transaction (see :func:`tick`)."""
+    """The writes of one scheduler tick, in one write transaction (see :func:`tick`).
+
+    Each occurrence is queued once however many workers on however many hosts tick: the
+    tick first locks the due schedules it will handle (PostgreSQL: ``FOR UPDATE SKIP
+    LOCKED``, so two workers split them instead of queueing one twice or waiting on each
+    other; SQLite: writers take turns anyway), re-reads them under that lock, and the
+    occurrence is a unique key of the schedule's history.
+    """
 
     def __init__(self, conn) -> None:
         self.conn = conn
+        self._current: dict[int, tuple] = {}
+
+    def lock(self, schedule_ids: list[int]) -> None:
+        """Lock these schedules for this tick (those another tick holds are left to it)."""
+        for chunk in range(0, len(schedule_ids), 500):
+            ids = schedule_ids[chunk:chunk + 500]
+            rows = self.conn.execute(
+                f"SELECT id, active, next_run_at FROM schedules WHERE id IN ({','.join('?' * len(ids))})"
+                f" ORDER BY id{self.conn.dialect.skip_locked}", ids).fetchall()
+            self._current.update({row[0]: row[1:] for row in rows})
 
     def still_due(self, schedule: dict, now: float) -> bool:
         """False when the schedule was paused, edited or handled by another worker since it was read."""
-        current = self.conn.execute("SELECT active, next_run_at FROM schedules WHERE id = ?",
-                                    (schedule["id"],)).fetchone()
+        current = self._current.get(schedule["id"])
         return current is not None and bool(current[0]) and current[1] == schedule["next_run_at"] and current[1] <= now
 
     def record_event(self, schedule_id: int, occurrence: float, now: float, action: str, run_id: int | None = None,
                      reason: str | None = None) -> bool:
         """Record what happened to one occurrence; False if it was already recorded (handled elsewhere)."""
         cur = self.conn.execute(
-            "INSERT OR IGNORE INTO schedule_events (schedule_id, occurrence_at, ts, action, run_id, reason)"
-            " VALUES (?,?,?,?,?,?)", (schedule_id, occurrence, now, action, run_id, reason))
+            "INSERT INTO schedule_events (schedule_id, occurrence_at, ts, action, run_id, reason)"
+            " VALUES (?,?,?,?,?,?) ON CONFLICT (schedule_id, occurrence_at) DO NOTHING",
+            (schedule_id, occurrence, now, action, run_id, reason))
         return cur.rowcount == 1
 
     def link_run(self, schedule_id: int, occurrence: float, run_id: int) -> None:
@@ -115,6 +131,8 @@ class Tick:
 
 
 @contextmanager
-def tick(database: Database) -> Iterator[Tick]:
+def tick(database: Database, schedule_ids: list[int]) -> Iterator[Tick]:
     with database.write() as db:
-        yield Tick(db.conn)
+        tx = Tick(db.conn)
+        tx.lock(sorted(schedule_ids))
+        yield tx

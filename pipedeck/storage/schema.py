@@ -1,11 +1,11 @@
-"""DDL for each schema version. Times are unix seconds (REAL, UTC)."""
+"""SQLite DDL for each schema version (PostgreSQL's is schema_postgres.py). Times are unix seconds (REAL, UTC)."""
 
 from __future__ import annotations
 
 import sqlite3
 
 
-def _run(conn: sqlite3.Connection, ddl: str) -> None:
+def _run(conn, ddl: str) -> None:
     # executescript() would COMMIT the migration's transaction, so split by hand.
     for statement in ddl.split(";\n"):
         if statement.strip():
@@ -340,6 +340,24 @@ CREATE TABLE meta_answered_days (
     run_id INTEGER,
     PRIMARY KEY (brand_id, ad_account_id, date)
 ) WITHOUT ROWID
+""")
+
+
+def v8_change_feed(conn: sqlite3.Connection) -> None:
+    """The change feed's counter: one row holding the last ``rev`` handed out.
+
+    Every transaction that changes a run takes its ``rev`` from here, updating this row in
+    the same transaction, so revs are handed out in commit order (a transaction waits for
+    the row until the one before it commits) and a reader that has seen rev N has seen every
+    change up to N. ``max(rev) + 1`` read before commit gives no such order once writers run
+    side by side (PostgreSQL).
+    """
+    _run(conn, """
+CREATE TABLE run_feed (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    rev INTEGER NOT NULL
+);
+INSERT INTO run_feed (id, rev) SELECT 1, coalesce(max(rev), 0) FROM runs
 """)
 
 

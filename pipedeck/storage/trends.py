@@ -21,12 +21,12 @@ _ENDED = "('succeeded', 'failed', 'cancelled')"
 GROUPS = {"job_type": "r.job_type", "brand": "r.brand_id"}
 
 
-def _percentiles_sql(group: str, bucket: bool, extra: str) -> str:
+def _percentiles_sql(database: Database, group: str, bucket: bool, extra: str) -> str:
     """Per group (and bucket), the nearest-rank p50 and p95 duration of the finished runs. Arguments:
     (since, bucket seconds if bucketed), since, until, then those of ``extra``."""
     key = GROUPS[group]
     parts = "g, bucket" if bucket else "g"
-    bucket_sql = ", CAST((r.created_at - ?) / ? AS INTEGER) AS bucket" if bucket else ""
+    bucket_sql = f", {database.dialect.whole('(r.created_at - ?) / ?')} AS bucket" if bucket else ""
     return (
         f"WITH took AS (SELECT {key} AS g{bucket_sql}, {_TOOK} AS took FROM runs r"
         " WHERE r.created_at >= ? AND r.created_at < ? AND r.finished_at IS NOT NULL"
@@ -57,7 +57,7 @@ def summary(database: Database, group: str, since: float, until: float, brand_id
             f" WHERE r.created_at >= ? AND r.created_at < ?{extra} GROUP BY {key} ORDER BY {key}",
             [since, until, *extra_args])
     percentiles = {row["g"]: row for row in database.query(
-        _percentiles_sql(group, False, extra), [since, until, *extra_args])}
+        _percentiles_sql(database, group, False, extra), [since, until, *extra_args])}
     out = []
     for row in counts:
         p = percentiles.get(row["g"], {})
@@ -76,14 +76,14 @@ def series(database: Database, group: str, since: float, until: float, bucket_se
     extra, extra_args = ("", []) if brand_id is None else (" AND r.brand_id = ?", [brand_id])
     out: dict = {}
     for row in database.query(
-            f"SELECT {key} AS g, CAST((r.created_at - ?) / ? AS INTEGER) AS bucket, count(*) AS runs,"
+            f"SELECT {key} AS g, {database.dialect.whole('(r.created_at - ?) / ?')} AS bucket, count(*) AS runs,"
             f" sum(CASE WHEN r.status IN {_ENDED} THEN 1 ELSE 0 END) AS ended,"
             " sum(CASE WHEN r.status = 'failed' THEN 1 ELSE 0 END) AS failed FROM runs r"
             f" WHERE r.created_at >= ? AND r.created_at < ?{extra} GROUP BY {key}, bucket",
             [since, bucket_seconds, since, until, *extra_args]):
         out.setdefault(row["g"], {})[row["bucket"]] = {"runs": row["runs"], "ended": row["ended"] or 0,
                                                        "failed": row["failed"] or 0, "p50": None, "p95": None}
-    sql = _percentiles_sql(group, True, extra)
+    sql = _percentiles_sql(database, group, True, extra)
     for row in database.query(sql, [since, bucket_seconds, since, until, *extra_args]):
         cell = out.get(row["g"], {}).get(row["bucket"])
         if cell is not None:

@@ -22,12 +22,11 @@ from pipedeck.concepts.statuses import IN_FLIGHT
 from pipedeck.concepts.text import visible
 from pipedeck.config import Settings
 from pipedeck.errors import UserError
-from pipedeck.queue.procs import HOSTNAME
 from pipedeck.tui.crash import write_crash_log
 from pipedeck.tui.children import DirectRuns, WorkerChild, pipedeck_env
 from pipedeck.tui.live import LiveFeed
-from pipedeck.tui.messages import (CatalogCache, CatalogChanged, HealthChanged, RunsChanged, RunsReload,
-                                   StatusInfo)
+from pipedeck.tui.messages import (CatalogCache, CatalogChanged, DatabaseReachability, HealthChanged, RunsChanged,
+                                   RunsReload, StatusInfo)
 from pipedeck.tui.screens.base import PipedeckScreen, run_off_loop
 from pipedeck.tui.screens.brands import BrandScreen, BrandsScreen
 from pipedeck.tui.screens.competitors import CompetitorScreen
@@ -98,6 +97,7 @@ class PipedeckApp(App[int]):
         self.worker_child = WorkerChild(self.settings, worker_env or pipedeck_env(self.settings))
         self.direct_runs = DirectRuns()
         self.direct_default = direct_default
+        self.database_unreachable = False
         self.quitting = False
         self.stop_now = False
         self.crash_log: Path | None = None
@@ -164,7 +164,7 @@ class PipedeckApp(App[int]):
         svc = self.service
 
         def children_runs() -> list[dict]:
-            ours = {w["id"] for w in svc.worker_health() if w["pid"] == child and w["host"] == HOSTNAME}
+            ours = {w["id"] for w in svc.worker_health() if w["pid"] == child and w["host"] == svc.settings.host_id}
             if not ours:
                 return []
             return [r for r in svc.list_runs(statuses=list(IN_FLIGHT), limit=None) if r["worker_id"] in ours]
@@ -228,6 +228,10 @@ class PipedeckApp(App[int]):
                 screen.reload()
                 screen.synced_rev = self.live_rev
 
+    def on_database_reachability(self, message: DatabaseReachability) -> None:
+        self.database_unreachable = not message.reachable
+        self._update_status()
+
     def _counts_changed(self, counts: dict[str, int] | None) -> None:
         if counts is not None and counts != self.counts:
             self.counts = counts
@@ -256,7 +260,7 @@ class PipedeckApp(App[int]):
             running=counts.get("running", 0), cancelling=counts.get("cancelling", 0),
             paused=bool(self.feed and self.feed.paused.is_set()), live=self.live_enabled,
             direct_default=self.direct_default, child=self.worker_child.state(),
-            direct_active=self.direct_runs.active())
+            direct_active=self.direct_runs.active(), database_unreachable=self.database_unreachable)
 
     @property
     def can_draw_images(self) -> bool:

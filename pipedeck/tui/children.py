@@ -19,9 +19,10 @@ from pipedeck.config import Settings
 
 
 def pipedeck_env(settings: Settings, extra: dict[str, str] | None = None) -> dict[str, str]:
-    """This process's environment pinned to the app's data dir and queue."""
+    """This process's environment pinned to the app's data dir, database and queue."""
     env = dict(os.environ)
     env["PIPEDECK_HOME"] = str(settings.home)
+    env["PIPEDECK_DATABASE_URL"] = settings.database_url.get_secret_value()
     env["PIPEDECK_QUEUE_URL"] = settings.queue_url
     if settings.plugins:
         env["PIPEDECK_PLUGINS"] = ",".join(settings.plugins)

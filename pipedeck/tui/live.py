@@ -12,8 +12,8 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from pipedeck.errors import DatabaseCorrupt, DatabaseLocked, DatabaseUnwritable
-from pipedeck.tui.messages import CatalogChanged, HealthChanged, RunsChanged, RunsReload
+from pipedeck.errors import DatabaseCorrupt, DatabaseLocked, DatabaseUnreachable, DatabaseUnwritable
+from pipedeck.tui.messages import CatalogChanged, DatabaseReachability, HealthChanged, RunsChanged, RunsReload
 
 if TYPE_CHECKING:
     from textual.app import App
@@ -39,6 +39,7 @@ class LiveFeed:
         self._thread: threading.Thread | None = None
         self.last_rev: int | None = None
         self.ticks = 0  # loop iterations, for tests that wait for "a few refreshes later"
+        self.unreachable = False  # the database server stopped answering; the top bar says so until it is back
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="pipedeck-live", daemon=True)
@@ -77,6 +78,14 @@ class LiveFeed:
             except Exception as exc:  # noqa: BLE001 - a locked or busy database must not kill the feed
                 if self._stop.is_set():
                     return
+                if isinstance(exc, DatabaseUnreachable):
+                    if not self.unreachable:  # said once, in the top bar; tried again every second
+                        self.unreachable = True
+                        self._post(DatabaseReachability(False, str(exc)))
+                    self.ticks += 1
+                    self._kick.wait(max(self.interval, 1.0))
+                    self._kick.clear()
+                    continue
                 if isinstance(exc, DatabaseCorrupt):
                     from pipedeck.tui.screens.base import storage_failed
 
@@ -90,6 +99,10 @@ class LiveFeed:
                                               timeout=3)
                 except RuntimeError:  # the app is shutting down
                     return
+            else:
+                if self.unreachable:
+                    self.unreachable = False
+                    self._post(DatabaseReachability(True))
             self.ticks += 1
             self._kick.wait(self.interval)
             self._kick.clear()

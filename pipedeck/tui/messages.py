@@ -22,6 +22,7 @@ class StatusInfo:
     direct_default: bool = False
     child: str = ""  # state of the worker this app started: "", "starting", "running", "exited 1"
     direct_active: int = 0
+    database_unreachable: bool = False
 
 
 class RunsChanged(Message):
@@ -40,6 +41,15 @@ class RunsReload(Message):
     def __init__(self, counts: dict[str, int] | None = None) -> None:
         super().__init__()
         self.counts = counts
+
+
+class DatabaseReachability(Message):
+    """The database server stopped answering (``reachable`` False, with why), or answers again."""
+
+    def __init__(self, reachable: bool, reason: str = "") -> None:
+        super().__init__()
+        self.reachable = reachable
+        self.reason = reason
 
 
 class HealthChanged(Message):

@@ -96,11 +96,13 @@ def build(svc) -> dict:
                 " display_format, image_url, first_seen_at, last_seen_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (acme["id"], f"77{i}", "pending", "Summit Gear", body, title, "Learn more",
                  "https://example.com/spring", "IMAGE", f"https://scontent.example/t{i}.jpg", NOW - HOUR, NOW))
+        # A live worker. Staleness is judged by the database's clock, which no test freezes: a heartbeat
+        # stamped ahead of it reads as "0.0s ago" however long the snapshot takes.
         db.conn.execute(
             "INSERT INTO workers (id, kind, host, pid, proc_start, threads, version, queue, started_at, heartbeat_at,"
-            " status) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            f" status) VALUES (?,?,?,?,?,?,?,?,?,{svc.database.dialect.now} + 3600,?)",
             ("worker-a:4242:abc123", "worker", "worker-a", 4242, None, 2, "0.1.0", "sqlite", NOW - 48 * HOUR,
-             NOW - 1, "running"))
+             "running"))
 
     # Schedules (created at NOW: their next occurrences are fixed) and freshness policies.
     sync = svc.add_schedule("meta_sync", acme["id"], cron="0 7 * * *", tz="Europe/Berlin", params={"days_back": 14})

@@ -20,6 +20,9 @@ from pipedeck.tui.screens.schedules import ScheduleHistoryScreen
 from pipedeck.tui.screens.system import SystemScreen
 from tests.tui import snapshot_data
 
+# The pictures do not depend on the engine (the data behind them is tested on both elsewhere),
+# and a snapshot is named by its test: one engine, one name.
+pytestmark = pytest.mark.engines("sqlite")
 SIZES = {"80x24": (80, 24), "120x40": (120, 40)}
 
 

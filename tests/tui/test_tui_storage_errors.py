@@ -10,23 +10,34 @@ from pipedeck.queue.service import Service
 from pipedeck.tui.app import PipedeckApp
 from pipedeck.tui.screens.brands import BrandScreen
 from pipedeck.tui.screens.modals import JobFormScreen
+import pytest
+
+from tests.helpers import database_target
 from tests.test_storage import corrupt_table
 from tests.tui.conftest import wait_for_screen, wait_until
 
 HOLD_LOCK = """
 import sqlite3, sys
-conn = sqlite3.connect(sys.argv[1], isolation_level=None)
-conn.execute("BEGIN IMMEDIATE")
+if "://" in sys.argv[1]:
+    import psycopg
+    conn = psycopg.connect(sys.argv[1])
+    conn.execute("LOCK TABLE runs IN EXCLUSIVE MODE")
+else:
+    conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+    conn.execute("BEGIN IMMEDIATE")
 print("locked", flush=True)
 sys.stdin.read()
 """
+# What the log's full cause says on each engine.
+LOCK_CAUSE = {"sqlite": "sqlite3.OperationalError: database is locked",
+              "postgresql": "psycopg.errors.LockNotAvailable: canceling statement due to lock timeout"}
 
 
-async def test_queueing_while_another_process_holds_the_lock(settings, svc, acme):
+async def test_queueing_while_another_process_holds_the_lock(settings, svc, acme, engine):
     service = Service(settings.with_(busy_timeout=0.3))
     app = PipedeckApp(service, refresh_interval=0.1)
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(settings.db_path)], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(database_target(settings.home))],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "locked"
         async with app.run_test(size=(160, 45)) as pilot:
@@ -47,9 +58,10 @@ async def test_queueing_while_another_process_holds_the_lock(settings, svc, acme
     assert svc.list_runs() == []
     logged = (settings.log_dir / "tui-errors.log").read_text()
     assert "DatabaseLocked" in logged and "Traceback" in logged
-    assert "sqlite3.OperationalError: database is locked" in logged  # the full cause
+    assert LOCK_CAUSE[engine] in logged  # the full cause
 
 
+@pytest.mark.engines("sqlite")  # a damaged SQLite file; PostgreSQL checks its own pages
 async def test_a_damaged_database_ends_the_app_with_one_line(settings, svc, acme, capsys):
     svc.queue_one_time_job("Acme", "meta_sync", {})
     svc.database.close()
@@ -64,6 +76,7 @@ async def test_a_damaged_database_ends_the_app_with_one_line(settings, svc, acme
     assert "DatabaseCorrupt" in (settings.log_dir / "tui-errors.log").read_text()
 
 
+@pytest.mark.engines("sqlite")
 def test_the_real_app_on_a_damaged_database_prints_one_line_and_exits_nonzero(settings, svc, acme, env):
     import os
     import pty

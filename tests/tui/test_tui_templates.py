@@ -138,3 +138,20 @@ async def test_counts_are_right_in_every_view_and_v_says_what_it_does(make_app, 
                          message="counts after approving")
         binding = next(b for b in TemplatesScreen.BINDINGS if b.key == "v")
         assert binding.description == "Cycle view"
+
+
+async def test_a_preview_stored_where_this_machine_cannot_reach_it_says_so(make_app, svc, brand):
+    """Team mode: another machine stored the file in a media dir this one does not share."""
+    ids = seed_templates(svc, brand["id"], 1)
+    with svc.database.write() as db:
+        db.conn.execute("INSERT INTO assets (sha256, path, content_type, size, created_at) VALUES (?,?,?,?,?)",
+                        ("cd" * 32, "cd/elsewhere.png", "image/png", 100, time.time()))
+        db.conn.execute("UPDATE templates SET preview_sha256 = ? WHERE id = ?", ("cd" * 32, ids[0]))
+    app = make_app()
+    app.image_previews = True
+    async with app.run_test(size=(160, 45)) as pilot:
+        await open_templates(pilot, app)
+        await wait_until(pilot, lambda: "not reachable from this machine" in screen_text(app),
+                         message="the preview to say its file is not reachable here")
+        assert "preview not downloaded yet" not in screen_text(app)
+        assert app.is_running and app.crash_error is None

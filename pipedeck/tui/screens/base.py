@@ -70,7 +70,10 @@ def storage_failed(app, exc: StorageError, on_error: Callable[[UserError], None]
 
 
 def _deliver(node, then, result) -> None:
-    if node.is_attached:
+    # A screen being popped, or every screen at the app's exit, is pruned children first while it
+    # is still attached: a result arriving then would find its widgets gone (Textual's own mount
+    # and recompose make the same check).
+    if node.is_attached and not (node._pruning or node._closing):
         then(result)
 
 

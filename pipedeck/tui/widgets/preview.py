@@ -38,9 +38,12 @@ class HalfBlockImage:
 def preview_renderable(path: Path | str | None, image_url: str | None, *, width: int = 40,
                        can_draw: bool = True):
     """Runs on a thread worker (reads the file)."""
-    reason = None
+    reason = hint = None
     if path is None:
         reason = "preview not downloaded yet"
+    elif not Path(path).exists():
+        reason = "stored, but not reachable from this machine"
+        hint = "is PIPEDECK_MEDIA_DIR the team's shared media dir here?"
     elif not can_draw:
         reason = "this terminal cannot show images"
     else:
@@ -59,6 +62,8 @@ def preview_renderable(path: Path | str | None, image_url: str | None, *, width:
             except OSError as exc:
                 reason = f"preview unreadable ({exc.__class__.__name__})"
     lines = [Text("▒ image preview ▒", style="bold"), Text(reason or "", style="yellow")]
+    if hint:
+        lines.append(Text(hint, style="dim"))
     if image_url:
         lines.append(Text(image_url, style="dim", overflow="fold"))
     if path:

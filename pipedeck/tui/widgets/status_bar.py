@@ -13,6 +13,9 @@ def render_status(info: StatusInfo) -> Text:
     text = Text(no_wrap=True, overflow="ellipsis")
     text.append(" pipedeck ", style="bold reverse")
     text.append("  ")
+    if info.database_unreachable:
+        text.append(" ⚠ database unreachable — retrying ", style="bold white on red")
+        text.append("  ")
     if not info.live:
         pass
     elif info.paused:
