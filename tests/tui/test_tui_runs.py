@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from textual.widgets import Input, Select
 
 from pipedeck.tui.screens.modals import ConfirmScreen, JobFormScreen
@@ -321,6 +323,7 @@ async def test_selection_and_marks_stay_across_live_refreshes_and_filters(make_a
         assert "2 marked" in screen_text(app)
 
 
+@pytest.mark.engines("sqlite")  # PostgreSQL searches the runs' own columns: no side index to bring up
 async def test_the_idle_app_brings_the_runs_text_index_up_to_date(make_app, svc, brand):
     from pipedeck.storage import run_search
 
