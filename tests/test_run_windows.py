@@ -126,3 +126,42 @@ def test_bulk_history_gets_one_rev_per_run_and_the_live_feed_sees_it(svc, brand)
     svc.runs.insert_history([{"job_type": "meta_sync", "brand_id": brand["id"], "status": "succeeded"}] * 5)
     assert svc.runs.max_rev() == before + 5
     assert len(svc.runs.changed_since(before)) == 5
+
+
+@pytest.mark.parametrize("key", [None, "status"])
+def test_a_search_reads_its_matches_once_and_a_change_after_shows(history, key):
+    """Count, windows and positions of a text search come from one read of its matching ids; runs changed
+    afterwards (one joining the matches, one matching run moving to another status) show at once."""
+    svc, names = history
+    windows = svc.run_windows
+    order = RunOrder(key)
+    search = RunFilter(text="acme")  # a brand's name: matches its runs whatever their text
+
+    def expected():
+        everything = svc.run_window(RunFilter(), RunOrder("id"), 0, 10_000).rows
+        return [r["id"] for r in python_order([r for r in everything if search.matches(r)], key, False, names)]
+
+    ids = expected()
+    reads = windows.match_reads
+    for offset in (0, 11, len(ids) - 3):
+        window = svc.run_window(search, order, offset, 20, anchor_id=None)
+        assert window.total == len(ids) and [r["id"] for r in window.rows] == ids[offset:offset + 20]
+    assert windows.count(search) == len(ids)
+    assert windows.position(search, order, ids[len(ids) // 2]) == len(ids) // 2
+    assert windows.match_reads == reads + 1, "one read of the matches for every answer"
+
+    everything = svc.run_window(RunFilter(), RunOrder("id"), 0, 10_000).rows
+    acme = next(b for b, name in names.items() if name == "Acme")
+    moving = next(r["id"] for r in everything if r["status"] == "queued" and r["brand_id"] == acme)
+    joining = next(r["id"] for r in everything if r["status"] == "queued" and r["brand_id"] != acme)
+    for run_id, words in ((moving, "done"), (joining, "ACME's feed read")):
+        claim = svc.runs.claim(run_id, "w:1:x")
+        svc.runs.finish(run_id, claim.attempt, "w:1:x", "succeeded", lease=claim.lease,
+                        logs=[LogLine(svc.clock(), "info", words)])
+    ids = expected()
+    assert joining in ids and moving in ids
+    window = svc.run_window(search, order, 0, 10_000)
+    assert window.total == len(ids) and [r["id"] for r in window.rows] == ids
+    for run_id in (moving, joining):
+        assert windows.position(search, order, run_id) == ids.index(run_id)
+    assert windows.match_reads == reads + 1, "brought up to date from the runs changed, not read again"

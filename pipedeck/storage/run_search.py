@@ -52,6 +52,24 @@ def condition(database: Database, needle: str) -> tuple[str, list]:
             f" OR (r.rev > ? AND {_scan_sql()}))", [upto, phrase, upto, like, like])
 
 
+def matching_ids(database: Database, needle: str) -> list[int] | None:
+    """The ascending ids of the runs whose summary or error holds ``needle`` (lower case), read from the
+    index alone (no run row read, which is most of a broad match's cost): the index's ids, less the runs
+    changed after it, plus those of them that match now. None when the index cannot answer."""
+    if len(needle) < MIN_INDEXED or not database.dialect.text_index:
+        return None
+    like = escape_like(needle)
+    upto = indexed_rev(database)
+    phrase = '"' + needle.replace('"', '""') + '"'
+    found = [row[0] for row in database._run(
+        "SELECT rowid FROM runs_text WHERE runs_text MATCH ? ORDER BY rowid", (phrase,)).fetchall()]
+    changed = database._run(f"SELECT r.id, {_scan_sql()} FROM runs r WHERE r.rev > ?", (like, like, upto)).fetchall()
+    if not changed:
+        return found
+    stale = {row[0] for row in changed}
+    return sorted({i for i in found if i not in stale} | {row[0] for row in changed if row[1]})
+
+
 def lag(database: Database) -> int:
     """How many runs changed since the index was last brought up to date."""
     if not database.dialect.text_index:

@@ -14,6 +14,15 @@ small catalog tables, and summaries and errors through the trigram index
 ``runs_text`` (see ``run_search``) for runs indexed, and by a scan of the
 few runs changed since the index was last brought up to date.
 
+A text search is the one filter no index answers cheaply when it matches
+much of the history (``503`` over a million runs: every failed run), and a
+window, a count and a position would each evaluate it again. So for a text
+search sorted by id or by a group column, the matching ids are read once per
+(filter, sort), one sorted id array per group (``_Matches``), and count,
+windows and positions are answered from them. When runs change the arrays
+are brought up to date from the runs changed since (an index range on
+``rev``: revs are handed out in commit order), so they stay exact.
+
 Portable SQL only: the same statements run on PostgreSQL, where the text
 index is a pg_trgm GIN index over the runs' own columns instead.
 """
@@ -21,7 +30,9 @@ index is a pg_trgm GIN index over the runs' own columns instead.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from array import array
+from bisect import bisect_left, insort
+from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
 from pipedeck.concepts.run_query import NEWEST_FIRST, RunFilter, RunOrder
@@ -61,6 +72,21 @@ class Window:
     anchor: int | None = None  # the position of the run asked for, when it is in the listing
 
 
+_GROUP_COLUMNS = {"status": "r.status", "job_type": "r.job_type", "brand": "r.brand_id",
+                  "competitor": "r.competitor_id", "attempts": "r.attempts", "direct": "r.direct"}
+MATCHES_HELD = 4  # text searches whose matching ids are held
+REBUILD_AFTER = 20_000  # runs changed since a search's ids were read: beyond this, read them afresh
+
+
+@dataclass
+class _Matches:
+    """A text search's matching ids as of ``rev``: per group value (one group, None, when the sort has
+    none), an ascending id array."""
+
+    rev: int
+    groups: dict = field(default_factory=dict)
+
+
 class RunWindows:
     """Counts, windows, positions and exports of filtered, sorted run listings."""
 
@@ -68,6 +94,14 @@ class RunWindows:
         self.database = database
         self._lock = threading.Lock()
         self._segments: dict[tuple, tuple[int, list[Segment]]] = {}  # (filter, order) -> (rev, segments)
+        self._matches: dict[tuple, _Matches] = {}  # (filter, group column) -> matching ids
+        self.match_reads = 0  # times a search's matches were read in full (tests read it)
+
+    def forget(self) -> None:
+        """Drop what is held (counts, matching ids): the next answers come from the database."""
+        with self._lock:
+            self._segments.clear()
+            self._matches.clear()
 
     # -- the filter in SQL ---------------------------------------------------------
     def filter_sql(self, f: RunFilter) -> tuple[str, list]:
@@ -95,16 +129,13 @@ class RunWindows:
         """Any of: a job type, brand or competitor whose name holds the needle (resolved here, over the
         small tables, so each term is an index lookup); the run id; the summary or error."""
         terms, args = [], []
-        job_types = [t for t in self.job_types() if needle in t.lower()]
+        job_types, brands, rivals = self._named(needle)
         if job_types:
             terms.append(f"r.job_type IN ({','.join('?' * len(job_types))})")
             args += job_types
-        brands = [r["id"] for r in self.database.query("SELECT id, name FROM brands") if needle in r["name"].lower()]
         if brands:
             terms.append(f"r.brand_id IN ({','.join('?' * len(brands))})")
             args += brands
-        rivals = [r["id"] for r in self.database.query("SELECT id, name FROM competitors")
-                  if needle in r["name"].lower()]
         if rivals:
             terms.append(f"r.competitor_id IN ({','.join('?' * len(rivals))})")
             args += rivals
@@ -115,6 +146,13 @@ class RunWindows:
         terms.append(text_sql)
         args += text_args
         return "(" + " OR ".join(terms) + ")", args
+
+    def _named(self, needle: str) -> tuple[tuple, tuple, tuple]:
+        """(job types, brand ids, competitor ids) whose names hold the needle."""
+        return (tuple(t for t in self.job_types() if needle in t.lower()),
+                tuple(r["id"] for r in self.database.query("SELECT id, name FROM brands") if needle in r["name"].lower()),
+                tuple(r["id"] for r in self.database.query("SELECT id, name FROM competitors")
+                      if needle in r["name"].lower()))
 
     def job_types(self) -> list[str]:
         """The job types runs have, by a loose index scan of ``(job_type, id)``: one seek per type."""
@@ -130,6 +168,8 @@ class RunWindows:
     def segments(self, f: RunFilter, order: RunOrder = NEWEST_FIRST) -> list[Segment]:
         """The listing's segments in order, each with its count (cached until a run changes)."""
         rev = self.database.scalar("SELECT coalesce(max(rev), 0) FROM runs")
+        if self._holds_matches(f, order):
+            return self._matched_segments(f, order, rev)[0]
         key = (f, order)
         with self._lock:
             cached = self._segments.get(key)
@@ -141,6 +181,93 @@ class RunWindows:
                 self._segments.clear()
             self._segments[key] = (rev, segments)
         return segments
+
+    # -- a text search's matching ids, read once -------------------------------------------
+    @staticmethod
+    def _holds_matches(f: RunFilter, order: RunOrder) -> bool:
+        return bool(f.needle) and (order.key in (None, "id") or order.key in _GROUP_COLUMNS)
+
+    def _matched_segments(self, f: RunFilter, order: RunOrder, rev: int) -> tuple[list[Segment], list[array]]:
+        """(the listing's segments, each segment's ascending matching ids) from the held matches."""
+        column = _GROUP_COLUMNS.get(order.key)
+        matches = self._matches_as_of(f, column, rev)
+        if column is None:
+            ids = matches.groups.get(None, array("q"))
+            way = "ASC" if order.key == "id" and not order.reverse else "DESC"
+            return [Segment("1 = 1", (), (("r.id", way),), len(ids))], [ids]
+        values = sorted((v for v, ids in matches.groups.items() if ids), key=self._ranker(order.key))
+        if order.reverse:
+            values.reverse()
+        segments = [Segment(f"{column} IS NULL" if v is None else f"{column} = ?", () if v is None else (v,),
+                            _BY_ID, len(matches.groups[v])) for v in values]
+        return segments, [matches.groups[v] for v in values]
+
+    def _matches_as_of(self, f: RunFilter, column: str | None, rev: int) -> _Matches:
+        key = (f, column, self._named(f.needle))  # a brand named anew: another set of matches
+        with self._lock:
+            held = self._matches.get(key)
+        if held is not None and held.rev == rev:
+            return held
+        where, args = self.filter_sql(f)
+        picked = f"r.id, {column}" if column else "r.id, NULL"
+        changed = None
+        if held is not None and held.rev < rev:
+            changed = [row[0] for row in self.database._run("SELECT id FROM runs WHERE rev > ?", (held.rev,)).fetchall()]
+            if len(changed) > REBUILD_AFTER:
+                changed = None
+        if changed is None:
+            self.match_reads += 1
+            text_only = self._text_only_ids(f) if column is None else None
+            if text_only is not None:
+                return self._hold_matches(key, _Matches(rev, {None: array("q", text_only)}))
+            groups: dict = {}
+            for run_id, value in self.database._run(f"SELECT {picked} FROM runs r WHERE {where}", args).fetchall():
+                groups.setdefault(value, []).append(run_id)
+            matches = _Matches(rev, {v: array("q", sorted(ids)) for v, ids in groups.items()})
+        else:
+            # Runs changed since: out of every group, then back into the one they match now (if any).
+            # Arrays are copied before they change: another thread may be reading the held ones.
+            groups = {v: _without(ids, changed) for v, ids in held.groups.items()}
+            for run_id, value in self.database._run(
+                    f"SELECT {picked} FROM runs r WHERE r.rev > ? AND {where}", [held.rev, *args]).fetchall():
+                ids = groups.get(value)
+                if ids is None or ids is held.groups.get(value):
+                    ids = groups[value] = array("q") if ids is None else ids[:]
+                insort(ids, run_id)
+            matches = _Matches(rev, groups)
+        return self._hold_matches(key, matches)
+
+    def _hold_matches(self, key: tuple, matches: _Matches) -> _Matches:
+        with self._lock:
+            if key not in self._matches and len(self._matches) >= MATCHES_HELD:
+                self._matches.pop(next(iter(self._matches)))
+            self._matches[key] = matches
+        return matches
+
+    def _text_only_ids(self, f: RunFilter) -> list[int] | None:
+        """A search and nothing else, where the text index answers: its matches from index reads alone
+        (the text index's ids, and those of the named job types, brands and competitors by their indexes)."""
+        if RunFilter(text=f.text) != f:
+            return None
+        needle = f.needle
+        found = run_search.matching_ids(self.database, needle)
+        if found is None:
+            return None
+        job_types, brands, rivals = self._named(needle)
+        extra: set[int] = set()
+        for column, values in (("job_type", job_types), ("brand_id", brands), ("competitor_id", rivals)):
+            if values:
+                extra.update(row[0] for row in self.database._run(
+                    f"SELECT id FROM runs WHERE {column} IN ({','.join('?' * len(values))})", values).fetchall())
+        if needle.isdigit() and len(needle) < 19:
+            extra.update(row[0] for row in self.database._run("SELECT id FROM runs WHERE id = ?", (int(needle),)))
+        if len(extra) > 1000:
+            return sorted(extra.union(found))
+        for run_id in extra:
+            at = bisect_left(found, run_id)
+            if at == len(found) or found[at] != run_id:
+                found.insert(at, run_id)
+        return found
 
     def _count_segments(self, f: RunFilter, order: RunOrder) -> list[Segment]:
         where, args = self.filter_sql(f)
@@ -217,10 +344,33 @@ class RunWindows:
 
     # -- reading windows -------------------------------------------------------------
     def count(self, f: RunFilter) -> int:
+        if f.needle:  # a search's matches held for any sort count it
+            with self._lock:
+                column = next((key[1] for key in self._matches if key[0] == f), None)
+            rev = self.database.scalar("SELECT coalesce(max(rev), 0) FROM runs")
+            return sum(len(ids) for ids in self._matches_as_of(f, column, rev).groups.values())
         return sum(s.count for s in self.segments(f))
 
     def ids(self, f: RunFilter, order: RunOrder, offset: int, limit: int) -> tuple[int, list[int]]:
         """(how many runs the listing has, the ids at positions [offset, offset + limit))."""
+        if self._holds_matches(f, order):
+            rev = self.database.scalar("SELECT coalesce(max(rev), 0) FROM runs")
+            segments, held = self._matched_segments(f, order, rev)
+            out = []
+            start = 0
+            for segment, ids in zip(segments, held):
+                end = start + segment.count
+                if offset + limit <= start:
+                    break
+                if offset < end:
+                    lo, hi = max(offset, start) - start, min(offset + limit, end) - start
+                    if segment.keys[0][1] == "ASC":
+                        out += ids[lo:hi]
+                    else:
+                        n = len(ids)
+                        out += reversed(ids[n - hi:n - lo])
+                start = end
+            return sum(s.count for s in segments), out
         segments = self.segments(f, order)
         total = sum(s.count for s in segments)
         where, args = self.filter_sql(f)
@@ -295,6 +445,15 @@ class RunWindows:
             found = self.rows([run_id])
             if not found or not f.matches(found[0]):
                 return None
+        if self._holds_matches(f, order):
+            rev = self.database.scalar("SELECT coalesce(max(rev), 0) FROM runs")
+            start = 0
+            for segment, ids in zip(*self._matched_segments(f, order, rev)):
+                at = bisect_left(ids, run_id)
+                if at < len(ids) and ids[at] == run_id:
+                    return start + (at if segment.keys[0][1] == "ASC" else len(ids) - 1 - at)
+                start += segment.count
+            return None
         segments = self.segments(f, order)
         where, args = self.filter_sql(f)
         start = 0
@@ -358,6 +517,19 @@ def _keyset(keys: Sequence[tuple[str, str]], values: Sequence, forward: bool) ->
         terms.append("(" + " AND ".join(same + [f"{expr} {op} ?"]) + ")")
         args += list(values[:n]) + [values[n]]
     return "(" + " OR ".join(terms) + ")", args
+
+
+def _without(ids: array, gone: list[int]) -> array:
+    """``ids`` less those of ``gone`` (found by bisection: a few changed runs, a long array); ``ids`` itself
+    when it holds none of them."""
+    out = ids
+    for run_id in gone:
+        at = bisect_left(out, run_id)
+        if at < len(out) and out[at] == run_id:
+            if out is ids:
+                out = ids[:]
+            del out[at]
+    return out
 
 
 def _chunks(items: list, size: int):
