@@ -328,8 +328,7 @@ async def test_the_idle_app_brings_the_runs_text_index_up_to_date(make_app, svc,
     from pipedeck.storage import run_search
 
     seed_history(svc, brand["id"], 12_000)
-    # PostgreSQL has no side table to bring up to date (its trigram index is on the runs): no lag there.
-    assert run_search.lag(svc.database) == (12_000 if svc.database.dialect.text_index else 0)
+    assert run_search.lag(svc.database) == 12_000
     app = make_app()
     async with app.run_test(size=(120, 30)) as pilot:
         screen = await open_runs(pilot, app)
