@@ -59,7 +59,6 @@ RUN_FROM = " FROM runs r JOIN brands b ON b.id = r.brand_id LEFT JOIN competitor
 _HOLDS_LEASE = "SELECT 1 FROM runs WHERE id = ? AND lease = ?"
 # Heartbeats and lease expiry by the database's clock: one clock for every host.
 _RENEW = "UPDATE runs SET heartbeat_at = {now}, lease_expires_at = {now} + ? WHERE id = ? AND lease = ?"
-_NEXT_REV = "UPDATE run_feed SET rev = rev + 1 WHERE id = 1 RETURNING rev"
 _TAKE_REVS = "UPDATE run_feed SET rev = rev + ? WHERE id = 1 RETURNING rev"  # the last of ? new revs
 
 
@@ -119,9 +118,13 @@ class RunStore:
 
     # -- helpers -------------------------------------------------------------
     @staticmethod
-    def _next_rev(conn) -> int:
-        """The next change-feed rev; call after the transaction locked the rows it changes."""
-        return conn.execute(_NEXT_REV).fetchall()[0][0]
+    def _take_revs(conn, count: int) -> int:
+        """The first of ``count`` new change-feed revs; call after the transaction locked the rows it changes."""
+        return conn.execute(_TAKE_REVS, (count,)).fetchall()[0][0] - count + 1
+
+    @classmethod
+    def _next_rev(cls, conn) -> int:
+        return cls._take_revs(conn, 1)
 
     def _get_for_update(self, conn, run_id: int) -> dict:
         cur = conn.execute("SELECT * FROM runs WHERE id = ?" + self.dialect.for_update, (run_id,))
@@ -167,8 +170,7 @@ class RunStore:
 
         def flush() -> None:
             with self.database.write() as db:
-                last = db.conn.execute(_TAKE_REVS, (len(batch),)).fetchall()[0][0]
-                first = last - len(batch) + 1
+                first = self._take_revs(db.conn, len(batch))
                 db.conn.executemany(sql, [(*row, first + n) for n, row in enumerate(batch)])
             batch.clear()
 
