@@ -41,7 +41,7 @@ from pipedeck.concepts.run_query import NEWEST_FIRST, RunFilter, RunOrder
 from pipedeck.tui.screens.base import run_off_loop
 from pipedeck.tui.widgets.columns import Col, fit
 from pipedeck.tui.widgets.run_cells import COLUMNS, FULL, SORT_KEY, run_cells
-from pipedeck.tui.widgets.table import SORT
+from pipedeck.tui.widgets.table import SORT, SortCycling
 
 CELL_PADDING = 1
 MAX_HELD = 4000  # rows held around the view; those farthest from it go first
@@ -76,7 +76,7 @@ class _Pending:
     changes: int  # live changes seen when asked
 
 
-class RunsTable(ScrollView, can_focus=True):
+class RunsTable(SortCycling, ScrollView, can_focus=True):
     """Runs by position; see the module's doc."""
 
     BINDINGS = [
@@ -575,22 +575,8 @@ class RunsTable(ScrollView, can_focus=True):
         self._layout_for = None
         self.set_query(order=RunOrder(key, reverse) if key else NEWEST_FIRST)
 
-    def action_sort_next(self) -> None:
-        """By the next shown column; after the last, back to newest first."""
-        shown = [c.key for c, _ in self.column_layout if c.key in SORT_KEY]
-        if not shown:
-            return
-        if self.sort_column in shown:
-            index = shown.index(self.sort_column) + 1
-            self.sort_by(shown[index] if index < len(shown) else None)
-        else:
-            self.sort_by(shown[0])
-
-    def action_sort_reverse(self) -> None:
-        if self.sort_column is None:
-            self.action_sort_next()
-        else:
-            self.sort_by(self.sort_column, not self.sort_reverse)
+    def sortable_columns(self) -> list[str]:
+        return [c.key for c, _ in self.column_layout if c.key in SORT_KEY]  # after the last: newest first
 
     def header_text(self, column: str) -> str:
         return self._title(next(c for c, _ in self.column_layout if c.key == column)).plain

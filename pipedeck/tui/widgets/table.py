@@ -45,6 +45,34 @@ def cell_sort_key(cell: Any) -> tuple:
     return (1, 0.0, text.lower())
 
 
+class SortCycling:
+    """``o`` / ``O`` for a table with ``sort_by(column, reverse)``, ``sort_column`` and
+    ``sort_reverse``: sort by the next of ``sortable_columns()`` (after the last, back to the
+    table's own order), or reverse the sort."""
+
+    sort_column: str | None
+    sort_reverse: bool
+
+    def sortable_columns(self) -> list[str]:
+        raise NotImplementedError
+
+    def action_sort_next(self) -> None:
+        shown = self.sortable_columns()
+        if not shown:
+            return
+        if self.sort_column in shown:
+            index = shown.index(self.sort_column) + 1
+            self.sort_by(shown[index] if index < len(shown) else None)
+        else:
+            self.sort_by(shown[0])
+
+    def action_sort_reverse(self) -> None:
+        if self.sort_column is None:
+            self.action_sort_next()
+        else:
+            self.sort_by(self.sort_column, not self.sort_reverse)
+
+
 class AlignedTable(DataTable):
     """A DataTable whose header follows its columns when rows widen them.
 
@@ -76,7 +104,7 @@ class AlignedTable(DataTable):
             self.refresh()
 
 
-class Table(AlignedTable):
+class Table(SortCycling, AlignedTable):
     """The tables a user moves through.
 
     Columns are declared with :meth:`set_columns` (``Col``: priority, minimum
@@ -312,22 +340,8 @@ class Table(AlignedTable):
 
             self.call_after_refresh(run)
 
-    def action_sort_next(self) -> None:
-        """By the next shown column; after the last, back to the table's own order."""
-        shown = [c.key for c, _ in self.column_layout if c.title.strip()]  # not the mark column
-        if not shown:
-            return
-        if self.sort_column in shown:
-            index = shown.index(self.sort_column) + 1
-            self.sort_by(shown[index] if index < len(shown) else None)
-        else:
-            self.sort_by(shown[0])
-
-    def action_sort_reverse(self) -> None:
-        if self.sort_column is None:
-            self.action_sort_next()
-        else:
-            self.sort_by(self.sort_column, not self.sort_reverse)
+    def sortable_columns(self) -> list[str]:
+        return [c.key for c, _ in self.column_layout if c.title.strip()]  # not the mark column
 
     def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
         column = event.column_key.value
