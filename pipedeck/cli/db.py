@@ -36,8 +36,17 @@ def show_status(svc, as_json: bool) -> None:
     if info.get("path"):
         echo(f"path: {info['path']}")
     echo(f"schema version: {info['schema_version']} (this pipedeck: {info['latest_schema_version']})")
+    echo(f"search: {_search(info['search'])}")
     print_table([Column("TABLE"), Column("ROWS", justify="right"), Column("SIZE", justify="right")],
                 [[name, f"{t['rows']:,}", _size(t["bytes"])] for name, t in info["tables"].items()])
+
+
+def _search(search: dict) -> str:
+    if search["index"] is None:
+        return ("scans the runs (pg_trgm could not be added when the schema was upgraded;"
+                " see README 'More than one machine' for adding it by hand)")
+    behind = f", {search['lag']:,} runs not yet indexed (scanned meanwhile)" if search["lag"] else ""
+    return f"by {search['index']}{behind}"
 
 
 def _size(n: int | None) -> str:

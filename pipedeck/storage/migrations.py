@@ -42,6 +42,7 @@ MIGRATIONS: list[tuple[int, str, Step]] = [
     (8, "the change feed's counter", schema.v8_change_feed),
     (10, "runs table windows and search: sort indexes, trigram text index; attempts by worker", schema.v10_run_windows),
     (11, "alerts, recorded once per event", schema.v11_alerts),
+    (12, "search on PostgreSQL: trigram indexes of the runs' summaries and errors", schema.v12_text_search),
 ]
 LATEST = MIGRATIONS[-1][0]
 

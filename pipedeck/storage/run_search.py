@@ -12,8 +12,9 @@ only costs the scan.
 The trigram tokenizer matches any substring of three characters or more,
 ignoring case; a shorter needle is matched by a scan.
 
-On PostgreSQL there is no side table: a pg_trgm GIN index on the runs' own
-columns serves the same LIKE, and ``sync`` has nothing to do.
+On PostgreSQL there is no side table: pg_trgm GIN indexes on the runs' own
+columns (schema step 12) serve the same LIKE, and ``sync`` has nothing to do.
+Where the extension could not be added, a search there scans the runs.
 """
 
 from __future__ import annotations
@@ -68,6 +69,21 @@ def matching_ids(database: Database, needle: str) -> list[int] | None:
         return found
     stale = {row[0] for row in changed}
     return sorted({i for i in found if i not in stale} | {row[0] for row in changed if row[1]})
+
+
+POSTGRES_INDEXES = ("runs_summary_trgm", "runs_error_trgm")  # schema_postgres.v12_text_search
+
+
+def describe(database: Database) -> dict:
+    """How a search is answered here: ``index`` (what serves it, or None: a scan) and ``lag`` (runs
+    changed since the side index was brought up to date; 0 where the index is the runs' own)."""
+    if database.dialect.text_index:
+        return {"index": "runs_text (FTS5 trigram)", "lag": lag(database)}
+    found = {row[0] for row in database._run(
+        "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'runs'", ()).fetchall()}
+    if found.issuperset(POSTGRES_INDEXES):
+        return {"index": "runs_summary_trgm, runs_error_trgm (pg_trgm)", "lag": 0}
+    return {"index": None, "lag": 0}
 
 
 def lag(database: Database) -> int:

@@ -409,3 +409,8 @@ CREATE TABLE alerts (
 );
 CREATE INDEX alerts_unsent ON alerts (id) WHERE sent_at IS NULL
 """)
+
+
+def v12_text_search(conn: sqlite3.Connection) -> None:
+    """Nothing on SQLite: its search index (``runs_text``) came with step 10. The step gives
+    PostgreSQL its trigram indexes (see ``schema_postgres.v12_text_search``)."""

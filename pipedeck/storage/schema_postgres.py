@@ -336,7 +336,8 @@ INSERT INTO run_feed (id, rev) SELECT 1, coalesce(max(rev), 0) FROM runs
 
 def v10_run_windows(conn: Any) -> None:
     """The runs table's sort and filter indexes, the trends' covering index, attempts by worker.
-    SQLite's side trigram table (runs_text) has no counterpart: a search scans the runs' own columns."""
+    SQLite's side trigram table (runs_text) has no counterpart: a search reads the runs' own columns
+    (by the trigram indexes of step 12, where pg_trgm could be added)."""
     _run(conn, """
 CREATE INDEX runs_type ON runs (job_type, id);
 CREATE INDEX runs_brand ON runs (brand_id, id);
@@ -366,7 +367,28 @@ CREATE INDEX alerts_unsent ON alerts (id) WHERE sent_at IS NULL
 """)
 
 
+def v12_text_search(conn: Any) -> None:
+    """Trigram indexes of the runs' summaries and errors, so a search of a long history is an index
+    lookup (SQLite's counterpart is ``runs_text``, of step 10). pg_trgm is a trusted extension
+    (PostgreSQL 13+): whoever may create objects in the database may add it. Where it cannot be
+    added (too old a server, no contrib package, no privilege) the step leaves the indexes out and a
+    search scans the runs, as before; ``pipedeck db status`` says which."""
+    import psycopg
+
+    conn.execute("SAVEPOINT text_search")
+    try:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+    except psycopg.Error:
+        conn.execute("ROLLBACK TO SAVEPOINT text_search")
+        return
+    conn.execute("RELEASE SAVEPOINT text_search")
+    _run(conn, """
+CREATE INDEX IF NOT EXISTS runs_summary_trgm ON runs USING gin (lower(summary) gin_trgm_ops);
+CREATE INDEX IF NOT EXISTS runs_error_trgm ON runs USING gin (lower(error_message) gin_trgm_ops)
+""")
+
+
 STEPS: dict[int, Callable[[Any], None]] = {
     1: v1_core, 2: v2_meta, 3: v3_ad_library, 4: v4_schedules, 5: v5_run_media_and_cards, 6: v6_leases,
-    7: v7_answered_days, 8: v8_change_feed, 10: v10_run_windows, 11: v11_alerts,
+    7: v7_answered_days, 8: v8_change_feed, 10: v10_run_windows, 11: v11_alerts, 12: v12_text_search,
 }

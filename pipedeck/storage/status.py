@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 from typing import TYPE_CHECKING
 
+from pipedeck.storage import run_search
 from pipedeck.storage.dialect import SQLITE
 from pipedeck.storage.migrations import LATEST
 
@@ -32,7 +33,7 @@ def _status(database: "Database") -> dict:
         rows = conn.execute(f"SELECT count(*) FROM {_ident(name)}").fetchone()[0]
         tables[name] = {"rows": rows, "bytes": dialect.table_bytes(conn, name)}
     info = {"engine": dialect.name, "url": database.target.shown, "schema_version": dialect.schema_version(conn),
-            "latest_schema_version": LATEST, "tables": tables}
+            "latest_schema_version": LATEST, "tables": tables, "search": run_search.describe(database)}
     if dialect is SQLITE:
         try:
             size = database.path.stat().st_size
