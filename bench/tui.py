@@ -48,6 +48,7 @@ from bench.common import emit, median  # noqa: E402
 
 SIZE = (160, 45)
 BASELINE_ROWS = int(os.environ.get("BENCH_BASELINE_ROWS", "100000"))
+DATABASE_URL: str | None = None  # --database: a PostgreSQL database instead of the data dir's SQLite file
 JOB_TYPES = ["meta_sync", "asset_download", "template_scrape", "competitor_scrape"]
 STATUSES = ["succeeded"] * 80 + ["failed"] * 15 + ["cancelled"] * 3 + ["queued"] * 2
 
@@ -55,7 +56,7 @@ STATUSES = ["succeeded"] * 80 + ["failed"] * 15 + ["cancelled"] * 3 + ["queued"]
 # -- data -------------------------------------------------------------------------------
 def seed(home: Path, n: int) -> None:
     """n runs over 10 brands and 20 competitors, bulk-inserted through the run store."""
-    os.environ["PIPEDECK_HOME"] = str(home)
+    use_home(home)
     from pipedeck.config import load_settings
     from pipedeck.queue.service import Service
 
@@ -90,8 +91,16 @@ def seed(home: Path, n: int) -> None:
     while svc.sync_run_search(100_000):
         pass  # what the app's live feed does while idle, done up front
     print(f"text index built in {time.monotonic() - t0:.1f}s", flush=True)
-    svc.database.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    if svc.database.path is not None:
+        svc.database.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     svc.close()
+
+
+def use_home(home: Path) -> None:
+    """This process's data dir (and --database, when given)."""
+    os.environ["PIPEDECK_HOME"] = str(home)
+    if DATABASE_URL:
+        os.environ["PIPEDECK_DATABASE_URL"] = DATABASE_URL
 
 
 # -- the two apps -------------------------------------------------------------------------
@@ -334,7 +343,7 @@ def child_keys(which: str, rounds: int) -> dict:
 
 def store_filters(home: Path, rounds: int = 5) -> dict:
     """The store's answer alone: the first window of each filter (ours) and the old first page (RunStore.list)."""
-    os.environ["PIPEDECK_HOME"] = str(home)
+    use_home(home)
     from pipedeck.concepts.run_query import NEWEST_FIRST, RunFilter
     from pipedeck.config import load_settings
     from pipedeck.queue.service import Service
@@ -453,6 +462,8 @@ def run_child(home: Path, *args: str, timeout: float = 600) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PIPEDECK_")}
     env["BENCH_BASELINE_ROWS"] = str(BASELINE_ROWS)
     env.update({"PIPEDECK_HOME": str(home), "PYTHONPATH": str(REPO)})
+    if DATABASE_URL:
+        env["PIPEDECK_DATABASE_URL"] = DATABASE_URL
     spawned = time.time()
     proc = subprocess.run([sys.executable, __file__, "--child", *args, "--spawned-at", repr(spawned)], env=env,
                           capture_output=True, text=True, timeout=timeout, cwd=REPO)
@@ -497,6 +508,9 @@ def main() -> int:
                         help="filters: only the filter and search figures (in the app and the store), pipedeck only")
     parser.add_argument("--home", type=Path,
                         help="a seeded data dir to reuse (seeded there when empty; kept afterwards)")
+    parser.add_argument("--database", metavar="URL",
+                        help="with --only filters: a PostgreSQL database to seed and search (postgresql://...), "
+                             "or 'temp' for a throwaway server")
     parser.add_argument("--child", nargs="*")
     parser.add_argument("--spawned-at", type=float)
     args = parser.parse_args()
@@ -515,8 +529,18 @@ def main() -> int:
         print(json.dumps(out), flush=True)
         return 0
 
-    global BASELINE_ROWS
+    global BASELINE_ROWS, DATABASE_URL
     BASELINE_ROWS = min(args.baseline_runs, args.runs)
+    server = None
+    if args.database:
+        if args.only != "filters":
+            parser.error("--database goes with --only filters")
+        DATABASE_URL = args.database
+        if DATABASE_URL == "temp":
+            from tests.postgres_server import PostgresServer
+
+            server = PostgresServer(durable=True)
+            DATABASE_URL = server.create_database("bench")
     tmp = Path(tempfile.mkdtemp(prefix="pipedeck-bench-tui-"))
     home = args.home or tmp / "home"
     try:
@@ -598,6 +622,8 @@ def main() -> int:
         })
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        if server is not None:
+            server.close()
     return 0
 
 
