@@ -71,6 +71,12 @@ def test_demo_data_round_trips_sqlite_to_postgresql_to_sqlite(demo_data, postgre
         assert lines[table] == [f"{len(rows):,}", f"{len(rows):,}"], table  # each count, as verified on the target
     assert "every count verified on the target" in there.stdout
     assert dump(postgres_url) == original
+    # A bulk load: the target's planner statistics are brought up to date (never-analyzed is -1).
+    db = Database(postgres_url)
+    try:
+        assert db.scalar("SELECT reltuples FROM pg_class WHERE relname = 'runs'") == len(original["runs"])
+    finally:
+        db.close()
 
     back = tmp_path / "back.db"
     again = invoke("db", "copy", "--from", postgres_url, "--to", f"sqlite:///{back}", "--json")

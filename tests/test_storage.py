@@ -339,3 +339,15 @@ def test_migration_steps_exist_for_both_engines():
     from pipedeck.storage.schema_postgres import STEPS
 
     assert sorted(STEPS) == [number for number, _, _ in migrations.MIGRATIONS]
+
+
+@postgresql_only
+def test_a_bulk_history_leaves_the_planner_statistics_current(database, engine):
+    """After RunStore.insert_history of many runs the runs table is vacuumed and analyzed (a count by
+    status reads the index alone, the planner knows the row count) instead of waiting for autovacuum."""
+    store = with_brand(database)
+    brand_id = database.scalar("SELECT id FROM brands")
+    assert database.scalar("SELECT reltuples FROM pg_class WHERE relname = 'runs'") == -1  # never analyzed
+    store.insert_history(({"job_type": "meta_sync", "brand_id": brand_id, "status": "succeeded",
+                           "created_at": 1_700_000_000.0 + i} for i in range(25)), chunk=10)
+    assert database.scalar("SELECT reltuples FROM pg_class WHERE relname = 'runs'") == 25

@@ -108,6 +108,7 @@ def _copy(source: Database, target: Database, *, force: bool, progress) -> list[
         if "run_feed" in tables and "runs" in tables:  # the feed counts on after every copied rev
             conn.execute("UPDATE run_feed SET rev = (SELECT coalesce(max(rev), 0) FROM runs)"
                          " WHERE rev < (SELECT coalesce(max(rev), 0) FROM runs)")
+    target.dialect.after_bulk_load(target.conn, tables)
     after = _counts(target, tables)
     result = [TableCopy(t, copied[t], after[t]) for t in tables]
     wrong = [r for r in result if not r.verified]

@@ -120,6 +120,10 @@ class Dialect:
     def reset_identity(self, conn: Any, table: str, column: str = "id") -> None:
         """After rows were inserted with explicit ids: new rows continue after the largest."""
 
+    def after_bulk_load(self, conn: Any, tables: Iterable[str]) -> None:
+        """Outside any transaction, after many rows were loaded at once (a copy, a seeded history):
+        bring the planner's statistics up to date, where the engine keeps them by table."""
+
     # -- schema bookkeeping -------------------------------------------------------------------
     def schema_version(self, conn: Any) -> int:
         raise NotImplementedError
@@ -410,6 +414,12 @@ class PostgresDialect(Dialect):
 
     def table_bytes(self, conn: Any, table: str) -> int | None:
         return conn.execute("SELECT pg_total_relation_size(to_regclass(?))", (_ident(table),)).fetchone()[0]
+
+    def after_bulk_load(self, conn: Any, tables: Iterable[str]) -> None:
+        # Autovacuum would get there in its own time; until it does, a count of a million fresh rows
+        # reads the heap (no visibility map yet, measured 140 ms -> 16 ms) and the planner guesses.
+        for table in tables:
+            conn.execute(f"VACUUM (ANALYZE) {_ident(table)}")
 
     def reset_identity(self, conn: Any, table: str, column: str = "id") -> None:
         sequence = conn.execute("SELECT pg_get_serial_sequence(?, ?)", (_ident(table), column)).fetchone()[0]

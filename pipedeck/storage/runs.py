@@ -189,6 +189,8 @@ class RunStore:
                 flush()
         if batch:
             flush()
+        if count >= chunk:
+            self.database.dialect.after_bulk_load(self.database.conn, ("runs",))
         return count
 
     # -- executing -----------------------------------------------------------
