@@ -165,3 +165,20 @@ def test_a_search_reads_its_matches_once_and_a_change_after_shows(history, key):
     for run_id in (moving, joining):
         assert windows.position(search, order, run_id) == ids.index(run_id)
     assert windows.match_reads == reads + 1, "brought up to date from the runs changed, not read again"
+
+
+@pytest.mark.parametrize("key", ["created", None])
+def test_a_brand_renamed_into_a_search_counts_at_once(history, key):
+    """A search names brands by their names: renaming one so the search now names it brings its runs
+    into the count and the windows at once, though no run changed (the counts are not kept by rev alone)."""
+    svc, names = history
+    search, order = RunFilter(text="acme"), RunOrder(key)
+    before = svc.run_window(search, order, 0, 10_000)
+    moda = next(b for b, name in names.items() if name == "Moda")
+    svc.catalog.update_brand(moda, name="Macme")
+    everything = svc.run_window(RunFilter(), RunOrder("id"), 0, 10_000).rows
+    wanted = {r["id"] for r in everything if r["brand_id"] == moda} | {r["id"] for r in before.rows}
+    after = svc.run_window(search, order, 0, 10_000)
+    assert after.total == len(wanted) > before.total
+    assert {r["id"] for r in after.rows} == wanted
+    assert svc.run_windows.count(search) == len(wanted)

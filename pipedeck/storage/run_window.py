@@ -93,7 +93,7 @@ class RunWindows:
     def __init__(self, database: Database) -> None:
         self.database = database
         self._lock = threading.Lock()
-        self._segments: dict[tuple, tuple[int, list[Segment]]] = {}  # (filter, order) -> (rev, segments)
+        self._segments: dict[tuple, tuple[int, list[Segment]]] = {}  # (filter, order, named) -> (rev, segments)
         self._matches: dict[tuple, _Matches] = {}  # (filter, group column) -> matching ids
         self.match_reads = 0  # times a search's matches were read in full (tests read it)
 
@@ -170,7 +170,7 @@ class RunWindows:
         rev = self.database.scalar("SELECT coalesce(max(rev), 0) FROM runs")
         if self._holds_matches(f, order):
             return self._matched_segments(f, order, rev)[0]
-        key = (f, order)
+        key = (f, order, self._named(f.needle) if f.needle else None)  # a brand named anew: other counts
         with self._lock:
             cached = self._segments.get(key)
         if cached is not None and cached[0] == rev:
