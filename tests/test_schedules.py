@@ -229,3 +229,20 @@ def test_a_removed_schedules_id_is_never_reused(sim, clock):
     second = sim.add_schedule("test_echo", "Acme", cron="0 * * * *")
     assert second["id"] != first["id"]
     assert sim.runs.get(run_id)["schedule_id"] == first["id"]
+
+
+def test_a_six_field_schedule_saved_before_the_check_is_paused_at_its_tick(sim, clock, brand):
+    """cronsim reads a sixth field as seconds: a schedule stored with one (before `schedules add`
+    refused them) would queue a run at every tick. Its first due tick pauses it, says why in its
+    history, and queues nothing."""
+    from pipedeck.storage import schedules as store
+
+    schedule_id = store.create(sim.database, job_type="meta_sync", brand_id=brand["id"], competitor_id=None,
+                               params={}, cron="* * * * * *", tz="UTC", missed_policy="skip", active=True,
+                               next_run_at=T0, now=T0)
+    run_clock(sim, clock, T0, T0 + 5 * MIN, step=1.0)
+    assert scheduled_runs(sim, schedule_id) == []
+    assert not store.get(sim.database, schedule_id)["active"]
+    events = store.events(sim.database, schedule_id)
+    assert [e["action"] for e in events] == ["error"]
+    assert "Wrong number of fields (6)" in events[0]["reason"] and "paused" in events[0]["reason"]

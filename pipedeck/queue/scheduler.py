@@ -52,19 +52,28 @@ CRON_MACROS = {"@hourly": "0 * * * *", "@daily": "0 0 * * *", "@midnight": "0 0 
 CRON_FIELDS = "minute hour day-of-month month day-of-week"
 
 
+def cron_shape_problem(cron: str) -> str | None:
+    """What is wrong with the form of a cron expression (a macro, not five fields), or None."""
+    cron = " ".join(cron.split())
+    if cron.lower() in CRON_MACROS:
+        return f"cron macros are not supported; write {cron.lower()} as {CRON_MACROS[cron.lower()]!r}"
+    fields = len(cron.split(" ")) if cron else 0
+    if fields != 5:
+        # Worded as cronsim words its own errors ("Bad minute"), which forms and tests show.
+        return (f"invalid cron expression {shown(cron)}: Wrong number of fields ({fields}); "
+                f"use five ({CRON_FIELDS}), e.g. '0 7 * * 1-5'")
+    return None
+
+
 def check_cron(cron: str, tz: str) -> str:
     """Validate a five-field cron expression; returns its plain-English explanation.
 
     cronsim also reads a sixth (seconds) field, which would fire every second: refused here.
     """
     cron = " ".join(cron.split())
-    if cron.lower() in CRON_MACROS:
-        raise UserError(f"cron macros are not supported; write {cron.lower()} as {CRON_MACROS[cron.lower()]!r}")
-    fields = len(cron.split(" ")) if cron else 0
-    if fields != 5:
-        # Worded as cronsim words its own errors ("Bad minute"), which forms and tests show.
-        raise UserError(f"invalid cron expression {shown(cron)}: Wrong number of fields ({fields}); "
-                        f"use five ({CRON_FIELDS}), e.g. '0 7 * * 1-5'")
+    problem = cron_shape_problem(cron)
+    if problem:
+        raise UserError(problem)
     try:
         sim = CronSim(cron, datetime.now(zone(tz)))
         next(sim)
@@ -113,6 +122,15 @@ def tick(database: Database, settings, now: float, enqueue: Callable[[int], None
 
 def _fire(tx: store.Tick, runs: RunStore, catalog: Catalog, settings, sched: dict, now: float, result: TickResult) -> None:
     cron, tz = sched["cron"], sched["tz"]
+    problem = cron_shape_problem(cron)
+    if problem:
+        # Saved before the five-field check (cronsim would read a sixth field as seconds and fire every
+        # second): paused, and said once, until somebody edits it.
+        if tx.record_event(sched["id"], sched["next_run_at"], now, "error",
+                           reason=f"{problem}; the schedule is paused until its cron is edited"):
+            result.events.append((sched["id"], "error"))
+        tx.advance(sched["id"], now, active=0)
+        return
     occurrences = [sched["next_run_at"]]
     following = next_after(cron, tz, occurrences[-1])
     while following <= now and len(occurrences) < 100_000:
