@@ -177,11 +177,11 @@ def bump(svc, ids: list[int], round_no: int) -> None:
     """50 runs change, as a worker's progress flush would change them (one transaction, rev bumped)."""
     with svc.database.write() as db:
         conn = db.conn
-        rev = conn.execute("SELECT max(rev) FROM runs").fetchone()[0]
+        first = type(svc.runs)._take_revs(conn, len(ids))  # the live feed reads the change feed's counter
         for i, run_id in enumerate(ids):
             conn.execute("UPDATE runs SET status = 'running', progress_current = ?, progress_total = 100,"
                          " summary = ?, updated_at = ?, rev = ? WHERE id = ?",
-                         (round_no, f"step {round_no} of run {run_id}", time.time(), rev + i + 1, run_id))
+                         (round_no, f"step {round_no} of run {run_id}", time.time(), first + i, run_id))
 
 
 def thread_cpu_s(native_id: int) -> float:
