@@ -32,7 +32,7 @@ from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.binding import Binding
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -714,13 +714,46 @@ class RunsTable(SortCycling, ScrollView, can_focus=True):
         self._styles = None
         self._restyled()
 
-    def render_lines(self, crop):
-        # One layout check per frame, not per line (the content region is measured each time).
-        self._frame_width = self._relayout()
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """The lines of a frame. Textual's styles cache draws a line again whenever it is marked dirty,
+        and then makes it anew through every CSS step (padding, borders, tint, opacity), a new strip
+        that no filter has seen. This table has none of those steps (unless CSS gives it one: then the
+        styles cache draws it), so a line is taken as drawn: an unchanged line is the same strip as
+        last frame, with its padding and filters done already."""
+        self._frame_width = self._relayout()  # one layout check per frame, not one per line
         try:
-            return super().render_lines(crop)
+            if not self._plainly_styled():
+                self._frames_direct = False
+                return super().render_lines(crop)
+            if not self._frames_direct:
+                self._styles_cache.clear()  # what it holds is stale once it draws again
+                self._frames_direct = True
+            base_background, background = self.background_colors
+            inner = self._styles_cache.get_inner_outer(base_background, background)[0].rich_style
+            width, filters = self.content_region.width, self.get_line_filters()
+            strips = []
+            for y in crop.line_range:
+                strip = self.render_line(y).adjust_cell_length(width, inner)  # both cached by the strip
+                for line_filter in filters:
+                    strip = strip.apply_filter(line_filter, background)
+                strips.append(strip)
+            if crop.column_span != (0, self.size.width):
+                x1, x2 = crop.column_span
+                strips = [strip.crop(x1, x2) for strip in strips]
+            return strips
         finally:
             self._frame_width = None
+
+    _frames_direct = False
+
+    def _plainly_styled(self) -> bool:
+        """No CSS step of Textual's styles cache would change this table's lines."""
+        styles = self.styles
+        return (not any(edge for edge, _ in styles.border) and not any(edge for edge, _ in styles.outline)
+                and not any(styles.padding) and not styles.tint.a and self.opacity == 1.0
+                and styles.text_opacity == 1.0 and not (styles.has_rule("hatch") and styles.hatch != "none")
+                and self._border_title is None and self._border_subtitle is None
+                and not (self.auto_links and self.hover_style._link_id))
 
     def render_line(self, y: int) -> Strip:
         width = self._frame_width if self._frame_width is not None else self._relayout()
