@@ -41,7 +41,7 @@ from pipedeck.concepts.run_query import NEWEST_FIRST, RunFilter, RunOrder
 from pipedeck.tui.screens.base import run_off_loop
 from pipedeck.tui.widgets.columns import Col, fit
 from pipedeck.tui.widgets.run_cells import COLUMNS, FULL, SORT_KEY, TIMED, CellMemo, run_cells
-from pipedeck.tui.widgets.table import SORT, SortCycling
+from pipedeck.tui.widgets.sorting import SORT, SortCycling
 
 CELL_PADDING = 1
 MAX_HELD = 4000  # rows held around the view; those farthest from it go first
@@ -863,12 +863,12 @@ class RunsTable(SortCycling, ScrollView, can_focus=True):
 
 
 def _joined(segments: list[Segment]) -> list[Segment]:
-    """Neighbouring segments of the same style object as one (the styles come from caches: the same
-    style is mostly the same object, and an identity test is what keeps this cheap)."""
+    """Neighbouring segments of one style as one segment (the styles come from caches: the same style
+    is mostly the same object, so the identity test answers first)."""
     out: list[Segment] = []
     text, style = "", None
     for segment in segments:
-        if segment.style is style:
+        if segment.style is style or (style is not None and segment.style == style):
             text += segment.text
         else:
             if text:
