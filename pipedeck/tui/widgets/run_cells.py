@@ -135,8 +135,7 @@ class CellMemo:
     def key(self, run: dict, column: str, marked: bool) -> tuple | None:
         if column in TIMED:
             return None
-        get = run.get
-        return (column, marked, *[get(field) for field in self._fields[column]])
+        return (column, marked, *map(run.get, self._fields[column]))
 
     def make(self, run: dict, column: str, marked: bool, now: float) -> Text:
         """The cell, made (noting the fields it reads when it can be keyed)."""

@@ -731,6 +731,7 @@ class RunsTable(SortCycling, ScrollView, can_focus=True):
             base_background, background = self.background_colors
             inner = self._styles_cache.get_inner_outer(base_background, background)[0].rich_style
             width, filters = self.content_region.width, self.get_line_filters()
+            self._frame_gutter = (width, inner)
             strips = []
             for y in crop.line_range:
                 strip = self.render_line(y).adjust_cell_length(width, inner)  # both cached by the strip
@@ -742,9 +743,10 @@ class RunsTable(SortCycling, ScrollView, can_focus=True):
                 strips = [strip.crop(x1, x2) for strip in strips]
             return strips
         finally:
-            self._frame_width = None
+            self._frame_width = self._frame_gutter = None
 
     _frames_direct = False
+    _frame_gutter: tuple[int, Style] | None = None  # (the frame's line width, the style padding to it)
 
     def _plainly_styled(self) -> bool:
         """No CSS step of Textual's styles cache would change this table's lines."""
@@ -780,7 +782,7 @@ class RunsTable(SortCycling, ScrollView, can_focus=True):
         (a live change mostly leaves most cells of a row as they were), else made and rendered."""
         memo, by_inputs, now = self._memo, self._by_inputs, self.clock()
         marked = drawn.state[1]
-        segments: list[Segment] = []
+        segments: list[Segment] = []  # runs of one style as one segment: fewer for every later step
         timed: list[str] = []
         used = 0
         for col, col_width in self.column_layout:
@@ -796,16 +798,21 @@ class RunsTable(SortCycling, ScrollView, can_focus=True):
                     if len(by_inputs) > 8192:
                         by_inputs.clear()
                     by_inputs[(memo.key(run, column, marked), col_width, style)] = cell_segments
-            segments += cell_segments
+            _extend_joined(segments, cell_segments)
             used += col_width + 2 * CELL_PADDING
         if used < width:
-            segments.append(Segment(" " * (width - used), style))
+            _extend_joined(segments, [Segment(" " * (width - used), style)])
         if drawn.timed != tuple(timed) or any(look != self._look for look, _ in drawn.lines):
             drawn.lines.clear()  # its other lines were drawn at another time, or in another look
             drawn.timed = tuple(timed)
-        # Runs of one style as one segment: fewer segments for every later step of the frame.
-        strip = Strip(_joined(segments), max(used, width))
-        return strip.crop(0, width) if used > width else strip
+        if used > width:
+            return Strip(segments, used).crop(0, width)
+        if self._frame_gutter is not None and self._frame_gutter[0] > width:
+            # Under the scrollbar, as the frame pads it: the strip is the frame's line as it is.
+            full, inner = self._frame_gutter
+            segments.append(Segment(" " * (full - width), inner))
+            return Strip(segments, full)
+        return Strip(segments, width)
 
     def _cell_segments(self, col: Col, width: int, cell: Text, style: Style) -> list[Segment]:
         """The cell padded to its column, in the line's style (the cell's own styles over it)."""
@@ -824,7 +831,9 @@ class RunsTable(SortCycling, ScrollView, can_focus=True):
             own = console.get_style(text.style, default=Style.null()) if text.style else None
             line_style = style + own if own else style
             pad = Segment(" " * CELL_PADDING, style)
-            segments = [pad, *Segment.apply_style(text.render(console), line_style), pad]
+            segments = []
+            for segment in (pad, *Segment.apply_style(text.render(console), line_style), pad):
+                _extend_joined(segments, (segment,))
             self._segments[key] = segments
         return segments
 
@@ -862,18 +871,14 @@ class RunsTable(SortCycling, ScrollView, can_focus=True):
         return strip
 
 
-def _joined(segments: list[Segment]) -> list[Segment]:
-    """Neighbouring segments of one style as one segment (the styles come from caches: the same style
-    is mostly the same object, so the identity test answers first)."""
-    out: list[Segment] = []
-    text, style = "", None
-    for segment in segments:
-        if segment.style is style or (style is not None and segment.style == style):
-            text += segment.text
-        else:
-            if text:
-                out.append(Segment(text, style))
-            text, style = segment.text, segment.style
-    if text:
-        out.append(Segment(text, style))
-    return out
+def _extend_joined(out: list[Segment], segments: list[Segment] | tuple[Segment, ...]) -> None:
+    """Append ``segments`` (no two neighbours of one style among them) to ``out``, the first joined to
+    ``out``'s last when they share a style: runs of one style stay one segment. The styles come from
+    caches (one style is mostly one object), so the identity test answers first."""
+    if out and segments:
+        last, first = out[-1], segments[0]
+        if last.style is first.style or (last.style is not None and last.style == first.style):
+            out[-1] = Segment(last.text + first.text, last.style)
+            out.extend(segments[1:])
+            return
+    out.extend(segments)
