@@ -173,3 +173,39 @@ def test_the_real_app_paints_and_quits_on_ctrl_q_with_the_collector_on_and_no_jo
     heavy = sorted(m for m in seen["modules"] if m.split(".")[0] in ("httpx", "httpcore", "playwright", "apprise", "huey",
                                                                   "sqlite_utils"))
     assert heavy == []
+
+
+RUNS_FIRST_PAINT = """
+import json, sys
+from pipedeck.config import load_settings
+from pipedeck.queue.service import Service
+from pipedeck.tui.app import PipedeckApp
+
+app = PipedeckApp(Service(load_settings()), initial_view="runs")
+
+def check():
+    table = app.screen.query_one("#runs") if app.screen.is_mounted else None
+    if table is not None and table.current_run() is not None:
+        app.exit(0)
+    else:
+        app.set_timer(0.02, check)
+
+app.call_later(check)
+app.run(headless=True, size=(120, 30))
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def test_the_runs_view_paints_first_without_the_other_views_screens(svc, brand, env):
+    svc.queue_one_time_job("Acme", "test_echo", {})
+    child_env = {k: v for k, v in env.items() if k != "PIPEDECK_PLUGINS"}
+    out = subprocess.run([sys.executable, "-c", RUNS_FIRST_PAINT], env=child_env, cwd=REPO, capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr[-2000:]
+    modules = set(json.loads(out.stdout.strip().splitlines()[-1]))
+    assert "pipedeck.tui.screens.pipeline" in modules  # it painted the runs view
+    screens = sorted(m for m in modules if m.startswith("pipedeck.tui.screens.")
+                     and m not in ("pipedeck.tui.screens.base", "pipedeck.tui.screens.pipeline",
+                                   "pipedeck.tui.screens.run_actions"))
+    assert screens == []  # the other views, the dialogs: imported when first shown
+    assert "textual.widgets._data_table" not in modules  # the runs table is not a DataTable

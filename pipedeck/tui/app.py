@@ -9,11 +9,13 @@ loop render them. Nothing here reads the database on the event loop.
 
 from __future__ import annotations
 
+import importlib
 import sys
 import threading
 from pathlib import Path
 
 from textual.app import App
+from textual.screen import Screen
 from textual.binding import Binding
 from textual.reactive import reactive
 
@@ -28,35 +30,33 @@ from pipedeck.tui.live import LiveFeed
 from pipedeck.tui.messages import (CatalogCache, CatalogChanged, DatabaseReachability, HealthChanged, RunsChanged,
                                    RunsReload, StatusInfo)
 from pipedeck.tui.screens.base import PipedeckScreen, run_off_loop
-from pipedeck.tui.screens.brands import BrandScreen, BrandsScreen
-from pipedeck.tui.screens.competitors import CompetitorScreen
-from pipedeck.tui.screens.freshness import FreshnessScreen
-from pipedeck.tui.screens.help import HelpScreen
-from pipedeck.tui.screens.modals import ConfirmScreen, JobFormScreen
-from pipedeck.tui.screens.pipeline import PipelineScreen
-from pipedeck.tui.screens.run_detail import RunDetailScreen
-from pipedeck.tui.screens.trends import TrendsScreen
-from pipedeck.tui.screens.quitting import QuitScreen
-from pipedeck.tui.screens.schedule_forms import PolicyFormScreen, ScheduleFormScreen
-from pipedeck.tui.screens.schedules import SchedulesScreen
-from pipedeck.tui.screens.system import SystemScreen
-from pipedeck.tui.screens.templates import TemplatesScreen
 from pipedeck.tui.commands import PipedeckCommands
 
 VIEWS = Binding.Group("Views", compact=True)
+
+
+def _view(module: str, name: str):
+    """A view's screen, its module imported when the view is first shown: the first paint imports
+    the first view's screen only (each screen module is a few ms of start-up)."""
+
+    def make() -> Screen:
+        return getattr(importlib.import_module(f"pipedeck.tui.screens.{module}"), name)()
+
+    make.__qualname__ = name
+    return make
 
 
 class PipedeckApp(App[int]):
     TITLE = "pipedeck"
     CSS_PATH = "pipedeck.tcss"
     MODES = {
-        "brands": BrandsScreen,
-        "runs": PipelineScreen,
-        "templates": TemplatesScreen,
-        "freshness": FreshnessScreen,
-        "system": SystemScreen,
-        "schedules": SchedulesScreen,
-        "trends": TrendsScreen,
+        "brands": _view("brands", "BrandsScreen"),
+        "runs": _view("pipeline", "PipelineScreen"),
+        "templates": _view("templates", "TemplatesScreen"),
+        "freshness": _view("freshness", "FreshnessScreen"),
+        "system": _view("system", "SystemScreen"),
+        "schedules": _view("schedules", "SchedulesScreen"),
+        "trends": _view("trends", "TrendsScreen"),
     }
     DEFAULT_MODE = "brands"
     COMMANDS = App.COMMANDS | {PipedeckCommands}
@@ -181,6 +181,8 @@ class PipedeckApp(App[int]):
         waiting = [f"handing run {run_id} back to the queue" for run_id in direct]
         waiting += [f"run {r['id']} ({r['job_type']} for {visible(r['brand'])}): the worker this app started "
                     "finishes it or hands it back to the queue" for r in child_runs]
+        from pipedeck.tui.screens.quitting import QuitScreen
+
         self.push_screen(QuitScreen(waiting))
 
         def wait() -> None:
@@ -300,19 +302,27 @@ class PipedeckApp(App[int]):
             self.pop_screen()
 
     def action_help(self) -> None:
+        from pipedeck.tui.screens.help import HelpScreen
+
         if isinstance(self.screen, HelpScreen):
             return
         self.push_screen(HelpScreen(self.screen))
 
     def open_brand(self, brand_id: int) -> None:
+        from pipedeck.tui.screens.brands import BrandScreen
+
         self._go_to_mode("brands")
         self.push_screen(BrandScreen(brand_id))
 
     def open_competitors(self, brand_id: int, competitor_id: int | None = None) -> None:
+        from pipedeck.tui.screens.competitors import CompetitorScreen
+
         self._go_to_mode("brands")
         self.push_screen(CompetitorScreen(brand_id, competitor_id))
 
     def open_run(self, run_id: int) -> None:
+        from pipedeck.tui.screens.run_detail import RunDetailScreen
+
         self.push_screen(RunDetailScreen(run_id))
 
     def _go_to_mode(self, mode: str) -> None:
@@ -368,6 +378,8 @@ class PipedeckApp(App[int]):
                     self.notify(f"worker stopped (exit {code}); its running jobs were handed back"),
                     self._update_status(), self.refresh_bindings()), group="worker-child")
 
+        from pipedeck.tui.screens.modals import ConfirmScreen
+
         self.push_screen(ConfirmScreen("Stop the worker this app started? Its running jobs are handed back "
                                        "to the queue.", confirm="Stop worker"), answer)
 
@@ -388,6 +400,8 @@ class PipedeckApp(App[int]):
                      group="open-form", exclusive=True)
 
     def _push_job_form(self, job_type, brand, competitor, params, retry_of) -> None:
+        from pipedeck.tui.screens.modals import JobFormScreen
+
         jt = self.service.job_type(job_type)
         self.push_screen(JobFormScreen(jt, brand, competitor, params=params, retry_of=retry_of),
                          self._job_submitted)
@@ -462,6 +476,8 @@ class PipedeckApp(App[int]):
             if not kwargs["brands"]:
                 self.notify("add a brand first (view 1, then a)", severity="warning")
                 return
+            from pipedeck.tui.screens.schedule_forms import ScheduleFormScreen
+
             self.push_screen(ScheduleFormScreen(**kwargs), self._schedule_saved)
 
         run_off_loop(self, load, push, group="open-form", exclusive=True)
@@ -480,6 +496,8 @@ class PipedeckApp(App[int]):
             return [d.key for d in svc.datasets()], svc.brands(), svc.freshness_policies(), svc.freshness()
 
         def push(data) -> None:
+            from pipedeck.tui.screens.schedule_forms import PolicyFormScreen
+
             datasets, brands, policies, rows = data
             self.push_screen(PolicyFormScreen(datasets=datasets, brands=brands, policies=policies, freshness=rows,
                                               dataset=dataset, brand_id=brand_id), self._policy_saved)

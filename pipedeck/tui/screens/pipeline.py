@@ -13,7 +13,6 @@ from pipedeck.concepts.run_query import RunFilter
 from pipedeck.concepts.statuses import STATUSES
 from pipedeck.tui import fmt
 from pipedeck.tui.screens.base import PipedeckScreen
-from pipedeck.tui.screens.modals import ConfirmScreen
 from pipedeck.tui.screens.run_actions import cancel_runs, edit_and_retry, report_bulk, retry_run
 from pipedeck.tui.widgets.run_cells import FULL
 from pipedeck.tui.widgets.runs_table import RunsTable, WindowRequest
@@ -262,6 +261,8 @@ class PipelineScreen(PipedeckScreen):
             def answer(yes: bool | None) -> None:
                 if yes:
                     self.fetch(lambda: svc.retry_many(ids), self._bulk_retried)
+
+            from pipedeck.tui.screens.modals import ConfirmScreen  # the dialogs' module: when one is shown
 
             self.app.push_screen(ConfirmScreen(
                 f"Retry {len(ids)} failed {scope or 'runs (all brands, all job types)'}?", confirm="Retry all",

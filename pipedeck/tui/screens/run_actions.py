@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pipedeck.concepts.statuses import TERMINAL
 from pipedeck.tui.screens.base import PipedeckScreen
-from pipedeck.tui.screens.modals import ConfirmScreen
 
 
 def retry_run(screen: PipedeckScreen, run_id: int) -> None:
@@ -46,6 +45,8 @@ def cancel_runs(screen: PipedeckScreen, run_ids: list[int], after=None) -> None:
                 if after:
                     after()
             screen.fetch(lambda: svc.cancel_many(run_ids), done_many, group="cancel")
+
+    from pipedeck.tui.screens.modals import ConfirmScreen  # the dialogs' module: when one is shown
 
     screen.app.push_screen(ConfirmScreen(f"Cancel {what}?", confirm="Cancel run" if len(run_ids) == 1
                                          else f"Cancel {len(run_ids)} runs",

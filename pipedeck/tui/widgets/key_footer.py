@@ -18,7 +18,7 @@ from rich.style import Style
 from rich.text import Text
 from textual.widget import Widget
 
-from pipedeck.tui.widgets.table import SORT
+from pipedeck.tui.widgets.sorting import SORT
 
 MAX_LINES = 2
 # The app's keys in the order they give way when the footer is full (first kept longest).

@@ -53,40 +53,96 @@ def clock_time(ts: float | None, now: float) -> str:
 def run_cells(run: dict, columns: Iterable[str], marked: bool, now: float) -> list[Text]:
     """The cells of ``run`` for ``columns``, as rich Text (outside text made visible)."""
     columns = tuple(columns)
-    out = []
-    for key in columns:
-        if key == "mark":
-            out.append(Text("●" if marked else " ", style="bold yellow"))
-        elif key == "id":
-            out.append(Text(str(run["id"]), justify="right"))
-        elif key == "status":
-            text = fmt.status_text(run["status"])
-            if run.get("direct"):
-                text.append(" ⚡", style="magenta")
-            out.append(text)
-        elif key == "type":
-            out.append(fmt.plain(run["job_type"]))
-        elif key == "brand":
-            text = fmt.plain(run.get("brand"))
-            if run.get("competitor") and "competitor" not in columns:
-                text.append(f" › {visible(run['competitor'])}", style="cyan")
-            out.append(text)
-        elif key == "competitor":
-            out.append(fmt.plain(run.get("competitor") or ""))
-        elif key == "tries":
-            out.append(Text(f"{run['attempts']}/{run['max_attempts']}"))
-        elif key == "created":
-            out.append(Text(clock_time(run["created_at"], now)))
-        elif key == "age":
-            out.append(Text(durations.ago(run["created_at"], now)))
-        elif key == "took":
-            out.append(Text(fmt.run_duration(run, now)))
-        elif key == "progress":
-            out.append(Text(fmt.progress_label(run), style="cyan"))
-        elif key == "summary":
-            out.append(fmt.one_line(run.get("log_summary") or run.get("summary") or "", 300))
-        elif key == "direct":
-            out.append(Text("app ⚡" if run.get("direct") else "worker", style="magenta" if run.get("direct") else ""))
-        else:  # pragma: no cover - a typo in a column list
-            raise KeyError(key)
-    return out
+    return [run_cell(run, key, marked, now, columns) for key in columns]
+
+
+def run_cell(run: dict, key: str, marked: bool, now: float, columns: tuple[str, ...]) -> Text:
+    """One cell of ``run`` in a table of ``columns``; reads the run only by ``run[...]`` and ``run.get``
+    (CellMemo notes the fields each column reads that way)."""
+    if key == "mark":
+        return Text("●" if marked else " ", style="bold yellow")
+    if key == "id":
+        return Text(str(run["id"]), justify="right")
+    if key == "status":
+        text = fmt.status_text(run["status"])
+        if run.get("direct"):
+            text.append(" ⚡", style="magenta")
+        return text
+    if key == "type":
+        return fmt.plain(run["job_type"])
+    if key == "brand":
+        text = fmt.plain(run.get("brand"))
+        if run.get("competitor") and "competitor" not in columns:
+            text.append(f" › {visible(run['competitor'])}", style="cyan")
+        return text
+    if key == "competitor":
+        return fmt.plain(run.get("competitor") or "")
+    if key == "tries":
+        return Text(f"{run['attempts']}/{run['max_attempts']}")
+    if key == "created":
+        return Text(clock_time(run["created_at"], now))
+    if key == "age":
+        return Text(durations.ago(run["created_at"], now))
+    if key == "took":
+        return Text(fmt.run_duration(run, now))
+    if key == "progress":
+        return Text(fmt.progress_label(run), style="cyan")
+    if key == "summary":
+        return fmt.one_line(run.get("log_summary") or run.get("summary") or "", 300)
+    if key == "direct":
+        return Text("app ⚡" if run.get("direct") else "worker", style="magenta" if run.get("direct") else "")
+    raise KeyError(key)  # pragma: no cover - a typo in a column list
+
+
+# The columns whose cells read the clock as well as the run: they move as time passes.
+TIMED = frozenset({"created", "age", "took"})
+
+
+class _Reads(dict):
+    """A copy of a run that notes which of its fields are read."""
+
+    def __init__(self, run: dict, read: set[str]) -> None:
+        super().__init__(run)
+        self.read = read
+
+    def __getitem__(self, key):
+        self.read.add(key)
+        return super().__getitem__(key)
+
+    def get(self, key, default=None):
+        self.read.add(key)
+        return super().get(key, default)
+
+    def __contains__(self, key) -> bool:
+        self.read.add(key)
+        return super().__contains__(key)
+
+
+class CellMemo:
+    """What a cell of a table of ``columns`` is made from, so that a cell already drawn is known by a
+    key instead of being made again (a live refresh redraws rows of which most cells did not change).
+
+    A cell's key is its column, the mark, and the values of the run's fields the column has read so
+    far: each cell made here notes the fields it read, so a column whose cell reads another field on
+    some branch widens its key the first time it does (keys of different widths never match). A cell
+    of a TIMED column has no key: it reads the clock.
+    """
+
+    def __init__(self, columns: Iterable[str]) -> None:
+        self.columns = tuple(columns)
+        self._fields: dict[str, tuple[str, ...]] = {key: () for key in self.columns}
+
+    def key(self, run: dict, column: str, marked: bool) -> tuple | None:
+        if column in TIMED:
+            return None
+        return (column, marked, *map(run.get, self._fields[column]))
+
+    def make(self, run: dict, column: str, marked: bool, now: float) -> Text:
+        """The cell, made (noting the fields it reads when it can be keyed)."""
+        if column in TIMED:
+            return run_cell(run, column, marked, now, self.columns)
+        read: set[str] = set()
+        text = run_cell(_Reads(run, read), column, marked, now, self.columns)
+        if not read <= set(self._fields[column]):
+            self._fields[column] = tuple(sorted(read | set(self._fields[column])))
+        return text

@@ -24,7 +24,7 @@ the widget only draws.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable
 
 from rich.segment import Segment
@@ -32,7 +32,7 @@ from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.binding import Binding
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -40,8 +40,8 @@ from textual.strip import Strip
 from pipedeck.concepts.run_query import NEWEST_FIRST, RunFilter, RunOrder
 from pipedeck.tui.screens.base import run_off_loop
 from pipedeck.tui.widgets.columns import Col, fit
-from pipedeck.tui.widgets.run_cells import COLUMNS, FULL, SORT_KEY, run_cells
-from pipedeck.tui.widgets.table import SORT, SortCycling
+from pipedeck.tui.widgets.run_cells import COLUMNS, FULL, SORT_KEY, TIMED, CellMemo, run_cells
+from pipedeck.tui.widgets.sorting import SORT, SortCycling
 
 CELL_PADDING = 1
 MAX_HELD = 4000  # rows held around the view; those farthest from it go first
@@ -63,6 +63,15 @@ class WindowRequest:
 
 # source(request) -> an object with total, offset, rows (run dicts) and anchor (position or None)
 Source = Callable[[WindowRequest], object]
+
+
+@dataclass
+class _Drawn:
+    """A held run as last drawn: its lines (by look and cursor), made from ``state`` and the clock."""
+
+    state: tuple  # (rev, marked)
+    timed: tuple[str, ...] | None = None  # the text of its TIMED cells on screen, in layout order
+    lines: dict[tuple[int, bool], Strip] = field(default_factory=dict)
 
 
 @dataclass
@@ -177,10 +186,16 @@ class RunsTable(SortCycling, ScrollView, can_focus=True):
         self._changes = 0  # live changes applied (a fetch asked before one may be out of date)
         self._content: dict[str, int] = {}  # widest cell seen per column
         self.column_layout: list[tuple[Col, int]] = []
+        self._timed_shown: list[str] = []  # the TIMED columns laid out, in order
         self._layout_for: tuple | None = None
-        self._cells: dict[int, tuple[int, list[Text]]] = {}  # run id -> (rev, cells) as last drawn
-        self._segments: dict[tuple, list[Segment]] = {}
-        self._lines: dict[tuple, Strip] = {}
+        self._drawn: dict[int, _Drawn] = {}  # run id -> its cells and lines as last drawn
+        self._look = 0  # bumped when the layout or the styles change: every held line is stale
+        self._frame_width: int | None = None  # the content width, while a frame's lines are rendered
+        self._memo = CellMemo(self.column_keys)
+        self._segments: dict[tuple, list[Segment]] = {}  # a cell's segments, by what it shows
+        self._by_inputs: dict[tuple, list[Segment]] = {}  # a cell's segments, by what it is made from
+        self._widths: dict[tuple, int] = {}  # a cell's content width, by what it is made from
+        self._lines: dict[tuple, Strip] = {}  # the header and placeholder lines, by what they show
         self.fetches = 0  # windows asked for (tests and benches read it)
 
     # -- the listing ---------------------------------------------------------------
@@ -305,7 +320,7 @@ class RunsTable(SortCycling, ScrollView, can_focus=True):
         for position in sorted(self._rows, key=lambda p: -abs(p - middle))[: len(self._rows) - MAX_HELD // 2]:
             run = self._rows.pop(position)
             self._pos_of.pop(run["id"], None)
-            self._cells.pop(run["id"], None)
+            self._drawn.pop(run["id"], None)
         if len(self._live) > MAX_HELD:
             self._live = dict(list(self._live.items())[-MAX_HELD // 2:])
 
@@ -438,12 +453,12 @@ class RunsTable(SortCycling, ScrollView, can_focus=True):
 
     def tick(self, now: float | None = None) -> None:
         """Time passed: redraw the lines whose ages or durations moved (no read)."""
-        if not {"age", "took", "created"} & set(self.column_keys):
+        if not self._timed_shown:
             return
         now = self.clock() if now is None else now
         for position in range(self.top, self.top + self.page_rows):
             run = self._rows.get(position)
-            if run is not None and self._cells_of(run, now, cached=False):
+            if run is not None and self._retimed(run, now):
                 self._refresh_position(position)
 
     # -- selection and marks --------------------------------------------------------
@@ -583,9 +598,15 @@ class RunsTable(SortCycling, ScrollView, can_focus=True):
 
     # -- layout ----------------------------------------------------------------------------
     def _measure(self, run: dict) -> None:
+        memo = self._memo
         for key in ("type", "brand", "competitor"):
             if key in self.column_keys:
-                width = len(run_cells(run, (key,), False, 0)[0].plain)
+                width = self._widths.get(memo.key(run, key, False))
+                if width is None:
+                    if len(self._widths) > 8192:
+                        self._widths.clear()
+                    width = len(memo.make(run, key, False, 0).plain)
+                    self._widths[memo.key(run, key, False)] = width
                 if width > self._content.get(key, 0):
                     self._content[key] = width
                     self._layout_for = None
@@ -594,11 +615,12 @@ class RunsTable(SortCycling, ScrollView, can_focus=True):
             self._content["id"] = width
             self._layout_for = None
 
-    def _relayout(self) -> None:
+    def _relayout(self) -> int:
+        """Lay the columns out for the current width and content (when either changed); the width."""
         width = self.scrollable_content_region.width
         key = (width, self.sort_column, self.sort_reverse, tuple(sorted(self._content.items())))
         if key == self._layout_for:
-            return
+            return width
         self._layout_for = key
         specs = []
         for col in self.specs:
@@ -610,8 +632,16 @@ class RunsTable(SortCycling, ScrollView, can_focus=True):
             specs.append(col)
         declared = {c.key: c for c in self.specs}
         self.column_layout = [(declared[c.key], w) for c, w in fit(specs, width, self._content, padding=2 * CELL_PADDING)]
+        self._timed_shown = [col.key for col, _ in self.column_layout if col.key in TIMED]
+        self._restyled()
+        return width
+
+    def _restyled(self) -> None:
+        """The layout or the styles changed: no line drawn before is drawn again."""
+        self._look += 1
         self._lines.clear()
         self._segments.clear()
+        self._by_inputs.clear()
 
     def _resize_virtual(self) -> None:
         self.virtual_size = Size(self.scrollable_content_region.width, (self.total or 0) + 1)
@@ -625,12 +655,12 @@ class RunsTable(SortCycling, ScrollView, can_focus=True):
 
     def on_focus(self) -> None:
         self._styles = None
-        self._lines.clear()
+        self._restyled()
         self.refresh()
 
     def on_blur(self) -> None:
         self._styles = None
-        self._lines.clear()
+        self._restyled()
         self.refresh()
 
     # -- drawing -----------------------------------------------------------------------------
@@ -648,17 +678,27 @@ class RunsTable(SortCycling, ScrollView, can_focus=True):
         if 1 <= line <= self.page_rows:
             self.refresh_line(position + 1)
 
-    def _cells_of(self, run: dict, now: float, cached: bool = True) -> list[Text] | None:
-        """The run's cells; with ``cached`` False, None when they are as last drawn."""
+    def _drawn_of(self, run: dict) -> _Drawn:
+        """How the run was last drawn (forgotten when its row or its mark changed)."""
+        state = (run.get("rev"), run["id"] in self.marked)
+        drawn = self._drawn.get(run["id"])
+        if drawn is None or drawn.state != state:
+            drawn = self._drawn[run["id"]] = _Drawn(state)
+        return drawn
+
+    def _retimed(self, run: dict, now: float) -> bool:
+        """Whether the held run's line must be drawn again now (its TIMED cells read differently)."""
+        drawn = self._drawn.get(run["id"])
         marked = run["id"] in self.marked
-        held = self._cells.get(run["id"])
-        if cached and held is not None and held[0] == (run.get("rev"), marked):
-            return held[1]
-        cells = run_cells(run, self.column_keys, marked, now)
-        if held is not None and not cached and [c.plain for c in held[1]] == [c.plain for c in cells]:
-            return None
-        self._cells[run["id"]] = ((run.get("rev"), marked), cells)
-        return cells
+        if drawn is None or drawn.timed is None:
+            return False  # not drawn yet: it will be drawn with the time it is drawn at
+        if drawn.state != (run.get("rev"), marked):
+            return True
+        timed = tuple(self._memo.make(run, key, marked, now).plain for key in self._timed_shown)
+        if timed == drawn.timed:
+            return False
+        drawn.lines.clear()
+        return True
 
     def _line_styles(self) -> tuple[Style, Style]:
         """(a row's style, the cursor row's): read from CSS once, not per line drawn."""
@@ -672,12 +712,53 @@ class RunsTable(SortCycling, ScrollView, can_focus=True):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._styles = None
-        self._lines.clear()
-        self._segments.clear()
+        self._restyled()
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """The lines of a frame. Textual's styles cache draws a line again whenever it is marked dirty,
+        and then makes it anew through every CSS step (padding, borders, tint, opacity), a new strip
+        that no filter has seen. This table has none of those steps (unless CSS gives it one: then the
+        styles cache draws it), so a line is taken as drawn: an unchanged line is the same strip as
+        last frame, with its padding and filters done already."""
+        self._frame_width = self._relayout()  # one layout check per frame, not one per line
+        try:
+            if not self._plainly_styled():
+                self._frames_direct = False
+                return super().render_lines(crop)
+            if not self._frames_direct:
+                self._styles_cache.clear()  # what it holds is stale once it draws again
+                self._frames_direct = True
+            base_background, background = self.background_colors
+            inner = self._styles_cache.get_inner_outer(base_background, background)[0].rich_style
+            width, filters = self.content_region.width, self.get_line_filters()
+            self._frame_gutter = (width, inner)
+            strips = []
+            for y in crop.line_range:
+                strip = self.render_line(y).adjust_cell_length(width, inner)  # both cached by the strip
+                for line_filter in filters:
+                    strip = strip.apply_filter(line_filter, background)
+                strips.append(strip)
+            if crop.column_span != (0, self.size.width):
+                x1, x2 = crop.column_span
+                strips = [strip.crop(x1, x2) for strip in strips]
+            return strips
+        finally:
+            self._frame_width = self._frame_gutter = None
+
+    _frames_direct = False
+    _frame_gutter: tuple[int, Style] | None = None  # (the frame's line width, the style padding to it)
+
+    def _plainly_styled(self) -> bool:
+        """No CSS step of Textual's styles cache would change this table's lines."""
+        styles = self.styles
+        return (not any(edge for edge, _ in styles.border) and not any(edge for edge, _ in styles.outline)
+                and not any(styles.padding) and not styles.tint.a and self.opacity == 1.0
+                and styles.text_opacity == 1.0 and not (styles.has_rule("hatch") and styles.hatch != "none")
+                and self._border_title is None and self._border_subtitle is None
+                and not (self.auto_links and self.hover_style._link_id))
 
     def render_line(self, y: int) -> Strip:
-        self._relayout()
-        width = self.scrollable_content_region.width
+        width = self._frame_width if self._frame_width is not None else self._relayout()
         base, cursor_style = self._line_styles()
         if y == 0:
             return self._header_line(width, base)
@@ -688,26 +769,50 @@ class RunsTable(SortCycling, ScrollView, can_focus=True):
         run = self._rows.get(position)
         if run is None:
             return self._placeholder_line(width, cursor, base)
-        cells = self._cells_of(run, self.clock())
-        key = (tuple((c.plain, c.style, tuple(c.spans)) for c in cells), cursor, self.has_focus, width)
-        strip = self._lines.get(key)
+        drawn = self._drawn_of(run)
+        key = (self._look, cursor)
+        strip = drawn.lines.get(key)
         if strip is None:
-            if len(self._lines) > 4096:
-                self._lines.clear()
-            by_column = dict(zip(self.column_keys, cells))
-            style = cursor_style if cursor else base
-            segments: list[Segment] = []
-            used = 0
-            for col, col_width in self.column_layout:
-                segments += self._cell_segments(col, col_width, by_column[col.key], style)
-                used += col_width + 2 * CELL_PADDING
-            if used < width:
-                segments.append(Segment(" " * (width - used), style))
-                strip = Strip(segments, width)
-            else:
-                strip = Strip(segments).crop(0, width)
-            self._lines[key] = strip
+            strip = self._row_line(run, drawn, cursor_style if cursor else base, width)
+            drawn.lines[key] = strip
         return strip
+
+    def _row_line(self, run: dict, drawn: _Drawn, style: Style, width: int) -> Strip:
+        """The run's line: each cell's segments from what it is made from when that was drawn before
+        (a live change mostly leaves most cells of a row as they were), else made and rendered."""
+        memo, by_inputs, now = self._memo, self._by_inputs, self.clock()
+        marked = drawn.state[1]
+        segments: list[Segment] = []  # runs of one style as one segment: fewer for every later step
+        timed: list[str] = []
+        used = 0
+        for col, col_width in self.column_layout:
+            column = col.key
+            inputs = memo.key(run, column, marked)
+            cell_segments = by_inputs.get((inputs, col_width, style)) if inputs is not None else None
+            if cell_segments is None:
+                cell = memo.make(run, column, marked, now)
+                cell_segments = self._cell_segments(col, col_width, cell, style)
+                if inputs is None:
+                    timed.append(cell.plain)
+                else:
+                    if len(by_inputs) > 8192:
+                        by_inputs.clear()
+                    by_inputs[(memo.key(run, column, marked), col_width, style)] = cell_segments
+            _extend_joined(segments, cell_segments)
+            used += col_width + 2 * CELL_PADDING
+        if used < width:
+            _extend_joined(segments, [Segment(" " * (width - used), style)])
+        if drawn.timed != tuple(timed) or any(look != self._look for look, _ in drawn.lines):
+            drawn.lines.clear()  # its other lines were drawn at another time, or in another look
+            drawn.timed = tuple(timed)
+        if used > width:
+            return Strip(segments, used).crop(0, width)
+        if self._frame_gutter is not None and self._frame_gutter[0] > width:
+            # Under the scrollbar, as the frame pads it: the strip is the frame's line as it is.
+            full, inner = self._frame_gutter
+            segments.append(Segment(" " * (full - width), inner))
+            return Strip(segments, full)
+        return Strip(segments, width)
 
     def _cell_segments(self, col: Col, width: int, cell: Text, style: Style) -> list[Segment]:
         """The cell padded to its column, in the line's style (the cell's own styles over it)."""
@@ -726,7 +831,9 @@ class RunsTable(SortCycling, ScrollView, can_focus=True):
             own = console.get_style(text.style, default=Style.null()) if text.style else None
             line_style = style + own if own else style
             pad = Segment(" " * CELL_PADDING, style)
-            segments = [pad, *Segment.apply_style(text.render(console), line_style), pad]
+            segments = []
+            for segment in (pad, *Segment.apply_style(text.render(console), line_style), pad):
+                _extend_joined(segments, (segment,))
             self._segments[key] = segments
         return segments
 
@@ -762,3 +869,16 @@ class RunsTable(SortCycling, ScrollView, can_focus=True):
             strip = Strip([Segment(" " * (CELL_PADDING + 1) + "…")]).apply_style(style).adjust_cell_length(width, style)
             self._lines[key] = strip
         return strip
+
+
+def _extend_joined(out: list[Segment], segments: list[Segment] | tuple[Segment, ...]) -> None:
+    """Append ``segments`` (no two neighbours of one style among them) to ``out``, the first joined to
+    ``out``'s last when they share a style: runs of one style stay one segment. The styles come from
+    caches (one style is mostly one object), so the identity test answers first."""
+    if out and segments:
+        last, first = out[-1], segments[0]
+        if last.style is first.style or (last.style is not None and last.style == first.style):
+            out[-1] = Segment(last.text + first.text, last.style)
+            out.extend(segments[1:])
+            return
+    out.extend(segments)

@@ -14,8 +14,8 @@ from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist, RowKey
 
 from pipedeck.tui.widgets.columns import Col, fit
+from pipedeck.tui.widgets.sorting import SORT, SortCycling
 
-SORT = Binding.Group("Sort", compact=True)
 _SPAN = re.compile(r"^(\d+(?:\.\d+)?)(s|m|h|d)(?: ago)?$")
 _SPAN_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -43,34 +43,6 @@ def cell_sort_key(cell: Any) -> tuple:
     if match:
         return (0, float(match.group(1)) * _SPAN_UNITS[match.group(2)], "")
     return (1, 0.0, text.lower())
-
-
-class SortCycling:
-    """``o`` / ``O`` for a table with ``sort_by(column, reverse)``, ``sort_column`` and
-    ``sort_reverse``: sort by the next of ``sortable_columns()`` (after the last, back to the
-    table's own order), or reverse the sort."""
-
-    sort_column: str | None
-    sort_reverse: bool
-
-    def sortable_columns(self) -> list[str]:
-        raise NotImplementedError
-
-    def action_sort_next(self) -> None:
-        shown = self.sortable_columns()
-        if not shown:
-            return
-        if self.sort_column in shown:
-            index = shown.index(self.sort_column) + 1
-            self.sort_by(shown[index] if index < len(shown) else None)
-        else:
-            self.sort_by(shown[0])
-
-    def action_sort_reverse(self) -> None:
-        if self.sort_column is None:
-            self.action_sort_next()
-        else:
-            self.sort_by(self.sort_column, not self.sort_reverse)
 
 
 class AlignedTable(DataTable):
