@@ -4,7 +4,7 @@ plain Textual DataTable holding the newest --baseline-runs (default 100,000: a D
 rows does not load in any useful time).
 
     python bench/tui.py [--runs 1000000] [--baseline-runs 100000] [--idle-seconds 30] [--repeat 3]
-                        [--home DIR] [--only all|filters|paint|refresh]
+                        [--home DIR] [--only all|filters|paint|refresh] [--database URL|temp (with --only filters)]
 
 1. launch to first painted runs table: a fresh process, from spawn to the first
    screen refresh after the runs table has rows (aim ≤ 1 s);
